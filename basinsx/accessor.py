@@ -1,0 +1,65 @@
+"""The ``.hydro`` accessor: one-line methods that resolve names and call the pure functions."""
+
+from __future__ import annotations
+
+import xarray as xr
+
+
+@xr.register_dataset_accessor("hydro")
+@xr.register_dataarray_accessor("hydro")
+class HydroAccessor:
+    """Hydrology methods on Datasets and DataArrays (``ds.hydro.*``)."""
+
+    def __init__(self, obj: xr.Dataset | xr.DataArray):
+        self._obj = obj
+
+    def _var(self, name_or_array):
+        if isinstance(name_or_array, str):
+            if not isinstance(self._obj, xr.Dataset):
+                raise TypeError(f"a variable name ({name_or_array!r}) needs a Dataset; pass a DataArray instead")
+            if name_or_array not in self._obj:
+                raise KeyError(f"variable {name_or_array!r} not in the dataset; it has {sorted(self._obj.data_vars)}")
+            return self._obj[name_or_array]
+        return name_or_array
+
+    def metrics(self, sim, obs="streamflow", dim="time", **kwargs) -> xr.Dataset:
+        """Goodness-of-fit metrics of ``sim`` against ``obs``; see :func:`basinsx.metrics.metrics`."""
+        from .metrics import metrics
+
+        return metrics(self._var(sim), self._var(obs), dim=dim, **kwargs)
+
+    def pet(self, method: str = "hargreaves", **kwargs) -> xr.DataArray:
+        """Potential evapotranspiration in mm/d; see :func:`basinsx.pet.pet`."""
+        from .pet import pet
+
+        return pet(self._obj, method=method, **kwargs)
+
+    def simulate(self, params, model: str = "gr4j", **kwargs) -> xr.DataArray:
+        """Simulated streamflow; see :func:`basinsx.calibration.simulate`."""
+        from .calibration import simulate
+
+        return simulate(self._obj, params, model=model, **kwargs)
+
+    def sensitivity(self, params, model: str = "gr4j", **kwargs) -> xr.DataArray:
+        """Jacobian d q_t / d theta; see :func:`basinsx.calibration.sensitivity`."""
+        from .calibration import sensitivity
+
+        return sensitivity(self._obj, params, model=model, **kwargs)
+
+    def calibrate(self, model: str = "gr4j", loss: str = "kge", **kwargs) -> xr.Dataset:
+        """Calibrate a conceptual model per basin; see :func:`basinsx.calibration.calibrate`."""
+        from .calibration import calibrate
+
+        return calibrate(self._obj, model=model, loss=loss, **kwargs)
+
+    def signatures(self, flow="streamflow", **kwargs) -> xr.Dataset:
+        """Hydrological signatures (Addor et al. 2018); see :func:`basinsx.signatures.signatures`."""
+        from .signatures import signatures
+
+        return signatures(self._obj, flow=flow, **kwargs)
+
+    def embed(self, **kwargs) -> xr.Dataset:
+        """Fit KGSSL embeddings and transform the same data; see :func:`basinsx.embedding.embed`."""
+        from .embedding import embed
+
+        return embed(self._obj, **kwargs)

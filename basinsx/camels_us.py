@@ -1,0 +1,232 @@
+"""Reader for the original CAMELS-US v1.2 text layout (Newman et al. 2015; Addor et al. 2017)."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .readers import basin_chunk, stack_basins
+from .variables import check_daily, check_unique, finalize, select_basins
+
+PRODUCTS = ("daymet", "maurer", "maurer_extended", "nldas")
+FORCING_VARIABLES = ("prcp", "tmean", "tmin", "tmax", "srad", "vp", "dayl", "swe")
+CFS_TO_M3S = 0.3048**3
+
+LAYOUT = (
+    "expected the CAMELS-US v1.2 layout: <root>/basin_mean_forcing/<product>/[<HUC02>/]<id>_lump_*_forcing_leap.txt, "
+    "<root>/usgs_streamflow/[<HUC02>/]<id>_streamflow_qc.txt and "
+    "<root>/camels_attributes_v2.0/camels_*.txt"
+)
+LICENSE = "CAMELS-US: free to use with citation (NCAR/UCAR terms of use)"
+CITATION = (
+    "Newman, A. J. et al. (2015): Development of a large-sample watershed-scale hydrometeorological data set "
+    "for the contiguous USA. HESS 19, 209-223, doi:10.5194/hess-19-209-2015; Addor, N. et al. (2017): The "
+    "CAMELS data set: catchment attributes and meteorology for large-sample studies. HESS 21, 5293-5313, "
+    "doi:10.5194/hess-21-5293-2017"
+)
+
+#: Units of the CAMELS attributes v2.0 (Addor et al. 2017, Table 1-4).
+ATTRIBUTE_UNITS = {
+    "p_mean": "mm d-1", "pet_mean": "mm d-1", "aridity": "1", "p_seasonality": "1", "frac_snow": "1",
+    "high_prec_freq": "d yr-1", "high_prec_dur": "d", "low_prec_freq": "d yr-1", "low_prec_dur": "d",
+    "elev_mean": "m", "slope_mean": "m km-1", "area_gages2": "km2", "area_geospa_fabric": "km2",
+    "frac_forest": "1", "lai_max": "1", "lai_diff": "1", "gvf_max": "1", "gvf_diff": "1",
+    "soil_depth_pelletier": "m", "soil_depth_statsgo": "m", "soil_porosity": "1", "soil_conductivity": "cm h-1",
+    "max_water_content": "m", "sand_frac": "%", "silt_frac": "%", "clay_frac": "%", "water_frac": "%",
+    "organic_frac": "%", "other_frac": "%", "carbonate_rocks_frac": "1", "geol_permeability": "log10(m2)",
+    "q_mean": "mm d-1", "runoff_ratio": "1", "baseflow_index": "1", "q5": "mm d-1", "q95": "mm d-1",
+    "high_q_freq": "d yr-1", "high_q_dur": "d", "low_q_freq": "d yr-1", "low_q_dur": "d", "zero_q_freq": "%",
+}
+
+
+def _find(folder: Path, pattern: str) -> dict[str, Path]:
+    """Files matching ``pattern`` directly in ``folder`` or in its HUC02 subfolders, keyed by basin id."""
+    found: dict[str, Path] = {}
+    for p in sorted(folder.glob(pattern)) + sorted(folder.glob(f"*/{pattern}")):
+        basin = p.name.split("_")[0]
+        if basin in found:
+            raise ValueError(f"duplicate basin id {basin}: {found[basin]} and {p}")
+        found[basin] = p
+    return found
+
+
+def _forcing_columns(header: str) -> list[str]:
+    names = []
+    for raw in header.split():
+        name = re.sub(r"\(.*\)$", "", raw).lower()
+        names.append({"mnth": "month"}.get(name, name))
+    return names
+
+
+def read_forcing_file(path: Path) -> tuple[dict[str, float], pd.DatetimeIndex, dict[str, np.ndarray]]:
+    """Header (latitude, elevation m, area m2), dates and variables of one forcing file."""
+    with open(path) as f:
+        lat, elev, area = (float(f.readline()) for _ in range(3))
+        columns = _forcing_columns(f.readline())
+        frame = pd.read_csv(f, sep=r"\s+", header=None, names=columns)
+    dates = pd.to_datetime(frame[["year", "month", "day"]])
+    check_daily(pd.DatetimeIndex(dates), str(path))
+    values = {name: frame[name].to_numpy(np.float32) for name in FORCING_VARIABLES if name in frame}
+    values["tmean"] = (values["tmax"] + values["tmin"]) / 2
+    return {"lat": lat, "elev": elev, "area": area}, pd.DatetimeIndex(dates), values
+
+
+def read_streamflow_file(path: Path, area_m2: float) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """USGS discharge (cfs) converted to mm/d over ``area_m2``; -999 and flag ``M`` become NaN."""
+    frame = pd.read_csv(path, sep=r"\s+", header=None, names=["gauge_id", "year", "month", "day", "q", "flag"],
+                        dtype={"gauge_id": str, "flag": str})
+    dates = pd.DatetimeIndex(pd.to_datetime(frame[["year", "month", "day"]]))
+    check_daily(dates, str(path))
+    q = frame["q"].to_numpy(np.float64)
+    bad = (q < 0) | frame["flag"].fillna("").str.startswith("M").to_numpy()
+    q = np.where(bad, np.nan, q) * CFS_TO_M3S * 86400.0 / area_m2 * 1000.0
+    return dates, q.astype(np.float32)
+
+
+def read_attributes(folder: Path) -> pd.DataFrame:
+    """All ``camels_*.txt`` attribute tables merged on ``gauge_id`` (ids and HUC codes stay strings)."""
+    tables = sorted(folder.glob("camels_*.txt"))
+    if not tables:
+        raise FileNotFoundError(f"no camels_*.txt in {folder}; {LAYOUT}")
+    merged = None
+    for table in tables:
+        frame = pd.read_csv(table, sep=";", dtype={"gauge_id": str, "huc_02": str}, na_values=["NA"],
+                            keep_default_na=False).set_index("gauge_id")
+        check_unique(frame.index, f"gauge ({table.name})")
+        for c in frame.columns:
+            if frame[c].dtype == object or str(frame[c].dtype) in ("str", "string"):
+                frame[c] = frame[c].str.strip()
+        merged = frame if merged is None else merged.join(frame, how="outer")
+    return merged
+
+
+def read_camels_us(path, forcing="daymet", basins=None, chunks=None, attributes: bool = True) -> xr.Dataset:
+    """Read the original CAMELS-US v1.2 text files into the canonical Dataset.
+
+    Parameters
+    ----------
+    path : path-like
+        Root folder holding ``basin_mean_forcing/``, ``usgs_streamflow/`` and
+        (optionally) ``camels_attributes_v2.0/``. Files may lie flat or in
+        ``<HUC02>/`` subfolders.
+    forcing : str or list of str
+        ``"daymet"``, ``"maurer"``, ``"maurer_extended"`` or ``"nldas"``. A list
+        gives the forcing variables a ``source`` dimension.
+    basins : list of str, optional
+        8-digit USGS ids; default: every basin with forcing files.
+    chunks : None, int, "auto" or dict
+        ``None`` parses now; otherwise dask-backed, this many basins per chunk.
+    attributes : bool
+        Merge the static attributes of ``camels_attributes_v2.0``.
+
+    Notes
+    -----
+    Streamflow is converted from cfs to mm/d with the basin area written in the
+    header of the (first) forcing file: it is the area the forcing was averaged
+    over, so precipitation and flow depths are consistent, and it is the
+    convention of the CAMELS-US benchmarks (Kratzert et al. 2019, NeuralHydrology).
+    The GAGES-II area is kept as the static attribute ``area_gages2``. ``tmean``
+    is (tmax + tmin) / 2. In the maurer and nldas files of the originals tmax
+    equals tmin; that quirk is passed on, not repaired.
+    """
+    root = Path(path).expanduser()
+    products = [forcing] if isinstance(forcing, str) else list(forcing)
+    for p in products:
+        if p not in PRODUCTS:
+            raise ValueError(f"unknown forcing product {p!r}; choose from {PRODUCTS}")
+    check_unique(products, "forcing product")
+    forcing_files = {}
+    for p in products:
+        folder = root / "basin_mean_forcing" / p
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no folder {folder}; {LAYOUT}")
+        forcing_files[p] = _find(folder, "*_lump_*_forcing_leap.txt")
+    flow_folder = root / "usgs_streamflow"
+    if not flow_folder.is_dir():
+        raise FileNotFoundError(f"no folder {flow_folder}; {LAYOUT}")
+    flow_files = _find(flow_folder, "*_streamflow_qc.txt")
+
+    available = sorted(set.intersection(*(set(f) for f in forcing_files.values())))
+    if not available:
+        raise FileNotFoundError(f"no basin has forcing files for all of {products}; {LAYOUT}")
+    ids = select_basins(available, basins)
+    missing_flow = [b for b in ids if b not in flow_files]
+    if missing_flow:
+        raise FileNotFoundError(f"no usgs_streamflow/<id>_streamflow_qc.txt for basins {missing_flow}; {LAYOUT}")
+
+    # Headers and dates are read up front (cheap); values are read by the loader, lazily with chunks.
+    headers, time = {}, None
+    for b in ids:
+        for p in products:
+            header, dates = _header_and_dates(forcing_files[p][b])
+            headers.setdefault(b, header)
+            time = dates if time is None else time.union(dates)
+    check_daily(time, "union of the forcing time axes")
+
+    variables = [f"{v}@{p}" for p in products for v in FORCING_VARIABLES] + ["streamflow"]
+
+    def loader(basin):
+        series = {}
+        for p in products:
+            _, d, v = read_forcing_file(forcing_files[p][basin])
+            series.update({f"{k}@{p}": pd.Series(a, index=d) for k, a in v.items()})
+        qd, q = read_streamflow_file(flow_files[basin], headers[basin]["area"])
+        frame = pd.DataFrame(series)
+        frame["streamflow"] = pd.Series(q, index=qd).reindex(frame.index)
+        return pd.DatetimeIndex(frame.index), {k: frame[k].to_numpy(np.float32) for k in frame.columns}
+
+    arrays = stack_basins(loader, ids, variables, time, basin_chunk(chunks, len(ids)), desc="camels-us")
+    data = {}
+    for v in FORCING_VARIABLES:
+        parts = [arrays[f"{v}@{p}"] for p in products]
+        if len(products) == 1:
+            data[v] = (("basin", "time"), parts[0])
+        else:
+            stack = np.stack if chunks is None else da.stack
+            data[v] = (("source", "basin", "time"), stack(parts))
+    data["streamflow"] = (("basin", "time"), arrays["streamflow"])
+    coords = {"basin": ids, "time": time,
+              "area": ("basin", np.array([headers[b]["area"] / 1e6 for b in ids])),
+              "gauge_lat": ("basin", np.array([headers[b]["lat"] for b in ids])),
+              "elevation": ("basin", np.array([headers[b]["elev"] for b in ids]),
+                            {"units": "m", "long_name": "basin mean elevation (forcing file header)"})}
+    if len(products) > 1:
+        coords["source"] = products
+    ds = xr.Dataset(data, coords=coords)
+    ds["tmean"].attrs["comment"] = "(tmax + tmin) / 2"
+    ds["area"].attrs["comment"] = "area in the forcing file header, used to convert streamflow from cfs to mm/d"
+
+    if attributes:
+        ds = _merge_attributes(ds, root / "camels_attributes_v2.0")
+    return finalize(ds, source=f"CAMELS-US v1.2 ({', '.join(products)})", license=LICENSE, citation=CITATION)
+
+
+def _header_and_dates(path: Path) -> tuple[dict[str, float], pd.DatetimeIndex]:
+    with open(path) as f:
+        lat, elev, area = (float(f.readline()) for _ in range(3))
+        f.readline()
+        frame = pd.read_csv(f, sep=r"\s+", header=None, usecols=[0, 1, 2], names=["year", "month", "day"])
+    return {"lat": lat, "elev": elev, "area": area}, pd.DatetimeIndex(pd.to_datetime(frame))
+
+
+def _merge_attributes(ds: xr.Dataset, folder: Path) -> xr.Dataset:
+    if not folder.is_dir():
+        warnings.warn(f"no attribute folder {folder}: static attributes and gauge names left out", stacklevel=3)
+        return ds.assign_coords(gauge_name=("basin", np.full(ds.sizes["basin"], "", dtype=object)),
+                                gauge_lon=("basin", np.full(ds.sizes["basin"], np.nan)))
+    table = read_attributes(folder).reindex(ds.basin.values)
+    for column in table.columns:
+        values = table[column].to_numpy()
+        if values.dtype.kind in "OUT" or str(table[column].dtype) in ("str", "string"):
+            values = values.astype(object)
+        if column in ("gauge_name", "gauge_lat", "gauge_lon"):
+            ds = ds.assign_coords({column: ("basin", values)})
+        else:
+            ds[column] = ("basin", values, {"units": ATTRIBUTE_UNITS[column]} if column in ATTRIBUTE_UNITS else {})
+    return ds

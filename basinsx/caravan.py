@@ -1,0 +1,165 @@
+"""Reader for the Caravan layout (Kratzert et al. 2023)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .readers import basin_chunk, stack_basins
+from .variables import check_daily, check_unique, finalize, select_basins
+
+#: Caravan names of the canonical variables; every other variable keeps its name.
+RENAME = {
+    "total_precipitation_sum": "prcp",
+    "temperature_2m_mean": "tmean",
+    "potential_evaporation_sum": "pet",
+    "streamflow": "streamflow",
+}
+
+# Units of the other Caravan (ERA5-Land) series, by name pattern.
+_UNITS = [
+    (r"^(dewpoint_)?temperature_2m_", "degC"),
+    (r"_sum$", "mm d-1"),
+    (r"^surface_pressure", "kPa"),
+    (r"radiation", "W m-2"),
+    (r"wind", "m s-1"),
+    (r"^volumetric_soil_water", "m3 m-3"),
+    (r"^snow_depth_water_equivalent", "mm"),
+]
+
+LAYOUT = (
+    "expected the Caravan layout: <root>/timeseries/{netcdf,csv}/<subset>/<subset>_<id>.{nc,csv} "
+    "and <root>/attributes/<subset>/attributes_*_<subset>.csv"
+)
+LICENSE = "CC-BY-4.0"
+CITATION = (
+    "Kratzert, F. et al. (2023): Caravan - A global community dataset for large-sample hydrology. "
+    "Scientific Data 10, 61, doi:10.1038/s41597-023-01975-w; "
+    "CAMELS-US: Newman, A. J. et al. (2015), HESS 19, 209-223, doi:10.5194/hess-19-209-2015"
+)
+
+
+def _files(root: Path, subset: str, fmt: str) -> dict[str, Path]:
+    ext = {"netcdf": "nc", "csv": "csv"}.get(fmt)
+    if ext is None:
+        raise ValueError(f"format must be 'netcdf' or 'csv', got {fmt!r}")
+    folder = root / "timeseries" / fmt / subset
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no folder {folder}; {LAYOUT}")
+    files = {p.stem[len(subset) + 1 :]: p for p in sorted(folder.glob(f"{subset}_*.{ext}"))}
+    if not files:
+        raise FileNotFoundError(f"no {subset}_<id>.{ext} files in {folder}; {LAYOUT}")
+    check_unique(list(files), "basin")
+    return files
+
+
+def _read_series(path: Path) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
+    if path.suffix == ".nc":
+        with xr.open_dataset(path, engine="h5netcdf") as f:
+            f = f.load()
+        dates = pd.DatetimeIndex(f["date"].values)
+        values = {name: f[name].values for name in f.data_vars}
+    else:
+        frame = pd.read_csv(path, parse_dates=["date"])
+        dates = pd.DatetimeIndex(frame.pop("date"))
+        values = {name: frame[name].to_numpy(dtype=np.float32) for name in frame.columns}
+    check_daily(dates, str(path))
+    return dates, {RENAME.get(k, k): v for k, v in values.items()}
+
+
+def _read_dates(path: Path) -> pd.DatetimeIndex:
+    if path.suffix == ".nc":
+        with xr.open_dataset(path, engine="h5netcdf") as f:
+            return pd.DatetimeIndex(f["date"].values)
+    return pd.DatetimeIndex(pd.read_csv(path, usecols=["date"], parse_dates=["date"])["date"])
+
+
+def read_attributes(root: Path, subset: str) -> pd.DataFrame:
+    """All ``attributes_*_<subset>.csv`` tables merged on ``gauge_id`` (index)."""
+    folder = root / "attributes" / subset
+    tables = sorted(folder.glob(f"attributes_*_{subset}.csv"))
+    if not tables:
+        raise FileNotFoundError(f"no attributes_*_{subset}.csv in {folder}; {LAYOUT}")
+    merged = None
+    for table in tables:
+        frame = pd.read_csv(table, dtype={"gauge_id": str}).set_index("gauge_id")
+        check_unique(frame.index, f"gauge ({table.name})")
+        frame = frame.drop(columns=[c for c in frame.columns if merged is not None and c in merged])
+        merged = frame if merged is None else merged.join(frame, how="outer")
+    return merged
+
+
+def read_caravan(path, subset: str = "camels", basins=None, format: str = "netcdf", chunks=None) -> xr.Dataset:
+    """Read a Caravan data set (or part of one) into the canonical Dataset.
+
+    Parameters
+    ----------
+    path : path-like
+        Root of the Caravan folder (holding ``timeseries/`` and ``attributes/``).
+    subset : str
+        Caravan subset, e.g. ``"camels"``, ``"camelsgb"``, ``"hysets"``.
+    basins : list of str, optional
+        Bare basin ids (``"01022500"``); default all basins of the subset.
+    format : {"netcdf", "csv"}
+        Which copy of the time series to parse.
+    chunks : None, int, "auto" or dict
+        ``None`` reads everything now; otherwise the result is dask-backed with
+        this many basins per chunk and the whole time axis in one chunk.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``basin`` (bare id) and ``time``; ``prcp``, ``tmean``, ``pet``,
+        ``streamflow`` (mm/d, degC) and every other series under its Caravan
+        name; static attributes as ``(basin,)`` variables; coordinates
+        ``gauge_id`` (with the subset prefix), ``gauge_name``, ``gauge_lat``,
+        ``gauge_lon``, ``area``.
+    """
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such folder {root}; {LAYOUT}")
+    files = _files(root, subset, format)
+    ids = select_basins(list(files), basins)
+
+    time = _read_dates(files[ids[0]])
+    for basin in ids[1:]:
+        dates = _read_dates(files[basin])
+        if not dates.equals(time):
+            time = time.union(dates)
+    check_daily(time, f"union of the time axes of {subset}")
+    _, first = _read_series(files[ids[0]])
+    variables = list(first)
+
+    def loader(basin):
+        return _read_series(files[basin])
+
+    block = basin_chunk(chunks, len(ids))
+    arrays = stack_basins(loader, ids, variables, time, block, desc=f"caravan/{subset}")
+    ds = xr.Dataset({name: (("basin", "time"), arr) for name, arr in arrays.items()},
+                    coords={"basin": ids, "time": time})
+    for name in variables:
+        if name not in RENAME.values():
+            unit = next((u for pattern, u in _UNITS if re.search(pattern, name)), None)
+            if unit:
+                ds[name].attrs["units"] = unit
+
+    attrs = read_attributes(root, subset)
+    gauge_ids = [f"{subset}_{b}" for b in ids]
+    missing = [g for g in gauge_ids if g not in attrs.index]
+    if missing:
+        raise KeyError(f"basins without a row in attributes/{subset}: {missing[:10]}")
+    attrs = attrs.loc[gauge_ids]
+    ds = ds.assign_coords(gauge_id=("basin", np.array(gauge_ids, dtype=object)))
+    for column in attrs.columns:
+        values = attrs[column].to_numpy()
+        if values.dtype.kind in "OUT" or str(attrs[column].dtype) in ("str", "string"):
+            values = values.astype(object)
+        if column in ("gauge_name", "gauge_lat", "gauge_lon", "area"):
+            ds = ds.assign_coords({column: ("basin", values)})
+        else:
+            ds[column] = ("basin", values)
+    return finalize(ds, source=f"Caravan ({subset})", license=LICENSE, citation=CITATION)

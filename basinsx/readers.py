@@ -1,0 +1,60 @@
+"""Pieces shared by the file-format readers: stacking per-basin files, lazily or not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import dask
+import dask.array as da
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+# A loader returns {variable: values on its own dates} and those dates for one basin.
+Loader = Callable[[str], tuple[pd.DatetimeIndex, dict[str, np.ndarray]]]
+
+
+def _block(loader: Loader, ids: Sequence[str], variables: Sequence[str], time: pd.DatetimeIndex) -> np.ndarray:
+    out = np.full((len(variables), len(ids), len(time)), np.nan, dtype=np.float32)
+    for j, basin in enumerate(ids):
+        dates, values = loader(basin)
+        pos = time.get_indexer(dates)
+        keep = pos >= 0
+        for i, name in enumerate(variables):
+            if name in values:
+                out[i, j, pos[keep]] = np.asarray(values[name], dtype=np.float32)[keep]
+    return out
+
+
+def stack_basins(loader: Loader, ids: Sequence[str], variables: Sequence[str], time: pd.DatetimeIndex,
+                 chunks: int | None, desc: str) -> dict[str, np.ndarray | da.Array]:
+    """Stack one file per basin into ``{variable: (basin, time) array}``.
+
+    With ``chunks=None`` every file is parsed now (with a progress bar); with an
+    integer the result is dask-backed, one task per block of ``chunks`` basins,
+    and nothing is read until it is computed.
+    """
+    if chunks is None:
+        out = np.full((len(variables), len(ids), len(time)), np.nan, dtype=np.float32)
+        for j, basin in enumerate(tqdm(ids, desc=desc, unit="basin", disable=len(ids) < 20)):
+            out[:, j : j + 1] = _block(loader, [basin], variables, time)
+        return dict(zip(variables, out))
+    blocks = []
+    for start in range(0, len(ids), chunks):
+        block_ids = list(ids[start : start + chunks])
+        shape = (len(variables), len(block_ids), len(time))
+        blocks.append(da.from_delayed(dask.delayed(_block, pure=True)(loader, block_ids, list(variables), time),
+                                      shape=shape, dtype=np.float32))
+    stacked = da.concatenate(blocks, axis=1)
+    return {name: stacked[i] for i, name in enumerate(variables)}
+
+
+def basin_chunk(chunks, n: int) -> int | None:
+    """Basin block size from a ``chunks`` argument (None, int, "auto" or a dict with ``basin``)."""
+    if chunks is None:
+        return None
+    if isinstance(chunks, dict):
+        chunks = chunks.get("basin", "auto")
+    if chunks in ("auto", -1):
+        return max(1, min(n, 16)) if chunks == "auto" else n
+    return int(chunks)

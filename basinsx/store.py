@@ -1,0 +1,147 @@
+"""Zarr stores written atomically, and :func:`open_dataset` for every source basinsx knows."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+SAMPLE = "sample"
+
+
+def to_zarr(ds: xr.Dataset, store, *, basin_chunk: int = 16, overwrite: bool = False,
+            progress: bool = False) -> Path:
+    """Write ``ds`` to a zarr store chunked ``{"basin": basin_chunk, "time": -1}``.
+
+    The store is written under a temporary name beside ``store`` and renamed
+    into place only when complete (with consolidated metadata), so a crash or
+    an interrupt never leaves a store that opens. Dask-backed input is computed
+    chunk by chunk while writing; ``progress=True`` shows a progress bar.
+
+    Returns the path of the store.
+    """
+    store = Path(store).expanduser()
+    if store.exists() and not overwrite:
+        raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
+    store.parent.mkdir(parents=True, exist_ok=True)
+    tmp = store.with_name(f".{store.name}.tmp-{uuid.uuid4().hex[:8]}")
+    chunks = {"basin": min(basin_chunk, max(ds.sizes.get("basin", 1), 1))}
+    if "time" in ds.dims:
+        chunks["time"] = -1
+    out = ds.chunk(chunks)
+    for var in out.variables.values():
+        var.encoding.pop("chunks", None)
+        var.encoding.pop("preferred_chunks", None)
+        if var.dtype == object:
+            # zarr needs a fixed string dtype; object arrays of str become unicode.
+            var.data = np.asarray(var.values, dtype=str)
+    try:
+        job = out.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2, compute=False)
+        if progress:
+            from dask.diagnostics import ProgressBar
+
+            with ProgressBar():
+                job.compute()
+        else:
+            job.compute()
+        if store.exists():
+            old = store.with_name(f".{store.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(store, old)
+            os.replace(tmp, store)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, store)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return store
+
+
+def is_zarr(path: Path) -> bool:
+    return path.is_dir() and any((path / f).exists() for f in (".zmetadata", ".zgroup", "zarr.json"))
+
+
+def open_zarr(path, chunks="auto") -> xr.Dataset:
+    """Open a basinsx zarr store lazily (dask) with its stored chunks."""
+    ds = xr.open_zarr(path, chunks={} if chunks == "auto" else chunks)
+    # Coordinates along basin are labels (names, ids, locations): small, and wanted in memory.
+    ds = ds.assign_coords({n: c.load() for n, c in ds.coords.items() if "time" not in c.dims})
+    for name in list(ds.variables):
+        if ds[name].dtype.kind == "U":
+            ds[name] = ds[name].astype(object)
+    return ds
+
+
+def open_sample(chunks="auto") -> xr.Dataset:
+    """The bundled sample: real CAMELS-US basins in Caravan form, with the 27 CAMELS attributes."""
+    path = files("basinsx") / "data" / "sample.nc"
+    with xr.open_dataset(path, engine="h5netcdf") as f:
+        ds = f.load()
+    for name in list(ds.variables):
+        if ds[name].dtype.kind in "SU":
+            ds[name] = ds[name].astype(object)
+    return ds if chunks is None else chunk_dynamic(ds, 1 if chunks == "auto" else chunks)
+
+
+def chunk_dynamic(ds: xr.Dataset, basin) -> xr.Dataset:
+    """Chunk the time-dependent variables along ``basin`` (whole time axis per chunk); statics stay in memory."""
+    if isinstance(basin, dict):
+        basin = basin.get("basin", "auto")
+    dynamic = [name for name, var in ds.data_vars.items() if "time" in var.dims]
+    return ds.assign({name: ds[name].chunk({"basin": basin, "time": -1}) for name in dynamic})
+
+
+def open_dataset(name_or_path, *, basins=None, chunks="auto", **kwargs) -> xr.Dataset:
+    """Open a data set by name or path, lazily.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        ``"sample"`` (bundled, offline), a catalog name (see :func:`basinsx.catalog`;
+        fetched and converted to zarr once), a zarr store, a Caravan folder or a
+        CAMELS-US folder.
+    basins : list of str, optional
+        Subset of basin ids.
+    chunks : "auto", int, dict or None
+        Dask chunks (basins per chunk); ``None`` loads into memory.
+    **kwargs
+        Passed to the reader (``forcing=`` for CAMELS-US, ``subset=``/``format=`` for Caravan).
+    """
+    from .camels_us import read_camels_us
+    from .caravan import read_caravan
+    from .catalog import CATALOG_ENV, fetch, load_catalog
+
+    def subset(ds):
+        if basins is None:
+            return ds
+        from .variables import select_basins
+
+        return ds.sel(basin=select_basins(list(ds.basin.values), basins))
+
+    if isinstance(name_or_path, str) and name_or_path == SAMPLE:
+        return subset(open_sample(chunks))
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        names = load_catalog()
+        if str(name_or_path) in names:
+            return subset(open_zarr(fetch(str(name_or_path), **kwargs), chunks))
+        raise FileNotFoundError(
+            f"{name_or_path!r} is neither 'sample', a catalog name ({', '.join(sorted(names))}; "
+            f"more via ${CATALOG_ENV}) nor an existing path"
+        )
+    if is_zarr(path):
+        ds = subset(open_zarr(path, chunks))
+        return ds if chunks is not None else ds.load()
+    if (path / "timeseries").is_dir():
+        return read_caravan(path, basins=basins, chunks=chunks, **kwargs)
+    if (path / "basin_mean_forcing").is_dir():
+        return read_camels_us(path, basins=basins, chunks=chunks, **kwargs)
+    raise ValueError(
+        f"cannot tell what {path} holds: expected a zarr store, a Caravan folder (with timeseries/) "
+        "or a CAMELS-US folder (with basin_mean_forcing/)"
+    )
