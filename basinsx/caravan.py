@@ -65,7 +65,7 @@ def _read_series(path: Path) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
         values = {name: f[name].values for name in f.data_vars}
     else:
         frame = pd.read_csv(path, parse_dates=["date"])
-        dates = pd.DatetimeIndex(frame.pop("date"))
+        dates = pd.DatetimeIndex(frame.pop("date").to_numpy())
         values = {name: frame[name].to_numpy(dtype=np.float32) for name in frame.columns}
     check_daily(dates, str(path))
     return dates, {RENAME.get(k, k): v for k, v in values.items()}
@@ -75,7 +75,7 @@ def _read_dates(path: Path) -> pd.DatetimeIndex:
     if path.suffix == ".nc":
         with xr.open_dataset(path, engine="h5netcdf") as f:
             return pd.DatetimeIndex(f["date"].values)
-    return pd.DatetimeIndex(pd.read_csv(path, usecols=["date"], parse_dates=["date"])["date"])
+    return pd.DatetimeIndex(pd.read_csv(path, usecols=["date"], parse_dates=["date"])["date"].to_numpy())
 
 
 def read_attributes(root: Path, subset: str) -> pd.DataFrame:

@@ -91,6 +91,8 @@ def finalize(ds: xr.Dataset, *, source: str, license: str, citation: str) -> xr.
     """
     from . import __version__
 
+    if "time" in ds.indexes and ds.indexes["time"].dtype != "datetime64[ns]":
+        ds = ds.assign_coords(time=ds.indexes["time"].astype("datetime64[ns]"))
     for name, var in ds.data_vars.items():
         if "time" in var.dims and var.dtype != np.float32 and np.issubdtype(var.dtype, np.number):
             ds[name] = var.astype(np.float32)

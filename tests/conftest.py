@@ -1,0 +1,36 @@
+import contextlib
+from pathlib import Path
+
+import dask
+import pytest
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"real data folder {DATA} not present")
+    return DATA
+
+
+class CountingScheduler:
+    """A dask scheduler that counts computes and fails past ``max_computes``."""
+
+    def __init__(self, max_computes: int = 0):
+        self.total_computes = 0
+        self.max_computes = max_computes
+
+    def __call__(self, dsk, keys, **kwargs):
+        self.total_computes += 1
+        if self.total_computes > self.max_computes:
+            raise RuntimeError(f"too many dask computes: {self.total_computes} > {self.max_computes}")
+        return dask.get(dsk, keys, **kwargs)
+
+
+@contextlib.contextmanager
+def raise_if_dask_computes(max_computes: int = 0):
+    """Fail when code inside the block computes a dask collection more than ``max_computes`` times."""
+    scheduler = CountingScheduler(max_computes)
+    with dask.config.set(scheduler=scheduler):
+        yield scheduler

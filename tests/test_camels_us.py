@@ -1,0 +1,118 @@
+import shutil
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import basinsx
+from basinsx.camels_us import CFS_TO_M3S, read_attributes
+from conftest import raise_if_dask_computes
+
+
+@pytest.fixture(scope="module")
+def camels(data_dir):
+    return data_dir / "camels_us"
+
+
+@pytest.fixture
+def huc_copy(camels, tmp_path):
+    """CAMELS-US copy with files in <HUC02>/ subfolders, as in the full data set."""
+    root = tmp_path / "camels"
+    huc = read_attributes(camels / "camels_attributes_v2.0")["huc_02"]
+    for product in ("daymet", "nldas"):
+        for f in (camels / "basin_mean_forcing" / product).iterdir():
+            dest = root / "basin_mean_forcing" / product / huc[f.name[:8]] / f.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, dest)
+    for f in (camels / "usgs_streamflow").iterdir():
+        dest = root / "usgs_streamflow" / huc[f.name[:8]] / f.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, dest)
+    shutil.copytree(camels / "camels_attributes_v2.0", root / "camels_attributes_v2.0")
+    return root
+
+
+def test_forcing_values_and_units(camels):
+    ds = basinsx.read_camels_us(camels, basins=["01022500"])
+    first = ds.isel(basin=0).sel(time="2000-01-01")
+    # first data row of the daymet file: 31185.97 0.00 189.56 0.00 -2.36 -14.36 202.51
+    assert first.dayl.item() == pytest.approx(31185.97)
+    assert first.srad.item() == pytest.approx(189.56)
+    assert first.tmax.item() == pytest.approx(-2.36) and first.tmin.item() == pytest.approx(-14.36)
+    assert first.tmean.item() == pytest.approx((-2.36 - 14.36) / 2)
+    assert first.vp.item() == pytest.approx(202.51)
+    assert ds.prcp.dtype == np.float32 and ds.srad.attrs["units"] == "W m-2"
+    assert ds.area.item() == pytest.approx(587.675987)
+    assert ds.gauge_lat.item() == pytest.approx(44.60797)  # attributes win over the header
+
+
+def test_streamflow_cfs_to_mm_per_day(camels):
+    ds = basinsx.read_camels_us(camels, basins=["01022500"])
+    # usgs file: 01022500 2000 01 01   255.00 A:e ; area in the forcing header 587675987 m2
+    expected = 255.0 * CFS_TO_M3S * 86400 / 587675987 * 1000
+    assert ds.streamflow.sel(time="2000-01-01").item() == pytest.approx(expected, rel=1e-6)
+    assert ds.streamflow.attrs["units"] == "mm d-1"
+
+
+def test_missing_values_and_flag_m_become_nan(camels, tmp_path):
+    root = tmp_path / "c"
+    shutil.copytree(camels, root)
+    path = root / "usgs_streamflow/01022500_streamflow_qc.txt"
+    lines = path.read_text().splitlines()
+    lines[0] = "01022500 2000 01 01   -999.00 M"
+    lines[1] = lines[1].rsplit(" ", 1)[0] + " M"
+    path.write_text("\n".join(lines) + "\n")
+    ds = basinsx.read_camels_us(root, basins=["01022500"])
+    assert np.isnan(ds.streamflow.isel(basin=0, time=[0, 1])).all()
+    assert np.isfinite(ds.streamflow.isel(basin=0, time=2)).item()
+
+
+def test_huc_subfolders_and_several_products(camels, huc_copy):
+    flat = basinsx.read_camels_us(camels, forcing=["daymet", "nldas"])
+    nested = basinsx.read_camels_us(huc_copy, forcing=["daymet", "nldas"])
+    xr.testing.assert_identical(flat, nested)
+    assert flat.prcp.dims == ("source", "basin", "time") and list(flat.source.values) == ["daymet", "nldas"]
+    assert flat.streamflow.dims == ("basin", "time")
+    # the known quirk of the originals: nldas tmax == tmin
+    nl = flat.sel(source="nldas").dropna("time", subset=["tmax"])
+    assert (nl.tmax == nl.tmin).all()
+
+
+@pytest.mark.parametrize("product", ["maurer", "maurer_extended", "nldas"])
+def test_every_product_and_its_column_spelling(camels, product):
+    ds = basinsx.read_camels_us(camels, forcing=product, basins=["01547700"])
+    raw = pd.read_csv(camels / f"basin_mean_forcing/{product}/01547700_lump_{product.split('_')[0]}_forcing_leap.txt",
+                      sep=r"\s+", skiprows=3)
+    prcp = raw[[c for c in raw.columns if c.lower().startswith("prcp")][0]].to_numpy()
+    np.testing.assert_allclose(ds.prcp.isel(basin=0).values[: len(prcp)], prcp, rtol=1e-6)
+
+
+def test_attributes_keep_strings_and_nan(camels):
+    table = read_attributes(camels / "camels_attributes_v2.0")
+    assert len(table) == 671 and table.index[0] == "01013500"
+    assert table.loc["01013500", "huc_02"] == "01"
+    assert np.isnan(table.loc["01013500", "root_depth_50"])
+    assert table.loc["01013500", "dom_land_cover"] == "Mixed Forests"
+    ds = basinsx.read_camels_us(camels)
+    assert ds.huc_02.values.tolist() == ["01", "02", "03", "05"]
+    assert ds.aridity.attrs["units"] == "1" and ds.area_gages2.attrs["units"] == "km2"
+
+
+def test_lazy_equals_eager(camels):
+    with raise_if_dask_computes():
+        lazy = basinsx.read_camels_us(camels, forcing=["daymet", "maurer"], chunks=2)
+    assert isinstance(lazy.prcp.data, da.Array)
+    xr.testing.assert_identical(lazy.compute(), basinsx.read_camels_us(camels, forcing=["daymet", "maurer"]))
+
+
+def test_bad_input(camels, tmp_path):
+    with pytest.raises(FileNotFoundError, match="basin_mean_forcing"):
+        basinsx.read_camels_us(tmp_path)
+    with pytest.raises(ValueError, match="unknown forcing product"):
+        basinsx.read_camels_us(camels, forcing="era5")
+    with pytest.raises(KeyError, match="close matches: 01022500"):
+        basinsx.read_camels_us(camels, basins=["01022550"])
+    with pytest.raises(ValueError, match="requested twice"):
+        basinsx.read_camels_us(camels, basins=["01022500", "01022500"])

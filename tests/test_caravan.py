@@ -1,0 +1,118 @@
+import shutil
+import warnings
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import basinsx
+from conftest import raise_if_dask_computes
+
+
+@pytest.fixture(scope="module")
+def caravan(data_dir):
+    return data_dir / "caravan"
+
+
+@pytest.fixture
+def mini(caravan, tmp_path):
+    """A writable three-basin Caravan copy (netcdf and csv) to break on purpose."""
+    root = tmp_path / "caravan"
+    ids = ["01031500", "01055000", "01078000"]
+    for fmt, ext in (("netcdf", "nc"), ("csv", "csv")):
+        (root / "timeseries" / fmt / "camels").mkdir(parents=True)
+        for b in ids:
+            src = caravan / "timeseries" / fmt / "camels" / f"camels_{b}.{ext}"
+            if src.exists():
+                shutil.copy(src, root / "timeseries" / fmt / "camels" / src.name)
+    shutil.copytree(caravan / "attributes", root / "attributes")
+    return root
+
+
+def test_values_match_the_raw_netcdf(caravan):
+    ds = basinsx.read_caravan(caravan, basins=["01055000", "01031500"])
+    assert list(ds.basin.values) == ["01055000", "01031500"]
+    assert ds.gauge_id.values.tolist() == ["camels_01055000", "camels_01031500"]
+    raw = xr.open_dataset(caravan / "timeseries/netcdf/camels/camels_01031500.nc")
+    for ours, theirs in basinsx.caravan.RENAME.items():
+        np.testing.assert_array_equal(ds[theirs].sel(basin="01031500").values, raw[ours].values)
+    assert ds.prcp.dtype == np.float32 and ds.prcp.dims == ("basin", "time")
+    assert ds.prcp.attrs["units"] == "mm d-1" and ds.tmean.attrs["units"] == "degC"
+    assert ds.streamflow.attrs["units"] == "mm d-1" and "long_name" in ds.pet.attrs
+    assert ds.sizes["time"] == 12418 and (ds.time.diff("time") == np.timedelta64(1, "D")).all()
+    assert ds.attrs["license"] == "CC-BY-4.0" and "Kratzert" in ds.attrs["citation"]
+    for coord in ("gauge_name", "gauge_lat", "gauge_lon", "area"):
+        assert coord in ds.coords
+    assert ds.gauge_name.sel(basin="01031500").item().startswith("Piscataquis")
+
+
+def test_all_attribute_tables_are_merged(caravan):
+    ds = basinsx.read_caravan(caravan, basins=["01031500"])
+    table = pd.read_csv(caravan / "attributes/camels/attributes_caravan_camels.csv", index_col="gauge_id")
+    assert ds.aridity.item() == pytest.approx(table.loc["camels_01031500", "aridity"])
+    assert "ele_mt_sav" in ds  # a HydroATLAS column
+    assert ds.country.item() == "United States of America"
+
+
+def test_csv_copy_equals_netcdf(caravan):
+    csv_ids = [p.stem.split("_")[1] for p in sorted((caravan / "timeseries/csv/camels").glob("*.csv"))][:3]
+    a = basinsx.read_caravan(caravan, basins=csv_ids, format="csv")
+    b = basinsx.read_caravan(caravan, basins=csv_ids)
+    xr.testing.assert_allclose(a[["prcp", "tmean", "pet", "streamflow"]], b[["prcp", "tmean", "pet", "streamflow"]],
+                               rtol=1e-6)
+
+
+def test_lazy_with_chunks(caravan):
+    with raise_if_dask_computes():
+        ds = basinsx.read_caravan(caravan, basins=["01031500", "01055000", "01078000"], chunks=2)
+    assert isinstance(ds.prcp.data, da.Array) and ds.prcp.chunks == ((2, 1), (12418,))
+    eager = basinsx.read_caravan(caravan, basins=["01031500", "01055000", "01078000"])
+    xr.testing.assert_identical(ds.compute(), eager)
+
+
+def test_unknown_basin_lists_close_matches(caravan):
+    with pytest.raises(KeyError, match="close matches: 01031500"):
+        basinsx.read_caravan(caravan, basins=["01031501"])
+
+
+def test_missing_folder_names_the_layout(tmp_path, caravan):
+    with pytest.raises(FileNotFoundError, match="timeseries/"):
+        basinsx.read_caravan(tmp_path)
+    with pytest.raises(FileNotFoundError, match="Caravan layout"):
+        basinsx.read_caravan(caravan, subset="camelsgb")
+
+
+def test_non_daily_axis_is_an_error(mini):
+    path = mini / "timeseries/csv/camels/camels_01031500.csv"
+    if not path.exists():
+        pytest.skip("no csv copy of this basin")
+    frame = pd.read_csv(path)
+    frame.drop(index=10).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="not daily"):
+        basinsx.read_caravan(mini, basins=["01031500"], format="csv")
+
+
+def test_duplicate_attribute_rows_are_an_error(mini):
+    table = mini / "attributes/camels/attributes_other_camels.csv"
+    frame = pd.read_csv(table)
+    pd.concat([frame, frame.iloc[:1]]).to_csv(table, index=False)
+    with pytest.raises(ValueError, match=r"duplicate gauge \(attributes_other_camels.csv\) ids"):
+        basinsx.read_caravan(mini)
+
+
+def test_basin_without_flow_is_kept_and_flagged(mini):
+    path = mini / "timeseries/netcdf/camels/camels_01055000.nc"
+    raw = xr.load_dataset(path)
+    raw["streamflow"][:] = np.nan
+    raw.to_netcdf(path)
+    with pytest.warns(UserWarning, match="no valid streamflow.*01055000"):
+        ds = basinsx.read_caravan(mini)
+    assert "01055000" in ds.basin.values
+    assert ds.streamflow_valid_days.sel(basin="01055000").item() == 0
+    assert ds.streamflow_valid_days.sel(basin="01031500").item() > 12000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lazy = basinsx.read_caravan(mini, chunks=1)  # lazy: no data read, so no warning yet
+    assert lazy.streamflow_valid_days.sel(basin="01055000").compute().item() == 0
