@@ -1,0 +1,11 @@
+"""Calibration of conceptual models with exact gradients: losses, optimizers, ``calibrate``.
+
+``simulate`` and ``sensitivity`` live in :mod:`basinsx.simulation` and are re-exported
+here, so ``from basinsx.calibration import simulate, sensitivity, calibrate`` gives the
+three xarray-level functions behind ``ds.hydro``.
+"""
+
+from .driver import calibrate
+from .losses import LOSSES, Loss, Weighted, get_loss
+
+__all__ = ["LOSSES", "Loss", "Weighted", "calibrate", "get_loss"]
