@@ -1,0 +1,115 @@
+"""The :class:`Model` description shared by all conceptual models, and its input checks."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+class NegativePETWarning(UserWarning):
+    """Negative potential evapotranspiration was found and treated as zero."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """A conceptual rainfall-runoff model with exact parameter sensitivities.
+
+    Attributes
+    ----------
+    name : str
+        Registry name.
+    params : tuple of str
+        Parameter names, in the order of ``theta``.
+    bounds : dict
+        ``name -> (low, high)`` in physical units.
+    units : dict
+        ``name -> unit`` string.
+    states : tuple of str
+        State names (``q_cum`` is the cumulative outflow of the ODE models).
+    forcings : tuple of str
+        Forcing names in the row order of ``forcing``.
+    snow : bool
+        Whether the degree-day snow module is included.
+    solver_options : dict
+        Option name -> default, passed to the kernel in this order.
+    """
+
+    name: str
+    params: tuple
+    bounds: dict
+    units: dict
+    states: tuple
+    forcings: tuple
+    snow: bool
+    kernel: Callable = field(repr=False)
+    solver_options: dict = field(default_factory=dict, repr=False)
+
+    def check_forcing(self, forcing) -> tuple[np.ndarray, int]:
+        """Validated float64 copy of ``forcing`` with negative PET set to zero.
+
+        Returns the array and the number of negative PET values replaced. Raises
+        ``ValueError`` naming the forcing and the first time index holding a NaN.
+        """
+        f = np.array(forcing, dtype=np.float64, order="C")
+        if f.ndim != 2 or f.shape[0] != len(self.forcings):
+            raise ValueError(f"forcing must have shape ({len(self.forcings)}, T) with rows {self.forcings}; got {f.shape}")
+        bad = ~np.isfinite(f)
+        if bad.any():
+            row, col = np.argwhere(bad)[np.argmin(np.argwhere(bad)[:, 1])]
+            raise ValueError(f"forcing {self.forcings[row]!r} is not finite at time index {col}")
+        pet = f[self.forcings.index("pet")]
+        neg = int((pet < 0).sum())
+        if neg:
+            np.maximum(pet, 0.0, out=pet)
+        return f, neg
+
+    def run(self, theta, forcing, warmup: int = 0, sensitivities: bool = True, **solver_options):
+        """Simulate daily flow and, optionally, its Jacobian with respect to the parameters.
+
+        Parameters
+        ----------
+        theta : array_like (d,)
+            Parameters in physical units, order of :attr:`params`.
+        forcing : array_like (len(forcings), T)
+            Daily forcing, rows in the order of :attr:`forcings` (mm/d, degC).
+        warmup : int
+            Leading days run to spin up the states but not reported.
+        sensitivities : bool
+            Also return ``J = dq/dtheta``.
+        **solver_options
+            ODE models only: ``method`` ("adaptive" Heun-Euler or "fixed" Heun), ``n_sub``
+            (fixed steps per day), ``rtol``, ``atol``, ``h0``, ``hmin``, ``hmax`` (days).
+
+        Returns
+        -------
+        q : ndarray (T - warmup,)
+            Daily flow, mm/d.
+        J : ndarray (T - warmup, d) or None
+            d q_t / d theta_j in physical units.
+        """
+        th = np.array(theta, dtype=np.float64).ravel()
+        if th.shape[0] != len(self.params):
+            raise ValueError(f"{self.name} needs {len(self.params)} parameters {self.params}; got {th.shape[0]}")
+        if not np.all(np.isfinite(th)):
+            raise ValueError(f"parameters must be finite; got {dict(zip(self.params, th))}")
+        f, neg = self.check_forcing(forcing)
+        if neg:
+            warnings.warn(f"{neg} negative PET values treated as zero", NegativePETWarning, stacklevel=2)
+        warmup = int(warmup)
+        if not 0 <= warmup < f.shape[1]:
+            raise ValueError(f"warmup must lie in [0, {f.shape[1]}) days; got {warmup}")
+        unknown = set(solver_options) - set(self.solver_options)
+        if unknown:
+            known = sorted(self.solver_options) or "none"
+            raise TypeError(f"unknown solver options {sorted(unknown)} for {self.name}; it takes {known}")
+        opts = {**self.solver_options, **solver_options}
+        args = []
+        if "method" in opts:
+            if opts["method"] not in ("adaptive", "fixed"):
+                raise ValueError(f"method must be 'adaptive' or 'fixed'; got {opts['method']!r}")
+            args = [opts["method"] == "fixed", int(opts["n_sub"])] + [float(opts[k]) for k in ("rtol", "atol", "h0", "hmin", "hmax")]
+        q, jac = self.kernel(th, f, warmup, bool(sensitivities), self.snow, *args)
+        return q, (jac if sensitivities else None)
