@@ -8,6 +8,7 @@ import shutil
 import tarfile
 import uuid
 import zipfile
+import zlib
 from importlib.resources import files
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def load_catalog() -> dict[str, dict]:
     folders += [Path(p) for p in os.environ.get(CATALOG_ENV, "").split(os.pathsep) if p]
     entries = {}
     for folder in folders:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"catalog folder {folder} (from ${CATALOG_ENV}) does not exist")
         for path in sorted(folder.iterdir(), key=lambda p: p.name):
             if not path.name.endswith(".yaml"):
                 continue
@@ -62,7 +65,7 @@ def _check_content(path: Path) -> None:
                         t.extractfile(member).read()
         else:
             raise ValueError("not a zip or tar archive")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as err:
+    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, ValueError) as err:
         path.unlink(missing_ok=True)
         raise ValueError(f"corrupted download {path.name}: {err}; the file was removed, fetch again") from err
 

@@ -95,7 +95,7 @@ def pet(ds: xr.Dataset, method: str = "hargreaves", alpha: float = 1.26) -> xr.D
     tmin, tmax = ds["tmin"], ds["tmax"]
     tmean = ds["tmean"] if "tmean" in ds else (tmin + tmax) / 2
     lat = _static(ds, ("gauge_lat", "lat"), "latitude")
-    doy = xr.DataArray(ds.indexes["time"].dayofyear.to_numpy(), dims="time", coords={"time": ds.time})
+    doy = xr.DataArray(ds.indexes["time"].day_of_year.to_numpy(), dims="time", coords={"time": ds.time})
     core = [["time"], ["time"], ["time"]]
     if method == "hargreaves":
         args, kernel, kwargs = [tmin, tmax, tmean, lat, doy], hargreaves_kernel, {}

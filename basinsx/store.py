@@ -30,16 +30,14 @@ def to_zarr(ds: xr.Dataset, store, *, basin_chunk: int = 16, overwrite: bool = F
         raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
     store.parent.mkdir(parents=True, exist_ok=True)
     tmp = store.with_name(f".{store.name}.tmp-{uuid.uuid4().hex[:8]}")
-    chunks = {"basin": min(basin_chunk, max(ds.sizes.get("basin", 1), 1))}
-    if "time" in ds.dims:
-        chunks["time"] = -1
-    out = ds.chunk(chunks)
+    out = chunk_dynamic(ds, min(basin_chunk, max(ds.sizes.get("basin", 1), 1)))
     for var in out.variables.values():
         var.encoding.pop("chunks", None)
         var.encoding.pop("preferred_chunks", None)
-        if var.dtype == object:
-            # zarr needs a fixed string dtype; object arrays of str become unicode.
-            var.data = np.asarray(var.values, dtype=str)
+    # zarr needs fixed-width strings: labels held as Python objects become unicode (they are small).
+    strings = {name: out[name].astype(str) for name, var in out.variables.items() if var.dtype == object}
+    out = out.assign_coords({n: v for n, v in strings.items() if n in out.coords})
+    out = out.assign({n: v for n, v in strings.items() if n not in out.coords})
     try:
         job = out.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2, compute=False)
         if progress:
@@ -68,9 +66,14 @@ def is_zarr(path: Path) -> bool:
 
 def open_zarr(path, chunks="auto") -> xr.Dataset:
     """Open a basinsx zarr store lazily (dask) with its stored chunks."""
-    ds = xr.open_zarr(path, chunks={} if chunks == "auto" else chunks)
-    # Coordinates along basin are labels (names, ids, locations): small, and wanted in memory.
-    ds = ds.assign_coords({n: c.load() for n, c in ds.coords.items() if "time" not in c.dims})
+    # Opened without dask first, so labels and statics stay lazily indexed and load without a dask compute.
+    ds = xr.open_zarr(path, chunks=None)
+    dynamic = {}
+    for name, var in ds.data_vars.items():
+        if "time" in var.dims and chunks is not None:
+            size = dict(zip(var.dims, var.encoding.get("chunks", var.shape))) if chunks == "auto" else chunks
+            dynamic[name] = var.chunk(size if isinstance(size, dict) else {"basin": size, "time": -1})
+    ds = ds.assign(dynamic)
     for name in list(ds.variables):
         if ds[name].dtype.kind == "U":
             ds[name] = ds[name].astype(object)

@@ -1,0 +1,143 @@
+import http.server
+import shutil
+import threading
+import zipfile
+from functools import partial
+from importlib.resources import files
+
+import pytest
+import xarray as xr
+import yaml
+
+import basinsx
+from basinsx.catalog import load_catalog, sha256
+
+BASINS = ["01031500", "01055000"]
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; paths under /cut/ send half the file, then hang up (an interrupted download)."""
+
+    def do_GET(self):
+        if self.path.startswith("/cut/"):
+            path = self.translate_path(self.path.replace("/cut/", "/", 1))
+            body = open(path, "rb").read()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(data_dir, tmp_path_factory):
+    """A local HTTP server on 127.0.0.1 holding a two-basin Caravan archive (and broken copies)."""
+    root = tmp_path_factory.mktemp("www")
+    src = data_dir / "caravan"
+    archive = root / "mini-caravan.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for b in BASINS:
+            z.write(src / f"timeseries/netcdf/camels/camels_{b}.nc", f"Caravan/timeseries/netcdf/camels/camels_{b}.nc")
+        for table in (src / "attributes/camels").glob("*.csv"):
+            z.write(table, f"Caravan/attributes/camels/{table.name}")
+        z.writestr("Caravan/licenses/README.txt", "CC-BY-4.0")
+    data = archive.read_bytes()
+    (root / "corrupt.zip").write_bytes(data[:200] + bytes(b ^ 0xFF for b in data[200:400]) + data[400:])
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    httpd.shutdown()
+
+
+def write_catalog(folder, name, url, hash):
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "name": name, "description": "two Caravan basins served locally", "license": "CC-BY-4.0",
+        "citation": "Kratzert et al. 2023", "reader": "caravan", "reader_kwargs": {"subset": "camels"},
+        "layout": ["attributes", "timeseries", "licenses"],
+        "files": [{"name": url.rsplit("/", 1)[1], "url": url, "hash": hash}],
+    }
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(entry))
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("BASINSX_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("BASINSX_CATALOGS", str(tmp_path / "catalogs"))
+    monkeypatch.delenv("BASINSX_MIRROR", raising=False)
+    (tmp_path / "catalogs").mkdir()
+    return tmp_path
+
+
+def test_packaged_catalogs():
+    names = basinsx.catalog()
+    assert {"camels-us", "caravan"} <= set(names)
+    assert (files("basinsx") / "catalogs" / "caravan.yaml").is_file()
+    for entry in load_catalog().values():
+        for item in entry["files"]:
+            assert item["url"].startswith("https://") and "hash" in item
+
+
+def test_fetch_converts_once_and_opens(server, env):
+    base, root = server
+    write_catalog(env / "catalogs", "mini", f"{base}/mini-caravan.zip", sha256(root / "mini-caravan.zip"))
+    assert "mini" in basinsx.catalog()
+    store = basinsx.fetch("mini", progress=False)
+    assert store.name == "mini.zarr" and (store / ".zmetadata").exists()
+    ds = basinsx.open_dataset("mini")
+    assert list(ds.basin.values) == BASINS and ds.attrs["license"] == "CC-BY-4.0"
+    direct = basinsx.read_caravan(env / "cache/mini/data")
+    xr.testing.assert_allclose(ds[["prcp", "streamflow"]].compute(), direct[["prcp", "streamflow"]])
+    # a second call needs no network: the URL no longer answers
+    write_catalog(env / "catalogs", "mini", "http://127.0.0.1:9/gone.zip", None)
+    assert basinsx.fetch("mini", progress=False) == store
+
+
+def test_mirror_replaces_the_host(server, env, monkeypatch):
+    base, root = server
+    write_catalog(env / "catalogs", "mirrored", "https://unreachable.invalid/mini-caravan.zip",
+                  sha256(root / "mini-caravan.zip"))
+    monkeypatch.setenv("BASINSX_MIRROR", base)
+    assert basinsx.open_dataset("mirrored").sizes["basin"] == 2
+
+
+def _cache_holds_nothing(cache, name):
+    leftovers = [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
+    assert not leftovers, leftovers
+    assert not (cache / f"{name}.zarr").exists()
+
+
+def test_corrupted_download_with_hash(server, env):
+    base, root = server
+    write_catalog(env / "catalogs", "bad", f"{base}/corrupt.zip", sha256(root / "mini-caravan.zip"))
+    with pytest.raises(ValueError, match="corrupted download"):
+        basinsx.fetch("bad", progress=False)
+    _cache_holds_nothing(env / "cache", "bad")
+
+
+def test_corrupted_download_without_published_hash(server, env):
+    base, _ = server
+    write_catalog(env / "catalogs", "nohash", f"{base}/corrupt.zip", None)
+    with pytest.raises(ValueError, match="corrupted download"):
+        basinsx.fetch("nohash", progress=False)
+    _cache_holds_nothing(env / "cache", "nohash")
+
+
+def test_interrupted_download_is_never_taken_as_valid(server, env):
+    base, _ = server
+    write_catalog(env / "catalogs", "cut", f"{base}/cut/mini-caravan.zip", None)
+    with pytest.raises(Exception):
+        basinsx.fetch("cut", progress=False)
+    _cache_holds_nothing(env / "cache", "cut")
+
+
+def test_unknown_name(env):
+    with pytest.raises(KeyError, match="unknown data set 'nope'; known: .*caravan"):
+        basinsx.fetch("nope")

@@ -1,0 +1,33 @@
+import subprocess
+import sys
+
+import basinsx
+from basinsx.cli import main
+
+
+def test_datasets_lists_the_catalog(capsys):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "caravan" in out and "camels-us" in out
+
+
+def test_convert_writes_a_store(tmp_path, capsys):
+    dest = tmp_path / "sample.zarr"
+    assert main(["convert", "sample", str(dest), "--basins", "01031500", "01440000", "--basin-chunk", "1"]) == 0
+    ds = basinsx.open_dataset(dest)
+    assert list(ds.basin.values) == ["01031500", "01440000"] and ds.streamflow.chunks[0] == (1, 1)
+    assert main(["convert", "sample", str(dest)]) == 2
+    assert "overwrite" in capsys.readouterr().err
+
+
+def test_errors_exit_2_with_a_message(tmp_path, capsys):
+    assert main(["convert", str(tmp_path / "missing"), str(tmp_path / "x.zarr")]) == 2
+    assert "neither 'sample', a catalog name" in capsys.readouterr().err
+    assert main(["fetch", "no-such-set"]) == 2
+    assert "unknown data set" in capsys.readouterr().err
+
+
+def test_console_script_help():
+    out = subprocess.run([sys.executable, "-m", "basinsx.cli", "--help"], capture_output=True, text=True, check=True)
+    for command in ("datasets", "fetch", "convert", "demo"):
+        assert command in out.stdout

@@ -1,0 +1,65 @@
+import HydroErr as he
+import numpy as np
+import pytest
+import xarray as xr
+
+import basinsx
+from basinsx.metrics import METRICS
+from conftest import raise_if_dask_computes
+
+
+@pytest.fixture(scope="module")
+def pair():
+    ds = basinsx.open_dataset("sample", chunks=None)
+    sim = (ds.streamflow.shift(time=2) * 0.8 + 0.2).rename("sim")
+    return ds, sim
+
+
+def test_against_hydroerr_on_real_flow(pair):
+    ds, sim = pair
+    m = ds.hydro.metrics(sim)
+    for i, basin in enumerate(ds.basin.values):
+        o, s = ds.streamflow.values[i], sim.values[i]
+        ok = np.isfinite(o) & np.isfinite(s)
+        o, s = o[ok].astype(float), s[ok].astype(float)
+        assert m.nse[i] == pytest.approx(he.nse(s, o), rel=1e-9)
+        assert m.kge[i] == pytest.approx(he.kge_2009(s, o), rel=1e-9)
+        assert m.kge2012[i] == pytest.approx(he.kge_2012(s, o), rel=1e-9)
+        assert m.rmse[i] == pytest.approx(he.rmse(s, o), rel=1e-9)
+        assert m.r[i] == pytest.approx(np.corrcoef(s, o)[0, 1], rel=1e-9)
+        assert m.pbias[i] == pytest.approx(100 * (s - o).sum() / o.sum(), rel=1e-9)
+        eps = 0.01 * o.mean()
+        lo, ls = np.log(o + eps), np.log(s + eps)
+        assert m.lognse[i] == pytest.approx(1 - ((ls - lo) ** 2).sum() / ((lo - lo.mean()) ** 2).sum(), rel=1e-9)
+        assert m.n_obs[i] == ok.sum()
+    assert set(m.data_vars) == set(METRICS) and m.nse.attrs["long_name"]
+
+
+def test_perfect_simulation_and_nan_pairs():
+    obs = xr.DataArray([[1.0, 2.0, np.nan, 4.0, 3.0]], dims=("basin", "time"))
+    sim = xr.DataArray([[1.0, 2.0, 5.0, 4.0, np.nan]], dims=("basin", "time"))
+    m = obs.hydro.metrics(sim, obs)
+    assert m.n_obs.item() == 3
+    for name in ("nse", "kge", "kge2012", "r", "alpha", "beta", "gamma", "lognse"):
+        assert m[name].item() == pytest.approx(1.0)
+    assert m.rmse.item() == 0 and m.pbias.item() == 0
+    empty = obs.hydro.metrics(sim * np.nan, obs)
+    assert np.isnan(empty.nse.item()) and empty.n_obs.item() == 0
+
+
+def test_lazy_and_equal_to_numpy(pair):
+    ds, sim = pair
+    lazy = basinsx.open_dataset("sample")
+    with raise_if_dask_computes():
+        m = lazy.hydro.metrics(lazy.streamflow.shift(time=2) * 0.8 + 0.2)
+    xr.testing.assert_allclose(m.compute(), ds.hydro.metrics(sim))
+
+
+def test_bad_input(pair):
+    ds, sim = pair
+    with pytest.raises(ValueError, match="different units"):
+        ds.hydro.metrics(sim.assign_attrs(units="m3 s-1"))
+    with pytest.raises(ValueError, match="no dimension 'date'"):
+        ds.hydro.metrics(sim, dim="date")
+    with pytest.raises(KeyError, match="variable 'flow' not in the dataset"):
+        ds.hydro.metrics(sim, obs="flow")

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+import basinsx
+from basinsx.pet import extraterrestrial_radiation, hargreaves_kernel
+from conftest import raise_if_dask_computes
+
+
+@pytest.fixture(scope="module")
+def camels(data_dir):
+    return basinsx.read_camels_us(data_dir / "camels_us")
+
+
+def test_extraterrestrial_radiation_fao56_example_8():
+    # FAO-56 example 8: 20 deg S on 3 September (day 246): Ra = 32.2 MJ m-2 d-1
+    assert extraterrestrial_radiation(-20.0, 246) == pytest.approx(32.2, abs=0.05)
+
+
+def test_hargreaves_hand_computed():
+    ra = extraterrestrial_radiation(45.0, 180)
+    expected = 0.0023 * 0.408 * ra * (20 + 17.8) * np.sqrt(12.0)
+    assert hargreaves_kernel(np.array([14.0]), np.array([26.0]), np.array([20.0]), 45.0, np.array([180]))[0] == \
+        pytest.approx(expected)
+
+
+def test_priestley_taylor_matches_camels_pet_climatology(camels):
+    # CAMELS pet_mean is Priestley-Taylor from Daymet (Addor et al. 2017); 2000-2002 vs 1989-2009 means
+    pet = camels.hydro.pet("priestley_taylor").mean("time")
+    np.testing.assert_allclose(pet.values, camels.pet_mean.values, rtol=0.15)
+    assert camels.hydro.pet("priestley_taylor").attrs["units"] == "mm d-1"
+
+
+def test_hargreaves_in_a_plausible_range(camels):
+    pet = camels.hydro.pet("hargreaves")
+    assert pet.dims == ("basin", "time") and pet.dtype == np.float32
+    assert (pet.fillna(0) >= 0).all() and 1.5 < float(pet.mean()) < 4.5
+    assert float(pet.sel(time="2001-07").mean()) > 3 * float(pet.sel(time="2001-01").mean())
+
+
+def test_lazy_equals_eager(camels, data_dir):
+    lazy = basinsx.read_camels_us(data_dir / "camels_us", chunks=2)
+    with raise_if_dask_computes():
+        pet = lazy.hydro.pet("priestley_taylor")
+    xr.testing.assert_allclose(pet.compute(), camels.hydro.pet("priestley_taylor"))
+
+
+def test_bad_input(camels):
+    with pytest.raises(KeyError, match=r"needs variables \['srad'\]"):
+        camels.drop_vars("srad").hydro.pet("priestley_taylor")
+    kelvin = camels.assign(tmin=camels.tmin.assign_attrs(units="K"))
+    with pytest.raises(ValueError, match="tmin is in 'K'"):
+        kelvin.hydro.pet()
+    with pytest.raises(ValueError, match="unknown PET method"):
+        camels.hydro.pet("penman")

@@ -1,0 +1,63 @@
+import os
+from importlib.resources import files
+
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+
+import basinsx
+from basinsx.sample import KRATZERT_ATTRIBUTES
+from conftest import raise_if_dask_computes
+
+
+def test_sample_offline():
+    ds = basinsx.open_dataset("sample")
+    assert ds.sizes["basin"] == 10 and ds.sizes["time"] == 12418
+    assert str(ds.time.values[0])[:10] == "1981-01-01" and str(ds.time.values[-1])[:10] == "2014-12-31"
+    assert isinstance(ds.streamflow.data, da.Array) and ds.streamflow.chunks[1] == (12418,)
+    for name in KRATZERT_ATTRIBUTES:
+        assert ds[name].dims == ("basin",) and np.isfinite(ds[name].values).all()
+    assert ds.attrs["license"] and "Kratzert" in ds.attrs["citation"]
+    assert os.path.getsize(str(files("basinsx") / "data" / "sample.nc")) < 5e6
+    eager = basinsx.open_dataset("sample", chunks=None, basins=["01031500"])
+    assert isinstance(eager.prcp.data, np.ndarray) and eager.sizes["basin"] == 1
+
+
+def test_zarr_round_trip_is_lazy_and_exact(tmp_path):
+    ds = basinsx.open_dataset("sample")
+    store = basinsx.to_zarr(ds, tmp_path / "s.zarr", basin_chunk=4)
+    assert (store / ".zmetadata").exists()
+    with raise_if_dask_computes():
+        back = basinsx.open_dataset(store)
+    assert back.streamflow.chunks == ((4, 4, 2), (12418,))
+    xr.testing.assert_identical(back.compute(), ds.compute())
+
+
+def test_store_written_atomically(tmp_path, monkeypatch):
+    ds = basinsx.open_dataset("sample")
+    target = tmp_path / "s.zarr"
+    basinsx.to_zarr(ds.isel(basin=[0]), target)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash while writing")
+
+    bad = ds.assign(prcp=ds.prcp.copy(data=da.map_blocks(lambda b: crash(), ds.prcp.data, dtype=np.float32)))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        basinsx.to_zarr(bad, target, overwrite=True)
+    # the old store is untouched, no temporary is left behind
+    assert basinsx.open_dataset(target).sizes["basin"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        basinsx.to_zarr(ds, target)
+
+
+def test_open_dataset_dispatches_on_layout(data_dir, tmp_path):
+    car = basinsx.open_dataset(data_dir / "caravan", basins=["01031500"])
+    assert isinstance(car.prcp.data, da.Array) and car.attrs["source"].startswith("Caravan")
+    cam = basinsx.open_dataset(data_dir / "camels_us", basins=["01022500"], forcing="maurer")
+    assert "maurer" in cam.attrs["source"]
+    with pytest.raises(ValueError, match="cannot tell what"):
+        basinsx.open_dataset(tmp_path)
+    with pytest.raises(FileNotFoundError, match="catalog name"):
+        basinsx.open_dataset("no-such-dataset")
