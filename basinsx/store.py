@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -30,7 +31,7 @@ def to_zarr(ds: xr.Dataset, store, *, basin_chunk: int = 16, overwrite: bool = F
         raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
     store.parent.mkdir(parents=True, exist_ok=True)
     tmp = store.with_name(f".{store.name}.tmp-{uuid.uuid4().hex[:8]}")
-    out = chunk_dynamic(ds, min(basin_chunk, max(ds.sizes.get("basin", 1), 1)))
+    out = _pack_statics(chunk_dynamic(ds, min(basin_chunk, max(ds.sizes.get("basin", 1), 1))))
     for var in out.variables.values():
         var.encoding.pop("chunks", None)
         var.encoding.pop("preferred_chunks", None)
@@ -60,6 +61,34 @@ def to_zarr(ds: xr.Dataset, store, *, basin_chunk: int = 16, overwrite: bool = F
     return store
 
 
+STATICS = "static_attributes"
+
+
+def _pack_statics(ds: xr.Dataset) -> xr.Dataset:
+    """Numeric per-basin attributes go into one ``(basin, static_name)`` array in the store.
+
+    A data set carries hundreds of them (Caravan: ~200), and one zarr array each
+    would cost one file read each; packed, they cost one. :func:`open_zarr` unpacks.
+    """
+    names = [n for n, v in ds.data_vars.items() if v.dims == ("basin",) and v.dtype.kind in "fiub"]
+    if not names:
+        return ds
+    packed = xr.concat([ds[n].astype(np.float64) for n in names], dim=xr.Variable("static_name", names),
+                       coords="minimal", compat="override")
+    packed.attrs = {"basinsx_packed": json.dumps({n: [ds[n].dtype.str, ds[n].attrs] for n in names})}
+    return ds.drop_vars(names).assign({STATICS: packed.transpose("basin", "static_name")})
+
+
+def _unpack_statics(ds: xr.Dataset) -> xr.Dataset:
+    if STATICS not in ds:
+        return ds
+    packed = ds[STATICS].load()
+    meta = json.loads(packed.attrs["basinsx_packed"])
+    statics = {name: xr.DataArray(packed.sel(static_name=name).values.astype(dtype), dims="basin", attrs=attrs)
+               for name, (dtype, attrs) in meta.items()}
+    return ds.drop_vars([STATICS, "static_name"]).assign(statics)
+
+
 def is_zarr(path: Path) -> bool:
     return path.is_dir() and any((path / f).exists() for f in (".zmetadata", ".zgroup", "zarr.json"))
 
@@ -67,7 +96,7 @@ def is_zarr(path: Path) -> bool:
 def open_zarr(path, chunks="auto") -> xr.Dataset:
     """Open a basinsx zarr store lazily (dask) with its stored chunks."""
     # Opened without dask first, so labels and statics stay lazily indexed and load without a dask compute.
-    ds = xr.open_zarr(path, chunks=None)
+    ds = _unpack_statics(xr.open_zarr(path, chunks=None))
     dynamic = {}
     for name, var in ds.data_vars.items():
         if "time" in var.dims and chunks is not None:
