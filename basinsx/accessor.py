@@ -22,6 +22,13 @@ class HydroAccessor:
             return self._obj[name_or_array]
         return name_or_array
 
+    @property
+    def plot(self):
+        """Plots: ``hydrograph``, ``fdc``, ``map``, ``sensitivity``, ``embedding``, ``parity``."""
+        from .plot import HydroPlot
+
+        return HydroPlot(self._obj)
+
     def metrics(self, sim, obs="streamflow", dim="time", **kwargs) -> xr.Dataset:
         """Goodness-of-fit metrics of ``sim`` against ``obs``; see :func:`basinsx.metrics.metrics`."""
         from .metrics import metrics

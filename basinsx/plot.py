@@ -1,0 +1,163 @@
+"""Plots where people look rather than read (``ds.hydro.plot.*``); matplotlib is an optional extra."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+
+def _axes(ax, figsize=(8, 4)):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _one_basin(da: xr.DataArray, basin) -> xr.DataArray:
+    if "basin" not in da.dims:
+        return da
+    if basin is None:
+        if da.sizes["basin"] != 1:
+            raise ValueError(f"{da.name or 'data'} covers {da.sizes['basin']} basins: choose one with basin=")
+        return da.isel(basin=0)
+    return da.sel(basin=str(basin))
+
+
+def hydrograph(obs: xr.DataArray, sim: xr.DataArray | None = None, *, basin=None, time=None, prcp=None, ax=None):
+    """Observed (and simulated) flow of one basin over ``time`` (a slice), precipitation hanging from the top.
+
+    Returns the matplotlib Axes.
+    """
+    ax = _axes(ax, (10, 4))
+    obs = _one_basin(obs, basin)
+    series = [("observed", obs, {"color": "k", "lw": 1.0})]
+    if sim is not None:
+        series.append(("simulated", _one_basin(sim, basin), {"color": "tab:blue", "lw": 1.0}))
+    for label, da, style in series:
+        da = da.sel(time=time) if time is not None else da
+        ax.plot(da["time"].values, np.asarray(da), label=label, **style)
+    ax.set_ylabel(f"streamflow ({obs.attrs.get('units', 'mm d-1')})")
+    if prcp is not None:
+        p = _one_basin(prcp, basin)
+        p = p.sel(time=time) if time is not None else p
+        top = ax.twinx()
+        top.bar(p["time"].values, np.asarray(p), width=1.0, color="tab:cyan", alpha=0.6)
+        top.set_ylim(top=float(np.nanmax(np.asarray(p))) * 3 if p.size else 1)
+        top.invert_yaxis()
+        top.set_ylabel("precipitation (mm d-1)")
+    title = obs.coords["gauge_name"].item() if "gauge_name" in obs.coords and obs.coords["gauge_name"].ndim == 0 else ""
+    ax.set_title(f"{obs['basin'].item() if 'basin' in obs.coords else ''} {title}".strip())
+    ax.legend(loc="upper left")
+    return ax
+
+
+def flow_duration_curve(flow: xr.DataArray, *, basin=None, ax=None, label=None):
+    """Flow-duration curves (log flow against exceedance probability) of one or all basins."""
+    ax = _axes(ax, (6, 4))
+    flow = flow if basin is None else flow.sel(basin=[str(basin)] if np.ndim(basin) == 0 else list(basin))
+    rows = np.atleast_2d(np.asarray(flow.transpose(..., "time")))
+    names = flow["basin"].values if "basin" in flow.dims else [label or flow.name]
+    for name, q in zip(names, rows):
+        q = np.sort(q[np.isfinite(q)])[::-1]
+        if q.size:
+            ax.semilogy(100 * np.arange(1, q.size + 1) / (q.size + 1), np.maximum(q, 1e-4), lw=1, label=str(name))
+    ax.set(xlabel="exceedance probability (%)", ylabel=f"flow ({flow.attrs.get('units', 'mm d-1')})",
+           title="flow-duration curve")
+    if len(names) <= 12:
+        ax.legend(fontsize=7)
+    return ax
+
+
+def basin_map(values: xr.DataArray, *, lon=None, lat=None, ax=None, cmap="viridis", label=None):
+    """Values over ``basin`` at the gauge locations (``gauge_lon``/``gauge_lat`` coordinates)."""
+    ax = _axes(ax, (7, 4.5))
+    lon = values["gauge_lon"] if lon is None else lon
+    lat = values["gauge_lat"] if lat is None else lat
+    points = ax.scatter(np.asarray(lon), np.asarray(lat), c=np.asarray(values), cmap=cmap, s=40, edgecolor="k", lw=0.3)
+    ax.figure.colorbar(points, ax=ax, label=label or f"{values.name or ''} ({values.attrs.get('units', '')})")
+    ax.set(xlabel="longitude (deg E)", ylabel="latitude (deg N)", aspect="equal")
+    return ax
+
+
+def sensitivity_heatmap(jacobian: xr.DataArray, *, basin=None, time=None, normalise=True, ax=None):
+    """Heat map of d q_t / d theta (param x time) for one basin; rows scaled to [-1, 1] with ``normalise``."""
+    ax = _axes(ax, (10, 3.5))
+    jac = _one_basin(jacobian, basin)
+    jac = jac.sel(time=time) if time is not None else jac
+    values = np.asarray(jac.transpose("param", "time"), dtype=float)
+    if normalise:
+        scale = np.nanmax(np.abs(values), axis=1, keepdims=True)
+        values = values / np.where(scale > 0, scale, 1)
+    vmax = float(np.nanmax(np.abs(values))) or 1.0
+    mesh = ax.pcolormesh(jac["time"].values, np.arange(values.shape[0]), values, shading="nearest",
+                         cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+    ax.set_yticks(np.arange(values.shape[0]), [str(p) for p in jac["param"].values])
+    ax.figure.colorbar(mesh, ax=ax, label="dq/dθ" + (" (row-scaled)" if normalise else ""))
+    ax.set_title("parameter sensitivity of daily flow")
+    return ax
+
+
+def embedding_projection(embedding: xr.DataArray, color: xr.DataArray | None = None, *, dim="embedding_dim", ax=None):
+    """Basins in the plane of the first two principal components of their embeddings."""
+    ax = _axes(ax, (6, 5))
+    x = np.asarray(embedding.transpose("basin", dim), dtype=float)
+    x = x - x.mean(0)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    xy = x @ vt[:2].T
+    c = None if color is None else np.asarray(color.sel(basin=embedding["basin"]))
+    points = ax.scatter(xy[:, 0], xy[:, 1], c=c, cmap="viridis", s=30, edgecolor="k", lw=0.3)
+    if color is not None:
+        ax.figure.colorbar(points, ax=ax, label=str(color.name))
+    share = s[:2] ** 2 / (s**2).sum()
+    ax.set(xlabel=f"PC1 ({100 * share[0]:.0f} %)", ylabel=f"PC2 ({100 * share[1]:.0f} %)", title="basin embeddings")
+    return ax
+
+
+def parity(predicted, truth, *, ax=None, log=False, label=None):
+    """Predicted against true values with the 1:1 line, R^2 in the title."""
+    ax = _axes(ax, (4.5, 4.5))
+    p, t = np.ravel(np.asarray(predicted, dtype=float)), np.ravel(np.asarray(truth, dtype=float))
+    ok = np.isfinite(p) & np.isfinite(t)
+    p, t = p[ok], t[ok]
+    ax.scatter(t, p, s=12, alpha=0.7)
+    lo, hi = min(t.min(), p.min()), max(t.max(), p.max())
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    if log:
+        ax.set(xscale="log", yscale="log")
+    r2 = 1 - ((p - t) ** 2).sum() / ((t - t.mean()) ** 2).sum()
+    ax.set(xlabel=f"true {label or ''}".strip(), ylabel=f"predicted {label or ''}".strip(), title=f"R² = {r2:.3f}")
+    return ax
+
+
+class HydroPlot:
+    """``ds.hydro.plot``: the plotting functions with the Dataset's variables as defaults."""
+
+    def __init__(self, obj):
+        self._obj = obj
+
+    def _flow(self, name):
+        return self._obj[name] if isinstance(self._obj, xr.Dataset) else self._obj
+
+    def hydrograph(self, sim=None, obs="streamflow", **kwargs):
+        if isinstance(self._obj, xr.Dataset) and "prcp" in self._obj and "prcp" not in kwargs:
+            kwargs["prcp"] = self._obj["prcp"]
+        return hydrograph(self._flow(obs), sim, **kwargs)
+
+    def fdc(self, flow="streamflow", **kwargs):
+        return flow_duration_curve(self._flow(flow), **kwargs)
+
+    def map(self, var, **kwargs):
+        return basin_map(self._obj[var] if isinstance(var, str) else var, **kwargs)
+
+    def sensitivity(self, **kwargs):
+        return sensitivity_heatmap(self._obj, **kwargs)
+
+    def embedding(self, color=None, **kwargs):
+        emb = self._obj["embedding"] if isinstance(self._obj, xr.Dataset) else self._obj
+        if isinstance(color, str):
+            color = self._obj[color]
+        return embedding_projection(emb, color, **kwargs)
+
+    def parity(self, predicted, truth, **kwargs):
+        return parity(predicted, truth, **kwargs)
