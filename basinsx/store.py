@@ -177,3 +177,57 @@ def open_dataset(name_or_path, *, basins=None, chunks="auto", **kwargs) -> xr.Da
         f"cannot tell what {path} holds: expected a zarr store, a Caravan folder (with timeseries/) "
         "or a CAMELS-US folder (with basin_mean_forcing/)"
     )
+
+
+DONE = ".basinsx-done"
+
+
+def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, progress: bool = False) -> Path:
+    """Compute a lazy per-basin ``result`` into a zarr store one basin block at a time, restartably.
+
+    The store's metadata is written first; then each block of ``basin_chunk``
+    basins is computed and written into its own region, and a marker file is
+    left for it once it is complete. A rerun after a crash or a killed job skips
+    the blocks already marked and computes only the rest. Blocks are independent
+    dask tasks, so a distributed cluster writes them in parallel.
+
+    Returns the path of the store.
+    """
+    import dask
+
+    store = Path(store).expanduser()
+    if "basin" not in result.dims:
+        raise ValueError("to_zarr_regions needs a result with a 'basin' dimension")
+    # zarr needs fixed-width strings: labels are loaded (small), computed strings get a fixed width.
+    labels = {n: np.asarray(c.values, dtype=str) for n, c in result.coords.items() if c.dtype == object}
+    result = result.assign_coords({n: (result[n].dims, v) for n, v in labels.items()})
+    result = result.assign({n: v.astype("U200") for n, v in result.data_vars.items() if v.dtype == object})
+    result = result.chunk({"basin": basin_chunk})
+    for var in result.variables.values():
+        var.encoding.pop("chunks", None)
+        var.encoding.pop("preferred_chunks", None)
+    marks = store / DONE
+    if not is_zarr(store):
+        result.to_zarr(store, mode="w", compute=False, consolidated=True, zarr_format=2)
+    marks.mkdir(exist_ok=True)
+
+    def write(block: xr.Dataset, region: slice, mark: Path) -> None:
+        block = block.drop_vars([n for n in block.variables if "basin" not in block[n].dims])
+        block.to_zarr(store, region={"basin": region}, mode="r+", zarr_format=2)
+        mark.touch()
+
+    tasks, start = [], 0
+    for size in result.chunks["basin"]:
+        region = slice(start, start + size)
+        mark = marks / f"{region.start}-{region.stop}"
+        if not mark.exists():
+            tasks.append(dask.delayed(write)(result.isel(basin=region), region, mark))
+        start += size
+    if progress:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            dask.compute(*tasks)
+    else:
+        dask.compute(*tasks)
+    return store

@@ -61,3 +61,33 @@ def test_open_dataset_dispatches_on_layout(data_dir, tmp_path):
         basinsx.open_dataset(tmp_path)
     with pytest.raises(FileNotFoundError, match="catalog name"):
         basinsx.open_dataset("no-such-dataset")
+
+
+def test_regions_are_restartable(tmp_path):
+    from basinsx.store import to_zarr_regions
+
+    ds = basinsx.open_dataset("sample")
+    good = ds.hydro.metrics(ds.streamflow.shift(time=1))
+    calls = []
+
+    def flaky(block, fail):
+        calls.append(block.shape[0])
+        if fail and block.shape[0] == 1:  # the last, one-basin block fails the first time
+            raise RuntimeError("node lost")
+        return block
+
+    def with_flaky_nse(fail):
+        nse = good.nse.chunk({"basin": 3})
+        return good.assign(nse=nse.copy(data=nse.data.map_blocks(flaky, fail, dtype=float)))
+
+    store = tmp_path / "result.zarr"
+    with pytest.raises(RuntimeError, match="node lost"):
+        to_zarr_regions(with_flaky_nse(True), store, basin_chunk=3)
+    done = {p.name for p in (store / ".basinsx-done").iterdir()}
+    assert "9-10" not in done
+    missing = sorted({"0-3", "3-6", "6-9", "9-10"} - done)
+    calls.clear()
+    to_zarr_regions(with_flaky_nse(False), store, basin_chunk=3)
+    # only the blocks without a completion mark were computed again
+    assert sorted(calls) == sorted(int(m.split("-")[1]) - int(m.split("-")[0]) for m in missing)
+    xr.testing.assert_allclose(basinsx.open_dataset(store).compute(), good.compute())
