@@ -1,0 +1,144 @@
+"""Calibration machinery on a linear-reservoir model with hand-derived sensitivities.
+
+The reservoir ``S_t = (1 - k) S_{t-1} + b P_t``, ``q_t = k S_t`` follows the model
+interface of :mod:`basinsx.models`, so the optimizers, the multi-start and the
+xarray driver are tested independently of the conceptual models themselves.
+"""
+
+import dask
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from conftest import raise_if_dask_computes
+
+from basinsx.calibration import calibrate
+from basinsx.calibration.optimize import Problem, calibrate_basin, latin_hypercube
+
+
+class LinearReservoir:
+    name = "linear_reservoir"
+    params = ("b", "k")
+    bounds = {"b": (0.2, 1.5), "k": (0.01, 0.9)}
+    units = {"b": "1", "k": "d-1"}
+    states = ("S",)
+    forcings = ("prcp",)
+
+    def run(self, theta, forcing, warmup=0, sensitivities=True):
+        b, k = theta
+        p = forcing[0]
+        T = p.size
+        q, J = np.empty(T), np.empty((T, 2))
+        s, ds_db, ds_dk = 0.0, 0.0, 0.0
+        for t in range(T):
+            ds_db = (1 - k) * ds_db + p[t]
+            ds_dk = -s + (1 - k) * ds_dk
+            s = (1 - k) * s + b * p[t]
+            q[t] = k * s
+            J[t] = k * ds_db, s + k * ds_dk
+        return q[warmup:], (J[warmup:] if sensitivities else None)
+
+
+MODEL = LinearReservoir()
+TRUE = np.array([0.8, 0.3])
+
+
+def rain(T, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random(T) < 0.3, rng.exponential(8.0, T), 0.0)[None, :]
+
+
+def test_latin_hypercube_strata():
+    u = latin_hypercube(8, 3, seed=1)
+    assert u.shape == (8, 3)
+    for j in range(3):  # one point per stratum on every axis
+        assert sorted(np.floor(u[:, j] * 8).astype(int)) == list(range(8))
+    np.testing.assert_array_equal(u, latin_hypercube(8, 3, seed=1))
+
+
+@pytest.mark.parametrize("loss", ["nse", "kge", "fdc_log", "recession"])
+def test_unit_cube_gradient_matches_finite_differences(loss):
+    forcing = rain(200)
+    obs = MODEL.run(TRUE, forcing, warmup=20)[0] * 1.1 + 0.05
+    problem = Problem(MODEL, forcing, obs, loss, warmup=20)
+    u = np.array([0.4, 0.55])
+    _, g = problem.value_grad(u)
+    h = 1e-6
+    fd = [(problem.value_grad(u + h * e)[0] - problem.value_grad(u - h * e)[0]) / (2 * h) for e in np.eye(2)]
+    np.testing.assert_allclose(g, fd, rtol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer,loss", [("lbfgsb", "nse"), ("lbfgsb", "kge"), ("lm", "sse"), ("lm", "kge")])
+def test_parameter_recovery(optimizer, loss):
+    forcing = rain(400)
+    obs = MODEL.run(TRUE, forcing, warmup=50)[0]
+    res = calibrate_basin(MODEL, forcing, obs, loss=loss, warmup=50, n_starts=3, optimizer=optimizer)
+    np.testing.assert_allclose(res["params"], TRUE, rtol=1e-3)
+    assert res["kge"] > 0.999 and res["nse"] > 0.999 and res["n_evals"] > 3
+
+
+def test_lm_rejects_non_residual_loss():
+    forcing = rain(50)
+    with pytest.raises(ValueError, match="no residual form"):
+        calibrate_basin(MODEL, forcing, forcing[0], loss="sae", optimizer="lm")
+
+
+def make_dataset(n_basins=4, start="1990-01-01", end="1993-12-31"):
+    time = pd.date_range(start, end, freq="D")
+    forcing = np.concatenate([rain(time.size, seed=i) for i in range(n_basins)])
+    theta = np.stack([np.linspace(0.5, 1.2, n_basins), np.linspace(0.1, 0.6, n_basins)], axis=1)
+    flow = np.stack([MODEL.run(th, f[None, :])[0] for th, f in zip(theta, forcing)])
+    basins = [f"b{i}" for i in range(n_basins)]
+    ds = xr.Dataset({"prcp": (("basin", "time"), forcing.astype("float32")),
+                     "streamflow": (("basin", "time"), flow.astype("float32"))},
+                    coords={"basin": basins, "time": time})
+    return ds, theta
+
+
+def test_calibrate_dataset_and_failures():
+    ds, theta = make_dataset()
+    ds["streamflow"][1] = np.nan  # no observations at all
+    ds["prcp"][2, 400] = np.nan  # bad forcing
+    out = calibrate(ds, model=MODEL, loss="nse", period=slice("1991", "1993"), warmup=365, n_starts=2)
+    assert out["params"].dims == ("basin", "param")
+    assert list(out["param"].values) == ["b", "k"] and list(out["param_units"].values) == ["1", "d-1"]
+    for i in (0, 3):
+        np.testing.assert_allclose(out["params"][i], theta[i], rtol=2e-3)  # float32 flows
+        assert out["converged"][i] and out["nse"][i] > 0.9999
+        assert out["loss"][i] == pytest.approx(1 - out["nse"][i], abs=1e-12)
+    assert np.isnan(out["params"][1]).all() and "no observed streamflow" in out["message"].values[1]
+    assert np.isnan(out["params"][2]).all() and "NaN in forcing 'prcp' on 1991-02-05" in out["message"].values[2]
+    assert out["n_evals"][1] == 0 and not out["converged"][2]
+    assert out.attrs["model"] == "linear_reservoir" and out.attrs["loss"] == "nse"
+    assert out.attrs["period"] == "1991-01-01/1993-12-31" and out.attrs["warmup_days"] == 365
+
+
+def test_warmup_is_shortened_to_the_record():
+    ds, _ = make_dataset(n_basins=1)
+    out = calibrate(ds, model=MODEL, period=slice("1990-03-01", "1990-12-31"), warmup=365, n_starts=1)
+    assert out.attrs["warmup_days"] == 59
+
+
+def test_lazy_for_dask_input_and_same_result():
+    ds, _ = make_dataset()
+    eager = calibrate(ds, model=MODEL, period=slice("1991", "1993"), n_starts=2)
+    lazy_in = ds.chunk({"basin": 2, "time": 365})  # time gets rechunked to one chunk
+    with raise_if_dask_computes():
+        lazy = calibrate(lazy_in, model=MODEL, period=slice("1991", "1993"), n_starts=2)
+    assert lazy["params"].chunks == ((2, 2), (2,))
+    assert len(lazy["params"].data.dask.layers) < 20  # one task per basin chunk, not per day
+    with dask.config.set(scheduler="threads"):
+        got = lazy.compute()
+    xr.testing.assert_identical(got, eager)
+
+
+def test_bad_arguments_name_the_problem():
+    ds, _ = make_dataset(n_basins=1)
+    with pytest.raises(KeyError, match=r"\['prcp'\]"):
+        calibrate(ds.drop_vars("prcp"), model=MODEL)
+    with pytest.raises(ValueError, match="unknown optimizer 'bfgs'"):
+        calibrate(ds, model=MODEL, optimizer="bfgs")
+    with pytest.raises(ValueError, match="selects no days"):
+        calibrate(ds, model=MODEL, period=slice("2001", "2002"))
+    with pytest.raises(TypeError, match="lacks"):
+        calibrate(ds, model=object())
