@@ -71,7 +71,8 @@ def test_regions_are_restartable(tmp_path):
     calls = []
 
     def flaky(block, fail):
-        calls.append(block.shape[0])
+        if block.size:  # dask may probe with an empty block
+            calls.append(block.shape[0])
         if fail and block.shape[0] == 1:  # the last, one-basin block fails the first time
             raise RuntimeError("node lost")
         return block
