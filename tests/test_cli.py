@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import numpy as np
+
 import basinsx
 from basinsx.cli import main
 
@@ -31,3 +33,16 @@ def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "basinsx.cli", "--help"], capture_output=True, text=True, check=True)
     for command in ("datasets", "fetch", "convert", "demo"):
         assert command in out.stdout
+
+
+def test_calibrate_writes_a_restartable_result(tmp_path, capsys):
+    out = tmp_path / "cal.zarr"
+    argv = ["calibrate", "sample", "--out", str(out), "--basins", "01031500", "03346000", "--period", "1982", "1984",
+            "--n-starts", "1", "--basin-chunk", "1"]
+    assert main(argv) == 0
+    assert "2 basins" in capsys.readouterr().out
+    result = basinsx.open_dataset(out)
+    assert result.params.dims == ("basin", "param") and np.isfinite(result.kge).all()
+    assert sorted(p.name for p in (out / ".basinsx-done").iterdir()) == ["0-1", "1-2"]
+    assert main(argv) == 0  # nothing left to do
+    assert main(["calibrate", "sample", "--out", str(out), "--model", "nope"]) == 2
