@@ -89,6 +89,13 @@ class Model:
             Daily flow, mm/d.
         J : ndarray (T - warmup, d) or None
             d q_t / d theta_j in physical units.
+
+        Raises
+        ------
+        ValueError
+            Bad shapes, non-finite parameters or forcing (naming the first bad time index).
+        FloatingPointError
+            An ODE integration diverged (fixed steps too long for a stiff parameter set).
         """
         th = np.array(theta, dtype=np.float64).ravel()
         if th.shape[0] != len(self.params):
@@ -112,4 +119,9 @@ class Model:
                 raise ValueError(f"method must be 'adaptive' or 'fixed'; got {opts['method']!r}")
             args = [opts["method"] == "fixed", int(opts["n_sub"])] + [float(opts[k]) for k in ("rtol", "atol", "h0", "hmin", "hmax")]
         q, jac = self.kernel(th, f, warmup, bool(sensitivities), self.snow, *args)
+        if not np.all(np.isfinite(q)):
+            raise FloatingPointError(
+                f"{self.name}: the integration diverged (non-finite flow) at {dict(zip(self.params, th))}; "
+                "fixed steps are only stable for small enough h: use method='adaptive' or a larger n_sub"
+            )
         return q, (jac if sensitivities else None)

@@ -11,6 +11,8 @@ import math
 
 from numba import njit
 
+from .smooth import smooth_pos
+
 PARAMS = ("T_tr", "f_dd")
 BOUNDS = {"T_tr": (-3.0, 3.0), "f_dd": (0.1, 10.0)}
 UNITS = {"T_tr": "degC", "f_dd": "mm degC-1 d-1"}
@@ -22,13 +24,6 @@ EPS_MELT = 1e-3
 #: Depth (mm) over which melt of the ODE form fades out as the pack empties; keeps SWE >= 0
 #: without a stiff switch.
 SWE_FADE = 1.0
-
-
-@njit(cache=True)
-def smooth_pos(a, eps):
-    """(a + sqrt(a^2 + eps^2)) / 2 and its derivative."""
-    r = math.sqrt(a * a + eps * eps)
-    return 0.5 * (a + r), 0.5 * (1.0 + a / r)
 
 
 @njit(cache=True)
@@ -73,45 +68,49 @@ def snow_step(swe, dswe, p, t, theta, i_tr, dw):
 
 
 @njit(cache=True)
-def with_snow(core, x, theta, forc, f, dfdx, dfdth, dfdp, jac):
-    """Right-hand side of a core ODE model with the snow store ``x[0]`` in front.
+def snow_rates(x, theta, forc):
+    """Snow store rate and the liquid water (rain + melt) reaching the model, ODE form.
 
-    ``core(x, theta, p, e, f, dfdx, dfdth, dfdp, jac)`` is the model without snow; it gets
-    rain + melt as its precipitation and reports d f / d p in ``dfdp`` so the chain rule
-    couples the two stores. ``forc`` is (prcp, pet, tmean) of the day.
+    ``x[0]`` is the snow store; ``forc`` is (prcp, pet, tmean) of the day; ``T_tr`` and
+    ``f_dd`` are the last two entries of ``theta``. Melt fades out as the pack empties
+    (factor ``1 - exp(-swe / SWE_FADE)``), which keeps SWE >= 0 without a stiff switch.
+    Returns ``dswe/dt, w, d(melt)/d swe, d(melt)/d T_tr, d(melt)/d f_dd, p * dfs/dT_tr``
+    where ``fs`` is the snow fraction.
     """
     p = forc[0]
     t = forc[2]
     dc = theta.shape[0] - 2
     t_tr = theta[dc]
     fdd = theta[dc + 1]
-    swe = x[0]
     fs, dfs = _split(p, t, t_tr)
     sp, dsp = smooth_pos(t - t_tr, EPS_T)
-    # availability 1 - exp(-swe+/SWE_FADE): melt stops smoothly as the pack empties
-    sw, dsw = smooth_pos(swe, 1e-2)
+    sw, dsw = smooth_pos(x[0], 1e-2)
     ex = math.exp(-sw / SWE_FADE)
     g = 1.0 - ex
-    dg = ex * dsw / SWE_FADE
     melt = fdd * sp * g
-    w = p * (1.0 - fs) + melt
-    core(x[1:], theta[:dc], w, forc[1], f[1:], dfdx[1:, 1:], dfdth[1:, :dc], dfdp, jac)
-    f[0] = p * fs - melt
+    return p * fs - melt, p * (1.0 - fs) + melt, fdd * sp * ex * dsw / SWE_FADE, -fdd * dsp * g, sp * g, p * dfs
+
+
+@njit(cache=True)
+def couple_snow(rates, f, dfdx, dfdth, dfdp, jac):
+    """Write the snow row of ``f`` and the chain-rule coupling into the model's Jacobians.
+
+    ``rates`` is the tuple of :func:`snow_rates`; rows 1.. already hold the core model's
+    ``f``, ``df/dx`` and ``df/dtheta`` evaluated at ``w``, and ``dfdp[i - 1]`` its
+    derivative with respect to the water input.
+    """
+    dswe, _, m_swe, m_tr, m_fdd, p_dfs = rates
+    f[0] = dswe
     if not jac:
         return
-    dmelt_dswe = fdd * sp * dg
-    dmelt_dtr = -fdd * dsp * g
-    dmelt_dfdd = sp * g
-    m = x.shape[0]
-    for i in range(m):
-        dfdx[0, i] = 0.0
-    dfdx[0, 0] = -dmelt_dswe
-    for j in range(dc):
-        dfdth[0, j] = 0.0
-    dfdth[0, dc] = p * dfs - dmelt_dtr
-    dfdth[0, dc + 1] = -dmelt_dfdd
-    dw_dtr = -p * dfs + dmelt_dtr
+    m, d = dfdth.shape
+    dc = d - 2
+    dfdx[0, :] = 0.0
+    dfdx[0, 0] = -m_swe
+    dfdth[0, :] = 0.0
+    dfdth[0, dc] = p_dfs - m_tr
+    dfdth[0, dc + 1] = -m_fdd
     for i in range(1, m):
-        dfdx[i, 0] = dfdp[i - 1] * dmelt_dswe
-        dfdth[i, dc] = dfdp[i - 1] * dw_dtr
-        dfdth[i, dc + 1] = dfdp[i - 1] * dmelt_dfdd
+        dfdx[i, 0] = dfdp[i - 1] * m_swe
+        dfdth[i, dc] = dfdp[i - 1] * (m_tr - p_dfs)
+        dfdth[i, dc + 1] = dfdp[i - 1] * m_fdd

@@ -1,0 +1,149 @@
+"""HMODEL (Schoups & Vrugt 2010; Vrugt et al. 2026) as a continuous-time ODE.
+
+States ``[I, S_u, S_f, S_s, q_cum]``: interception, unsaturated zone, fast and slow linear
+reservoirs. Thresholds use the normalised exponential ``ef(r, a) = (1 - e^(-a r)) / (1 - e^(-a))``
+(0 at r = 0, 1 at r = 1, linear for a -> 0)::
+
+    r_i = I / imax,  E_i = E_p ef(r_i, 5),  P_e = P ef(r_i, -5)          (throughfall when full)
+    r_u = S_u / sumax,  E_u = (E_p - E_i) ef(r_u, alpha_E),  Perc = qsmax ef(r_u, alpha_F)
+    R_u = P_e r_u                                                      (saturation excess)
+    dI/dt = P - E_i - P_e,  dS_u/dt = P_e - R_u - E_u - Perc
+    dS_f/dt = R_u - S_f / kf,  dS_s/dt = Perc - S_s / ks,  dq_cum/dt = S_f / kf + S_s / ks
+
+The shape 5 of the interception functions is fixed (not calibrated). ``kf`` and ``ks`` have
+lower bounds of 0.1 d and 1 d instead of 0 (a zero residence time is singular).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .integrate import SOLVER_OPTIONS, Kernel, heun
+from .smooth import exp_flux
+from .snow import couple_snow, snow_rates
+
+NAME = "hmodel"
+PARAMS = ("imax", "sumax", "qsmax", "alpha_e", "alpha_f", "kf", "ks")
+BOUNDS = {
+    "imax": (0.5, 10.0),
+    "sumax": (10.0, 1000.0),
+    "qsmax": (0.0, 100.0),
+    "alpha_e": (1e-6, 100.0),
+    "alpha_f": (-10.0, 10.0),
+    "kf": (0.1, 10.0),
+    "ks": (1.0, 150.0),
+}
+UNITS = {"imax": "mm", "sumax": "mm", "qsmax": "mm d-1", "alpha_e": "1", "alpha_f": "1", "kf": "d", "ks": "d"}
+STATES = ("interception", "unsaturated", "fast", "slow", "q_cum")
+__all__ = ["BOUNDS", "PARAMS", "UNITS", "STATES", "SOLVER_OPTIONS", "KERNEL"]
+
+A_I = 5.0  # shape of the interception evaporation / throughfall functions
+
+
+@njit(cache=True)
+def rhs_core(x, th, p, e, f, a, b, dfdp, jac):
+    """Right-hand side of the states and its Jacobians ``a = df/dx``, ``b = df/dtheta``, ``dfdp``."""
+    imax, sumax, qsmax, ae, af, kf, ks = th[0], th[1], th[2], th[3], th[4], th[5], th[6]
+    ri = x[0] / imax
+    ru = x[1] / sumax
+    ei, ei_r, _ = exp_flux(ri, A_I)
+    pf, pf_r, _ = exp_flux(ri, -A_I)
+    eu, eu_r, eu_a = exp_flux(ru, ae)
+    pc, pc_r, pc_a = exp_flux(ru, af)
+    evi = e * ei
+    pe = p * pf
+    epr = e - evi
+    evu = epr * eu
+    perc = qsmax * pc
+    rsu = pe * ru
+    f[0] = p - evi - pe
+    f[1] = pe - rsu - evu - perc
+    f[2] = rsu - x[2] / kf
+    f[3] = perc - x[3] / ks
+    f[4] = x[2] / kf + x[3] / ks
+    if not jac:
+        return
+    a[:, :] = 0.0
+    b[:, :] = 0.0
+    ri_m = -ri / imax
+    ru_m = -ru / sumax
+    evi_i = e * ei_r / imax
+    evi_m = e * ei_r * ri_m
+    pe_i = p * pf_r / imax
+    pe_m = p * pf_r * ri_m
+    evu_i = -evi_i * eu
+    evu_m = -evi_m * eu
+    evu_u = epr * eu_r / sumax
+    evu_s = epr * eu_r * ru_m
+    perc_u = qsmax * pc_r / sumax
+    perc_s = qsmax * pc_r * ru_m
+    rsu_i = pe_i * ru
+    rsu_m = pe_m * ru
+    rsu_u = pe / sumax
+    rsu_s = pe * ru_m
+    # interception
+    a[0, 0] = -evi_i - pe_i
+    b[0, 0] = -evi_m - pe_m
+    dfdp[0] = 1.0 - pf
+    # unsaturated zone
+    a[1, 0] = pe_i - rsu_i - evu_i
+    a[1, 1] = -rsu_u - evu_u - perc_u
+    b[1, 0] = pe_m - rsu_m - evu_m
+    b[1, 1] = -rsu_s - evu_s - perc_s
+    b[1, 2] = -pc
+    b[1, 3] = -epr * eu_a
+    b[1, 4] = -qsmax * pc_a
+    dfdp[1] = pf * (1.0 - ru)
+    # fast and slow reservoirs, outflow
+    a[2, 0] = rsu_i
+    a[2, 1] = rsu_u
+    a[2, 2] = -1.0 / kf
+    b[2, 0] = rsu_m
+    b[2, 1] = rsu_s
+    b[2, 5] = x[2] / (kf * kf)
+    dfdp[2] = pf * ru
+    a[3, 1] = perc_u
+    a[3, 3] = -1.0 / ks
+    b[3, 1] = perc_s
+    b[3, 2] = pc
+    b[3, 4] = qsmax * pc_a
+    b[3, 6] = x[3] / (ks * ks)
+    dfdp[3] = 0.0
+    a[4, 2] = 1.0 / kf
+    a[4, 3] = 1.0 / ks
+    b[4, 5] = -x[2] / (kf * kf)
+    b[4, 6] = -x[3] / (ks * ks)
+    dfdp[4] = 0.0
+
+
+@njit(cache=True)
+def _rhs(x, th, forc, f, a, b, dfdp, jac):
+    rhs_core(x, th, forc[0], forc[1], f, a, b, dfdp, jac)
+
+
+@njit(cache=True)
+def _rhs_snow(x, th, forc, f, a, b, dfdp, jac):
+    rates = snow_rates(x, th, forc)
+    dc = th.shape[0] - 2
+    rhs_core(x[1:], th[:dc], rates[1], forc[1], f[1:], a[1:, 1:], b[1:, :dc], dfdp, jac)
+    couple_snow(rates, f, a, b, dfdp, jac)
+
+
+@njit(cache=True)
+def initial(theta):
+    """Empty stores (the warm-up period fills them)."""
+    return np.zeros(5), np.zeros((5, 7))
+
+
+@njit(cache=True)
+def _run(theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax):
+    return heun(_rhs, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
+
+
+@njit(cache=True)
+def _run_snow(theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax):
+    return heun(_rhs_snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
+
+
+KERNEL = Kernel(initial, _run, _run_snow)

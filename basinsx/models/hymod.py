@@ -1,0 +1,117 @@
+"""HYMOD (Boyle 2001; Vrugt et al. 2026) as a continuous-time ODE with smoothed thresholds.
+
+States ``[S, F1, F2, F3, S_s, q_cum]``: a soil store with a Pareto distribution of capacities,
+three linear quick-flow stores and one slow store::
+
+    u = smooth_pos(1 - S / cmax)                       (unfilled fraction, >= 0)
+    P_e = P (1 - u^bexp),  E = E_p (1 - u)             (excess rain; ET ~ E_p min(S / cmax, 1))
+    dS/dt = P - P_e - E
+    dF1/dt = alpha P_e - kq F1,  dF2/dt = kq (F1 - F2),  dF3/dt = kq (F2 - F3)
+    dS_s/dt = (1 - alpha) P_e - ks S_s,  dq_cum/dt = kq F3 + ks S_s
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .integrate import SOLVER_OPTIONS, Kernel, heun
+from .smooth import smooth_pos
+from .snow import couple_snow, snow_rates
+
+NAME = "hymod"
+PARAMS = ("cmax", "bexp", "alpha", "ks", "kq")
+BOUNDS = {"cmax": (10.0, 1000.0), "bexp": (0.1, 2.0), "alpha": (0.1, 0.99), "ks": (0.001, 0.1), "kq": (0.1, 0.99)}
+UNITS = {"cmax": "mm", "bexp": "1", "alpha": "1", "ks": "d-1", "kq": "d-1"}
+STATES = ("soil", "quick_1", "quick_2", "quick_3", "slow", "q_cum")
+__all__ = ["BOUNDS", "PARAMS", "UNITS", "STATES", "SOLVER_OPTIONS", "KERNEL"]
+
+#: Smoothing width of the unfilled soil fraction; it bounds u^(bexp - 1) near saturation,
+#: which would otherwise make the soil store infinitely stiff for bexp < 1.
+EPS_U = 1e-2
+
+
+@njit(cache=True)
+def rhs_core(x, th, p, e, f, a, b, dfdp, jac):
+    """Right-hand side of the states and its Jacobians ``a = df/dx``, ``b = df/dtheta``, ``dfdp``."""
+    cmax, bexp, alpha, ks, kq = th[0], th[1], th[2], th[3], th[4]
+    s = x[0]
+    u, du = smooth_pos(1.0 - s / cmax, EPS_U)
+    ub = u**bexp
+    pe = p * (1.0 - ub)
+    f[0] = p * ub - e * (1.0 - u)
+    f[1] = alpha * pe - kq * x[1]
+    f[2] = kq * (x[1] - x[2])
+    f[3] = kq * (x[2] - x[3])
+    f[4] = (1.0 - alpha) * pe - ks * x[4]
+    f[5] = kq * x[3] + ks * x[4]
+    if not jac:
+        return
+    a[:, :] = 0.0
+    b[:, :] = 0.0
+    u_s = -du / cmax
+    u_c = du * s / (cmax * cmax)
+    dub = bexp * u ** (bexp - 1.0)
+    ub_s = dub * u_s
+    ub_c = dub * u_c
+    ub_b = ub * math.log(u)
+    a[0, 0] = p * ub_s + e * u_s
+    b[0, 0] = p * ub_c + e * u_c
+    b[0, 1] = p * ub_b
+    dfdp[0] = ub
+    pe_p = 1.0 - ub
+    for row, share in ((1, alpha), (4, 1.0 - alpha)):
+        a[row, 0] = -share * p * ub_s
+        b[row, 0] = -share * p * ub_c
+        b[row, 1] = -share * p * ub_b
+        dfdp[row] = share * pe_p
+    b[1, 2] = pe
+    b[4, 2] = -pe
+    a[1, 1] = -kq
+    b[1, 4] = -x[1]
+    for i in (2, 3):
+        a[i, i - 1] = kq
+        a[i, i] = -kq
+        b[i, 4] = x[i - 1] - x[i]
+        dfdp[i] = 0.0
+    a[4, 4] = -ks
+    b[4, 3] = -x[4]
+    a[5, 3] = kq
+    a[5, 4] = ks
+    b[5, 3] = x[4]
+    b[5, 4] = x[3]
+    dfdp[5] = 0.0
+
+
+@njit(cache=True)
+def _rhs(x, th, forc, f, a, b, dfdp, jac):
+    rhs_core(x, th, forc[0], forc[1], f, a, b, dfdp, jac)
+
+
+@njit(cache=True)
+def _rhs_snow(x, th, forc, f, a, b, dfdp, jac):
+    rates = snow_rates(x, th, forc)
+    dc = th.shape[0] - 2
+    rhs_core(x[1:], th[:dc], rates[1], forc[1], f[1:], a[1:, 1:], b[1:, :dc], dfdp, jac)
+    couple_snow(rates, f, a, b, dfdp, jac)
+
+
+@njit(cache=True)
+def initial(theta):
+    """Empty stores (the warm-up period fills them)."""
+    return np.zeros(6), np.zeros((6, 5))
+
+
+@njit(cache=True)
+def _run(theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax):
+    return heun(_rhs, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
+
+
+@njit(cache=True)
+def _run_snow(theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax):
+    return heun(_rhs_snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
+
+
+KERNEL = Kernel(initial, _run, _run_snow)
