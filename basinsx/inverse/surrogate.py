@@ -1,0 +1,336 @@
+"""Surrogates of forward models on labeled arrays: kernel ridge (MSVR, epsilon = 0), MLP, LeNet, ResNet.
+
+All kinds learn the map from inputs ``x (sample, ...)`` to outputs ``y (sample, ...)`` on
+min-max-scaled data (each input and output component to [0, 1]), as in Chen et al. (2025).
+Neural kinds end in a sigmoid, are trained with the L1 loss, Adam and weight decay.
+Inputs with one feature dim are vectors (a fully connected layer reshapes them to a 16 x 16
+image for the CNNs); inputs with two feature dims are images fed to the CNNs directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["Surrogate"]
+
+KINDS = ("kernel", "mlp", "lenet", "resnet")
+
+
+def _flat(da: xr.DataArray, name: str) -> np.ndarray:
+    if not isinstance(da, xr.DataArray) or "sample" not in da.dims:
+        raise ValueError(f"{name} must be a DataArray with a 'sample' dim")
+    return np.asarray(da.transpose("sample", ...).values, dtype=np.float64)
+
+
+def _networks():
+    """Build the torch network classes (torch is imported only here)."""
+    import torch
+    from torch import nn
+
+    class ToImage(nn.Module):
+        def __init__(self, n_in, side=16):
+            super().__init__()
+            self.fc, self.side = nn.Linear(n_in, side * side), side
+
+        def forward(self, x):
+            return torch.relu(self.fc(x)).view(-1, 1, self.side, self.side)
+
+    def mlp(n_in, n_out, hidden_layers, width):
+        layers, d = [], n_in
+        for _ in range(hidden_layers):
+            layers += [nn.Linear(d, width), nn.SiLU()]
+            d = width
+        return nn.Sequential(*layers, nn.Linear(d, n_out), nn.Sigmoid())
+
+    def lenet(in_shape, n_out):
+        head = [ToImage(in_shape[0])] if len(in_shape) == 1 else [nn.Unflatten(1, (1, *in_shape))]
+        conv = nn.Sequential(
+            *head,
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            n_flat = conv(torch.zeros(1, int(np.prod(in_shape)))).shape[1]
+        return nn.Sequential(
+            conv, nn.Linear(n_flat, 1024), nn.ReLU(), nn.Linear(1024, 512), nn.ReLU(), nn.Linear(512, n_out), nn.Sigmoid()
+        )
+
+    class Block(nn.Module):
+        """Basic residual unit; a strided 1x1 projection replaces the identity when down-sampling."""
+
+        def __init__(self, c_in, c_out, stride):
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+                nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
+            )
+            self.skip = (
+                nn.Identity() if stride == 1 and c_in == c_out
+                else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            )
+
+        def forward(self, x):
+            return torch.relu(self.body(x) + self.skip(x))
+
+    def resnet(in_shape, n_out, base=16):
+        head = [ToImage(in_shape[0])] if len(in_shape) == 1 else [nn.Unflatten(1, (1, *in_shape))]
+        c = [base, 2 * base, 4 * base, 8 * base]
+        return nn.Sequential(
+            *head,
+            nn.Conv2d(1, c[0], 3, 1, 1, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU(),
+            Block(c[0], c[0], 1), Block(c[0], c[0], 1),  # stage 1: no down-sampling
+            Block(c[0], c[1], 2), Block(c[1], c[1], 1),  # stages 2-4: down-sample, then keep
+            Block(c[1], c[2], 2), Block(c[2], c[2], 1),
+            Block(c[2], c[3], 2), Block(c[3], c[3], 1),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c[3], n_out), nn.Sigmoid(),
+        )
+
+    class KernelNet(nn.Module):
+        """Differentiable copy of a fitted RBF kernel ridge: ``exp(-gamma |x - X|^2) @ W``."""
+
+        def __init__(self, X, W, gamma):
+            super().__init__()
+            self.register_buffer("X", torch.as_tensor(X, dtype=torch.float32))
+            self.register_buffer("W", torch.as_tensor(W, dtype=torch.float32))
+            self.gamma = float(gamma)
+
+        def forward(self, x):
+            return torch.exp(-self.gamma * torch.cdist(x, self.X) ** 2) @ self.W
+
+    class Scaled(nn.Module):
+        """Raw inputs in, scaled outputs out: wraps a network with the input min-max scaling."""
+
+        def __init__(self, net, lo, span):
+            super().__init__()
+            self.net = net
+            self.register_buffer("lo", torch.as_tensor(lo, dtype=torch.float32))
+            self.register_buffer("span", torch.as_tensor(span, dtype=torch.float32))
+
+        def forward(self, x):
+            return self.net((x.reshape(x.shape[0], -1) - self.lo) / self.span)
+
+    return {"mlp": mlp, "lenet": lenet, "resnet": resnet, "KernelNet": KernelNet, "Scaled": Scaled}
+
+
+class Surrogate:
+    """A data-driven surrogate ``y = F(x)`` on labeled arrays.
+
+    Parameters
+    ----------
+    kind : {"kernel", "mlp", "lenet", "resnet"}
+        ``kernel``: multi-output RBF kernel ridge regression from scikit-learn, the MSVR of
+        Chen et al. (2025) with epsilon = 0 (independent regularised kernel least squares per
+        output); ``alpha`` and ``gamma`` are chosen by 3-fold cross-validation unless given.
+        ``mlp``: fully connected, Swish hidden layers of ``width`` units. ``lenet``: two
+        convolution + max-pooling blocks, then 1024 and 512 units. ``resnet``: four stages of
+        basic residual units (the first without down-sampling).
+    hidden_layers, width : int
+        MLP depth and width.
+    epochs, batch_size, lr, weight_decay : training settings of the neural kinds (Adam, L1 loss).
+    alpha, gamma : float, optional
+        Kernel ridge regularisation and RBF width (in scaled input units).
+    seed : int
+        Seed of torch and of the batch shuffling.
+    progress : bool
+        Show a tqdm bar over epochs.
+    """
+
+    def __init__(
+        self,
+        kind="mlp",
+        *,
+        hidden_layers=3,
+        width=512,
+        epochs=500,
+        batch_size=50,
+        lr=1e-3,
+        weight_decay=0.0,
+        alpha=None,
+        gamma=None,
+        seed=0,
+        progress=False,
+    ):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.kind = kind
+        self.hidden_layers, self.width = hidden_layers, width
+        self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
+        self.alpha, self.gamma, self.seed, self.progress = alpha, gamma, seed, progress
+        self.model = None
+        self.loss_history = []
+
+    # ---------------------------------------------------------------- scaling
+    def _scale_x(self, X):
+        return (X - self.x_lo) / self.x_span
+
+    def scale_y(self, y):
+        """Min-max scale outputs ``(..., n_out)`` (or a DataArray like the training ``y``) to [0, 1]."""
+        if isinstance(y, xr.DataArray):
+            y = self._flat_obs(y)
+        return (np.asarray(y, float) - self.y_lo) / self.y_span
+
+    def unscale_y(self, z):
+        return np.asarray(z) * self.y_span + self.y_lo
+
+    def _flat_obs(self, y: xr.DataArray) -> np.ndarray:
+        dims = [d for d in self.y_template.dims if d != "sample"]
+        missing = set(dims) - set(y.dims)
+        if missing:
+            raise ValueError(f"observations lack dims {sorted(missing)} of the surrogate outputs")
+        lead = [d for d in y.dims if d not in dims]
+        arr = np.asarray(y.transpose(*lead, *dims).values, float)
+        return arr.reshape(*arr.shape[: len(lead)], -1)
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, x: xr.DataArray, y: xr.DataArray) -> Surrogate:
+        """Fit on inputs ``x (sample, ...)`` and outputs ``y (sample, ...)``."""
+        X, Y = _flat(x, "x"), _flat(y, "y")
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(f"x has {X.shape[0]} samples, y has {Y.shape[0]}")
+        if X.shape[0] < 4:
+            raise ValueError("need at least 4 training samples")
+        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
+            raise ValueError("training data contain NaN or inf")
+        self.x_template = x.isel(sample=0, drop=True)
+        self.y_template = y.transpose("sample", ...).isel(sample=0, drop=True)
+        self.in_shape = X.shape[1:]
+        if len(self.in_shape) > 2:
+            raise ValueError("inputs need one (param) or two (y, x) feature dims")
+        if len(self.in_shape) == 2 and self.kind in ("lenet", "resnet") and min(self.in_shape) < 8:
+            raise ValueError("image inputs for the CNN surrogates need at least 8 x 8 cells")
+        Xf, Yf = X.reshape(len(X), -1), Y.reshape(len(Y), -1)
+        self.x_lo, self.x_span = Xf.min(0), np.where(np.ptp(Xf, 0) > 0, np.ptp(Xf, 0), 1.0)
+        self.y_lo, self.y_span = Yf.min(0), np.where(np.ptp(Yf, 0) > 0, np.ptp(Yf, 0), 1.0)
+        Xs, Ys = self._scale_x(Xf), (Yf - self.y_lo) / self.y_span
+        if self.kind == "kernel":
+            self._fit_kernel(Xs, Ys)
+        else:
+            self._build()
+            self._train(Xs, Ys, self.epochs)
+        return self
+
+    def _fit_kernel(self, Xs, Ys):
+        from sklearn.kernel_ridge import KernelRidge
+        from sklearn.model_selection import GridSearchCV
+
+        d = Xs.shape[1]
+        if self.alpha is None or self.gamma is None:
+            grid = {
+                "alpha": [self.alpha] if self.alpha is not None else [1e-5, 1e-4, 1e-3, 1e-2],
+                "gamma": [self.gamma] if self.gamma is not None else list(np.array([0.1, 0.3, 1.0, 3.0]) / d),
+            }
+            cv = GridSearchCV(KernelRidge(kernel="rbf"), grid, cv=3, scoring="neg_mean_squared_error")
+            cv.fit(Xs, Ys)
+            self.alpha, self.gamma = cv.best_params_["alpha"], cv.best_params_["gamma"]
+        self.model = KernelRidge(kernel="rbf", alpha=self.alpha, gamma=self.gamma).fit(Xs, Ys)
+        self.train_x = Xs
+
+    def _build(self):
+        import torch
+
+        torch.manual_seed(self.seed)
+        nets = _networks()
+        n_out = int(np.prod(self.y_template.shape)) or 1
+        n_in = int(np.prod(self.in_shape))
+        if self.kind == "mlp":
+            self.model = nets["mlp"](n_in, n_out, self.hidden_layers, self.width)
+        else:
+            self.model = nets[self.kind](tuple(self.in_shape) if len(self.in_shape) == 2 else (n_in,), n_out)
+        self.model = self.model.float()
+
+    def _train(self, Xs, Ys, epochs):
+        import torch
+        from tqdm.auto import trange
+
+        gen = torch.Generator().manual_seed(self.seed)
+        X = torch.as_tensor(Xs, dtype=torch.float32)
+        Y = torch.as_tensor(Ys, dtype=torch.float32)
+        for p in self.model.parameters():  # torch_module() may have frozen them
+            p.requires_grad_(True)
+        opt = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        self.model.train()
+        for _ in trange(epochs, desc=f"training {self.kind}", disable=not self.progress):
+            perm = torch.randperm(len(X), generator=gen)
+            total = 0.0
+            for k in range(0, len(X), self.batch_size):
+                b = perm[k : k + self.batch_size]
+                if len(b) < 2 and self.kind == "resnet":  # batch norm needs two samples
+                    continue
+                opt.zero_grad()
+                loss = torch.nn.functional.l1_loss(self.model(X[b]), Y[b])
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(b)
+            self.loss_history.append(total / len(X))
+        self.model.eval()
+
+    def fine_tune(self, x: xr.DataArray, y: xr.DataArray, epochs=100) -> Surrogate:
+        """Continue training on new samples with the original scaling (refit for ``kernel``)."""
+        self._require_fit()
+        Xs = self._scale_x(_flat(x, "x").reshape(x.sizes["sample"], -1))
+        Ys = self.scale_y(_flat(y, "y").reshape(y.sizes["sample"], -1))
+        if self.kind == "kernel":
+            from sklearn.kernel_ridge import KernelRidge
+
+            Xa = np.concatenate([self.train_x, Xs])
+            Ya = np.concatenate([self.model.predict(self.train_x), Ys])
+            self.model = KernelRidge(kernel="rbf", alpha=self.alpha, gamma=self.gamma).fit(Xa, Ya)
+            self.train_x = Xa
+        else:
+            self._train(Xs, Ys, epochs)
+        return self
+
+    # ---------------------------------------------------------------- predict
+    def _require_fit(self):
+        if self.model is None:
+            raise RuntimeError("the surrogate is not fitted; call fit(x, y) first")
+
+    def predict_scaled(self, X) -> np.ndarray:
+        """Scaled outputs ``(n, n_out)`` for raw inputs ``X (n, ...)`` (numpy, no labels)."""
+        self._require_fit()
+        Xs = self._scale_x(np.asarray(X, float).reshape(len(X), -1))
+        if self.kind == "kernel":
+            return self.model.predict(Xs)
+        import torch
+
+        with torch.no_grad():
+            return self.model(torch.as_tensor(Xs, dtype=torch.float32)).numpy().astype(float)
+
+    def predict(self, x: xr.DataArray) -> xr.DataArray:
+        """Outputs in physical units, labeled like the training ``y``, for inputs ``x (sample, ...)``."""
+        X = _flat(x, "x")
+        if X.shape[1:] != self.in_shape:
+            raise ValueError(f"inputs have feature shape {X.shape[1:]}, the surrogate was fitted on {self.in_shape}")
+        Y = self.unscale_y(self.predict_scaled(X)).reshape(len(X), *self.y_template.shape)
+        return xr.DataArray(
+            Y, dims=("sample", *self.y_template.dims), coords={**self.y_template.coords, "sample": x["sample"].values}
+        )
+
+    def score(self, x: xr.DataArray, y: xr.DataArray) -> xr.Dataset:
+        """RMSE and R^2 of the scaled outputs (the paper's normalised metrics), over all outputs."""
+        pred = self.predict_scaled(_flat(x, "x"))
+        obs = self.scale_y(_flat(y, "y").reshape(y.sizes["sample"], -1))
+        rmse = float(np.sqrt(np.mean((pred - obs) ** 2)))
+        r2 = float(1 - np.sum((pred - obs) ** 2) / np.sum((obs - obs.mean()) ** 2))
+        return xr.Dataset({"rmse": rmse, "r2": r2})
+
+    def torch_module(self):
+        """A frozen float32 torch module: raw inputs ``(batch, ...)`` to scaled outputs ``(batch, n_out)``."""
+        self._require_fit()
+        import torch
+
+        nets = _networks()
+        if self.kind == "kernel":
+            net = nets["KernelNet"](self.train_x, self.model.dual_coef_.reshape(len(self.train_x), -1), self.gamma)
+        else:
+            net = self.model
+        mod = nets["Scaled"](net, self.x_lo, self.x_span).float()
+        for p in mod.parameters():
+            p.requires_grad_(False)
+        mod.eval()
+        return mod
+
+    def __repr__(self):
+        return f"Surrogate(kind={self.kind!r}, fitted={self.model is not None})"
