@@ -1,0 +1,460 @@
+"""KGSSL: knowledge-guided self-supervised basin embeddings (Ghosh et al., KDD 2022).
+
+An encoder maps a driver-response window (meteorological inputs and streamflow) to a vector;
+three losses shape it: the reconstruction of the window's response from the embedding and its
+drivers, a contrastive loss that pulls windows of the same basin together, and an optional
+regression of z-scored static attributes (only basins with known attributes contribute).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from . import data
+
+#: Default configuration; every key can be passed to :class:`KGSSL`.
+DEFAULTS = {
+    "inputs": ("prcp", "tmean", "pet", "streamflow"),
+    "flow": "streamflow",
+    "dim": 32,
+    "hidden": 32,
+    "cell": "lstm",
+    "window": 365,
+    "stride": 182,
+    "contrastive": "ntxent",
+    "temperature": 0.1,
+    "margin": 0.5,
+    "w_rec": 0.1,
+    "w_con": 1.0,
+    "w_sup": 10.0,
+    "dropout": 0.1,
+    "lr": 2e-3,
+    "weight_decay": 1e-5,
+    "epochs": 40,
+    "patience": 8,
+    "basins_per_batch": 16,
+    "windows_per_basin": 4,
+    "steps_per_epoch": None,
+    "val_fraction": 0.2,
+    "min_observed": 0.5,
+    "batch_size_inference": 256,
+    "seed": 0,
+    "device": "cpu",
+    "progress": True,
+}
+
+
+class KGSSL:
+    """Knowledge-guided self-supervised basin embeddings.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+        Dynamic variables ``(basin, time)`` of a window; must contain ``flow``.
+    flow : str
+        The response variable, transformed ``log10(q + 0.005)`` and reconstructed (masked where missing).
+    dim, hidden : int
+        Embedding size and recurrent state size.
+    cell : {"gru", "lstm"}
+        Recurrent cell of encoder and decoder.
+    window, stride : int
+        Window length in days (leap days are dropped) and the stride of the windows that are
+        averaged into a basin's embedding at inference. Training draws windows at random starts.
+    contrastive : {"ntxent", "triplet"}
+        Knowledge-guided loss: supervised NT-Xent (``temperature``) or batch-hard triplet (``margin``).
+    w_rec, w_con, w_sup : float
+        Loss weights of reconstruction, contrastive and attribute terms.
+    dropout, lr, weight_decay : float
+        Regularisation and AdamW settings.
+    epochs, patience : int
+        Maximum epochs and early-stopping patience (on the validation loss).
+    basins_per_batch, windows_per_basin : int
+        A batch holds ``windows_per_basin`` windows of each of ``basins_per_batch`` basins.
+    steps_per_epoch : int or None
+        Default: enough batches to draw each training day about once.
+    val_fraction : float
+        The last fraction of the training period (per basin) is held out for validation and
+        early stopping; no validation when it is shorter than one window.
+    min_observed : float
+        Minimum fraction of days with observed flow for a window to be used.
+    seed : int
+        Seeds the weights, the batch sampling and dropout: two fits with the same seed agree.
+    device : str
+        torch device, ``"cpu"`` by default.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Examples
+    --------
+    >>> model = KGSSL(epochs=20).fit(ds, attributes=["p_mean", "aridity"], period=("1999", "2008"))  # doctest: +SKIP
+    >>> out = model.transform(ds, period=("1989", "1998"))  # doctest: +SKIP
+    >>> out.embedding.dims, out.attributes_pred.dims  # doctest: +SKIP
+    (('basin', 'embedding_dim'), ('basin', 'attribute'))
+    """
+
+    def __init__(self, **config):
+        unknown = sorted(set(config) - set(DEFAULTS))
+        if unknown:
+            raise TypeError(f"unknown KGSSL options {unknown}; valid: {sorted(DEFAULTS)}")
+        self.config = {**DEFAULTS, **config}
+        self.config["inputs"] = tuple(self.config["inputs"])
+        if self.config["flow"] not in self.config["inputs"]:
+            raise ValueError(f"the response {self.config['flow']!r} must be one of the inputs {self.config['inputs']}")
+        if self.config["contrastive"] not in ("ntxent", "triplet"):
+            raise ValueError(f"contrastive must be 'ntxent' or 'triplet', got {self.config['contrastive']!r}")
+        self.net = None
+        self.stats = None
+        self.state = None
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """Names of the attributes the supervised head predicts (empty without a head)."""
+        return tuple(self.stats["attributes"]) if self.stats else ()
+
+    @property
+    def history(self) -> list[dict]:
+        """Per-epoch training and validation losses of the last fit."""
+        return list(self.state["history"]) if self.state else []
+
+    def _channel_layout(self):
+        inputs = self.config["inputs"]
+        flow_index = inputs.index(self.config["flow"])
+        n_in = len(inputs)
+        drivers = [i for i in range(n_in) if i != flow_index] + [n_in + 1, n_in + 2]
+        return flow_index, n_in, drivers
+
+    def _build(self, n_attributes: int):
+        import torch
+
+        from .model import KGSSLNet
+
+        torch.manual_seed(self.config["seed"])
+        _, n_in, drivers = self._channel_layout()
+        return KGSSLNet(n_in + 3, len(drivers), self.config["dim"], self.config["hidden"], n_attributes,
+                        cell=self.config["cell"], dropout=self.config["dropout"]).to(self.config["device"])
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, ds: xr.Dataset, attributes=None, period=None, *, checkpoint=None, resume: bool = False) -> KGSSL:
+        """Train on the windows of ``ds`` in ``period``.
+
+        Parameters
+        ----------
+        ds : xr.Dataset
+            Dynamic ``inputs (basin, time)`` and, if ``attributes`` is given, those static
+            variables ``(basin,)``. NaN attributes are allowed: those basins only contribute
+            to the self-supervised losses. The training period is loaded into memory.
+        attributes : list of str, optional
+            Static variables for the supervised head; None trains self-supervised only.
+        period : slice or (start, end), optional
+            Training period; the last ``val_fraction`` of it is the validation period.
+        checkpoint : path, optional
+            File written after every epoch (weights, config, normalisation, training state).
+        resume : bool
+            Continue from ``checkpoint`` if it exists (same data and configuration expected).
+
+        Returns
+        -------
+        self
+        """
+        import torch
+
+        from .model import masked_mse, ntxent_loss, triplet_loss
+        from .train import fit_loop, new_state
+
+        cfg = self.config
+        attributes = [] if attributes is None else list(attributes)
+        if isinstance(attributes, str):
+            raise TypeError("attributes must be a list of variable names, not a string")
+        da = data.stack_inputs(ds, cfg["inputs"], period)
+        x = np.asarray(da.values)  # training needs the data in memory
+        doy = da["time"].dt.dayofyear.values
+        flow_index, n_in, drivers = self._channel_layout()
+        n_time = x.shape[-1]
+        n_val = int(round(cfg["val_fraction"] * n_time))
+        if n_val < cfg["window"]:
+            n_val = 0
+        n_train = n_time - n_val
+        if n_train < cfg["window"]:
+            raise ValueError(f"training period has {n_train} days (leap days dropped, validation removed); "
+                             f"a window needs {cfg['window']}")
+        mean, std = data.input_stats(data.transform_inputs(x[..., :n_train], flow_index))
+        channels, observed = data.encoder_channels(x, mean, std, flow_index, doy)
+
+        y = np.full((x.shape[0], 0), np.nan)
+        attr_mean = attr_std = np.zeros(0)
+        if attributes:
+            raw = data.static_array(ds, attributes)
+            attr_mean = np.nanmean(raw, axis=0)
+            attr_std = np.nanstd(raw, axis=0)
+            if not np.all(np.isfinite(attr_mean)):
+                bad = [a for a, m in zip(attributes, attr_mean) if not np.isfinite(m)]
+                raise ValueError(f"attributes {bad} are NaN for every basin")
+            attr_std = np.where(attr_std > 0, attr_std, 1.0)
+            y = (raw - attr_mean) / attr_std
+        self.stats = {"mean": mean, "std": std, "attributes": attributes,
+                      "attr_mean": attr_mean.astype(np.float32), "attr_std": attr_std.astype(np.float32)}
+
+        train_starts = data.valid_starts(observed[:, :n_train], cfg["window"], cfg["min_observed"])
+        eligible = np.array([i for i, s in enumerate(train_starts) if len(s)])
+        if len(eligible) < 2:
+            raise ValueError("need at least two basins with a window of observed flow in the training period "
+                             f"(window {cfg['window']} days, min_observed {cfg['min_observed']})")
+        val_batches = []
+        if n_val:
+            val_obs = observed[:, n_train:]
+            grid = data.strided_starts(n_val, cfg["window"], cfg["stride"])
+            val_index = [(b, n_train + s) for b, starts in enumerate(
+                data.valid_starts(val_obs, cfg["window"], cfg["min_observed"])) for s in np.intersect1d(grid, starts)]
+            if len({b for b, _ in val_index}) >= 2:
+                val_index = np.array(val_index)
+                size = cfg["basins_per_batch"] * cfg["windows_per_basin"]
+                order = np.argsort(val_index[:, 0], kind="stable")  # keep a basin's windows together
+                val_batches = [val_index[order[i:i + size]] for i in range(0, len(order), size)]
+
+        device = cfg["device"]
+        net = self._build(len(attributes))
+        optimizer = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        y_t = torch.as_tensor(y, dtype=torch.float32, device=device)
+        p = min(cfg["basins_per_batch"], len(eligible))
+        k = cfg["windows_per_basin"]
+        steps = cfg["steps_per_epoch"] or max(1, math.ceil(
+            sum(len(s) for s in train_starts) / (cfg["window"] * p * k)))
+        contrastive = ntxent_loss if cfg["contrastive"] == "ntxent" else triplet_loss
+        con_arg = cfg["temperature"] if cfg["contrastive"] == "ntxent" else cfg["margin"]
+
+        def losses(basins, starts):
+            xb = torch.as_tensor(data.gather_windows(channels, basins, starts, cfg["window"]), device=device)
+            labels = torch.as_tensor(basins, device=device)
+            z = net.encode(xb)
+            rec = net.decode(z, xb[..., drivers])
+            loss = cfg["w_rec"] * masked_mse(rec, xb[..., flow_index], xb[..., n_in] > 0.5)
+            loss = loss + cfg["w_con"] * contrastive(z, labels, con_arg)
+            if attributes:
+                target = y_t[labels]
+                loss = loss + cfg["w_sup"] * masked_mse(net.predict_attributes(z), target, torch.isfinite(target))
+            return loss
+
+        def run_epoch(rng):
+            total = 0.0
+            for _ in range(steps):
+                chosen = rng.choice(eligible, size=p, replace=False)
+                basins = np.repeat(chosen, k)
+                starts = np.concatenate([rng.choice(train_starts[b], size=k) for b in chosen])
+                loss = losses(basins, starts)
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                optimizer.step()
+                total += loss.item()
+            return total / steps
+
+        def validate():
+            if not val_batches:
+                return None
+            return float(np.mean([losses(b[:, 0], b[:, 1]).item() for b in val_batches]))
+
+        state = new_state()
+        save = None
+        if checkpoint is not None:
+            checkpoint = Path(checkpoint)
+            if resume and checkpoint.exists():
+                saved = torch.load(checkpoint, map_location=device, weights_only=False)
+                if saved["config"] != self.config or list(saved["stats"]["attributes"]) != attributes:
+                    raise ValueError(f"checkpoint {checkpoint} was written with another configuration or attributes")
+                state = saved["training"]
+
+            def save(st):
+                self.net, self.state = net, st
+                self.save(checkpoint, _weights=st["best_weights"])
+
+        self.state = fit_loop(net, optimizer, run_epoch, validate, epochs=cfg["epochs"], patience=cfg["patience"],
+                              rng=np.random.default_rng(cfg["seed"]), state=state, save=save,
+                              progress=cfg["progress"], desc="KGSSL")
+        self.net = net.eval()
+        return self
+
+    # ------------------------------------------------------------------ transform
+    def _require_fitted(self):
+        if self.net is None:
+            raise RuntimeError("this KGSSL model is not fitted; call fit() or KGSSL.load() first")
+
+    def transform(self, ds: xr.Dataset, period=None) -> xr.Dataset:
+        """Embeddings (and attribute predictions) of every basin of ``ds`` in ``period``.
+
+        A basin's embedding is the mean over its windows (every ``stride`` days) with at least
+        ``min_observed`` of the flow observed; NaN when it has none. Dask input gives a lazy
+        result with one task per basin chunk.
+
+        Returns
+        -------
+        xr.Dataset
+            ``embedding(basin, embedding_dim)`` and, when fitted with attributes,
+            ``attributes_pred(basin, attribute)`` in the attributes' own units.
+        """
+        self._require_fitted()
+        cfg = self.config
+        da = data.stack_inputs(ds, cfg["inputs"], period)
+        if da.sizes["time"] < cfg["window"]:
+            raise ValueError(f"period has {da.sizes['time']} days (leap days dropped); a window needs {cfg['window']}")
+        if da.chunks is not None:
+            da = da.chunk({"variable": -1, "time": -1})
+        attributes = self.attributes
+        kwargs = {"dayofyear": da["time"].dt.dayofyear.values, "model": self._portable()}
+        out_dims = [["embedding_dim"]] + ([["attribute"]] if attributes else [])
+        sizes = {"embedding_dim": cfg["dim"], "attribute": len(attributes)}
+        result = xr.apply_ufunc(
+            _transform_kernel, da, kwargs=kwargs, input_core_dims=[["variable", "time"]],
+            output_core_dims=out_dims, dask="parallelized", output_dtypes=[np.float32] * len(out_dims),
+            dask_gufunc_kwargs={"output_sizes": {k: sizes[k] for k in ("embedding_dim", "attribute")[:len(out_dims)]}},
+        )
+        result = result if isinstance(result, tuple) else (result,)
+        emb = result[0].assign_coords(embedding_dim=np.arange(cfg["dim"]))
+        emb.attrs = {"long_name": "KGSSL basin embedding (mean over windows)", "units": "1"}
+        out = xr.Dataset({"embedding": emb})
+        if attributes:
+            pred = result[1].assign_coords(attribute=list(attributes))
+            pred.attrs = {"long_name": "static attributes regressed from the embedding",
+                          "units": "those of each attribute"}
+            out["attributes_pred"] = pred
+        for c in ("gauge_id", "gauge_name", "gauge_lat", "gauge_lon", "area"):
+            if c in ds.coords and ds[c].dims == ("basin",):
+                out = out.assign_coords({c: ds[c]})
+        times = da["time"].values
+        out.attrs = {"model": "KGSSL (Ghosh et al. 2022)", "inputs": ", ".join(cfg["inputs"]),
+                     "period": f"{np.datetime_as_string(times[0], 'D')} .. {np.datetime_as_string(times[-1], 'D')}",
+                     "window": cfg["window"], "stride": cfg["stride"]}
+        return out
+
+    def _portable(self) -> dict:
+        """Plain, picklable description of the fitted model for the inference kernel."""
+        return {"config": dict(self.config), "stats": dict(self.stats),
+                "weights": {k: v.detach().cpu() for k, v in self.net.state_dict().items()}}
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path, *, _weights=None) -> None:
+        """Write one file holding the weights, configuration, normalisation and training state."""
+        from .train import atomic_torch_save
+
+        self._require_fitted()
+        weights = _weights if _weights is not None else self.net.state_dict()
+        atomic_torch_save({"format": "basinsx.KGSSL/1", "config": self.config, "stats": self.stats,
+                           "weights": weights, "training": self.state}, path)
+
+    @classmethod
+    def load(cls, path, device: str | None = None) -> KGSSL:
+        """Read a model written by :meth:`save` (or a checkpoint of :meth:`fit`)."""
+        import torch
+
+        saved = torch.load(Path(path), map_location=device or "cpu", weights_only=False)
+        if not isinstance(saved, dict) or saved.get("format") != "basinsx.KGSSL/1":
+            raise ValueError(f"{path} is not a basinsx KGSSL model file")
+        config = dict(saved["config"])
+        if device is not None:
+            config["device"] = device
+        model = cls(**config)
+        model.stats = saved["stats"]
+        model.state = saved["training"]
+        model.net = model._build(len(model.stats["attributes"]))
+        model.net.load_state_dict(saved["weights"])
+        model.net.eval()
+        return model
+
+
+def _transform_kernel(x: np.ndarray, *, dayofyear: np.ndarray, model: dict):
+    """Embeddings ``(basin, dim)`` (and z-scored-then-restored attributes) of raw inputs ``(basin, variable, time)``."""
+    import torch
+
+    cfg, stats = model["config"], model["stats"]
+    net = KGSSL(**{**cfg, "device": "cpu", "progress": False})._build(len(stats["attributes"]))
+    net.load_state_dict(model["weights"])
+    net.eval()
+    flow_index = cfg["inputs"].index(cfg["flow"])
+    channels, observed = data.encoder_channels(x, stats["mean"], stats["std"], flow_index, dayofyear)
+    grid = data.strided_starts(x.shape[-1], cfg["window"], cfg["stride"])
+    ok = [np.intersect1d(grid, s) for s in data.valid_starts(observed, cfg["window"], cfg["min_observed"])]
+    n_basin = x.shape[0]
+    emb = np.full((n_basin, cfg["dim"]), np.nan, dtype=np.float32)
+    basins = np.concatenate([np.full(len(s), b) for b, s in enumerate(ok)]).astype(np.int64)
+    starts = np.concatenate(ok).astype(np.int64)
+    if len(basins):
+        zs = []
+        with torch.no_grad():
+            for i in range(0, len(basins), cfg["batch_size_inference"]):
+                sl = slice(i, i + cfg["batch_size_inference"])
+                xb = torch.as_tensor(data.gather_windows(channels, basins[sl], starts[sl], cfg["window"]))
+                zs.append(net.encode(xb).numpy())
+        z = np.concatenate(zs)
+        for b in np.unique(basins):
+            emb[b] = z[basins == b].mean(axis=0)
+    if not stats["attributes"]:
+        return emb
+    with torch.no_grad():
+        pred = net.predict_attributes(torch.as_tensor(np.nan_to_num(emb))).numpy()
+    pred = pred * stats["attr_std"] + stats["attr_mean"]
+    pred[~np.isfinite(emb[:, 0])] = np.nan
+    return emb, pred.astype(np.float32)
+
+
+def embed(ds: xr.Dataset, inputs=("prcp", "tmean", "pet", "streamflow"), attributes=None, period=None,
+          dim: int = 32, epochs: int = 40, seed: int = 0, **config) -> xr.Dataset:
+    """Fit :class:`KGSSL` on ``ds`` and return the embeddings of the same basins and period.
+
+    ``ds.hydro.embed(...)`` calls this. Extra keyword arguments go to :class:`KGSSL`.
+
+    Returns
+    -------
+    xr.Dataset
+        ``embedding(basin, embedding_dim)`` and, with ``attributes``, ``attributes_pred(basin, attribute)``.
+    """
+    model = KGSSL(inputs=inputs, dim=dim, epochs=epochs, seed=seed, **config)
+    return model.fit(ds, attributes=attributes, period=period).transform(ds, period=period)
+
+
+def evaluate(pred, truth, dim: str = "basin") -> xr.Dataset:
+    """Per-attribute Pearson r and RMSE in z-units of predicted against true attributes.
+
+    Parameters
+    ----------
+    pred : xr.DataArray or xr.Dataset
+        ``attributes_pred(basin, attribute)`` (a Dataset from :meth:`KGSSL.transform` works).
+    truth : xr.Dataset or xr.DataArray
+        True attributes: a Dataset with one ``(basin,)`` variable per attribute, or a
+        DataArray ``(basin, attribute)``.
+    dim : str
+        Dimension over which r and RMSE are computed.
+
+    Returns
+    -------
+    xr.Dataset
+        ``r(attribute)``, ``rmse(attribute)`` (RMSE divided by the standard deviation of the
+        truth over ``dim``) and ``n(attribute)``; basins where either side is NaN are skipped.
+    """
+    if isinstance(pred, xr.Dataset):
+        if "attributes_pred" not in pred:
+            raise KeyError("pred has no 'attributes_pred'; fit KGSSL with attributes=[...]")
+        pred = pred["attributes_pred"]
+    if "attribute" not in pred.dims or dim not in pred.dims:
+        raise ValueError(f"pred must have dims ({dim!r}, 'attribute'), it has {pred.dims}")
+    names = [str(a) for a in pred["attribute"].values]
+    if isinstance(truth, xr.Dataset):
+        missing = [a for a in names if a not in truth]
+        if missing:
+            raise KeyError(f"truth lacks attributes {missing}")
+        truth = truth[names].to_dataarray("attribute")
+    truth = truth.sel(attribute=names)
+    pred, truth = xr.align(pred, truth, join="inner")
+    both = pred.notnull() & truth.notnull()
+    p, t = pred.where(both), truth.where(both)
+    r = xr.corr(p, t, dim=dim)
+    rmse = np.sqrt((((p - t) / t.std(dim)) ** 2).mean(dim))
+    out = xr.Dataset({"r": r, "rmse": rmse, "n": both.sum(dim)})
+    out["r"].attrs = {"long_name": "Pearson correlation of predicted and true attribute", "units": "1"}
+    out["rmse"].attrs = {"long_name": "root-mean-square error in units of the true attribute's standard deviation",
+                         "units": "1"}
+    out["n"].attrs = {"long_name": "number of basins with both values", "units": "1"}
+    return out

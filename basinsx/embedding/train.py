@@ -1,0 +1,102 @@
+"""Training loop shared by KGSSL and the forward LSTM: validation, early stopping, checkpoints.
+
+The loop keeps everything needed to continue a run in one ``state`` dict (epoch, latest and
+best weights, optimizer and random-generator states, history), so that a run resumed from a
+checkpoint draws the same batches and ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def new_state() -> dict:
+    """An empty training state."""
+    return {"epoch": 0, "best_loss": math.inf, "best_weights": None, "latest_weights": None,
+            "bad_epochs": 0, "stopped": False, "history": [], "optimizer": None, "rng": None, "torch_rng": None}
+
+
+def atomic_torch_save(obj, path) -> None:
+    """``torch.save`` to a temporary file then rename: a crash never leaves a half-written checkpoint."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def fit_loop(net, optimizer, run_epoch, validate, *, epochs: int, patience: int, rng: np.random.Generator,
+             state: dict, save=None, progress: bool = True, desc: str = "train") -> dict:
+    """Train ``net`` for up to ``epochs`` epochs with early stopping; returns the final state.
+
+    Parameters
+    ----------
+    net, optimizer : torch module and optimizer.
+    run_epoch : callable(rng) -> float
+        One epoch of optimisation steps; returns the mean training loss.
+    validate : callable() -> float or None
+        Validation loss (called under ``torch.no_grad`` in eval mode); None when there is no
+        validation data, in which case the training loss is monitored.
+    epochs, patience : int
+        Maximum number of epochs, and epochs without improvement before stopping.
+    rng : numpy Generator used for batch sampling (its state is checkpointed).
+    state : dict
+        From :func:`new_state`, or a checkpointed state to resume from.
+    save : callable(state) or None
+        Called after every epoch (writes the checkpoint).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    if state["latest_weights"] is not None:  # resuming
+        net.load_state_dict(state["latest_weights"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+    start = state["epoch"]
+    bar = tqdm(range(start, epochs), total=epochs, initial=start, desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        if state["stopped"]:
+            break
+        net.train()
+        train_loss = float(run_epoch(rng))
+        net.eval()
+        with torch.no_grad():
+            val_loss = validate()
+        monitored = train_loss if val_loss is None else float(val_loss)
+        if not math.isfinite(monitored):
+            raise FloatingPointError(f"{desc}: loss became {monitored} at epoch {epoch + 1}; lower the learning rate")
+        if monitored < state["best_loss"]:
+            state["best_loss"] = monitored
+            state["best_weights"] = copy.deepcopy(net.state_dict())
+            state["bad_epochs"] = 0
+        else:
+            state["bad_epochs"] += 1
+        state["history"].append({"epoch": epoch + 1, "train_loss": train_loss,
+                                 "val_loss": None if val_loss is None else float(val_loss)})
+        state["epoch"] = epoch + 1
+        state["stopped"] = state["bad_epochs"] >= patience
+        state["latest_weights"] = copy.deepcopy(net.state_dict())
+        state["optimizer"] = copy.deepcopy(optimizer.state_dict())
+        state["rng"] = copy.deepcopy(rng.bit_generator.state)
+        state["torch_rng"] = torch.get_rng_state()
+        bar.set_postfix(train=f"{train_loss:.4f}", val="-" if val_loss is None else f"{val_loss:.4f}")
+        if save is not None:
+            save(state)
+    bar.close()
+    if state["best_weights"] is not None:
+        net.load_state_dict(state["best_weights"])
+    return state

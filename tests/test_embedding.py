@@ -1,0 +1,291 @@
+"""Tests of basinsx.embedding (KGSSL, ForwardLSTM) on small synthetic basins.
+
+The synthetic basins are linear reservoirs whose recession rate ``k`` and runoff coefficient
+``c`` are static attributes: the response depends on them, so a working encoder must recover them.
+"""
+
+import subprocess
+import sys
+
+import dask
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+torch = pytest.importorskip("torch")
+
+from basinsx.embedding import KGSSL, ForwardLSTM, embed, evaluate  # noqa: E402
+from basinsx.embedding import data  # noqa: E402
+from basinsx.embedding.model import masked_mse, ntxent_loss, triplet_loss  # noqa: E402
+
+SMALL = {"dim": 8, "hidden": 16, "window": 90, "stride": 45, "basins_per_batch": 8, "windows_per_basin": 4,
+         "progress": False}
+
+
+def synthetic(n_basin=16, years=3, seed=1):
+    """Linear-reservoir basins: S' = c P - k S, q = k S, driven by random rain."""
+    rng = np.random.default_rng(seed)
+    time = pd.date_range("2000-01-01", periods=365 * years + 1, freq="D")  # 2000 is a leap year
+    k = np.linspace(0.02, 0.5, n_basin)
+    c = rng.uniform(0.2, 0.9, n_basin)
+    prcp = (rng.random((n_basin, len(time))) < 0.3) * rng.exponential(8.0, (n_basin, len(time)))
+    doy = time.day_of_year.values
+    tmean = 10 + 10 * np.sin(2 * np.pi * (doy - 100) / 365) + rng.normal(0, 2, (n_basin, len(time)))
+    pet = np.clip(2 + 1.5 * np.sin(2 * np.pi * (doy - 100) / 365), 0, None) * np.ones((n_basin, 1))
+    q = np.zeros_like(prcp)
+    s = np.full(n_basin, 10.0)
+    for t in range(len(time)):
+        s = s + c * prcp[:, t] - k * s
+        q[:, t] = k * s
+    basin = [f"b{i:02d}" for i in range(n_basin)]
+    dims = ("basin", "time")
+    return xr.Dataset(
+        {"prcp": (dims, prcp.astype(np.float32)), "tmean": (dims, tmean.astype(np.float32)),
+         "pet": (dims, pet.astype(np.float32)), "streamflow": (dims, q.astype(np.float32)),
+         "k": ("basin", k), "c": ("basin", c)},
+        coords={"basin": basin, "time": time},
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """torch's default thread pool oversubscribes shared CPUs; small models are fastest on one."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return synthetic()
+
+
+@pytest.fixture(scope="module")
+def fitted(ds):
+    """Supervised on k and c with both attributes unknown (NaN) for four basins."""
+    train = ds.copy()
+    hidden = ["b01", "b06", "b09", "b14"]
+    for a in ("k", "c"):
+        train[a] = train[a].where(~train.basin.isin(hidden))
+    model = KGSSL(epochs=25, patience=25, lr=3e-3, **SMALL).fit(train, attributes=["k", "c"])
+    return model, hidden
+
+
+def test_import_basinsx_does_not_import_torch():
+    code = "import sys, basinsx, basinsx.embedding; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_recovers_the_attribute_that_drives_the_response(ds, fitted):
+    model, hidden = fitted
+    out = model.transform(ds)
+    scores = evaluate(out, ds)
+    # k controls the whole hydrograph shape: recovered over all basins, including those
+    # whose attributes were hidden in training.
+    assert float(scores.r.sel(attribute="k")) > 0.9
+    pred = out.attributes_pred.sel(attribute="k", basin=hidden).values
+    truth = ds.k.sel(basin=hidden).values
+    assert np.corrcoef(pred, truth)[0, 1] > 0.8
+    assert model.history[-1]["train_loss"] < model.history[0]["train_loss"]
+
+
+def test_transform_shapes_labels_and_metadata(ds, fitted):
+    model, _ = fitted
+    out = model.transform(ds, period=("2001-01-01", "2002-12-31"))
+    assert out.embedding.dims == ("basin", "embedding_dim")
+    assert out.embedding.shape == (ds.sizes["basin"], 8)
+    assert list(out.attribute.values) == ["k", "c"]
+    assert out.attributes_pred.dims == ("basin", "attribute")
+    assert (out.basin.values == ds.basin.values).all()
+    assert out.attrs["period"] == "2001-01-01 .. 2002-12-31"
+    assert out.embedding.attrs["units"] == "1"
+    assert np.isfinite(out.embedding.values).all()
+    # attributes come back in their own units
+    assert abs(float(out.attributes_pred.sel(attribute="k").mean()) - float(ds.k.mean())) < 0.1
+
+
+def test_self_supervised_has_no_attribute_output(ds):
+    out = embed(ds, epochs=1, **{k: v for k, v in SMALL.items() if k != "dim"}, dim=4)
+    assert set(out.data_vars) == {"embedding"}
+    assert out.embedding.shape == (ds.sizes["basin"], 4)
+    via_accessor = ds.hydro.embed(epochs=1, **{k: v for k, v in SMALL.items() if k != "dim"}, dim=4)
+    xr.testing.assert_allclose(out, via_accessor)
+
+
+def test_deterministic_with_a_seed(ds):
+    sub = ds.isel(basin=slice(0, 6))
+    cfg = {**SMALL, "epochs": 2}
+    a = KGSSL(seed=3, **cfg).fit(sub, attributes=["k"]).transform(sub)
+    b = KGSSL(seed=3, **cfg).fit(sub, attributes=["k"]).transform(sub)
+    c = KGSSL(seed=4, **cfg).fit(sub, attributes=["k"]).transform(sub)
+    xr.testing.assert_equal(a, b)
+    assert not np.allclose(a.embedding.values, c.embedding.values)
+
+
+def test_save_load_round_trip(ds, fitted, tmp_path):
+    model, _ = fitted
+    path = tmp_path / "kgssl.pt"
+    model.save(path)
+    loaded = KGSSL.load(path)
+    assert loaded.config == model.config
+    assert loaded.attributes == ("k", "c")
+    np.testing.assert_array_equal(loaded.stats["mean"], model.stats["mean"])
+    xr.testing.assert_equal(model.transform(ds), loaded.transform(ds))
+    with pytest.raises(ValueError, match="not a basinsx KGSSL"):
+        torch.save({"x": 1}, tmp_path / "other.pt")
+        KGSSL.load(tmp_path / "other.pt")
+
+
+def test_checkpoint_resume_equals_uninterrupted_run(ds, tmp_path):
+    sub = ds.isel(basin=slice(0, 6))
+    cfg = {**SMALL, "patience": 10}
+    straight = KGSSL(epochs=4, **cfg).fit(sub)
+    ckpt = tmp_path / "run.pt"
+    KGSSL(epochs=2, **cfg).fit(sub, checkpoint=ckpt)
+    # a checkpoint written with epochs=2 has another config: resuming with epochs=4 must refuse
+    with pytest.raises(ValueError, match="another configuration"):
+        KGSSL(epochs=4, **cfg).fit(sub, checkpoint=ckpt, resume=True)
+    ckpt4 = tmp_path / "run4.pt"
+    first = KGSSL(epochs=4, **cfg)
+    first.config["epochs"] = 2  # simulate an interrupted run: stop after two epochs
+    first.fit(sub, checkpoint=ckpt4)
+    saved = torch.load(ckpt4, weights_only=False)
+    saved["config"]["epochs"] = 4
+    torch.save(saved, ckpt4)
+    resumed = KGSSL(epochs=4, **cfg).fit(sub, checkpoint=ckpt4, resume=True)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    assert resumed.history == straight.history
+    for key, value in straight.net.state_dict().items():
+        torch.testing.assert_close(resumed.net.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_missing_flow_is_masked(ds):
+    channels, observed = data.encoder_channels(
+        np.array([[[1.0, np.nan, 3.0], [np.nan, 2.0, 1.0]]], dtype=np.float32),
+        np.zeros(2, np.float32), np.ones(2, np.float32), 1, np.array([1, 2, 3]))
+    assert np.isfinite(channels).all()
+    np.testing.assert_array_equal(observed, [[False, True, True]])
+    np.testing.assert_array_equal(channels[0, 2], [0.0, 1.0, 1.0])  # observed flag channel
+    # the reconstruction loss ignores masked entries whatever their value
+    pred = torch.tensor([[1.0, 2.0, 3.0]])
+    mask = torch.tensor([[True, False, True]])
+    assert float(masked_mse(pred, torch.tensor([[1.0, 100.0, 3.0]]), mask)) == 0.0
+    # a basin with a gap, and one without any flow: training works, the latter embeds to NaN
+    gappy = ds.isel(basin=slice(0, 5)).copy(deep=True)
+    q = gappy.streamflow.values
+    q[0, 100:400] = np.nan
+    q[4, :] = np.nan
+    gappy["streamflow"] = (("basin", "time"), q)
+    model = KGSSL(epochs=2, **SMALL).fit(gappy, attributes=["k"])
+    assert all(np.isfinite(h["train_loss"]) for h in model.history)
+    out = model.transform(gappy)
+    assert np.isfinite(out.embedding.values[:4]).all()
+    assert np.isnan(out.embedding.values[4]).all()
+    assert np.isnan(out.attributes_pred.values[4]).all()
+
+
+def test_leap_days_dropped(ds):
+    da = data.stack_inputs(ds, ["prcp"])
+    assert da.sizes["time"] == ds.sizes["time"] - 1
+    assert not ((da.time.dt.month == 2) & (da.time.dt.day == 29)).any()
+
+
+def test_inference_is_lazy_on_dask_input(ds, fitted):
+    model, _ = fitted
+    lazy = ds.chunk({"basin": 4})
+    calls = []
+
+    def counting_scheduler(dsk, keys, **kwargs):
+        calls.append(len(keys))
+        return dask.get(dsk, keys, **kwargs)
+
+    with dask.config.set(scheduler=counting_scheduler):
+        out = model.transform(lazy)
+        assert calls == []
+        assert out.embedding.chunks == ((4, 4, 4, 4), (8,))
+        computed = out.compute()
+    assert len(calls) == 1
+    xr.testing.assert_allclose(computed, model.transform(ds), rtol=1e-5)
+
+
+def test_contrastive_losses_prefer_clustered_embeddings():
+    labels = torch.arange(4).repeat_interleave(3)
+    centres = torch.eye(8)[:4] * 10
+    clustered = centres[labels] + 0.01 * torch.randn(12, 8, generator=torch.Generator().manual_seed(0))
+    scattered = torch.randn(12, 8, generator=torch.Generator().manual_seed(1))
+    assert float(triplet_loss(clustered, labels, 0.5)) == 0.0
+    assert float(triplet_loss(scattered, labels, 0.5)) > 0.0
+    assert float(ntxent_loss(clustered, labels, 0.1)) < float(ntxent_loss(scattered, labels, 0.1))
+    # analytic NT-Xent: two identical pairs, orthogonal to each other
+    e = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    t = 0.5
+    expected = -np.log(np.exp(1 / t) / (np.exp(1 / t) + 2 * np.exp(0.0)))
+    assert float(ntxent_loss(e, torch.tensor([0, 0, 1, 1]), t)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_triplet_option_trains(ds):
+    sub = ds.isel(basin=slice(0, 6))
+    model = KGSSL(epochs=2, contrastive="triplet", **SMALL).fit(sub)
+    assert np.isfinite(model.transform(sub).embedding.values).all()
+
+
+def test_evaluate_values():
+    basin = [f"b{i}" for i in range(5)]
+    truth = xr.Dataset({"a": ("basin", [1.0, 2.0, 3.0, 4.0, 5.0]), "b": ("basin", [2.0, 0.0, 1.0, 3.0, 4.0])},
+                       coords={"basin": basin})
+    pred = xr.DataArray(np.stack([truth.a.values, truth.b.values + 1.0], axis=1), dims=("basin", "attribute"),
+                        coords={"basin": basin, "attribute": ["a", "b"]})
+    res = evaluate(pred, truth)
+    np.testing.assert_allclose(res.r.values, [1.0, 1.0])
+    np.testing.assert_allclose(res.rmse.values, [0.0, 1.0 / truth.b.std().item()])
+    pred[0, 0] = np.nan
+    assert int(evaluate(pred, truth).n.sel(attribute="a")) == 4
+
+
+def test_bad_input_errors(ds):
+    with pytest.raises(TypeError, match="unknown KGSSL options"):
+        KGSSL(window_length=3)
+    with pytest.raises(ValueError, match="must be one of the inputs"):
+        KGSSL(inputs=("prcp",))
+    with pytest.raises(KeyError, match="not in the dataset"):
+        KGSSL(inputs=("prcp", "swe", "streamflow"), **SMALL).fit(ds)
+    with pytest.raises(ValueError, match="a window needs"):
+        KGSSL(**SMALL).fit(ds, period=("2000-01-01", "2000-02-15"))
+    with pytest.raises(KeyError, match="not in the dataset"):
+        KGSSL(**SMALL).fit(ds, attributes=["porosity"])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        KGSSL().transform(ds)
+
+
+def test_forward_lstm_uses_static_vector(ds, tmp_path):
+    cfg = {"hidden": 16, "seq_length": 120, "warmup": 30, "epochs": 15, "patience": 15, "lr": 1e-2,
+           "progress": False, "batch_size": 32, "steps_per_epoch": 10}
+    period, test = ("2000-01-01", "2001-12-31"), ("2002-01-01", "2002-12-31")
+    with_static = ForwardLSTM(**cfg).fit(ds, static=["k", "c"], period=period)
+    sim = with_static.predict(ds, static=["k", "c"], period=test)
+    assert sim.dims == ("basin", "time")
+    assert sim.sizes["time"] == 365 and str(sim.time.values[0])[:10] == "2002-01-01"
+    obs = ds.streamflow.sel(time=sim.time).assign_attrs(units="mm d-1")
+    nse_static = ds.hydro.metrics(sim, obs).nse
+    plain = ForwardLSTM(**cfg).fit(ds, period=period).predict(ds, period=test)
+    nse_plain = ds.hydro.metrics(plain, obs).nse
+    # without k and c the model cannot tell a flashy reservoir from a slow one
+    assert float(nse_static.median()) > 0.8
+    assert float(nse_static.median()) > float(nse_plain.median()) + 0.05
+
+
+def test_forward_lstm_round_trip_and_laziness(ds, tmp_path):
+    cfg = {"hidden": 8, "seq_length": 60, "warmup": 20, "epochs": 1, "progress": False}
+    emb = xr.DataArray(np.random.default_rng(0).normal(size=(ds.sizes["basin"], 3)), dims=("basin", "embedding_dim"),
+                       coords={"basin": ds.basin})
+    model = ForwardLSTM(**cfg).fit(ds, static=emb)
+    model.save(tmp_path / "f.pt")
+    loaded = ForwardLSTM.load(tmp_path / "f.pt")
+    lazy = ds.chunk({"basin": 8})
+    sim = loaded.predict(lazy, static=emb, period=("2002-01-01", "2002-03-01"))
+    assert sim.chunks is not None
+    xr.testing.assert_allclose(sim.compute(), model.predict(ds, static=emb, period=("2002-01-01", "2002-03-01")))
+    with pytest.raises(ValueError, match="static features"):
+        loaded.predict(ds, static=None)
