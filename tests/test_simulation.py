@@ -1,0 +1,120 @@
+"""simulate / sensitivity: labeled output, laziness under dask, equality with the numpy path and Model.run."""
+
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import raise_if_dask_computes
+
+import basinsx
+import basinsx.models as bm
+from basinsx.simulation import sensitivity, simulate
+
+# ERA5-Land PET has a few negative values; their warning is tested on its own below
+pytestmark = pytest.mark.filterwarnings("ignore::basinsx.models.NegativePETWarning")
+
+P = {"x1": 350.0, "x2": 0.5, "x3": 90.0, "x4": 1.7}
+
+
+@pytest.fixture(scope="module")
+def sample():
+    ds = basinsx.open_dataset("sample")
+    assert ds["prcp"].chunks is not None
+    return ds.isel(time=slice(0, 3 * 365))
+
+
+def _per_basin_params(ds):
+    n = ds.sizes["basin"]
+    vals = np.column_stack([np.linspace(200, 900, n), np.linspace(-1, 1, n), np.linspace(40, 200, n), np.linspace(1.2, 3.5, n)])
+    return xr.DataArray(vals, dims=("basin", "param"), coords={"basin": ds["basin"], "param": list(P)})
+
+
+def test_simulate_is_lazy_and_equals_numpy_path(sample):
+    params = _per_basin_params(sample)
+    with raise_if_dask_computes():
+        q = simulate(sample, params, warmup=100)
+    assert q.name == "q_sim" and q.dims == ("basin", "time") and q.attrs["units"] == "mm d-1"
+    assert q.chunks[0] == sample["prcp"].chunks[0]  # one task per basin chunk
+    np.testing.assert_array_equal(q["time"].values, sample["time"].values[100:])
+    qd = q.compute()
+    qn = simulate(sample.compute(), params, warmup=100)
+    assert isinstance(qn.data, np.ndarray)
+    np.testing.assert_array_equal(qd.values, qn.values)
+    # and both equal the plain kernel of one basin
+    b = 3
+    f = np.vstack([sample["prcp"][b].values, np.maximum(sample["pet"][b].values, 0)]).astype(np.float64)
+    q_ref, _ = bm.get("gr4j").run(params[b].values, f, warmup=100, sensitivities=False)
+    np.testing.assert_allclose(qd[b].values, q_ref, rtol=1e-12)
+
+
+def test_sensitivity_is_lazy_and_matches_model_run(sample):
+    with raise_if_dask_computes():
+        jac = sensitivity(sample, P, warmup=30)
+    assert jac.dims == ("basin", "time", "param")
+    assert list(jac["param"].values) == list(P) and list(jac["param_units"].values) == ["mm", "mm d-1", "mm", "d"]
+    assert len(jac.data.dask.keys()) > 0 and jac.chunks[0] == sample["prcp"].chunks[0]
+    jd = jac.compute()
+    jn = sensitivity(sample.compute(), P, warmup=30)
+    np.testing.assert_array_equal(jd.values, jn.values)
+    f = np.vstack([sample["prcp"][0].values, np.maximum(sample["pet"][0].values, 0)]).astype(np.float64)
+    _, j_ref = bm.get("gr4j").run(list(P.values()), f, warmup=30)
+    np.testing.assert_allclose(jd[0].values, j_ref, rtol=1e-12)
+
+
+def test_ode_model_with_snow_and_dict_of_arrays(sample):
+    ds = sample.isel(basin=slice(0, 3), time=slice(0, 400))
+    m = bm.get("hymod", snow=True)
+    params = {"cmax": xr.DataArray([150.0, 300.0, 450.0], dims="basin", coords={"basin": ds["basin"]}),
+              "bexp": 0.5, "alpha": 0.8, "ks": 0.02, "kq": 0.5, "T_tr": 0.0, "f_dd": 2.5}
+    with raise_if_dask_computes():
+        q = simulate(ds, params, model="hymod", snow=True, method="fixed", n_sub=8)
+    q = q.compute()
+    f = np.vstack([ds[v][2].values for v in m.forcings]).astype(np.float64)
+    f[1] = np.maximum(f[1], 0)
+    q_ref, _ = m.run([450.0, 0.5, 0.8, 0.02, 0.5, 0.0, 2.5], f, sensitivities=False, method="fixed", n_sub=8)
+    np.testing.assert_allclose(q[2].values, q_ref, rtol=1e-12)
+    assert "snow" in q.attrs["long_name"]
+
+
+def test_nan_forcing_names_basin_and_date(sample):
+    ds = sample.isel(basin=slice(0, 2)).compute()
+    ds["prcp"][1, 50] = np.nan
+    with pytest.raises(ValueError, match=rf"'prcp' is NaN for basin {ds.basin.values[1]} on 1981-02-20"):
+        simulate(ds, P)
+    lazy = ds.chunk({"basin": 1})
+    q = simulate(lazy, P)  # building the graph is fine; the error comes with the computation
+    with pytest.raises(ValueError, match="is NaN for basin"):
+        q.compute()
+
+
+def test_nan_parameters_give_nan_flow(sample):
+    params = _per_basin_params(sample.isel(basin=slice(0, 2)))
+    params[1] = np.nan  # a basin whose calibration failed
+    q = simulate(sample.isel(basin=slice(0, 2)), params).compute()
+    assert np.isfinite(q[0]).all() and np.isnan(q[1]).all()
+
+
+def test_bad_input(sample):
+    with pytest.raises(ValueError, match="missing \\['x4'\\]"):
+        simulate(sample, {"x1": 1.0, "x2": 0.0, "x3": 50.0})
+    with pytest.raises(KeyError, match="tmean"):
+        simulate(sample[["prcp", "pet"]], {**P, "T_tr": 0.0, "f_dd": 2.0}, snow=True)
+    with pytest.raises(ValueError, match="warmup"):
+        simulate(sample, P, warmup=sample.sizes["time"])
+    with pytest.raises(TypeError):
+        simulate(sample["prcp"], P)
+
+
+def test_accessor_delegates(sample):
+    ds = sample.isel(basin=slice(0, 2), time=slice(0, 200)).compute()
+    np.testing.assert_array_equal(ds.hydro.simulate(P, model="gr4j").values, simulate(ds, P).values)
+    np.testing.assert_array_equal(ds.hydro.sensitivity(P).values, sensitivity(ds, P).values)
+
+
+@pytest.mark.filterwarnings("default::basinsx.models.NegativePETWarning")
+def test_negative_pet_is_zero_and_warned_per_basin(sample):
+    ds = sample.isel(basin=slice(0, 2), time=slice(0, 300)).compute()
+    clipped = simulate(ds, P)
+    ds["pet"][1, [10, 20, 30]] = -0.3
+    with pytest.warns(bm.NegativePETWarning, match=rf"basin {ds.basin.values[1]}: 3 negative PET"):
+        q = simulate(ds, P)
+    np.testing.assert_array_equal(q[0].values, clipped[0].values)
