@@ -25,8 +25,8 @@ def resolve_model(model, snow=False):
     return model
 
 
-def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, seed, maxiter, tol, dates,
-                     forcing_names, progress):
+def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, seed, maxiter, tol, log_scale,
+                     dates, forcing_names, progress):
     """Kernel over a block of basins: forcings ``(..., T)`` then flow ``(..., T)``; time last."""
     from tqdm.auto import tqdm
 
@@ -48,7 +48,7 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
             continue
         try:
             res = calibrate_basin(model, forcing, obs, loss=loss, warmup=warmup, n_starts=n_starts,
-                                  optimizer=optimizer, seed=seed, maxiter=maxiter, tol=tol)
+                                  optimizer=optimizer, seed=seed, maxiter=maxiter, tol=tol, log_scale=log_scale)
         except (ValueError, FloatingPointError, ArithmeticError, np.linalg.LinAlgError) as err:
             out[6][idx] = f"failed: {type(err).__name__}: {err}"
             continue
@@ -59,7 +59,8 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
 
 def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "1995"), warmup: int = 365,
               n_starts: int = 8, optimizer: str = "lbfgsb", seed: int = 0, *, flow: str = "streamflow",
-              snow: bool = False, maxiter: int = 200, tol: float = 1e-10, progress: bool = False) -> xr.Dataset:
+              snow: bool = False, maxiter: int = 200, tol: float = 1e-10, log_scale: bool = True,
+              progress: bool = False) -> xr.Dataset:
     """Calibrate a conceptual model for every basin with exact-gradient optimization.
 
     Each basin is calibrated independently: ``n_starts`` starting points from a Latin
@@ -97,6 +98,9 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
         Add the degree-day snow module (needs ``tmean``); only with a model name.
     maxiter, tol : int, float
         Iteration limit per start and convergence tolerance of the optimizer.
+    log_scale : bool
+        Search positive parameters whose bounds span two decades or more (GR4J's x1, x3)
+        on a log scale: better conditioned, about a third fewer model runs.
     progress : bool
         Show a progress bar over the basins of each block.
 
@@ -147,7 +151,8 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
         dask_gufunc_kwargs={"output_sizes": {"param": d}},
         kwargs={"model": model if isinstance(model, str) else model_obj, "snow": snow, "loss": loss,
                 "warmup": spin, "n_starts": int(n_starts), "optimizer": optimizer, "seed": seed,
-                "maxiter": int(maxiter), "tol": float(tol), "dates": sub.indexes["time"].values,
+                "maxiter": int(maxiter), "tol": float(tol), "log_scale": bool(log_scale),
+                "dates": sub.indexes["time"].values,
                 "forcing_names": list(model_obj.forcings), "progress": progress},
     )
     out = xr.Dataset(dict(zip(OUTPUTS, results)))
@@ -163,5 +168,5 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     out["converged"].attrs = {"long_name": "optimizer convergence of the best start"}
     out["message"].attrs = {"long_name": "optimizer message of the best start, or why the basin failed"}
     out.attrs = {"model": model_obj.name, "loss": loss_obj.name, "period": span, "warmup_days": spin,
-                 "optimizer": optimizer, "n_starts": int(n_starts), "seed": seed}
+                 "optimizer": optimizer, "n_starts": int(n_starts), "seed": seed, "log_scale": int(log_scale)}
     return out

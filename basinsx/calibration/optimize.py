@@ -1,7 +1,8 @@
 """Optimizers on the unit cube and the per-basin calibration kernel (plain arrays).
 
 Parameters are searched in ``u in [0, 1]^d`` with ``theta = lo + u (hi - lo)``, so the
-gradient is ``(hi - lo) * J.T @ delta``. Each model run is a run with sensitivities
+gradient is ``(hi - lo) * J.T @ delta``; positive parameters whose bounds span two decades
+or more use ``ln theta`` in place of ``theta`` (gradient factor ``theta ln(hi/lo)``). Each model run is a run with sensitivities
 (one forward pass that carries ``J = dq/dtheta``), counted as one evaluation.
 """
 
@@ -31,28 +32,34 @@ class Problem:
     efficiencies need no extra run.
     """
 
-    def __init__(self, model, forcing, obs, loss, warmup=0):
+    def __init__(self, model, forcing, obs, loss, warmup=0, log_scale=True):
         self.model = model
         self.forcing = forcing
         self.obs = obs
         self.loss = get_loss(loss)
         self.warmup = int(warmup)
         lo, hi = np.array([model.bounds[p] for p in model.params], dtype=float).T
-        self.lo, self.width = lo, hi - lo
+        # Positive parameters spanning two decades or more (store capacities) are searched
+        # on a log scale, where the loss is far better conditioned.
+        self.log = (lo > 0) & (hi >= 100 * lo) if log_scale else np.zeros(lo.size, dtype=bool)
+        self.lo = np.where(self.log, np.log(np.where(self.log, lo, 1.0)), lo)
+        self.width = np.where(self.log, np.log(np.where(self.log, hi, 1.0)), hi) - self.lo
         self.n_evals = 0
         self.last_value = np.nan
         self.best = (np.inf, None, None)  # (loss value, u, q)
 
     def theta(self, u):
         """Physical parameters of a unit-cube point."""
-        return self.lo + np.clip(u, 0.0, 1.0) * self.width
+        v = self.lo + np.clip(u, 0.0, 1.0) * self.width
+        return np.where(self.log, np.exp(v), v)
 
     def _run(self, u):
         self.n_evals += 1
-        q, J = self.model.run(self.theta(u), self.forcing, warmup=self.warmup, sensitivities=True)
+        theta = self.theta(u)
+        q, J = self.model.run(theta, self.forcing, warmup=self.warmup, sensitivities=True)
         if not np.all(np.isfinite(q)):
-            raise FloatingPointError(f"the model produced non-finite flow at theta={self.theta(u)}")
-        return q, J * self.width  # dq/du
+            raise FloatingPointError(f"the model produced non-finite flow at theta={theta}")
+        return q, J * (self.width * np.where(self.log, theta, 1.0))  # dq/du
 
     def _keep(self, value, u, q):
         if value < self.best[0]:
@@ -134,7 +141,7 @@ OPTIMIZERS = {"lbfgsb": lbfgsb, "lm": levenberg_marquardt}
 
 
 def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=8, optimizer="lbfgsb", seed=0,
-                    maxiter=200, tol=1e-10):
+                    maxiter=200, tol=1e-10, log_scale=True):
     """Calibrate ``model`` for one basin from a Latin-hypercube multi-start; keep the best start.
 
     Parameters
@@ -145,7 +152,7 @@ def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=8, optim
         Forcing in the order of ``model.forcings``, warm-up days first.
     obs : ndarray, shape (T - warmup,)
         Observed flow on the loss days (NaN = missing, masked in the loss).
-    loss, warmup, n_starts, optimizer, seed, maxiter, tol
+    loss, warmup, n_starts, optimizer, seed, maxiter, tol, log_scale
         See :func:`basinsx.calibration.calibrate`.
 
     Returns
@@ -156,7 +163,7 @@ def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=8, optim
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
-    problem = Problem(model, forcing, obs, loss, warmup)
+    problem = Problem(model, forcing, obs, loss, warmup, log_scale)
     if optimizer == "lm" and not problem.loss.residual:
         raise ValueError(f"loss {problem.loss.name!r} has no residual form; optimizer 'lm' needs one of "
                          "sse, nse, lognse, kge, kge2012, fdc, fdc_log, recession")
