@@ -284,12 +284,13 @@ def _forward_kernel(x: np.ndarray, static: np.ndarray, *, model: dict) -> np.nda
     import torch
 
     cfg, st = model["config"], model["stats"]
-    shell = ForwardLSTM(**{**cfg, "device": "cpu", "progress": False})
-    net = shell._build(st["n_static"])
+    device = cfg["device"]
+    net = ForwardLSTM(**{**cfg, "progress": False})._build(st["n_static"])
     net.load_state_dict(model["weights"])
     net.eval()
     xz = np.nan_to_num((x - st["mean"][None, :, None]) / st["std"][None, :, None]).transpose(0, 2, 1)
     sz = np.nan_to_num((static - st["s_mean"]) / st["s_std"]).astype(np.float32)
     with torch.no_grad():
-        out = net(torch.as_tensor(np.ascontiguousarray(xz, dtype=np.float32)), torch.as_tensor(sz)).numpy()
+        out = net(torch.as_tensor(np.ascontiguousarray(xz, dtype=np.float32), device=device),
+                  torch.as_tensor(sz, device=device)).cpu().numpy()
     return np.clip(out * st["q_std"] + st["q_mean"], 0.0, None).astype(np.float32)

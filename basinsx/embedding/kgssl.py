@@ -167,9 +167,9 @@ class KGSSL:
         from .train import fit_loop, new_state
 
         cfg = self.config
-        attributes = [] if attributes is None else list(attributes)
         if isinstance(attributes, str):
             raise TypeError("attributes must be a list of variable names, not a string")
+        attributes = [] if attributes is None else list(attributes)
         da = data.stack_inputs(ds, cfg["inputs"], period)
         x = np.asarray(da.values)  # training needs the data in memory
         doy = da["time"].dt.dayofyear.values
@@ -370,7 +370,8 @@ def _transform_kernel(x: np.ndarray, *, dayofyear: np.ndarray, model: dict):
     import torch
 
     cfg, stats = model["config"], model["stats"]
-    net = KGSSL(**{**cfg, "device": "cpu", "progress": False})._build(len(stats["attributes"]))
+    device = cfg["device"]
+    net = KGSSL(**{**cfg, "progress": False})._build(len(stats["attributes"]))
     net.load_state_dict(model["weights"])
     net.eval()
     flow_index = cfg["inputs"].index(cfg["flow"])
@@ -386,15 +387,15 @@ def _transform_kernel(x: np.ndarray, *, dayofyear: np.ndarray, model: dict):
         with torch.no_grad():
             for i in range(0, len(basins), cfg["batch_size_inference"]):
                 sl = slice(i, i + cfg["batch_size_inference"])
-                xb = torch.as_tensor(data.gather_windows(channels, basins[sl], starts[sl], cfg["window"]))
-                zs.append(net.encode(xb).numpy())
+                xb = torch.as_tensor(data.gather_windows(channels, basins[sl], starts[sl], cfg["window"]), device=device)
+                zs.append(net.encode(xb).cpu().numpy())
         z = np.concatenate(zs)
         for b in np.unique(basins):
             emb[b] = z[basins == b].mean(axis=0)
     if not stats["attributes"]:
         return emb
     with torch.no_grad():
-        pred = net.predict_attributes(torch.as_tensor(np.nan_to_num(emb))).numpy()
+        pred = net.predict_attributes(torch.as_tensor(np.nan_to_num(emb), device=device)).cpu().numpy()
     pred = pred * stats["attr_std"] + stats["attr_mean"]
     pred[~np.isfinite(emb[:, 0])] = np.nan
     return emb, pred.astype(np.float32)
