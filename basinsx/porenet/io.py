@@ -1,0 +1,197 @@
+"""Network readers and converters: Statoil (Imperial College) files, PoreSpy snow2, OpenPNM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .conductance import _cone_cylinder_lengths
+from .network import FACES, make_network, validate
+
+
+def _read_rows(path: Path, skip_header: bool) -> list[list[str]]:
+    if not path.exists():
+        raise FileNotFoundError(f"Statoil network file not found: {path}")
+    lines = path.read_text().split("\n")
+    return [ln.split() for ln in lines[1 if skip_header else 0:] if ln.strip()]
+
+
+def from_statoil(prefix) -> xr.Dataset:
+    """Read a network in the Statoil format of the Imperial College maximal-ball extraction.
+
+    Parameters
+    ----------
+    prefix : str or Path
+        Path plus file prefix, e.g. ``".../statoil/Berea"`` for ``Berea_node1.dat``,
+        ``Berea_node2.dat``, ``Berea_link1.dat`` and ``Berea_link2.dat``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Network with flow along x. Links to the inlet reservoir (pore index -1 in the file)
+        and the outlet reservoir (index 0) are removed and the pores they touch are labelled
+        ``pore_xmin`` and ``pore_xmax`` (the same convention as OpenPNM's
+        ``network_from_statoil``). Radii become diameters; ``conduit_length`` holds the
+        pore1, throat and pore2 lengths of ``link2``; ``throat_spacing`` is the total length;
+        shape factors, volumes and clay volumes ride along. ``domain_size`` comes from the
+        ``node1`` header.
+    """
+    prefix = Path(prefix)
+    base = prefix.parent
+    name = prefix.name
+    rows = _read_rows(base / f"{name}_node1.dat", skip_header=False)
+    npore = int(rows[0][0])
+    domain = [float(v) for v in rows[0][1:4]]
+    node1 = rows[1:]
+    if len(node1) != npore:
+        raise ValueError(f"{name}_node1.dat announces {npore} pores but holds {len(node1)} rows")
+    coords = np.array([r[1:4] for r in node1], dtype=float)
+    node2 = np.array(_read_rows(base / f"{name}_node2.dat", skip_header=False), dtype=float)
+    link1 = np.array(_read_rows(base / f"{name}_link1.dat", skip_header=True), dtype=float)
+    link2 = np.array(_read_rows(base / f"{name}_link2.dat", skip_header=False), dtype=float)
+    if len(node2) != npore or len(link1) != len(link2):
+        raise ValueError(f"inconsistent Statoil files for {prefix}: {len(node2)} node2 rows for {npore} pores, "
+                         f"{len(link1)} link1 vs {len(link2)} link2 rows")
+    conns = link1[:, 1:3].astype(np.int64) - 1  # -2 inlet reservoir, -1 outlet reservoir
+    inlet_t = np.any(conns == -2, axis=1)
+    outlet_t = np.any(conns == -1, axis=1)
+    faces = {"pore_xmin": np.zeros(npore, bool), "pore_xmax": np.zeros(npore, bool)}
+    faces["pore_xmin"][conns[inlet_t].max(axis=1)] = True
+    faces["pore_xmax"][conns[outlet_t].max(axis=1)] = True
+    keep = ~(inlet_t | outlet_t)
+    conns, link1, link2 = conns[keep], link1[keep], link2[keep]
+    cl = link2[:, [3, 5, 4]]  # pore1 length, throat length, pore2 length
+    swap = conns[:, 0] > conns[:, 1]  # store each throat once with ascending pore indices
+    conns[swap] = conns[swap][:, ::-1]
+    cl[swap] = cl[swap][:, ::-1]
+    return make_network(
+        coords, conns, 2 * node2[:, 2], 2 * link1[:, 3], conduit_length=cl, spacing=link1[:, 5], faces=faces,
+        pore_volume=node2[:, 1], throat_volume=link2[:, 6], domain_size=domain,
+        attrs={"source": f"Statoil format network {name}", "boundary_throats_removed": int((~keep).sum())},
+        pore_shape_factor=node2[:, 3], pore_clay_volume=node2[:, 4],
+        throat_shape_factor=link1[:, 4], throat_clay_volume=link2[:, 7],
+    )
+
+
+def from_porespy(image, voxel_size: float, **snow_kw) -> xr.Dataset:
+    """Extract a network from a binary image with PoreSpy's ``snow2``.
+
+    Parameters
+    ----------
+    image : bool array (nx, ny, nz)
+        True = pore space.
+    voxel_size : float
+        Voxel edge in m.
+    **snow_kw
+        Passed to :func:`porespy.networks.snow2` (e.g. ``boundary_width``).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``pore_diameter`` = inscribed diameter; ``throat_diameter`` = inscribed diameter
+        capped at 0.99 of the smaller adjoining pore (so sphere/cone conduits exist);
+        ``conduit_length`` by the cone-and-cylinder rule; the snow2 boundary pores give the
+        face labels; every other snow2 array rides along (``pore.region_volume`` ->
+        ``pore_region_volume``); ``domain_size`` is the image extent.
+    """
+    import porespy as ps
+
+    image = np.asarray(image)
+    if image.ndim != 3 or image.dtype != bool:
+        raise ValueError(f"image must be a 3-D boolean array (True = pore), got {image.dtype} {image.shape}")
+    if not voxel_size > 0:
+        raise ValueError(f"voxel_size must be positive, got {voxel_size}")
+    if image.sum() == 0:
+        raise ValueError("image has no pore voxels")
+    snow = ps.networks.snow2(image, voxel_size=voxel_size, **snow_kw)
+    d = snow.network
+    conns = np.asarray(d["throat.conns"], dtype=np.int64)
+    dp = np.asarray(d["pore.inscribed_diameter"], dtype=float)
+    dt = np.minimum(np.asarray(d["throat.inscribed_diameter"], dtype=float), 0.99 * dp[conns].min(axis=1))
+    coords = np.asarray(d["pore.coords"], dtype=float)
+    spacing = np.linalg.norm(coords[conns[:, 0]] - coords[conns[:, 1]], axis=1)
+    cl = np.stack(_cone_cylinder_lengths(dp[conns[:, 0]], dt, dp[conns[:, 1]], spacing), axis=1)
+    faces = {f: np.asarray(d[f.replace("_", ".", 1)], bool) for f in FACES if f.replace("_", ".", 1) in d}
+    skip = {"pore.coords", "throat.conns", "pore.all", "throat.all", "pore.volume", "param.voxel_size",
+            "param.ndim", *(f.replace("_", ".", 1) for f in FACES)}
+    extra = {k.replace(".", "_"): np.asarray(v) for k, v in d.items() if k not in skip and not k.startswith("param")}
+    extra = {k if k.startswith(("pore_", "throat_")) else f"pore_{k}": v for k, v in extra.items()}
+    return make_network(coords, conns, dp, dt, conduit_length=cl, spacing=spacing, faces=faces,
+                        pore_volume=d["pore.volume"], domain_size=[s * voxel_size for s in image.shape],
+                        attrs={"voxel_size": float(voxel_size), "source": "porespy snow2",
+                               "image_shape": list(image.shape), "porosity": float(image.mean())},
+                        **extra)
+
+
+def from_openpnm(pn, domain_size=None) -> xr.Dataset:
+    """Convert an OpenPNM network to a network Dataset.
+
+    Face labels are read from ``pore.xmin`` ... ``pore.zmax`` (else ``pore.left``/``right``/
+    ``front``/``back``/``bottom``/``top``; ``pore.inlets``/``pore.outlets`` of Statoil
+    networks map to the x faces). Diameters: ``pore.diameter``/``throat.diameter`` (or
+    twice the radii). Every other 1-D pore or throat array rides along with ``.`` -> ``_``.
+    ``domain_size`` defaults to ``pn.params['domain_size']`` (written by :func:`to_openpnm`)
+    or the extent of the pore coordinates.
+    """
+    coords = np.asarray(pn["pore.coords"], float)
+    conns = np.asarray(pn["throat.conns"], np.int64)
+    keys = set(pn.keys())
+    aliases = {"pore_xmin": ["pore.xmin", "pore.left", "pore.inlets"], "pore_xmax": ["pore.xmax", "pore.right",
+               "pore.outlets"], "pore_ymin": ["pore.ymin", "pore.front"], "pore_ymax": ["pore.ymax", "pore.back"],
+               "pore_zmin": ["pore.zmin", "pore.bottom"], "pore_zmax": ["pore.zmax", "pore.top"]}
+    faces = {}
+    for f, names in aliases.items():
+        hit = [n for n in names if n in keys]
+        if hit:
+            faces[f] = np.asarray(pn[hit[0]], bool)
+
+    def diam(el):
+        if f"{el}.diameter" in keys:
+            return np.asarray(pn[f"{el}.diameter"], float)
+        if f"{el}.radius" in keys:
+            return 2 * np.asarray(pn[f"{el}.radius"], float)
+        raise ValueError(f"OpenPNM network has no {el}.diameter or {el}.radius")
+
+    params = dict(getattr(pn, "params", {}))
+    cl = pn["throat.conduit_lengths"] if "throat.conduit_lengths" in keys else None
+    spacing = pn["throat.spacing"] if "throat.spacing" in keys else None
+    used = {"pore.coords", "throat.conns", "pore.diameter", "throat.diameter", "throat.conduit_lengths",
+            "throat.spacing", "pore.volume", "throat.volume", "pore.all", "throat.all",
+            *(n for names in aliases.values() for n in names)}
+    extra = {}
+    for k in keys - used:
+        v = np.asarray(pn[k])
+        if v.ndim == 1 and v.dtype != object and k.startswith(("pore.", "throat.")):
+            extra[k.replace(".", "_")] = v
+    attrs = {k: params[k] for k in ("lattice_shape", "spacing", "voxel_size") if k in params}
+    return make_network(coords, conns, diam("pore"), diam("throat"), conduit_length=cl, spacing=spacing,
+                        faces=faces, pore_volume=pn["pore.volume"] if "pore.volume" in keys else None,
+                        throat_volume=pn["throat.volume"] if "throat.volume" in keys else None,
+                        domain_size=domain_size if domain_size is not None else params.get("domain_size"),
+                        attrs=attrs, **extra)
+
+
+def to_openpnm(net: xr.Dataset):
+    """Convert a network Dataset to an :class:`openpnm.network.Network`.
+
+    Every 1-D ``pore_*``/``throat_*`` variable becomes ``pore.*``/``throat.*``;
+    ``conduit_length`` becomes ``throat.conduit_lengths`` (Nt x 3); the dataset attributes
+    ``domain_size``, ``lattice_shape``, ``spacing`` and ``voxel_size`` go to ``pn.params``.
+    """
+    import openpnm as op
+
+    validate(net)
+    pn = op.network.Network(coords=net["pore_coords"].values, conns=net["throat_conns"].values)
+    for name, var in net.data_vars.items():
+        if name in ("pore_coords", "throat_conns"):
+            continue
+        if name == "conduit_length":
+            pn["throat.conduit_lengths"] = var.values
+        elif var.dims in (("pore",), ("throat",)):
+            pn[name.replace("_", ".", 1)] = var.values
+    for k in ("domain_size", "lattice_shape", "spacing", "voxel_size"):
+        if k in net.attrs:
+            pn.params[k] = net.attrs[k]
+    return pn

@@ -1,0 +1,293 @@
+"""Pore networks as labeled arrays: the data model, the cubic constructor and health checks.
+
+A network is an :class:`xarray.Dataset` with dims ``pore``, ``throat``, ``xyz`` (3),
+``end`` (2) and ``conduit`` (``pore1``, ``throat``, ``pore2``):
+
+=========================  ====================  =========================================
+variable                   dims                  meaning
+=========================  ====================  =========================================
+``pore_coords``            (pore, xyz)           pore centre, m
+``pore_diameter``          (pore,)               m
+``pore_volume``            (pore,)               m3
+``pore_xmin`` ... ``zmax`` (pore,) bool          pores on a face of the domain
+``throat_conns``           (throat, end) int     the two pores a throat joins
+``throat_diameter``        (throat,)             m
+``throat_spacing``         (throat,)             centre-to-centre distance, m
+``conduit_length``         (throat, conduit)     lengths of pore1 half, throat, pore2 half
+=========================  ====================  =========================================
+
+Optional: ``pore_shape_factor``, ``throat_shape_factor``, ``throat_volume`` and any other
+per-pore or per-throat data. Attributes: ``voxel_size`` (m, extracted networks),
+``domain_size`` (3 lengths, m) and, for lattices, ``lattice_shape`` and ``spacing``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import xarray as xr
+from scipy.sparse.csgraph import connected_components
+
+AXES = ("x", "y", "z")
+FACES = tuple(f"pore_{a}{s}" for a in AXES for s in ("min", "max"))
+CONDUIT = ["pore1", "throat", "pore2"]
+
+ATTRS = {
+    "pore_coords": {"units": "m", "long_name": "pore centre coordinates"},
+    "pore_diameter": {"units": "m", "long_name": "pore diameter"},
+    "pore_volume": {"units": "m3", "long_name": "pore volume"},
+    "pore_shape_factor": {"units": "1", "long_name": "pore shape factor A/P^2"},
+    "throat_conns": {"long_name": "indices of the two pores joined by the throat"},
+    "throat_diameter": {"units": "m", "long_name": "throat diameter"},
+    "throat_spacing": {"units": "m", "long_name": "pore centre-to-centre distance"},
+    "throat_volume": {"units": "m3", "long_name": "throat volume"},
+    "throat_shape_factor": {"units": "1", "long_name": "throat shape factor A/P^2"},
+    "conduit_length": {"units": "m", "long_name": "lengths of the pore1 half, throat and pore2 half of a conduit"},
+}
+
+
+def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_length=None, spacing=None,
+                 faces=None, pore_volume=None, throat_volume=None, domain_size=None, attrs=None,
+                 **extra) -> xr.Dataset:
+    """Assemble a network Dataset from plain arrays.
+
+    Parameters
+    ----------
+    coords : array (n_pores, 3)
+        Pore centres in m.
+    conns : int array (n_throats, 2)
+        Pore indices of each throat.
+    pore_diameter, throat_diameter : array
+        Diameters in m.
+    conduit_length : array (n_throats, 3), optional
+        Lengths of the pore1 half, the throat and the pore2 half. Default: the sphere and
+        cylinder rule of :func:`basinsx.porenet.conductance.conduit_lengths`.
+    spacing : array (n_throats,), optional
+        Centre-to-centre distance; default the distance between the pore coordinates.
+    faces : dict, optional
+        ``{"pore_xmin": bool array, ...}``; missing faces are all False.
+    pore_volume, throat_volume : array, optional
+    domain_size : sequence of 3 floats, optional
+        Default: the extent of the pore coordinates.
+    attrs : dict, optional
+        Extra dataset attributes.
+    **extra
+        Further variables: arrays of length n_pores become ``(pore,)`` variables, of length
+        n_throats ``(throat,)`` variables (names should start with ``pore_`` or ``throat_``).
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    coords = np.asarray(coords, dtype=float)
+    conns = np.asarray(conns, dtype=np.int64)
+    if coords.ndim != 2 or coords.shape[1] != 3:
+        raise ValueError(f"coords must have shape (n_pores, 3), got {coords.shape}")
+    if conns.ndim != 2 or conns.shape[1] != 2:
+        raise ValueError(f"conns must have shape (n_throats, 2), got {conns.shape}")
+    npore, nthroat = len(coords), len(conns)
+    if nthroat and (conns.min() < 0 or conns.max() >= npore):
+        raise ValueError(f"throat_conns refer to pores outside 0..{npore - 1}")
+    if spacing is None:
+        spacing = np.linalg.norm(coords[conns[:, 0]] - coords[conns[:, 1]], axis=1)
+    pore_diameter = np.broadcast_to(np.asarray(pore_diameter, dtype=float), (npore,)).copy()
+    throat_diameter = np.broadcast_to(np.asarray(throat_diameter, dtype=float), (nthroat,)).copy()
+    spacing = np.broadcast_to(np.asarray(spacing, dtype=float), (nthroat,)).copy()
+    if conduit_length is None:
+        from .conductance import _sphere_cylinder_lengths
+
+        conduit_length = np.stack(_sphere_cylinder_lengths(pore_diameter[conns[:, 0]], throat_diameter,
+                                                           pore_diameter[conns[:, 1]], spacing), axis=1)
+    data = {
+        "pore_coords": (("pore", "xyz"), coords),
+        "pore_diameter": ("pore", pore_diameter),
+        "throat_conns": (("throat", "end"), conns),
+        "throat_diameter": ("throat", throat_diameter),
+        "throat_spacing": ("throat", spacing),
+        "conduit_length": (("throat", "conduit"), np.asarray(conduit_length, dtype=float)),
+    }
+    if pore_volume is not None:
+        data["pore_volume"] = ("pore", np.asarray(pore_volume, dtype=float))
+    if throat_volume is not None:
+        data["throat_volume"] = ("throat", np.asarray(throat_volume, dtype=float))
+    faces = dict(faces or {})
+    unknown = set(faces) - set(FACES)
+    if unknown:
+        raise ValueError(f"unknown face labels {sorted(unknown)}; use {FACES}")
+    for f in FACES:
+        data[f] = ("pore", np.asarray(faces.get(f, np.zeros(npore, bool)), dtype=bool))
+    for name, arr in extra.items():
+        arr = np.asarray(arr)
+        if arr.shape[:1] == (npore,) and not name.startswith("throat"):
+            data[name] = (("pore",) + tuple(f"{name}_dim{i}" for i in range(1, arr.ndim)), arr)
+        elif arr.shape[:1] == (nthroat,):
+            data[name] = (("throat",) + tuple(f"{name}_dim{i}" for i in range(1, arr.ndim)), arr)
+        else:
+            raise ValueError(f"extra variable {name!r} has length {arr.shape[:1]}, "
+                             f"expected {npore} pores or {nthroat} throats")
+    ds = xr.Dataset(data, coords={"xyz": list(AXES), "end": [0, 1], "conduit": CONDUIT})
+    for name, a in ATTRS.items():
+        if name in ds:
+            ds[name].attrs.update(a)
+    if domain_size is None:
+        domain_size = coords.max(axis=0) - coords.min(axis=0) if npore else np.zeros(3)
+    ds.attrs["domain_size"] = [float(v) for v in domain_size]
+    ds.attrs.update(attrs or {})
+    return ds
+
+
+def cubic(shape, spacing: float = 1e-4, *, pore_diameter=None, throat_diameter=None) -> xr.Dataset:
+    """Cubic lattice network, ordered like OpenPNM's ``Cubic`` (index ``(i * ny + j) * nz + k``).
+
+    Parameters
+    ----------
+    shape : tuple of 3 ints
+        Pores along x, y and z.
+    spacing : float
+        Lattice constant ``a`` in m.
+    pore_diameter, throat_diameter : float or array, optional
+        Defaults ``a / 2`` and ``a / 4``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Network with pores at ``(i + 1/2) a``; throats join nearest neighbours; faces
+        labelled; ``lattice_shape`` and ``spacing`` attributes set.
+
+    Examples
+    --------
+    >>> net = cubic((10, 5, 5), 1e-4)
+    >>> net.sizes["pore"], net.sizes["throat"]
+    (250, 600)
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"shape must be 3 positive ints, got {shape}")
+    if not spacing > 0:
+        raise ValueError(f"spacing must be positive, got {spacing}")
+    idx = np.arange(np.prod(shape)).reshape(shape)
+    ijk = np.stack(np.unravel_index(idx.ravel(), shape), axis=1)
+    coords = (ijk + 0.5) * spacing
+    conns = np.concatenate([
+        np.stack([idx[:-1].ravel(), idx[1:].ravel()], axis=1),
+        np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()], axis=1),
+        np.stack([idx[:, :, :-1].ravel(), idx[:, :, 1:].ravel()], axis=1),
+    ])
+    faces = {}
+    for d, a in enumerate(AXES):
+        faces[f"pore_{a}min"] = ijk[:, d] == 0
+        faces[f"pore_{a}max"] = ijk[:, d] == shape[d] - 1
+    pd_ = 0.5 * spacing if pore_diameter is None else pore_diameter
+    td_ = 0.25 * spacing if throat_diameter is None else throat_diameter
+    npore = len(coords)
+    pvol = np.pi / 6 * np.broadcast_to(np.asarray(pd_, float), (npore,)) ** 3
+    return make_network(coords, conns, pd_, td_, spacing=np.full(len(conns), float(spacing)), faces=faces,
+                        pore_volume=pvol, domain_size=[s * spacing for s in shape],
+                        attrs={"lattice_shape": list(shape), "spacing": float(spacing)})
+
+
+def _axis_index(axis: str) -> int:
+    if axis not in AXES:
+        raise ValueError(f"axis must be one of {AXES}, got {axis!r}")
+    return AXES.index(axis)
+
+
+def validate(net: xr.Dataset) -> None:
+    """Raise a ValueError naming what is missing or malformed in a network Dataset."""
+    if not isinstance(net, xr.Dataset):
+        raise TypeError(f"a network must be an xarray.Dataset, got {type(net).__name__}")
+    required = ["pore_coords", "throat_conns", *FACES]
+    missing = [v for v in required if v not in net]
+    if missing:
+        raise ValueError(f"network is missing variables {missing}; build it with basinsx.porenet constructors")
+    if net["throat_conns"].dims != ("throat", "end"):
+        raise ValueError(f"throat_conns must have dims ('throat', 'end'), got {net['throat_conns'].dims}")
+
+
+def adjacency(conns: np.ndarray, npore: int, weights=None) -> sp.csr_matrix:
+    """Symmetric pore adjacency matrix (plain arrays)."""
+    w = np.ones(len(conns)) if weights is None else weights
+    a = sp.coo_matrix((w, (conns[:, 0], conns[:, 1])), shape=(npore, npore))
+    return (a + a.T).tocsr()
+
+
+def spanning_pores(conns: np.ndarray, npore: int, inlet: np.ndarray, outlet: np.ndarray) -> np.ndarray:
+    """Boolean mask of pores in clusters that touch both the inlet and the outlet."""
+    _, lab = connected_components(adjacency(conns, npore), directed=False)
+    ok = np.intersect1d(np.unique(lab[inlet]), np.unique(lab[outlet]))
+    return np.isin(lab, ok)
+
+
+def check_health(net: xr.Dataset, axis: str = "x") -> dict:
+    """Report structural problems of a network.
+
+    Parameters
+    ----------
+    net : xarray.Dataset
+    axis : {"x", "y", "z"}
+        Flow axis: a pore is *disconnected* when its cluster does not reach both the
+        ``pore_<axis>min`` and the ``pore_<axis>max`` faces.
+
+    Returns
+    -------
+    dict
+        ``disconnected_pores`` (indices), ``isolated_pores`` (no throat at all),
+        ``duplicate_throats`` and ``looped_throats`` (throats joining a pore to itself).
+    """
+    validate(net)
+    _axis_index(axis)
+    conns = np.asarray(net["throat_conns"].values)
+    npore = net.sizes["pore"]
+    inlet = np.flatnonzero(net[f"pore_{axis}min"].values)
+    outlet = np.flatnonzero(net[f"pore_{axis}max"].values)
+    span = spanning_pores(conns, npore, inlet, outlet)
+    deg = np.bincount(conns.ravel(), minlength=npore)
+    key = np.sort(conns, axis=1)
+    _, first = np.unique(key, axis=0, return_index=True)
+    dup = np.setdiff1d(np.arange(len(conns)), first)
+    return {
+        "disconnected_pores": np.flatnonzero(~span),
+        "isolated_pores": np.flatnonzero(deg == 0),
+        "duplicate_throats": dup,
+        "looped_throats": np.flatnonzero(conns[:, 0] == conns[:, 1]),
+    }
+
+
+def trim(net: xr.Dataset, pores=None, throats=None) -> xr.Dataset:
+    """Remove pores (with their throats) and throats, renumbering ``throat_conns``."""
+    validate(net)
+    npore, nthroat = net.sizes["pore"], net.sizes["throat"]
+    keep_p = np.ones(npore, bool)
+    keep_t = np.ones(nthroat, bool)
+    if pores is not None:
+        keep_p[np.asarray(pores, dtype=np.int64)] = False
+    if throats is not None:
+        keep_t[np.asarray(throats, dtype=np.int64)] = False
+    conns = np.asarray(net["throat_conns"].values)
+    keep_t &= keep_p[conns].all(axis=1)
+    new_index = np.cumsum(keep_p) - 1
+    out = net.isel(pore=np.flatnonzero(keep_p), throat=np.flatnonzero(keep_t))
+    return out.assign(throat_conns=(("throat", "end"), new_index[conns[keep_t]],
+                                    net["throat_conns"].attrs))
+
+
+def trim_disconnected(net: xr.Dataset, axis: str = "x") -> xr.Dataset:
+    """Remove pores that cannot carry flow along ``axis``, plus looped and duplicate throats.
+
+    Warns with what was removed. Raises a ValueError when no cluster joins the inlet face
+    to the outlet face.
+    """
+    rep = check_health(net, axis)
+    if rep["disconnected_pores"].size == net.sizes["pore"]:
+        raise ValueError(f"no path from pore_{axis}min to pore_{axis}max: "
+                         f"no cluster of throats reaches both faces")
+    bad_t = np.union1d(rep["duplicate_throats"], rep["looped_throats"])
+    if rep["disconnected_pores"].size or bad_t.size:
+        warnings.warn(f"trimmed {rep['disconnected_pores'].size} of {net.sizes['pore']} pores not connected to "
+                      f"both pore_{axis}min and pore_{axis}max ({rep['isolated_pores'].size} with no throat), "
+                      f"{rep['duplicate_throats'].size} duplicate and {rep['looped_throats'].size} looped throats",
+                      stacklevel=2)
+        return trim(net, pores=rep["disconnected_pores"], throats=bad_t)
+    return net
