@@ -114,6 +114,7 @@ def test_accessor_delegates(sample):
 def test_negative_pet_is_zero_and_warned_per_basin(sample):
     ds = sample.isel(basin=slice(0, 2), time=slice(0, 300)).compute()
     ds["pet"] = ds["pet"].clip(min=0.0)
+    ds["pet"][1, [10, 20, 30]] = 0.0
     clipped = simulate(ds, P)
     ds["pet"][1, [10, 20, 30]] = -0.3
     with pytest.warns(bm.NegativePETWarning, match=rf"basin {ds.basin.values[1]}: 3 negative PET") as record:
