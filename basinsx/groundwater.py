@@ -224,7 +224,7 @@ def _march(L, r, storage, times, max_dt, fixed=None, fixed_values=None):
     """Backward-Euler steps of ``storage dc/dt = r - L c`` from ``c = 0``; one LU per step size.
 
     Returns the concentrations at ``times``, the mass in the domain, the cumulative net mass
-    that entered across the boundaries and the mass removed by clipping negative values.
+    that entered across the boundaries and the mass added by clipping negative values to zero.
     """
     n = storage.size
     c = np.zeros(n)
@@ -402,7 +402,7 @@ class Aquifer:
             ``head(y, x)``, ``conc(time, y, x)``, ``mass(time)`` (solute in the domain),
             ``net_inflow(time)`` (cumulative mass entered across the boundaries), and with
             wells ``well_head(well)``, ``well_conc(time, well)``. ``attrs['clipped_mass']`` is
-            the mass removed by clipping negative concentrations from cross-dispersion.
+            the mass added by clipping negative concentrations (from cross-dispersion) to zero.
         """
         times = np.atleast_1d(np.asarray(times, dtype=float))
         if times.ndim != 1 or times[0] <= 0 or np.any(np.diff(times) <= 0):

@@ -5,6 +5,7 @@ package stays light.
 """
 
 from .channels import channel_fields
+from .generative import VAEReducer
 from .kle import KLE
 from .metaheuristics import OptimizeResult, minimize
 from .sampling import as_bounds, latin_hypercube, training_set
@@ -17,6 +18,7 @@ __all__ = [
     "OptimizeResult",
     "Surrogate",
     "TNNA",
+    "VAEReducer",
     "as_bounds",
     "channel_fields",
     "latin_hypercube",

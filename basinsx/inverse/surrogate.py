@@ -300,6 +300,7 @@ class Surrogate:
 
     def predict(self, x: xr.DataArray) -> xr.DataArray:
         """Outputs in physical units, labeled like the training ``y``, for inputs ``x (sample, ...)``."""
+        self._require_fit()
         X = _flat(x, "x")
         if X.shape[1:] != self.in_shape:
             raise ValueError(f"inputs have feature shape {X.shape[1:]}, the surrogate was fitted on {self.in_shape}")

@@ -1,0 +1,257 @@
+"""basinsx.inverse: sampling, KLE, zones, channels, surrogates, TNNA and metaheuristics."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from basinsx.inverse import (
+    KLE, TNNA, Surrogate, as_bounds, channel_fields, latin_hypercube, minimize, objective, training_set,
+    zone_map, zoned_field,
+)
+
+torch = pytest.importorskip("torch")
+
+T = np.linspace(0.0, 1.0, 12)
+BOUNDS = {"a": (0.5, 2.0), "b": (0.5, 3.0), "c": (-1.0, 1.0)}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    # the CI runners are shared: one intra-op thread is several times faster than two here
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def decay(theta):
+    a, b, c = theta
+    return a * np.exp(-b * T) + c * T
+
+
+@pytest.fixture(scope="module")
+def data():
+    train = training_set(decay, latin_hypercube(BOUNDS, 200, seed=1), progress=False)
+    test = training_set(decay, latin_hypercube(BOUNDS, 40, seed=2), progress=False)
+    return train, test
+
+
+# ------------------------------------------------------------------ sampling
+def test_latin_hypercube_strata():
+    X = latin_hypercube(BOUNDS, 50, seed=0)
+    assert X.dims == ("sample", "param") and list(X.param.values) == ["a", "b", "c"]
+    for name, (lo, hi) in BOUNDS.items():
+        strata = np.floor((X.sel(param=name).values - lo) / (hi - lo) * 50).astype(int)
+        assert sorted(strata) == list(range(50))  # one sample per stratum
+
+
+def test_training_set_threads_and_processes_agree():
+    X = latin_hypercube(BOUNDS, 10, seed=3)
+    a = training_set(decay, X, batch_size=3, progress=False)
+    b = training_set(decay, X, batch_size=4, scheduler="synchronous", progress=False)
+    assert a.output.dims == ("sample", "obs") and a.params.dims == ("sample", "param")
+    np.testing.assert_array_equal(a.output.values, b.output.values)
+    np.testing.assert_allclose(a.output.values[4], decay(X.values[4]))
+
+
+@pytest.mark.parametrize(
+    "bounds, match",
+    [({"a": (1.0, 0.0)}, "lower bound"), ([[0, 1, 2]], "pairs"), ({"a": (0.0, np.inf)}, "finite")],
+)
+def test_bad_bounds(bounds, match):
+    with pytest.raises(ValueError, match=match):
+        as_bounds(bounds)
+
+
+# ------------------------------------------------------------------ parameterisations
+def test_kle_separable_matches_dense_eigenproblem():
+    sep = KLE((12, 10), (6.0, 5.0), (2.0, 1.5), variance=2.0, n_terms=30, kernel="separable")
+    y, x = sep.y, sep.x
+    Y, X = np.meshgrid(y, x, indexing="ij")
+    C = 2.0 * np.exp(-np.abs(Y.ravel()[:, None] - Y.ravel()[None]) / 2.0 - np.abs(X.ravel()[:, None] - X.ravel()[None]) / 1.5)
+    lam = np.linalg.eigvalsh(C)[::-1]
+    np.testing.assert_allclose(sep.eigenvalues, lam[:30], rtol=1e-10)
+    assert sep.fraction == pytest.approx(lam[:30].sum() / np.trace(C))
+
+
+def test_kle_isotropic_variance_fraction_and_reconstruction():
+    full = KLE((16, 16), (10.0, 10.0), 4.0, n_terms=256, kernel="isotropic")
+    assert full.fraction == pytest.approx(1.0)
+    kle = KLE((16, 16), (10.0, 10.0), 4.0, n_terms=40, kernel="isotropic")
+    assert 0.8 < kle.fraction < 1.0
+    np.testing.assert_allclose(kle.eigenvalues, full.eigenvalues[:40], rtol=1e-8)
+    fields, xi = kle.sample(5, seed=0)
+    np.testing.assert_allclose(kle.project(fields), xi, atol=1e-9)
+    # sample variance over many draws approaches the kept variance
+    many, _ = kle.sample(4000, seed=1)
+    assert many.var(0).mean() == pytest.approx(kle.fraction, rel=0.05)
+
+
+def test_kle_labeled_and_errors():
+    kle = KLE((8, 8), (1.0, 1.0), 0.5, n_terms=5)
+    xi = xr.DataArray(np.zeros((3, 5)), dims=("sample", "mode"))
+    assert kle.field(xi).dims == ("sample", "y", "x")
+    with pytest.raises(ValueError, match="coefficients"):
+        kle.field(np.zeros(4))
+    with pytest.raises(ValueError, match="n_terms"):
+        KLE((4, 4), (1.0, 1.0), 0.5, n_terms=17)
+    with pytest.raises(ValueError, match="kernel"):
+        KLE((4, 4), (1.0, 1.0), 0.5, n_terms=2, kernel="gaussian")
+
+
+def test_zones():
+    z = zone_map((40, 80))
+    assert z.shape == (40, 80) and np.bincount(z.ravel()).tolist() == [400] * 8
+    f = zoned_field(z, np.arange(16.0).reshape(2, 8))
+    assert f.shape == (2, 40, 80) and f[1, 39, 79] == 15.0
+    with pytest.raises(ValueError, match="zones"):
+        zoned_field(z, np.ones(7))
+
+
+def test_channel_fields():
+    f = channel_fields(20, (40, 50), seed=0)
+    assert f.dims == ("sample", "y", "x") and set(np.unique(f.values)) == {0.0, 1.0}
+    assert 0.1 < float(f.mean()) < 0.6
+    np.testing.assert_array_equal(f.values, channel_fields(20, (40, 50), seed=0).values)
+
+
+def test_vae_reducer_learns_channels():
+    from basinsx.inverse import VAEReducer
+
+    f = channel_fields(200, (16, 16), seed=0)
+    red = VAEReducer(8, epochs=15, batch_size=32, beta=0.5).fit(f)
+    assert red.loss_history[-1] < 0.8 * red.loss_history[0]
+    assert red.accuracy(channel_fields(30, (16, 16), seed=5)) > 0.75
+    assert red.decode(np.zeros((2, 8))).dims == ("sample", "y", "x")
+    with pytest.raises(ValueError, match="binary"):
+        VAEReducer(4).fit(f * 0.5)
+
+
+# ------------------------------------------------------------------ surrogates
+@pytest.mark.parametrize(
+    "kind, kwargs, tol",
+    [
+        ("kernel", {}, 0.005),
+        ("mlp", {"epochs": 150, "hidden_layers": 2, "width": 64}, 0.04),
+        ("lenet", {"epochs": 40}, 0.06),
+        ("resnet", {"epochs": 12}, 0.12),
+    ],
+)
+def test_surrogate_learns_smooth_map(data, kind, kwargs, tol):
+    train, test = data
+    s = Surrogate(kind, **kwargs).fit(train.params, train.output)
+    score = s.score(test.params, test.output)
+    assert float(score.rmse) < tol
+    pred = s.predict(test.params)
+    assert pred.dims == ("sample", "obs") and pred.shape == test.output.shape
+
+
+def test_surrogate_image_input():
+    rng = np.random.default_rng(0)
+    fields = xr.DataArray(rng.random((120, 8, 8)), dims=("sample", "y", "x"))
+    y = fields.mean(("y", "x")).expand_dims(obs=2, axis=1) * xr.DataArray([1.0, 2.0], dims="obs")
+    s = Surrogate("lenet", epochs=30).fit(fields, y)
+    assert s.predict(fields[:5]).shape == (5, 2)
+    with pytest.raises(ValueError, match="feature shape"):
+        s.predict(fields[:5, :4])
+
+
+def test_surrogate_errors(data):
+    train, _ = data
+    with pytest.raises(ValueError, match="kind"):
+        Surrogate("forest")
+    with pytest.raises(ValueError, match="samples"):
+        Surrogate("kernel").fit(train.params, train.output[:10])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Surrogate("mlp").predict(train.params)
+
+
+# ------------------------------------------------------------------ inversion
+@pytest.fixture(scope="module")
+def kernel_surrogate(data):
+    train, _ = data
+    return Surrogate("kernel", alpha=1e-5, gamma=0.1).fit(train.params, train.output)
+
+
+def test_tnna_recovers_parameters(kernel_surrogate):
+    truth = np.array([[1.3, 1.7, 0.4], [0.8, 2.5, -0.5]])
+    y = xr.DataArray(np.stack([decay(t) for t in truth]), dims=("scenario", "obs"))
+    tn = TNNA(kernel_surrogate, BOUNDS, hidden=(64, 64), epochs=400, lr=3e-3)
+    est = tn.fit(y)
+    assert est.dims == ("scenario", "param") and tn.nfev == 400
+    np.testing.assert_allclose(est.values, truth, atol=0.06)  # 2.5 % of the widest range
+    lo, hi = as_bounds(BOUNDS).values.T
+    assert np.all(est.values >= lo) and np.all(est.values <= hi)
+    assert tn.misfit_history.shape == (400, 2) and tn.history[-1] < 1e-3 * tn.history[0]
+
+
+def test_tnna_known_values_regularise(kernel_surrogate):
+    # the constraint a + c = 1.7 is satisfied by the truth and pulls the estimate to it
+    truth = np.array([1.3, 1.7, 0.4])
+    y = xr.DataArray(decay(truth), dims="obs")
+    tn = TNNA(kernel_surrogate, BOUNDS, hidden=(32,), epochs=300, lr=3e-3, known=([[1.0, 0.0, 1.0]], [1.7]))
+    est = tn.fit(y)
+    assert est.sel(param="a") + est.sel(param="c") == pytest.approx(1.7, abs=0.02)
+
+
+def test_tnna_adaptive_update_reduces_error(data):
+    train, _ = data
+    coarse = Surrogate("mlp", epochs=60, hidden_layers=2, width=32).fit(train.params, train.output)
+    truth = np.array([1.3, 1.7, 0.4])
+    y = xr.DataArray(decay(truth), dims="obs")
+    tn = TNNA(coarse, BOUNDS, hidden=(32, 32), epochs=300, lr=3e-3)
+    before = np.abs(tn.fit(y).values - truth).max()
+    after = np.abs(tn.adapt(decay, y, rounds=2, n_local=30, radius=0.1, finetune_epochs=150).values - truth).max()
+    assert tn.n_simulations == 60
+    assert after < before
+
+
+def test_tnna_errors(kernel_surrogate):
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TNNA(Surrogate("mlp"), BOUNDS)
+    tn = TNNA(kernel_surrogate, BOUNDS, epochs=2)
+    with pytest.raises(ValueError, match="lack dims"):
+        tn.fit(xr.DataArray(np.zeros(12), dims="time"))
+    with pytest.raises(ValueError, match="known"):
+        TNNA(kernel_surrogate, BOUNDS, known=(np.ones((1, 2)), [1.0]))
+
+
+def test_objective_matches_surrogate(kernel_surrogate):
+    truth = np.array([1.3, 1.7, 0.4])
+    f = objective(kernel_surrogate, xr.DataArray(decay(truth), dims="obs"))
+    vals = f(np.array([truth, [0.6, 0.6, -0.9]]))
+    assert vals[0] < 1e-4 < vals[1]
+
+
+# ------------------------------------------------------------------ metaheuristics
+def sphere(X):
+    return ((X - 0.3) ** 2).sum(1)
+
+
+def rosenbrock(X):
+    return ((1 - X[:, :-1]) ** 2 + 100 * (X[:, 1:] - X[:, :-1] ** 2) ** 2).sum(1)
+
+
+def rastrigin(X):
+    return 10 * X.shape[1] + (X**2 - 10 * np.cos(2 * np.pi * X)).sum(1)
+
+
+@pytest.mark.parametrize("method", ["ga", "pso", "de", "sa"])
+def test_metaheuristics_find_optimum(method):
+    b4 = [(-2.0, 2.0)] * 4
+    r = minimize(sphere, b4, method, pop=40, max_iter=150, seed=0)
+    np.testing.assert_allclose(r.x, 0.3, atol=0.05)
+    assert r.nfev == r.nfev_history[-1] and len(r.history) == 150
+    assert np.all(np.diff(r.history) <= 0)  # best-so-far never worsens
+    r = minimize(rastrigin, [(-5.12, 5.12)] * 2, method, pop=60, max_iter=200, seed=1)
+    assert r.fun < 1.0  # the global basin (local minima are >= 1)
+    if method in ("de", "pso"):
+        r = minimize(rosenbrock, [(-2.0, 2.0)] * 2, method, pop=40, max_iter=300, seed=0)
+        np.testing.assert_allclose(r.x, 1.0, atol=0.05)
+
+
+def test_minimize_errors():
+    with pytest.raises(ValueError, match="unknown method"):
+        minimize(sphere, [(0, 1)], "cmaes")
+    with pytest.raises(ValueError, match="returned"):
+        minimize(lambda X: np.zeros(3), [(0, 1)], "de", pop=5, max_iter=2)
