@@ -5,7 +5,8 @@ here, so ``from basinsx.calibration import simulate, sensitivity, calibrate`` gi
 three xarray-level functions behind ``ds.hydro``.
 """
 
+from ..simulation import sensitivity, simulate
 from .driver import calibrate
 from .losses import LOSSES, Loss, Weighted, get_loss
 
-__all__ = ["LOSSES", "Loss", "Weighted", "calibrate", "get_loss"]
+__all__ = ["LOSSES", "Loss", "Weighted", "calibrate", "get_loss", "sensitivity", "simulate"]
