@@ -16,7 +16,8 @@ Two schemes:
 
 The kernel is inlined (numba IR inlining) into a cached function in each model module that
 names its right-hand side: a jitted function passed as a run-time argument would become a
-function pointer, which numba cannot cache.
+function pointer, which numba cannot cache. numba keys those caches on the model module's
+own file only, so after editing this module remove ``basinsx/models/__pycache__/*.nb[ic]``.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def heun(rhs, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0
     sn = np.zeros((m, ds_))
     forc = np.zeros(nf)
     h = h0
+    h_prop = h0
     for day in range(n):
         for i in range(nf):
             forc[i] = forcing[i, day]
@@ -83,6 +85,7 @@ def heun(rhs, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0
             h = 1.0 / n_sub
         while t < 1.0 - 1e-12:
             if not fixed:
+                h_prop = h
                 h = min(h, 1.0 - t)
             rhs(x, theta, forc, f1, a, b, dfdp, sens)
             if sens:
@@ -120,7 +123,12 @@ def heun(rhs, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0
                         s[i, j] = sn[i, j]
             if not fixed:
                 fac = 5.0 if wrms == 0.0 else max(0.2, min(5.0, 0.9 / math.sqrt(wrms)))
-                h = min(hmax, max(hmin, h * fac))
+                h_new = h * fac
+                if accept and h < h_prop:
+                    # the step was cut short by the end of the day: the growth limit of 5 must
+                    # not shrink the proposal that the error estimate still allows
+                    h_new = h_prop if wrms == 0.0 else max(h_new, min(h_prop, 0.9 * h / math.sqrt(wrms)))
+                h = min(hmax, max(hmin, h_new))
         if day >= warmup:
             q[day - warmup] = x[m - 1]
             for j in range(ds_):
