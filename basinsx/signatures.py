@@ -17,7 +17,8 @@ __all__ = ["SIGNATURES", "baseflow", "signatures", "signatures_1d"]
 SIGNATURES = {
     "q_mean": ("mm d-1", "mean daily discharge"),
     "runoff_ratio": ("1", "ratio of mean daily discharge to mean daily precipitation"),
-    "baseflow_index": ("1", "ratio of mean daily baseflow (Ladson et al. 2013 filter, 0.925, 3 passes) to mean discharge"),
+    "baseflow_index": ("1", "ratio of mean daily baseflow (Lyne-Hollick filter after Ladson et al. 2013, "
+                       "0.925, 3 passes) to mean discharge"),
     "slope_fdc": ("1", "slope of the flow duration curve between the 33rd and 66th flow percentiles, "
                   "normalised by the mean flow"),
     "q5": ("mm d-1", "5% flow quantile (low flow)"),

@@ -54,6 +54,13 @@ class PeakMemory:
         self._thread.join()
 
 
+def warm_up():
+    """Import the model on a worker so that the timings exclude imports and numba cache loads."""
+    import basinsx.models
+
+    basinsx.models.get("gr4j").run([300.0, 0.0, 60.0, 2.0], [[1.0] * 30, [1.0] * 30])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,25,50,100", help="numbers of basins to calibrate")
@@ -78,9 +85,9 @@ def main():
     print(f"serial, one core: {serial:.2f} s per basin")
 
     rows = []
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        client.run(lambda: __import__("basinsx.models").models.get("gr4j"))  # import and load the numba cache
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        client.run(warm_up)
         for n in map(int, args.sizes.split(",")):
             sub = ds.isel(basin=slice(0, n))
             with PeakMemory() as mem:

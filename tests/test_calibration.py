@@ -77,6 +77,18 @@ def test_parameter_recovery(optimizer, loss):
     assert res["kge"] > 0.999 and res["nse"] > 0.999 and res["n_evals"] > 3
 
 
+def test_starts_reaching_a_known_optimum_are_merged(monkeypatch):
+    import basinsx.calibration.optimize as optimize
+
+    forcing = rain(300)
+    obs = MODEL.run(TRUE, forcing, warmup=30)[0]
+    merged = calibrate_basin(MODEL, forcing, obs, loss="nse", warmup=30, n_starts=6)
+    monkeypatch.setattr(optimize, "MERGE_RADIUS", 0.0)
+    full = calibrate_basin(MODEL, forcing, obs, loss="nse", warmup=30, n_starts=6)
+    np.testing.assert_allclose(merged["params"], full["params"], rtol=1e-6)
+    assert merged["n_evals"] < full["n_evals"]
+
+
 def test_lm_rejects_non_residual_loss():
     forcing = rain(50)
     with pytest.raises(ValueError, match="no residual form"):

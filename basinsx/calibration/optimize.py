@@ -2,8 +2,9 @@
 
 Parameters are searched in ``u in [0, 1]^d`` with ``theta = lo + u (hi - lo)``, so the
 gradient is ``(hi - lo) * J.T @ delta``; positive parameters whose bounds span two decades
-or more use ``ln theta`` in place of ``theta`` (gradient factor ``theta ln(hi/lo)``). Each model run is a run with sensitivities
-(one forward pass that carries ``J = dq/dtheta``), counted as one evaluation.
+or more use ``ln theta`` in place of ``theta`` (gradient factor ``theta ln(hi/lo)``).
+Each model run carries the sensitivities (one forward pass gives ``q`` and
+``J = dq/dtheta``) and counts as one evaluation.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .losses import KGE, NSE, get_loss
+
+#: Distance (max norm in the unit cube) below which a start is merged with a known optimum.
+MERGE_RADIUS = 0.02
 
 __all__ = ["OPTIMIZERS", "Problem", "calibrate_basin", "latin_hypercube", "levenberg_marquardt", "lbfgsb"]
 
@@ -47,6 +51,7 @@ class Problem:
         self.n_evals = 0
         self.last_value = np.nan
         self.best = (np.inf, None, None)  # (loss value, u, q)
+        self.optima = []  # (u, loss) of the starts that ran to convergence
 
     def theta(self, u):
         """Physical parameters of a unit-cube point."""
@@ -84,10 +89,23 @@ class Problem:
 def lbfgsb(problem: Problem, u0, maxiter=200, tol=1e-10):
     """L-BFGS-B (scipy) on the unit cube with the exact gradient.
 
+    A start whose iterate comes within :data:`MERGE_RADIUS` (unit cube, max norm) of an
+    optimum found by an earlier start, at a higher loss, is stopped: it is converging to
+    that optimum, and its slow final iterations would add nothing (the clustering idea of
+    multi-level single linkage).
+
     Returns ``(u, value, converged, message)``.
     """
+    def merge(intermediate_result):
+        for u_opt, f_opt in problem.optima:
+            if intermediate_result.fun >= f_opt and np.max(np.abs(intermediate_result.x - u_opt)) < MERGE_RADIUS:
+                raise StopIteration
+
     res = minimize(problem.value_grad, u0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(u0),
-                   options={"maxiter": maxiter, "ftol": tol, "gtol": 1e-8})
+                   callback=merge, options={"maxiter": maxiter, "ftol": tol, "gtol": 1e-8})
+    if res.status == 99 or "callback" in str(res.message):
+        return res.x, float(res.fun), True, "merged with the optimum of an earlier start"
+    problem.optima.append((res.x, float(res.fun)))
     return res.x, float(res.fun), bool(res.success), str(res.message)
 
 
@@ -95,8 +113,9 @@ def levenberg_marquardt(problem: Problem, u0, maxiter=200, tol=1e-10):
     """Projected Levenberg-Marquardt on the unit cube for residual losses.
 
     Minimises ``|r|^2``; steps solve ``(Jr'Jr + lam diag(Jr'Jr)) s = -Jr'r`` over the
-    parameters not held at a bound by the gradient, and are projected onto the box. ``lam`` shrinks after a successful step (towards
-    Gauss-Newton) and grows after a failed one. Converges when the relative decrease
+    parameters not held at a bound by the gradient, and are projected onto the box.
+    ``lam`` shrinks after a successful step (towards Gauss-Newton) and grows after a
+    failed one. Converges when the relative decrease
     of ``|r|^2``, the step or the projected gradient falls below ``tol``.
 
     Returns ``(u, value, converged, message)`` where ``value`` is the loss itself.
