@@ -27,6 +27,12 @@ def hargreaves_kernel(tmin, tmax, tmean, lat, doy):
     return np.maximum(pet, 0.0)
 
 
+def oudin_kernel(tmean, lat, doy):
+    """Oudin et al. (2005) PET in mm/d from mean temperature and latitude; time on the last axis."""
+    ra = extraterrestrial_radiation(np.asarray(lat)[..., None], doy)
+    return np.where(tmean + 5 > 0, ra / LAMBDA * (tmean + 5) / 100, 0.0)
+
+
 def priestley_taylor_kernel(tmin, tmax, tmean, srad, dayl, vp, lat, elev, doy, alpha=1.26):
     """Priestley & Taylor (1972) PET in mm/d with FAO-56 net radiation; time on the last axis.
 
@@ -51,9 +57,11 @@ def priestley_taylor_kernel(tmin, tmax, tmean, srad, dayl, vp, lat, elev, doy, a
 
 
 _NEEDS = {
+    "oudin": ("tmean",),
     "hargreaves": ("tmin", "tmax"),
     "priestley_taylor": ("tmin", "tmax", "srad", "dayl", "vp"),
 }
+_KERNELS = {"oudin": oudin_kernel, "hargreaves": hargreaves_kernel, "priestley_taylor": priestley_taylor_kernel}
 _UNITS = {"tmin": "degC", "tmax": "degC", "tmean": "degC", "srad": "W m-2", "dayl": "s", "vp": "Pa"}
 
 
@@ -74,7 +82,11 @@ def pet(ds: xr.Dataset, method: str = "hargreaves", alpha: float = 1.26) -> xr.D
         ``srad`` (W m-2, daylight average), ``dayl`` (s), ``vp`` (Pa) and the
         elevation (``elev_mean`` or ``elevation``, m). ``tmean`` is used where
         present, else (tmin + tmax) / 2.
-    method : {"hargreaves", "priestley_taylor"}
+    method : {"hargreaves", "oudin", "priestley_taylor"}
+        ``"oudin"`` (Oudin et al. 2005, the PET formula of airGR/GR4J studies) needs
+        only ``tmean`` and latitude, so it also serves Caravan-style data, whose
+        ERA5-Land ``potential_evaporation_sum`` is several times larger than
+        observation-based PET in many basins.
     alpha : float
         Priestley-Taylor coefficient.
 
@@ -92,22 +104,22 @@ def pet(ds: xr.Dataset, method: str = "hargreaves", alpha: float = 1.26) -> xr.D
         unit = ds[name].attrs.get("units") if name in ds else None
         if unit is not None and unit != _UNITS[name]:
             raise ValueError(f"{name} is in {unit!r}; PET expects {_UNITS[name]!r}")
-    tmin, tmax = ds["tmin"], ds["tmax"]
-    tmean = ds["tmean"] if "tmean" in ds else (tmin + tmax) / 2
+    tmean = ds["tmean"] if "tmean" in ds else (ds["tmin"] + ds["tmax"]) / 2
     lat = _static(ds, ("gauge_lat", "lat"), "latitude")
     doy = xr.DataArray(ds.indexes["time"].day_of_year.to_numpy(), dims="time", coords={"time": ds.time})
-    core = [["time"], ["time"], ["time"]]
-    if method == "hargreaves":
-        args, kernel, kwargs = [tmin, tmax, tmean, lat, doy], hargreaves_kernel, {}
-        core += [[], ["time"]]
+    if method == "oudin":
+        args, core, kwargs = [tmean, lat, doy], [["time"], [], ["time"]], {}
+    elif method == "hargreaves":
+        args = [ds["tmin"], ds["tmax"], tmean, lat, doy]
+        core, kwargs = [["time"]] * 3 + [[], ["time"]], {}
     else:
         elev = _static(ds, ("elev_mean", "elevation"), "elevation")
-        args = [tmin, tmax, tmean, ds["srad"], ds["dayl"], ds["vp"], lat, elev, doy]
-        kernel, kwargs = priestley_taylor_kernel, {"alpha": alpha}
-        core += [["time"], ["time"], ["time"], [], [], ["time"]]
+        args = [ds["tmin"], ds["tmax"], tmean, ds["srad"], ds["dayl"], ds["vp"], lat, elev, doy]
+        core, kwargs = [["time"]] * 6 + [[], [], ["time"]], {"alpha": alpha}
+    kernel = _KERNELS[method]
     out = xr.apply_ufunc(kernel, *args, kwargs=kwargs, input_core_dims=core, output_core_dims=[["time"]],
                          dask="parallelized", output_dtypes=[np.float32])
-    out = out.transpose(*tmin.dims).astype(np.float32)
+    out = out.transpose(*tmean.dims).astype(np.float32)
     out.name = "pet"
     out.attrs = {"units": "mm d-1", "long_name": f"potential evapotranspiration ({method.replace('_', '-')})",
                  "standard_name": "water_potential_evaporation_flux"}

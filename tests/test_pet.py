@@ -53,3 +53,15 @@ def test_bad_input(camels):
         kelvin.hydro.pet()
     with pytest.raises(ValueError, match="unknown PET method"):
         camels.hydro.pet("penman")
+
+
+def test_oudin_hand_computed_and_on_caravan_data():
+    from basinsx.pet import oudin_kernel
+
+    ra = extraterrestrial_radiation(45.0, 180)
+    out = oudin_kernel(np.array([20.0, -6.0]), 45.0, np.array([180, 180]))
+    assert out[0] == pytest.approx(ra / 2.45 * 25 / 100) and out[1] == 0
+    ds = basinsx.open_dataset("sample")
+    pet = ds.hydro.pet("oudin")
+    # annual means of Oudin PET sit near the CAMELS Priestley-Taylor climatology (pet_mean)
+    np.testing.assert_allclose(pet.mean("time").values, ds.pet_mean.values, rtol=0.4)
