@@ -123,7 +123,11 @@ def signatures_1d(q, p=None):
     q33, q66 = np.quantile(qo, 0.33), np.quantile(qo, 0.66)
     # As in the CAMELS files: standard (non-exceedance) quantiles, slope normalised by the mean.
     slope = (q66 - q33) / mean / (0.66 - 0.33) if mean > 0 else np.nan
-    ratio = mean / np.mean(np.asarray(p, dtype=np.float64)[ok]) if p is not None else np.nan
+    ratio = np.nan
+    if p is not None:
+        p = np.asarray(p, dtype=np.float64)
+        both = ok & np.isfinite(p)  # days with flow and precipitation, as in CAMELS
+        ratio = q[both].mean() / p[both].mean() if both.any() else np.nan
     bf = baseflow(q)
     used = np.isfinite(bf)
     bfi = bf[used].sum() / q[used].sum() if used.any() and q[used].sum() > 0 else np.nan
