@@ -66,7 +66,7 @@ def _calibrate(args) -> None:
 def _demo(args) -> None:
     from .demo import run
 
-    run(Path(args.out), model=args.model, n_starts=args.n_starts)
+    run(Path(args.out), model=args.model, n_starts=args.n_starts, snow=not args.no_snow)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="basinsx-demo", help="folder for the figure and results (default basinsx-demo)")
     p.add_argument("--model", default="gr4j", help="conceptual model to calibrate (default gr4j)")
     p.add_argument("--n-starts", type=int, default=4, help="multi-start count per basin (default 4)")
+    p.add_argument("--no-snow", action="store_true", help="leave out the degree-day snow module")
     p.set_defaults(func=_demo)
     return parser
 

@@ -24,8 +24,9 @@ def _one_basin(da: xr.DataArray, basin) -> xr.DataArray:
     return da.sel(basin=str(basin))
 
 
-def hydrograph(obs: xr.DataArray, sim: xr.DataArray | None = None, *, basin=None, time=None, prcp=None, ax=None):
-    """Observed (and simulated) flow of one basin over ``time`` (a slice), precipitation hanging from the top.
+def hydrograph(obs: xr.DataArray, sim: xr.DataArray | None = None, *, basin=None, time=None, prcp=None, ax=None,
+               label: str = "simulated"):
+    """Observed (and simulated, as ``label``) flow of one basin over ``time`` (a slice), precipitation from the top.
 
     Returns the matplotlib Axes.
     """
@@ -33,7 +34,7 @@ def hydrograph(obs: xr.DataArray, sim: xr.DataArray | None = None, *, basin=None
     obs = _one_basin(obs, basin)
     series = [("observed", obs, {"color": "k", "lw": 1.0})]
     if sim is not None:
-        series.append(("simulated", _one_basin(sim, basin), {"color": "tab:blue", "lw": 1.0}))
+        series.append((label, _one_basin(sim, basin), {"color": "tab:blue", "lw": 1.0}))
     for label, da, style in series:
         da = da.sel(time=time) if time is not None else da
         ax.plot(da["time"].values, np.asarray(da), label=label, **style)
