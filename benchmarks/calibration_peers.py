@@ -43,16 +43,6 @@ BOUNDS = np.array([MODEL.bounds[p] for p in MODEL.params])
 FIELDS = ["basin", "method", "kge_cal", "kge_val", "n_runs", "wall_s"] + list(MODEL.params)
 
 
-def oudin(ds):
-    """Oudin et al. (2005) PET, mm/d: Re / (lambda rho) * (T + 5) / 100 where T > -5 degC."""
-    from basinsx.pet import LAMBDA, extraterrestrial_radiation
-
-    doy = ds.indexes["time"].dayofyear.values
-    ra = extraterrestrial_radiation(ds["gauge_lat"].values[:, None], doy)
-    pet = ra / LAMBDA * (ds["tmean"] + 5.0) / 100.0
-    return pet.clip(min=0).astype("float32")
-
-
 def kge(theta, forcing, obs, warmup):
     q = MODEL.run(theta, forcing, warmup=warmup, sensitivities=False)[0]
     return 1.0 - KGE()(q, obs)[0]
@@ -123,7 +113,8 @@ def main():
     warnings.simplefilter("ignore")  # ERA5-Land negative PET (clipped), spotpy chatter
 
     ds = basinsx.open_dataset(DATA, chunks=None)
-    ds = ds.assign(pet=oudin(ds) if args.pet == "oudin" else ds["pet"].clip(min=0))[["prcp", "pet", "streamflow"]]
+    pet = ds.hydro.pet("oudin") if args.pet == "oudin" else ds["pet"].clip(min=0)
+    ds = ds.assign(pet=pet)[["prcp", "pet", "streamflow"]]
     basins = list(ds.basin.values)[args.skip::args.step][: args.basins]
     out = Path(args.out)
     done = set()

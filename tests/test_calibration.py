@@ -89,6 +89,27 @@ def test_starts_reaching_a_known_optimum_are_merged(monkeypatch):
     assert merged["n_evals"] < full["n_evals"]
 
 
+class FragileReservoir(LinearReservoir):
+    """Fails like a diverging ODE integration for fast reservoirs."""
+
+    def run(self, theta, forcing, warmup=0, sensitivities=True, **solver_options):
+        if theta[1] > 0.6:
+            raise FloatingPointError("the integration diverged")
+        return super().run(theta, forcing, warmup, sensitivities)
+
+
+def test_a_failing_start_does_not_fail_the_basin():
+    forcing = rain(300)
+    obs = MODEL.run(TRUE, forcing, warmup=30)[0]
+    res = calibrate_basin(FragileReservoir(), forcing, obs, loss="nse", warmup=30, n_starts=4)
+    np.testing.assert_allclose(res["params"], TRUE, rtol=1e-3)
+    res = calibrate_basin(FragileReservoir(), forcing, obs, loss="sse", warmup=30, n_starts=4, optimizer="lm")
+    np.testing.assert_allclose(res["params"], TRUE, rtol=1e-3)
+    with pytest.raises(FloatingPointError, match="failed at all 1 parameter sets"):
+        calibrate_basin(FragileReservoir(), forcing, obs, loss="nse", warmup=30, n_starts=1, seed=1,
+                        solver_options={"method": "fixed"})
+
+
 def test_lm_rejects_non_residual_loss():
     forcing = rain(50)
     with pytest.raises(ValueError, match="no residual form"):

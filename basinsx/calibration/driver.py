@@ -26,7 +26,7 @@ def resolve_model(model, snow=False):
 
 
 def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, seed, maxiter, tol, log_scale,
-                     dates, forcing_names, progress):
+                     solver_options, dates, forcing_names, progress):
     """Kernel over a block of basins: forcings ``(..., T)`` then flow ``(..., T)``; time last."""
     from tqdm.auto import tqdm
 
@@ -48,7 +48,8 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
             continue
         try:
             res = calibrate_basin(model, forcing, obs, loss=loss, warmup=warmup, n_starts=n_starts,
-                                  optimizer=optimizer, seed=seed, maxiter=maxiter, tol=tol, log_scale=log_scale)
+                                  optimizer=optimizer, seed=seed, maxiter=maxiter, tol=tol, log_scale=log_scale,
+                                  solver_options=solver_options)
         except (ValueError, FloatingPointError, ArithmeticError, np.linalg.LinAlgError) as err:
             out[6][idx] = f"failed: {type(err).__name__}: {err}"
             continue
@@ -60,7 +61,7 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
 def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "1995"), warmup: int = 365,
               n_starts: int = 8, optimizer: str = "lbfgsb", seed: int = 0, *, flow: str = "streamflow",
               snow: bool = False, maxiter: int = 200, tol: float = 1e-10, log_scale: bool = True,
-              progress: bool = False) -> xr.Dataset:
+              solver_options: dict | None = None, progress: bool = False) -> xr.Dataset:
     """Calibrate a conceptual model for every basin with exact-gradient optimization.
 
     Each basin is calibrated independently: ``n_starts`` starting points from a Latin
@@ -101,6 +102,8 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     log_scale : bool
         Search positive parameters whose bounds span two decades or more (GR4J's x1, x3)
         on a log scale: better conditioned, about a third fewer model runs.
+    solver_options : dict, optional
+        Passed to ``model.run`` (ODE models: ``method``, ``n_sub``, ``rtol``, ...).
     progress : bool
         Show a progress bar over the basins of each block.
 
@@ -152,7 +155,7 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
         kwargs={"model": model if isinstance(model, str) else model_obj, "snow": snow, "loss": loss,
                 "warmup": spin, "n_starts": int(n_starts), "optimizer": optimizer, "seed": seed,
                 "maxiter": int(maxiter), "tol": float(tol), "log_scale": bool(log_scale),
-                "dates": sub.indexes["time"].values,
+                "solver_options": dict(solver_options or {}), "dates": sub.indexes["time"].values,
                 "forcing_names": list(model_obj.forcings), "progress": progress},
     )
     out = xr.Dataset(dict(zip(OUTPUTS, results)))

@@ -14,6 +14,8 @@ from scipy.optimize import minimize
 
 from .losses import KGE, NSE, get_loss
 
+#: Loss reported to L-BFGS-B for a parameter set at which the model fails.
+FAILED_RUN_PENALTY = 1e10
 #: Distance (max norm in the unit cube) below which a start is merged with a known optimum.
 MERGE_RADIUS = 0.02
 
@@ -36,8 +38,9 @@ class Problem:
     efficiencies need no extra run.
     """
 
-    def __init__(self, model, forcing, obs, loss, warmup=0, log_scale=True):
+    def __init__(self, model, forcing, obs, loss, warmup=0, log_scale=True, solver_options=None):
         self.model = model
+        self.solver_options = dict(solver_options or {})
         self.forcing = forcing
         self.obs = obs
         self.loss = get_loss(loss)
@@ -61,7 +64,7 @@ class Problem:
     def _run(self, u):
         self.n_evals += 1
         theta = self.theta(u)
-        q, J = self.model.run(theta, self.forcing, warmup=self.warmup, sensitivities=True)
+        q, J = self.model.run(theta, self.forcing, warmup=self.warmup, sensitivities=True, **self.solver_options)
         if not np.all(np.isfinite(q)):
             raise FloatingPointError(f"the model produced non-finite flow at theta={theta}")
         return q, J * (self.width * np.where(self.log, theta, 1.0))  # dq/du
@@ -71,8 +74,15 @@ class Problem:
             self.best = (value, np.array(u, dtype=float), q)
 
     def value_grad(self, u):
-        """Loss and its gradient in the unit cube."""
-        q, J = self._run(u)
+        """Loss and its gradient in the unit cube.
+
+        Where the model fails (an ODE integration diverges) the value is a large finite
+        penalty, so that a line search backs off (scipy's cannot handle ``inf``).
+        """
+        try:
+            q, J = self._run(u)
+        except FloatingPointError:
+            return FAILED_RUN_PENALTY, np.zeros(len(u))
         value, delta = self.loss(q, self.obs)
         self._keep(value, u, q)
         return value, J.T @ delta
@@ -137,8 +147,11 @@ def levenberg_marquardt(problem: Problem, u0, maxiter=200, tol=1e-10):
             step = np.zeros_like(u)
             step[free] = np.linalg.solve(A + lam * np.diag(scale), -g[free])
             u_new = np.clip(u + step, 0.0, 1.0)
-            r_new, J_new = problem.residual_jac(u_new)
-            f_new, value_new = r_new @ r_new, problem.last_value
+            try:
+                r_new, J_new = problem.residual_jac(u_new)
+                f_new, value_new = r_new @ r_new, problem.last_value
+            except FloatingPointError:  # the model failed there: a rejected step
+                f_new = np.inf
             if f_new < f:
                 lam = max(lam / 3.0, 1e-12)
                 break
@@ -160,8 +173,11 @@ OPTIMIZERS = {"lbfgsb": lbfgsb, "lm": levenberg_marquardt}
 
 
 def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=8, optimizer="lbfgsb", seed=0,
-                    maxiter=200, tol=1e-10, log_scale=True):
+                    maxiter=200, tol=1e-10, log_scale=True, solver_options=None):
     """Calibrate ``model`` for one basin from a Latin-hypercube multi-start; keep the best start.
+
+    A start during which the model fails (an ODE integration that diverges) ends there;
+    the points it evaluated still count. The basin fails only if every start fails.
 
     Parameters
     ----------
@@ -171,7 +187,7 @@ def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=8, optim
         Forcing in the order of ``model.forcings``, warm-up days first.
     obs : ndarray, shape (T - warmup,)
         Observed flow on the loss days (NaN = missing, masked in the loss).
-    loss, warmup, n_starts, optimizer, seed, maxiter, tol, log_scale
+    loss, warmup, n_starts, optimizer, seed, maxiter, tol, log_scale, solver_options
         See :func:`basinsx.calibration.calibrate`.
 
     Returns
@@ -182,7 +198,7 @@ def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=8, optim
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
-    problem = Problem(model, forcing, obs, loss, warmup, log_scale)
+    problem = Problem(model, forcing, obs, loss, warmup, log_scale, solver_options)
     if optimizer == "lm" and not problem.loss.residual:
         raise ValueError(f"loss {problem.loss.name!r} has no residual form; optimizer 'lm' needs one of "
                          "sse, nse, lognse, kge, kge2012, fdc, fdc_log, recession")
@@ -193,9 +209,17 @@ def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=8, optim
     # latency (10x slower on a busy machine); parallelism comes from basins instead.
     with threadpool_limits(limits=1, user_api="blas"):
         for u0 in latin_hypercube(n_starts, len(model.params), seed):
-            result = OPTIMIZERS[optimizer](problem, u0, maxiter=maxiter, tol=tol)
+            try:
+                result = OPTIMIZERS[optimizer](problem, u0, maxiter=maxiter, tol=tol)
+            except FloatingPointError as err:
+                failure = err
+                continue
             if best is None or result[1] < best[1]:
                 best = result
+    if best is None:
+        raise failure
+    if problem.best[1] is None:
+        raise FloatingPointError(f"the model failed at all {problem.n_evals} parameter sets tried")
     # The best point evaluated over all starts (normally the best start's end point).
     value, u, q = problem.best
     return {"params": problem.theta(u), "loss": value, "kge": 1.0 - KGE()(q, obs)[0], "nse": 1.0 - NSE()(q, obs)[0],
