@@ -85,15 +85,16 @@ def from_porespy(image, voxel_size: float, **snow_kw) -> xr.Dataset:
     voxel_size : float
         Voxel edge in m.
     **snow_kw
-        Passed to :func:`porespy.networks.snow2` (e.g. ``boundary_width``).
+        Passed to :func:`porespy.networks.snow2`; ``boundary_width`` defaults to 0 here.
 
     Returns
     -------
     xarray.Dataset
         ``pore_diameter`` = inscribed diameter; ``throat_diameter`` = inscribed diameter
         capped at 0.99 of the smaller adjoining pore (so sphere/cone conduits exist);
-        ``conduit_length`` by the cone-and-cylinder rule; the snow2 boundary pores give the
-        face labels; every other snow2 array rides along (``pore.region_volume`` ->
+        ``conduit_length`` by the cone-and-cylinder rule; a pore is on a face when its
+        region touches that face of the image (with ``boundary_width > 0`` the snow2
+        boundary pores are the faces instead); every other snow2 array rides along (``pore.region_volume`` ->
         ``pore_region_volume``); ``domain_size`` is the image extent.
     """
     import porespy as ps
@@ -105,15 +106,28 @@ def from_porespy(image, voxel_size: float, **snow_kw) -> xr.Dataset:
         raise ValueError(f"voxel_size must be positive, got {voxel_size}")
     if image.sum() == 0:
         raise ValueError("image has no pore voxels")
+    snow_kw.setdefault("boundary_width", 0)
     snow = ps.networks.snow2(image, voxel_size=voxel_size, **snow_kw)
     d = snow.network
+    regions = np.asarray(snow.regions)
+    if regions.shape != image.shape:  # padded by boundary_width: faces are the snow2 boundary pores
+        faces = {f: np.asarray(d[f.replace("_", ".", 1)], bool) for f in FACES}
+    else:  # a pore lies on a face when its region touches that face of the image
+        label_to_pore = np.full(regions.max() + 1, -1)
+        label_to_pore[np.asarray(d["pore.region_label"])] = np.arange(len(d["pore.region_label"]))
+        faces = {}
+        for k, ax in enumerate("xyz"):
+            for end, sl in (("min", 0), ("max", -1)):
+                on = label_to_pore[np.unique(np.take(regions, sl, axis=k))]
+                mask = np.zeros(len(d["pore.region_label"]), bool)
+                mask[on[on >= 0]] = True
+                faces[f"pore_{ax}{end}"] = mask
     conns = np.asarray(d["throat.conns"], dtype=np.int64)
     dp = np.asarray(d["pore.inscribed_diameter"], dtype=float)
     dt = np.minimum(np.asarray(d["throat.inscribed_diameter"], dtype=float), 0.99 * dp[conns].min(axis=1))
     coords = np.asarray(d["pore.coords"], dtype=float)
     spacing = np.linalg.norm(coords[conns[:, 0]] - coords[conns[:, 1]], axis=1)
     cl = np.stack(_cone_cylinder_lengths(dp[conns[:, 0]], dt, dp[conns[:, 1]], spacing), axis=1)
-    faces = {f: np.asarray(d[f.replace("_", ".", 1)], bool) for f in FACES if f.replace("_", ".", 1) in d}
     skip = {"pore.coords", "throat.conns", "pore.all", "throat.all", "pore.volume", "param.voxel_size",
             "param.ndim", *(f.replace("_", ".", 1) for f in FACES)}
     extra = {k.replace(".", "_"): np.asarray(v) for k, v in d.items() if k not in skip and not k.startswith("param")}

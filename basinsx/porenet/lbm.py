@@ -30,11 +30,13 @@ OPP = np.array([0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 18, 17
 def neighbour_table(image: np.ndarray) -> np.ndarray:
     """Pull-streaming sources: ``nbr[q, n]`` is the fluid node at ``x_n - c_q`` (periodic), or -1 if solid."""
     shape = image.shape
-    index = np.full(shape, -1, dtype=np.int64)
+    index = np.full(shape, -1, dtype=np.int32)
     fluid = np.flatnonzero(image.ravel())
+    if fluid.size >= 2**31:
+        raise ValueError("image too large for 32-bit node indices")
     index.ravel()[fluid] = np.arange(fluid.size)
     ijk = np.stack(np.unravel_index(fluid, shape), axis=0)
-    nbr = np.empty((19, fluid.size), dtype=np.int64)
+    nbr = np.empty((19, fluid.size), dtype=np.int32)
     for q in range(19):
         src = [(ijk[d] - C[q, d]) % shape[d] for d in range(3)]
         nbr[q] = index[src[0], src[1], src[2]]
@@ -86,8 +88,9 @@ def _node(f, fnew, vel, nbr, fi, i, fx, fy, fz, omega_p, omega_m, cvec, w, opp):
 
 
 def lbm_permeability(image, voxel_size: float, axis: str = "x", *, tau: float = 1.5, force: float = 1e-5,
-                     tol: float = 1e-6, check_every: int = 100, max_steps: int = 100_000,
-                     mirror: bool = False, return_info: bool = False, progress: bool = False):
+                     tol: float = 1e-5, check_every: int = 100, max_steps: int = 100_000,
+                     mirror: bool = False, buffer: int = 0, walls: bool = False, return_info: bool = False,
+                     progress: bool = False):
     """Permeability of a binary image by lattice-Boltzmann Stokes flow.
 
     Parameters
@@ -112,6 +115,15 @@ def lbm_permeability(image, voxel_size: float, axis: str = "x", *, tau: float = 
     mirror : bool
         Append the image mirrored along ``axis`` so that a non-periodic sample becomes
         periodic along the flow (doubles the cost, K is that of the original sample).
+    buffer : int
+        Add this many layers of free fluid before the inlet and after the outlet face
+        (reservoirs): every pore on the inlet face then sees the same pressure, as in a
+        pore network with Dirichlet faces, and the periodic wrap no longer joins mismatched
+        faces. The buffer's resistance is negligible, so ``K`` is referred to the sample
+        length and the whole driving force ``F (L + 2 buffer)``.
+    walls : bool
+        Close the four transverse faces with a solid layer (no flow across the sample's
+        sides, as in a pore network) instead of wrapping them periodically.
     return_info : bool
         Also return a dict with ``steps``, ``porosity``, ``velocity`` (mean superficial
         velocity field along ``axis`` in lattice units, shaped like the image).
@@ -147,6 +159,18 @@ def lbm_permeability(image, voxel_size: float, axis: str = "x", *, tau: float = 
         image = np.concatenate([image, np.flip(image, axis=d)], axis=d)
     if not image.any():
         raise ValueError("image has no pore voxels")
+    sample_len = image.shape[d]
+    porosity = float(image.mean())
+    area = image.size // sample_len  # cross-section of the sample in voxels
+    if buffer:
+        pad = [(0, 0)] * 3
+        pad[d] = (int(buffer), int(buffer))
+        image = np.pad(image, pad, constant_values=True)
+    if walls:
+        pad = [(1, 1)] * 3
+        pad[d] = (0, 0)
+        image = np.pad(image, pad, constant_values=False)
+    total_len = image.shape[d]
     nbr = neighbour_table(image)
     n = nbr.shape[1]
     nu = (tau - 0.5) / 3.0
@@ -157,7 +181,6 @@ def lbm_permeability(image, voxel_size: float, axis: str = "x", *, tau: float = 
     f = np.repeat(W[:, None], n, axis=1)
     fnew = np.empty_like(f)
     vel = np.zeros((3, n))
-    ntot = image.size
     u_old = 0.0
     steps = 0
     bar = None
@@ -171,7 +194,7 @@ def lbm_permeability(image, voxel_size: float, axis: str = "x", *, tau: float = 
             _trt_step(f, fnew, vel, nbr, fvec, omega_p, omega_m, C, W, OPP)
             f, fnew = fnew, f
         steps += check_every
-        u = vel[d].sum() / ntot
+        u = vel[d].sum() / (area * total_len)  # mean flux per unit sample cross-section
         change = abs(u - u_old) / max(abs(u), 1e-300)
         if bar is not None:
             bar.update(1)
@@ -186,12 +209,13 @@ def lbm_permeability(image, voxel_size: float, axis: str = "x", *, tau: float = 
         bar.close()
     if not converged:
         raise RuntimeError(f"lattice-Boltzmann did not converge in {max_steps} steps (last change {change:.2e})")
-    k = nu * u / force * voxel_size**2
+    k = nu * u / force * sample_len / total_len * voxel_size**2
     if not return_info:
         return k
     field = np.zeros(image.size)
     field[np.flatnonzero(image.ravel())] = vel[d]
     field = field.reshape(image.shape)
-    if mirror:
-        field = np.take(field, np.arange(image.shape[d] // 2), axis=d)
-    return k, {"steps": steps, "porosity": float(image.mean()), "velocity": field}
+    if walls:
+        field = field[tuple(slice(None) if ax == d else slice(1, -1) for ax in range(3))]
+    field = np.take(field, np.arange(buffer, buffer + sample_len // (2 if mirror else 1)), axis=d)
+    return k, {"steps": steps, "porosity": porosity, "velocity": field}

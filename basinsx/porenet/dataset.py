@@ -1,0 +1,186 @@
+"""Training data for learned conductances: networks extracted from images, labelled by LBM.
+
+All samples live in one Dataset, batched like graph libraries do: the pores (throats) of
+every sample are concatenated along ``pore`` (``throat``) with ``pore_sample`` /
+``throat_sample`` telling which sample they belong to (``throat_conns`` stay local to the
+sample), and per-sample variables along ``sample``: ``k_lbm`` (label, m2), ``k_pnm``
+(classical PNM, m2), ``porosity``, ``size`` (voxels per edge), ``source``,
+``domain_size(sample, xyz)``, ``voxel_size``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import xarray as xr
+
+from .io import from_porespy
+from .lbm import lbm_permeability
+from .network import make_network, trim_disconnected
+from .solver import permeability
+
+BEREA_VOXEL = 5.345e-6
+#: LBM set-up of the labels: open reservoirs before and after the sample and closed sides,
+#: the boundary conditions of a pore network with Dirichlet inlet/outlet faces.
+LBM_DEFAULTS = {"buffer": 3, "walls": True, "tau": 1.0, "tol": 1e-4}
+KEEP = ("pore_coords", "pore_diameter", "pore_volume", "pore_equivalent_diameter", "pore_surface_area",
+        "throat_conns", "throat_diameter", "throat_spacing", "conduit_length", "throat_total_length",
+        "throat_cross_sectional_area", "throat_perimeter", "pore_xmin", "pore_xmax", "pore_ymin", "pore_ymax",
+        "pore_zmin", "pore_zmax")
+
+
+def synthetic_image(kind: str, size: int, porosity: float, seed: int, blobiness: float = 1.0) -> np.ndarray:
+    """A porespy image: ``"blobs"`` (Gaussian random field) or ``"spheres"`` (overlapping-sphere solid)."""
+    import porespy as ps
+
+    shape = [size] * 3
+    if kind == "blobs":
+        return np.asarray(ps.generators.blobs(shape=shape, porosity=porosity, blobiness=blobiness, seed=seed), bool)
+    if kind == "spheres":
+        np.random.seed(seed)  # porespy's overlapping_spheres draws from the global generator
+        return np.asarray(ps.generators.overlapping_spheres(shape=shape, r=max(2, size // 10),
+                                                            porosity=porosity), bool)
+    raise ValueError(f"unknown synthetic image kind {kind!r}; use 'blobs' or 'spheres'")
+
+
+def plan(n_berea: int, n_synthetic: int, size: int, seed: int = 0, berea_shape=(200, 200, 200)) -> list[dict]:
+    """Sample descriptions: Berea subvolume corners and synthetic image parameters (reproducible)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_berea):
+        corner = [int(rng.integers(0, s - size + 1)) for s in berea_shape]
+        out.append({"source": "berea", "corner": corner, "size": size})
+    for i in range(n_synthetic):
+        kind = "blobs" if i % 2 == 0 else "spheres"
+        out.append({"source": kind, "size": size, "porosity": float(rng.uniform(0.25, 0.45)),
+                    "blobiness": float(rng.uniform(0.5, 2.0)), "seed": int(rng.integers(0, 2**31 - 1))})
+    return out
+
+
+def make_sample(spec: dict, berea=None, lbm_kw=None):
+    """Image, network and labels of one sample.
+
+    None when the network does not span along x or a single pore touches both x faces.
+    """
+    import warnings
+
+    size = spec["size"]
+    if spec["source"] == "berea":
+        c = spec["corner"]
+        image = berea[c[0]:c[0] + size, c[1]:c[1] + size, c[2]:c[2] + size]
+        voxel = BEREA_VOXEL
+    else:
+        image = synthetic_image(spec["source"], size, spec["porosity"], spec["seed"], spec["blobiness"])
+        voxel = BEREA_VOXEL
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = from_porespy(image, voxel)
+        try:  # no spanning cluster, or a pore touching both faces (a short circuit)
+            net = trim_disconnected(net, "x")
+            net = net[[v for v in KEEP if v in net]]
+            k_pnm = float(permeability(net, "cones_and_cylinders")["permeability"])
+        except ValueError:
+            return None
+    k_lbm = lbm_permeability(image, voxel, "x", **{**LBM_DEFAULTS, **(lbm_kw or {})})
+    return net, {"k_lbm": k_lbm, "k_pnm": k_pnm, "porosity": float(image.mean()), "size": size,
+                 "source": spec["source"], "voxel_size": voxel, "domain_size": net.attrs["domain_size"]}
+
+
+def build(path=None, *, n_berea: int = 40, n_synthetic: int = 40, size: int = 40, n_large: int = 8,
+          large_size: int = 64, seed: int = 0, lbm_kw=None, berea_path=None, progress: bool = True) -> xr.Dataset:
+    """Build the data set: Berea subvolumes and synthetic images, snow2 networks, LBM labels.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Write the result as netCDF here.
+    n_berea, n_synthetic : int
+        Training-scale samples (edge ``size`` voxels) from the Berea image and from porespy
+        generators (alternating blobs and overlapping spheres, porosity 0.25-0.45).
+    n_large, large_size : int
+        Cross-scale samples: Berea subvolumes and synthetic images (half each) of edge
+        ``large_size``.
+    seed : int
+        Seed of every random choice.
+    lbm_kw : dict, optional
+        Options of :func:`basinsx.porenet.lbm_permeability`.
+    berea_path : path, optional
+        ``berea_100_to_300.npz`` (key ``im``); default ``../shared/data/rocks`` next to the
+        working directory.
+    progress : bool
+        tqdm progress bar over samples.
+
+    Returns
+    -------
+    xarray.Dataset
+        See the module docstring; ``split`` is ``"train"`` or ``"large"``. Samples whose
+        network has no path across x are skipped (counted in ``attrs["skipped"]``).
+    """
+    from pathlib import Path
+
+    from tqdm.auto import tqdm
+
+    berea_path = Path(berea_path or Path.cwd().parent / "shared" / "data" / "rocks" / "berea_100_to_300.npz")
+    if not berea_path.exists():
+        raise FileNotFoundError(f"Berea image not found at {berea_path} (pass berea_path=)")
+    berea = np.load(berea_path)["im"]
+    specs = [dict(s, split="train") for s in plan(n_berea, n_synthetic, size, seed, berea.shape)]
+    specs += [dict(s, split="large") for s in plan(n_large - n_large // 2, n_large // 2, large_size, seed + 1,
+                                                   berea.shape)]
+    nets, rows, skipped = [], [], 0
+    t0 = time.perf_counter()
+    for spec in tqdm(specs, desc="porenet data set", disable=not progress):
+        res = make_sample(spec, berea, lbm_kw)
+        if res is None:
+            skipped += 1
+            continue
+        nets.append(res[0])
+        rows.append(dict(res[1], split=spec["split"]))
+    ds = concat_networks(nets, rows)
+    ds.attrs.update({"skipped": skipped, "seed": seed, "build_seconds": time.perf_counter() - t0,
+                     "lbm": f"D3Q19 TRT, body force along x, {LBM_DEFAULTS | (lbm_kw or {})}", "pnm_model": "cones_and_cylinders"})
+    if path is not None:
+        ds.to_netcdf(path)
+    return ds
+
+
+def concat_networks(nets, rows) -> xr.Dataset:
+    """Batch networks and per-sample records into one Dataset (see module docstring)."""
+    if not nets:
+        raise ValueError("no samples to store")
+    pores = [n.drop_vars([v for v in n.data_vars if "pore" not in n[v].dims]) for n in nets]
+    throats = [n.drop_vars([v for v in n.data_vars if "throat" not in n[v].dims]) for n in nets]
+    ds = xr.merge([xr.concat(pores, "pore"), xr.concat(throats, "throat")], combine_attrs="drop")
+    ds["pore_sample"] = ("pore", np.repeat(np.arange(len(nets)), [n.sizes["pore"] for n in nets]))
+    ds["throat_sample"] = ("throat", np.repeat(np.arange(len(nets)), [n.sizes["throat"] for n in nets]))
+    for key in ("k_lbm", "k_pnm", "porosity", "size", "voxel_size", "source", "split"):
+        ds[key] = ("sample", np.array([r[key] for r in rows]))
+    ds["domain_size"] = (("sample", "xyz"), np.array([r["domain_size"] for r in rows]))
+    ds["k_lbm"].attrs.update(units="m2", long_name="lattice-Boltzmann permeability along x")
+    ds["k_pnm"].attrs.update(units="m2", long_name="classical PNM permeability (cones and cylinders)")
+    return ds
+
+
+def networks(ds: xr.Dataset) -> list[xr.Dataset]:
+    """Split a data set built by :func:`build` back into one network Dataset per sample."""
+    ps = ds["pore_sample"].values
+    ts = ds["throat_sample"].values
+    out = []
+    for s in range(ds.sizes["sample"]):
+        ip, it = np.flatnonzero(ps == s), np.flatnonzero(ts == s)
+        sub = ds.isel(pore=ip, throat=it)
+        data = {v: sub[v].values for v in sub.data_vars if set(sub[v].dims) <= {"pore", "throat", "xyz", "end",
+                                                                               "conduit"}
+                and v not in ("pore_sample", "throat_sample")}
+        extra = {k: v for k, v in data.items() if k not in ("pore_coords", "throat_conns", "pore_diameter",
+                                                            "throat_diameter", "conduit_length", "throat_spacing",
+                                                            "pore_volume")
+                 and not (k.startswith("pore_") and k[5:] in ("xmin", "xmax", "ymin", "ymax", "zmin", "zmax"))}
+        faces = {f"pore_{a}{e}": data[f"pore_{a}{e}"] for a in "xyz" for e in ("min", "max")}
+        out.append(make_network(data["pore_coords"], data["throat_conns"], data["pore_diameter"],
+                                data["throat_diameter"], conduit_length=data["conduit_length"],
+                                spacing=data["throat_spacing"], faces=faces, pore_volume=data["pore_volume"],
+                                domain_size=ds["domain_size"].values[s],
+                                attrs={"voxel_size": float(ds["voxel_size"].values[s])}, **extra))
+    return out
