@@ -225,10 +225,12 @@ def test_contrastive_losses_prefer_clustered_embeddings():
     assert float(ntxent_loss(e, torch.tensor([0, 0, 1, 1]), t)) == pytest.approx(expected, rel=1e-6)
 
 
-def test_triplet_option_trains(ds):
+def test_triplet_and_mlp_head_options_train(ds):
     sub = ds.isel(basin=slice(0, 6))
-    model = KGSSL(epochs=2, contrastive="triplet", **SMALL).fit(sub)
-    assert np.isfinite(model.transform(sub).embedding.values).all()
+    model = KGSSL(epochs=2, contrastive="triplet", head_hidden=8, **SMALL).fit(sub, attributes=["k"])
+    assert isinstance(model.net.head, torch.nn.Sequential)
+    out = model.transform(sub)
+    assert np.isfinite(out.embedding.values).all() and np.isfinite(out.attributes_pred.values).all()
 
 
 def test_evaluate_values():

@@ -31,6 +31,7 @@ DEFAULTS = {
     "w_rec": 0.1,
     "w_con": 1.0,
     "w_sup": 10.0,
+    "head_hidden": 0,
     "dropout": 0.1,
     "lr": 2e-3,
     "weight_decay": 1e-5,
@@ -68,6 +69,8 @@ class KGSSL:
         Knowledge-guided loss: supervised NT-Xent (``temperature``) or batch-hard triplet (``margin``).
     w_rec, w_con, w_sup : float
         Loss weights of reconstruction, contrastive and attribute terms.
+    head_hidden : int
+        Hidden units of the attribute head; 0 (default) is a linear head.
     dropout, lr, weight_decay : float
         Regularisation and AdamW settings.
     epochs, patience : int
@@ -136,7 +139,8 @@ class KGSSL:
         torch.manual_seed(self.config["seed"])
         _, n_in, drivers = self._channel_layout()
         return KGSSLNet(n_in + 3, len(drivers), self.config["dim"], self.config["hidden"], n_attributes,
-                        cell=self.config["cell"], dropout=self.config["dropout"]).to(self.config["device"])
+                        cell=self.config["cell"], dropout=self.config["dropout"],
+                        head_hidden=self.config["head_hidden"]).to(self.config["device"])
 
     # ------------------------------------------------------------------ fit
     def fit(self, ds: xr.Dataset, attributes=None, period=None, *, checkpoint=None, resume: bool = False) -> KGSSL:

@@ -34,13 +34,15 @@ class KGSSLNet(nn.Module):
         Recurrent state size (per direction in the encoder).
     n_attributes : int
         Size of the supervised head (0: no head).
+    head_hidden : int
+        Hidden units of the head (0: a linear head).
     cell : {"gru", "lstm"}
     dropout : float
         Dropout on the pooled encoder state.
     """
 
     def __init__(self, n_channels: int, n_drivers: int, dim: int, hidden: int, n_attributes: int,
-                 cell: str = "gru", dropout: float = 0.1):
+                 cell: str = "gru", dropout: float = 0.1, head_hidden: int = 0):
         super().__init__()
         rnn = _rnn(cell)
         self.encoder = rnn(n_channels, hidden, batch_first=True, bidirectional=True)
@@ -49,7 +51,12 @@ class KGSSLNet(nn.Module):
         self.project = nn.Linear(2 * hidden, dim)
         self.decoder = rnn(n_drivers + dim, hidden, batch_first=True)
         self.reconstruct = nn.Linear(hidden, 1)
-        self.head = nn.Linear(dim, n_attributes) if n_attributes else None
+        if not n_attributes:
+            self.head = None
+        elif head_hidden:
+            self.head = nn.Sequential(nn.Linear(dim, head_hidden), nn.ReLU(), nn.Linear(head_hidden, n_attributes))
+        else:
+            self.head = nn.Linear(dim, n_attributes)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Embedding ``(batch, dim)`` of windows ``x (batch, time, n_channels)``."""
