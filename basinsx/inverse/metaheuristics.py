@@ -37,19 +37,24 @@ def _eval(fun, X):
 
 
 def _ga(fun, lo, hi, pop, max_iter, rng, crossover=0.9, mutation=None, sigma=0.1):
-    """Real-coded GA: binary tournaments, blend (BLX-0.5) crossover, Gaussian mutation, one elite."""
+    """Real-coded GA: binary tournaments, blend (BLX-0.5) crossover, Gaussian mutation, one elite.
+
+    The mutation width decays geometrically from ``sigma`` to ``sigma / 100`` of each range so
+    that late generations refine (the role of the bit precision in a binary-coded GA).
+    """
     n = lo.size
     pm = 1.0 / n if mutation is None else mutation
     X = lo + rng.random((pop, n)) * (hi - lo)
     f = _eval(fun, X)
-    for _ in range(max_iter):
+    for k in range(max_iter):
+        width = sigma * 0.01 ** (k / max(max_iter - 1, 1))
         i, j = rng.integers(pop, size=(2, pop))
         parents = np.where((f[i] <= f[j])[:, None], X[i], X[j])
         mates = parents[rng.permutation(pop)]
         u = rng.uniform(-0.5, 1.5, size=(pop, n))
         child = np.where(rng.random((pop, 1)) < crossover, parents + u * (mates - parents), parents)
         mut = rng.random((pop, n)) < pm
-        child = child + mut * rng.normal(0.0, sigma, (pop, n)) * (hi - lo)
+        child = child + mut * rng.normal(0.0, width, (pop, n)) * (hi - lo)
         child = np.clip(child, lo, hi)
         best = np.argmin(f)
         child[0] = X[best]  # elitism: the best individual survives unchanged
@@ -77,8 +82,8 @@ def _pso(fun, lo, hi, pop, max_iter, rng, w=0.8, c1=0.5, c2=0.5):
         yield P, fp, pop
 
 
-def _de(fun, lo, hi, pop, max_iter, rng, F=0.5, CR=0.9):
-    """DE/rand/1/bin with greedy selection."""
+def _de(fun, lo, hi, pop, max_iter, rng, F=0.5, CR=0.3):
+    """DE/rand/1/bin with greedy selection (defaults of scikit-opt: F = 0.5, crossover 0.3)."""
     n = lo.size
     X = lo + rng.random((pop, n)) * (hi - lo)
     f = _eval(fun, X)
