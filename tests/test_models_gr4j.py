@@ -45,7 +45,9 @@ def _fd_check(model, theta, f, warmup, rel=1e-6):
         tp, tm = np.array(theta, float), np.array(theta, float)
         tp[j] += h
         tm[j] -= h
-        fd = (model.run(tp, f, warmup=warmup, sensitivities=False)[0] - model.run(tm, f, warmup=warmup, sensitivities=False)[0]) / (2 * h)
+        qp = model.run(tp, f, warmup=warmup, sensitivities=False)[0]
+        qm = model.run(tm, f, warmup=warmup, sensitivities=False)[0]
+        fd = (qp - qm) / (2 * h)
         err = np.max(np.abs(fd - jac[:, j])) / np.max(np.abs(jac[:, j]))
         assert np.max(np.abs(jac[:, j])) > 0
         assert err < rel, (model.params[j], err)

@@ -86,7 +86,9 @@ def test_fixed_step_sensitivities_are_exact_derivatives(name, snow):
         tp, tm = theta.copy(), theta.copy()
         tp[j] += h
         tm[j] -= h
-        fd = (m.run(tp, f, warmup=60, sensitivities=False, **opts)[0] - m.run(tm, f, warmup=60, sensitivities=False, **opts)[0]) / (2 * h)
+        qp = m.run(tp, f, warmup=60, sensitivities=False, **opts)[0]
+        qm = m.run(tm, f, warmup=60, sensitivities=False, **opts)[0]
+        fd = (qp - qm) / (2 * h)
         scale = np.abs(jac[:, j]).max()
         assert scale > 0, m.params[j]
         assert np.abs(fd - jac[:, j]).max() / scale < 1e-6, (m.params[j], np.abs(fd - jac[:, j]).max() / scale)
@@ -155,6 +157,11 @@ def test_bad_forcing_and_options(name):
         m.run(theta, f, warmup=100)
     with pytest.raises(TypeError, match="unknown solver options"):
         m.run(theta, f, tolerance=1e-3)
+    if name != "gr4j":
+        with pytest.raises(ValueError, match="hmin <= h0"):
+            m.run(theta, f, hmin=0.5, h0=0.1)
+        with pytest.raises(ValueError, match="method"):
+            m.run(theta, f, method="rk4")
 
 
 def test_unstable_fixed_step_is_reported():

@@ -117,7 +117,10 @@ class Model:
         if "method" in opts:
             if opts["method"] not in ("adaptive", "fixed"):
                 raise ValueError(f"method must be 'adaptive' or 'fixed'; got {opts['method']!r}")
-            args = [opts["method"] == "fixed", int(opts["n_sub"])] + [float(opts[k]) for k in ("rtol", "atol", "h0", "hmin", "hmax")]
+            tol = [float(opts[k]) for k in ("rtol", "atol", "h0", "hmin", "hmax")]
+            if int(opts["n_sub"]) < 1 or min(tol) <= 0 or not tol[3] <= tol[2] <= tol[4] <= 1.0:
+                raise ValueError(f"need n_sub >= 1, positive tolerances and hmin <= h0 <= hmax <= 1 day; got {opts}")
+            args = [opts["method"] == "fixed", int(opts["n_sub"])] + tol
         q, jac = self.kernel(th, f, warmup, bool(sensitivities), self.snow, *args)
         if not np.all(np.isfinite(q)):
             raise FloatingPointError(

@@ -27,7 +27,7 @@ SWE_FADE = 1.0
 
 
 @njit(cache=True)
-def _split(p, t, t_tr):
+def _split(t, t_tr):
     """Snowfall fraction and its derivative with respect to T_tr."""
     th = math.tanh(t - t_tr)
     return 0.5 * (1.0 - th), 0.5 * (1.0 - th * th)
@@ -43,7 +43,7 @@ def snow_step(swe, dswe, p, t, theta, i_tr, dw):
     """
     t_tr = theta[i_tr]
     fdd = theta[i_tr + 1]
-    fs, dfs = _split(p, t, t_tr)
+    fs, dfs = _split(t, t_tr)
     avail = swe + p * fs
     sp, dsp = smooth_pos(t - t_tr, EPS_T)
     pot = fdd * sp
@@ -82,7 +82,7 @@ def snow_rates(x, theta, forc):
     dc = theta.shape[0] - 2
     t_tr = theta[dc]
     fdd = theta[dc + 1]
-    fs, dfs = _split(p, t, t_tr)
+    fs, dfs = _split(t, t_tr)
     sp, dsp = smooth_pos(t - t_tr, EPS_T)
     sw, dsw = smooth_pos(x[0], 1e-2)
     ex = math.exp(-sw / SWE_FADE)
