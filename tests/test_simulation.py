@@ -1,5 +1,6 @@
 """simulate / sensitivity: labeled output, laziness under dask, equality with the numpy path and Model.run."""
 
+import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -37,6 +38,8 @@ def test_simulate_is_lazy_and_equals_numpy_path(sample):
     np.testing.assert_array_equal(q["time"].values, sample["time"].values[100:])
     qd = q.compute()
     qn = simulate(sample.compute(), params, warmup=100)
+    with dask.config.set(scheduler="threads"):
+        np.testing.assert_array_equal(q.compute().values, qd.values)
     assert isinstance(qn.data, np.ndarray)
     np.testing.assert_array_equal(qd.values, qn.values)
     # and both equal the plain kernel of one basin
