@@ -6,6 +6,7 @@ import xarray as xr
 
 import basinsx.models as bm
 
+
 def _read(data_dir, basin):
     path = data_dir / "caravan" / "timeseries" / "netcdf" / "camels" / f"{basin}.nc"
     with xr.open_dataset(path) as ds:

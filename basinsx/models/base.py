@@ -95,7 +95,8 @@ class Model:
         ValueError
             Bad shapes, non-finite parameters or forcing (naming the first bad time index).
         FloatingPointError
-            An ODE integration diverged (fixed steps too long for a stiff parameter set).
+            Non-finite flow: parameters outside the model's domain (e.g. ``x1 <= 0``) or an ODE
+            integration that diverged (fixed steps too long for a stiff parameter set).
         """
         th = np.array(theta, dtype=np.float64).ravel()
         if th.shape[0] != len(self.params):
@@ -124,7 +125,7 @@ class Model:
         q, jac = self.kernel(th, f, warmup, bool(sensitivities), self.snow, *args)
         if not np.all(np.isfinite(q)):
             raise FloatingPointError(
-                f"{self.name}: the integration diverged (non-finite flow) at {dict(zip(self.params, th))}; "
-                "fixed steps are only stable for small enough h: use method='adaptive' or a larger n_sub"
+                f"{self.name}: the integration diverged (non-finite flow) at {dict(zip(self.params, th))}: parameters "
+                "outside the model's domain, or fixed steps too long for a stiff store (use method='adaptive' or a larger n_sub)"
             )
         return q, (jac if sensitivities else None)
