@@ -153,6 +153,8 @@ def test_bad_forcing_and_options(name):
     np.testing.assert_array_equal(q_neg, m.run(theta, clipped)[0])
     with pytest.raises(ValueError, match="parameters"):
         m.run(theta[:-1], f)
+    with pytest.raises(ValueError, match=rf"\['{m.params[0]}'\] must be > 0"):
+        m.run(np.r_[-1.0, theta[1:]], f)
     with pytest.raises(ValueError, match="warmup"):
         m.run(theta, f, warmup=100)
     with pytest.raises(TypeError, match="unknown solver options"):

@@ -63,6 +63,7 @@ def get(name: str, snow: bool = False) -> Model:
         snow=bool(snow),
         kernel=mod.KERNEL,
         solver_options=dict(getattr(mod, "SOLVER_OPTIONS", {})),
+        positive=tuple(mod.POSITIVE) + (("f_dd",) if snow else ()),
     )
 
 

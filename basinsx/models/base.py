@@ -35,6 +35,8 @@ class Model:
         Whether the degree-day snow module is included.
     solver_options : dict
         Option name -> default, passed to the kernel in this order.
+    positive : tuple of str
+        Parameters that must be > 0 for the equations to make sense (checked by ``run``).
     """
 
     name: str
@@ -46,6 +48,7 @@ class Model:
     snow: bool
     kernel: Callable = field(repr=False)
     solver_options: dict = field(default_factory=dict, repr=False)
+    positive: tuple = ()
 
     def check_forcing(self, forcing) -> tuple[np.ndarray, int]:
         """Validated float64 copy of ``forcing`` with negative PET set to zero.
@@ -103,6 +106,9 @@ class Model:
             raise ValueError(f"{self.name} needs {len(self.params)} parameters {self.params}; got {th.shape[0]}")
         if not np.all(np.isfinite(th)):
             raise ValueError(f"parameters must be finite; got {dict(zip(self.params, th))}")
+        bad = [p for p, v in zip(self.params, th) if p in self.positive and not v > 0]
+        if bad:
+            raise ValueError(f"{self.name}: parameters {bad} must be > 0; got {dict(zip(self.params, th))}")
         f, neg = self.check_forcing(forcing)
         if neg:
             warnings.warn(f"{neg} negative PET values treated as zero", NegativePETWarning, stacklevel=2)

@@ -20,6 +20,7 @@ NAME = "gr4j"
 PARAMS = ("x1", "x2", "x3", "x4")
 BOUNDS = {"x1": (10.0, 3000.0), "x2": (-10.0, 5.0), "x3": (1.0, 1000.0), "x4": (0.5, 10.0)}
 UNITS = {"x1": "mm", "x2": "mm d-1", "x3": "mm", "x4": "d"}
+POSITIVE = ("x1", "x3", "x4")
 STATES = ("production", "routing", "uh1", "uh2")
 #: Initial fill of the production and routing stores (airGR's default ``IniResLevels``).
 INIT_LEVELS = (0.3, 0.5)

@@ -18,14 +18,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .gr4j import BOUNDS, INIT_LEVELS, PARAMS, UNITS
+from .gr4j import BOUNDS, INIT_LEVELS, PARAMS, POSITIVE, UNITS
 from .integrate import SOLVER_OPTIONS, Kernel, heun
 from .smooth import smooth_pos
 from .snow import couple_snow, snow_rates
 
 NAME = "gr4j_ode"
 STATES = ("production", "uh1_1", "uh1_2", "uh2_1", "uh2_2", "uh2_3", "uh2_4", "routing", "q_cum")
-__all__ = ["BOUNDS", "PARAMS", "UNITS", "STATES", "SOLVER_OPTIONS", "KERNEL"]
+__all__ = ["BOUNDS", "PARAMS", "POSITIVE", "UNITS", "STATES", "SOLVER_OPTIONS", "KERNEL"]
 
 _C4 = 4.0 * 25.62890625  # 4 (9/4)^4
 # Smoothing width of the thresholds (mm/d; store fraction for rho): wide enough that the

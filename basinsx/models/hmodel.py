@@ -35,6 +35,7 @@ BOUNDS = {
     "ks": (1.0, 150.0),
 }
 UNITS = {"imax": "mm", "sumax": "mm", "qsmax": "mm d-1", "alpha_e": "1", "alpha_f": "1", "kf": "d", "ks": "d"}
+POSITIVE = ("imax", "sumax", "kf", "ks")
 STATES = ("interception", "unsaturated", "fast", "slow", "q_cum")
 __all__ = ["BOUNDS", "PARAMS", "UNITS", "STATES", "SOLVER_OPTIONS", "KERNEL"]
 

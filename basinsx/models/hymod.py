@@ -25,6 +25,7 @@ NAME = "hymod"
 PARAMS = ("cmax", "bexp", "alpha", "ks", "kq")
 BOUNDS = {"cmax": (10.0, 1000.0), "bexp": (0.1, 2.0), "alpha": (0.1, 0.99), "ks": (0.001, 0.1), "kq": (0.1, 0.99)}
 UNITS = {"cmax": "mm", "bexp": "1", "alpha": "1", "ks": "d-1", "kq": "d-1"}
+POSITIVE = ("cmax",)
 STATES = ("soil", "quick_1", "quick_2", "quick_3", "slow", "q_cum")
 __all__ = ["BOUNDS", "PARAMS", "UNITS", "STATES", "SOLVER_OPTIONS", "KERNEL"]
 
