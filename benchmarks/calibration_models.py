@@ -3,9 +3,11 @@
 Caravan CAMELS-US basins of ``../shared/data/caravan`` (every ``--step``-th), 1 - KGE
 calibrated over 1982-1995 (1981 warm-up), validated over 1996-2014 (1995 warm-up), with
 Oudin PET by default (``--pet era5`` keeps Caravan's ERA5-Land PET). The ODE models are
-integrated with fixed Heun steps (``--n-sub`` per day) during calibration and validation.
+integrated with fixed Heun steps (``--n-sub`` per day) or, with ``--solver adaptive``, with
+the error-controlled Heun-Euler scheme, in calibration and validation alike.
 
     python benchmarks/calibration_models.py --step 10 --n-starts 4 --pet oudin
+    python benchmarks/calibration_models.py --step 20 --n-starts 2 --models hmodel --solver adaptive
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def main():
     parser.add_argument("--step", type=int, default=10, help="take every STEP-th of the 100 basins")
     parser.add_argument("--models", default=",".join(bm.available()))
     parser.add_argument("--n-starts", type=int, default=4)
+    parser.add_argument("--solver", choices=["fixed", "adaptive"], default="fixed", help="ODE models only")
     parser.add_argument("--n-sub", type=int, default=2, help="fixed Heun steps per day for the ODE models")
     parser.add_argument("--pet", choices=["era5", "oudin"], default="oudin")
     parser.add_argument("--snow", action="store_true", help="add the degree-day snow module")
@@ -50,7 +53,7 @@ def main():
     print(f"{'model':9s} {'KGE cal q25/med/q75':>22s} {'KGE val q25/med/q75':>22s} {'runs':>6s} "
           f"{'s/basin':>8s} {'failed':>6s}")
     for name in args.models.split(","):
-        opts = {} if name == "gr4j" else {"method": "fixed", "n_sub": args.n_sub}
+        opts = {} if name == "gr4j" else {"method": args.solver, "n_sub": args.n_sub}
         t0 = time.perf_counter()
         cal = calibrate(ds, model=name, loss="kge", period=slice("1982", "1995"), warmup=365,
                         n_starts=args.n_starts, snow=args.snow, solver_options=opts, progress=True)

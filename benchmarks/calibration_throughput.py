@@ -12,6 +12,7 @@ the largest sum of the resident set sizes of the client and the workers, sampled
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 import time
 import warnings
@@ -98,7 +99,7 @@ def main():
             rows.append((n, wall, mem.peak / 2**20, failed))
             print(f"{n:4d} basins: {wall:7.1f} s wall, {n / wall * 60:6.1f} basins/min, "
                   f"speed-up over one core {serial * n / wall:.2f}x, peak RSS (client + workers) "
-                  f"{mem.peak / 2**20:7.0f} MiB, failed {failed}", flush=True)
+                  f"{mem.peak / 2**20:7.0f} MiB, failed {failed}, load average {os.getloadavg()[0]:.1f}", flush=True)
     print("\nbasins  wall_s  basins_per_min  speedup_vs_1core  peak_MiB")
     for n, wall, peak, _ in rows:
         print(f"{n:6d} {wall:7.1f} {n / wall * 60:15.1f} {serial * n / wall:17.2f} {peak:9.0f}")
