@@ -1,0 +1,85 @@
+"""Verification of the D3Q19 lattice-Boltzmann permeability and its application to Berea.
+
+1. Plane Poiseuille flow in a slit of h voxels: K = phi h^2/12 (1 + 1/(2 h^2)) (the
+   second factor is the voxel-centre average of the parabola).
+2. Simple cubic array of spheres: K = 2 a^2 / (9 c K*(c)) with the drag K* of Sangani &
+   Acrivos (1982, Int. J. Multiphase Flow 8:343, eq. 4.9; agrees with Zick & Homsy 1982,
+   K* = 4.292 at c = 0.125) for solid fraction c and sphere radius a.
+3. A cubic subvolume of the Berea image (reference for the whole 200^3 image:
+   Kx = 1360 mD), with periodic faces and with open reservoirs + closed sides, and the
+   classical PNM permeability of the snow2 network of the same subvolume.
+
+Run: python benchmarks/porenet_lbm.py --berea-size 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from basinsx.porenet import MILLIDARCY, from_porespy, lbm_permeability, permeability, trim_disconnected
+
+ROCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rocks"
+
+
+def sangani_acrivos_drag(c):
+    """Dimensionless drag K* of a simple cubic array of spheres (series, c up to ~0.3)."""
+    return 1.0 / (1 - 1.7601 * c ** (1 / 3) + c - 1.5593 * c**2 + 3.9799 * c ** (8 / 3) - 3.0734 * c ** (10 / 3))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--berea-size", type=int, default=64)
+    args = ap.parse_args()
+
+    print("1. plane Poiseuille slit (walls at z = 0, periodic)")
+    for h in (4, 8, 16):
+        im = np.ones((2, 2, h + 1), bool)
+        im[:, :, 0] = False
+        k = lbm_permeability(im, 1.0, tol=1e-10)
+        exact = h / (h + 1) * h**2 / 12 * (1 + 1 / (2 * h**2))
+        print(f"   h = {h:2d}: K_lbm / K_exact = {k / exact:.8f}   (K / (phi h^2/12) = "
+              f"{k / (h / (h + 1) * h**2 / 12):.5f})")
+
+    print("2. simple cubic array of spheres (periodic cell)")
+    for radius, cell in ((6, 20), (8, 26), (10, 32)):
+        ax = np.arange(cell) - (cell - 1) / 2
+        x, y, z = np.meshgrid(ax, ax, ax, indexing="ij")
+        im = x**2 + y**2 + z**2 > radius**2
+        c = 1 - im.mean()
+        a = (3 * c * cell**3 / (4 * np.pi)) ** (1 / 3)  # volume-equivalent radius of the digital sphere
+        t0 = time.perf_counter()
+        k = lbm_permeability(im, 1.0, tol=1e-7)
+        ref = 2 * a**2 / (9 * c * sangani_acrivos_drag(c))
+        print(f"   a = {a:5.2f} voxels, c = {c:.4f}: K_lbm / K_ref = {k / ref:.4f}  "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    path = ROCKS / "berea_100_to_300.npz"
+    if not path.exists():
+        return
+    im = np.load(path)["im"]
+    n = args.berea_size
+    lo = (im.shape[0] - n) // 2
+    sub = im[lo:lo + n, lo:lo + n, lo:lo + n]
+    vox = 5.345e-6
+    print(f"3. Berea centre subvolume {n}^3 (voxels {lo}:{lo + n} on every axis), porosity {sub.mean():.3f}; "
+          f"whole-image reference Kx = 1360 mD")
+    for label, kw in (("periodic faces", {}), ("reservoirs + closed sides", {"buffer": 3, "walls": True})):
+        t0 = time.perf_counter()
+        k, info = lbm_permeability(sub, vox, "x", tau=1.0, tol=1e-5, return_info=True, **kw)
+        print(f"   LBM {label:>26}: Kx = {k / MILLIDARCY:7.0f} mD  ({info['steps']} steps, "
+              f"{time.perf_counter() - t0:.0f} s)", flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = trim_disconnected(from_porespy(sub, vox))
+    for model in ("cones_and_cylinders", "hagen_poiseuille"):
+        k = float(permeability(net, model)["permeability"])
+        print(f"   classical PNM ({model}, {net.sizes['pore']} pores): Kx = {k / MILLIDARCY:7.0f} mD")
+
+
+if __name__ == "__main__":
+    main()
