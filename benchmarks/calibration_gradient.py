@@ -4,8 +4,8 @@
 * finite differences: one-sided (d + 1 runs) and central (2 d runs) with the same numba kernel;
 * PyTorch autograd through the same model written in torch (float64, reverse mode).
 
-Models: ``gr4j`` (discrete airGR map; torch version written step by step) and ``hymod``
-(ODE, fixed Heun steps so that the torch version computes the same discrete map).
+Models: ``gr4j`` (discrete airGR map; torch version written step by step), ``hymod`` and
+``gr4j_ode`` (ODEs, fixed Heun steps so that the torch version computes the same discrete map).
 Accuracy is the relative error of each gradient against the exact one; times are ratios to
 the exact gradient, each the fastest of ``--repeat`` runs in one process (on a shared
 machine the minimum is the least disturbed estimate of the cost).
@@ -160,6 +160,47 @@ def hymod_torch(theta, p, e, n_sub):
     return torch.stack(out)
 
 
+def gr4j_ode_torch(theta, p, e, n_sub):
+    """gr4j_ode in torch with fixed Heun steps, the same discrete map as the numba kernel."""
+    import torch
+
+    from basinsx.models.gr4j import INIT_LEVELS
+    from basinsx.models.gr4j_ode import _C4, EPS
+
+    x1, x2, x3, x4 = theta
+    k = 2.0 / x4
+
+    def sp(a):
+        return 0.5 * (a + torch.sqrt(a * a + EPS**2))
+
+    def rhs(x, pk, ek):
+        pn, en = sp(torch.tensor(pk - ek, dtype=torch.float64)), sp(torch.tensor(ek - pk, dtype=torch.float64))
+        r = x[0] / x1
+        ps, es, perc = pn * (1 - r * r), en * r * (2 - r), x1 * r**5 / _C4
+        pr = pn - ps + perc
+        rho = sp(x[7] / x3)
+        fx = x2 * rho**3.5
+        qr = x3 * rho**5 / 4
+        return torch.stack((ps - es - perc, 0.9 * pr - k * x[1], k * (x[1] - x[2]), 0.1 * pr - k * x[3],
+                            k * (x[3] - x[4]), k * (x[4] - x[5]), k * (x[5] - x[6]), k * x[2] + fx - qr,
+                            qr + sp(k * x[6] + fx)))
+
+    zero = torch.zeros((), dtype=torch.float64)
+    x = torch.stack([INIT_LEVELS[0] * x1] + [zero] * 6 + [INIT_LEVELS[1] * x3, zero])
+    h = 1.0 / n_sub
+    mask = torch.tensor([1.0] * 8 + [0.0], dtype=torch.float64)
+    out = []
+    for kd in range(len(p)):
+        pk, ek = float(p[kd]), float(e[kd])
+        x = x * mask
+        for _ in range(n_sub):
+            f1 = rhs(x, pk, ek)
+            f2 = rhs(x + h * f1, pk, ek)
+            x = x + 0.5 * h * (f1 + f2)
+        out.append(x[8])
+    return torch.stack(out)
+
+
 def grad_torch(fn, theta, f, obs, warmup, **kw):
     import torch
 
@@ -185,6 +226,7 @@ def timed(fn, repeat):
 CASES = {
     "gr4j": (np.array([350.0, 0.3, 90.0, 1.7]), {}, gr4j_torch, {}),
     "hymod": (np.array([250.0, 0.6, 0.7, 0.02, 0.45]), {"method": "fixed", "n_sub": 4}, hymod_torch, {"n_sub": 4}),
+    "gr4j_ode": (np.array([350.0, 0.3, 90.0, 1.7]), {"method": "fixed", "n_sub": 4}, gr4j_ode_torch, {"n_sub": 4}),
 }
 
 
@@ -194,6 +236,7 @@ def main(argv=None):
     ap.add_argument("--years", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--torch-repeat", type=int, default=1)
+    ap.add_argument("--models", nargs="+", default=list(CASES), choices=list(CASES))
     args = ap.parse_args(argv)
     import torch
 
@@ -202,11 +245,12 @@ def main(argv=None):
     warmup = 365
     print(f"{len(basins)} basins, {args.years} years ({basins[0][1].shape[1]} days incl. {warmup} warm-up), "
           f"torch {torch.__version__}, 1 thread")
-    hdr = f"{'model':7s} {'basin':16s} {'t_exact ms':>10s} {'FD1/exact':>9s} {'FD2/exact':>9s} {'torch/exact':>11s} " \
+    hdr = f"{'model':9s} {'basin':16s} {'t_exact ms':>10s} {'FD1/exact':>9s} {'FD2/exact':>9s} {'torch/exact':>11s} " \
           f"{'err FD1':>8s} {'err FD2':>8s} {'err torch':>9s}"
     print(hdr)
     summary = {}
-    for name, (theta, opts, tfn, tkw) in CASES.items():
+    for name in args.models:
+        theta, opts, tfn, tkw = CASES[name]
         m = bm.get(name)
         rows = []
         for basin, f, q in basins:
@@ -222,13 +266,13 @@ def main(argv=None):
 
             row = (t_ex, t_1 / t_ex, t_2 / t_ex, t_t / t_ex, err(g1), err(g2), err(gt))
             rows.append(row)
-            print(f"{name:7s} {basin:16s} {row[0] * 1e3:10.2f} {row[1]:9.1f} {row[2]:9.1f} {row[3]:11.0f} "
+            print(f"{name:9s} {basin:16s} {row[0] * 1e3:10.2f} {row[1]:9.1f} {row[2]:9.1f} {row[3]:11.0f} "
                   f"{row[4]:8.1e} {row[5]:8.1e} {row[6]:9.1e}")
         summary[name] = np.median(np.array(rows), axis=0)
     print("\nmedian over basins")
     print(hdr.replace("basin           ", ""))
     for name, s in summary.items():
-        print(f"{name:7s} {s[0] * 1e3:10.2f} {s[1]:9.1f} {s[2]:9.1f} {s[3]:11.0f} {s[4]:8.1e} {s[5]:8.1e} {s[6]:9.1e}")
+        print(f"{name:9s} {s[0] * 1e3:10.2f} {s[1]:9.1f} {s[2]:9.1f} {s[3]:11.0f} {s[4]:8.1e} {s[5]:8.1e} {s[6]:9.1e}")
 
 
 if __name__ == "__main__":
