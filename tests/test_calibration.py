@@ -171,6 +171,8 @@ def test_bad_arguments_name_the_problem():
         calibrate(ds.drop_vars("prcp"), model=MODEL)
     with pytest.raises(ValueError, match="unknown optimizer 'bfgs'"):
         calibrate(ds, model=MODEL, optimizer="bfgs")
+    with pytest.raises(ValueError, match="needs a residual loss"):
+        calibrate(ds, model=MODEL, optimizer="lm", loss="huber")
     with pytest.raises(ValueError, match="selects no days"):
         calibrate(ds, model=MODEL, period=slice("2001", "2002"))
     with pytest.raises(TypeError, match="lacks"):

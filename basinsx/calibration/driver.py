@@ -50,7 +50,7 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
             res = calibrate_basin(model, forcing, obs, loss=loss, warmup=warmup, n_starts=n_starts,
                                   optimizer=optimizer, seed=seed, maxiter=maxiter, tol=tol, log_scale=log_scale,
                                   solver_options=solver_options)
-        except (ValueError, FloatingPointError, ArithmeticError, np.linalg.LinAlgError) as err:
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:  # this basin only
             out[6][idx] = f"failed: {type(err).__name__}: {err}"
             continue
         for k, name in enumerate(OUTPUTS):
@@ -125,6 +125,9 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     from .losses import get_loss
 
     loss_obj = get_loss(loss)  # fails early on an unknown loss
+    if optimizer == "lm" and not loss_obj.residual:
+        raise ValueError(f"optimizer 'lm' needs a residual loss (sse, nse, lognse, kge, kge2012, fdc, fdc_log, "
+                         f"recession); got {loss_obj.name!r}")
     model_obj = resolve_model(model, snow)
     names = list(model_obj.forcings) + [flow]
     missing = [n for n in names if n not in ds]
