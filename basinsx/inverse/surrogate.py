@@ -202,7 +202,10 @@ class Surrogate:
             raise ValueError("image inputs for the CNN surrogates need at least 8 x 8 cells")
         Xf, Yf = X.reshape(len(X), -1), Y.reshape(len(Y), -1)
         self.x_lo, self.x_span = Xf.min(0), np.where(np.ptp(Xf, 0) > 0, np.ptp(Xf, 0), 1.0)
-        self.y_lo, self.y_span = Yf.min(0), np.where(np.ptp(Yf, 0) > 0, np.ptp(Yf, 0), 1.0)
+        # outputs that (almost) never vary in training, e.g. concentrations at wells the plume
+        # never reaches, keep unit span: a 1e-30 span would blow up any later deviation
+        ptp = np.ptp(Yf, 0)
+        self.y_lo, self.y_span = Yf.min(0), np.where(ptp > 1e-6 * ptp.max(), ptp, 1.0)
         Xs, Ys = self._scale_x(Xf), (Yf - self.y_lo) / self.y_span
         if self.kind == "kernel":
             self._fit_kernel(Xs, Ys)
