@@ -103,47 +103,45 @@ def main():
     y = np.stack([ds[a].values for a in ATTRS], 1)
     results = {"command": " ".join(sys.argv), "train": TRAIN, "test": TEST, "epochs": args.epochs}
 
-    # (a) training basins, held-out period
-    t0 = time.perf_counter()
-    model = KGSSL(epochs=args.epochs, progress=False, **config).fit(ds, attributes=ATTRS, period=TRAIN)
-    fit_s = time.perf_counter() - t0
-    pred = model.transform(ds, period=TEST).compute()
-    results["period"] = {"kgssl": summary(evaluate(pred, truth)), "fit_seconds": fit_s,
-                         "epochs_run": len(model.history), "config": {k: v for k, v in model.config.items()
-                                                                       if k not in ("inputs",)}}
     f_train, f_test = features(ds, TRAIN), features(ds, TEST)
-    for kind in ("ridge", "forest"):
-        base = as_pred(baseline_predict(f_train, y, f_test, kind), basins)
-        results["period"][kind] = summary(evaluate(base, truth))
-    print(json.dumps({k: {m: v.get("n_r_gt_0.8") for m, v in results["period"].items() if isinstance(v, dict)
-                          and "n_r_gt_0.8" in v} for k in ["period"]}), flush=True)
+    if "period" in args.settings:  # (a) training basins, held-out period
+        t0 = time.perf_counter()
+        model = KGSSL(epochs=args.epochs, progress=False, **config).fit(ds, attributes=ATTRS, period=TRAIN)
+        fit_s = time.perf_counter() - t0
+        pred = model.transform(ds, period=TEST).compute()
+        results["period"] = {"kgssl": summary(evaluate(pred, truth)), "fit_seconds": fit_s,
+                             "epochs_run": len(model.history),
+                             "config": {k: v for k, v in model.config.items() if k != "inputs"}}
+        for kind in ("ridge", "forest"):
+            base = as_pred(baseline_predict(f_train, y, f_test, kind), basins)
+            results["period"][kind] = summary(evaluate(base, truth))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=1))
 
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1))
-    if "unseen" not in args.settings:
-        return
-
-    # (b) unseen basins, k-fold
-    rng = np.random.default_rng(0)
-    folds = np.array_split(rng.permutation(len(basins)), args.folds)
-    kg = np.full((len(basins), len(ATTRS)), np.nan)
-    base = {"ridge": kg.copy(), "forest": kg.copy()}
-    for i, test_idx in enumerate(folds):
-        train_idx = np.setdiff1d(np.arange(len(basins)), test_idx)
-        m = KGSSL(epochs=args.epochs, progress=False, **config).fit(ds.isel(basin=train_idx), attributes=ATTRS, period=TRAIN)
-        kg[test_idx] = m.transform(ds.isel(basin=test_idx), period=TEST).attributes_pred.values
+    if "unseen" in args.settings:  # (b) unseen basins, k-fold over basins
+        rng = np.random.default_rng(0)
+        folds = np.array_split(rng.permutation(len(basins)), args.folds)
+        kg = np.full((len(basins), len(ATTRS)), np.nan)
+        base = {"ridge": kg.copy(), "forest": kg.copy()}
+        for i, test_idx in enumerate(folds):
+            train_idx = np.setdiff1d(np.arange(len(basins)), test_idx)
+            m = KGSSL(epochs=args.epochs, progress=False, **config).fit(
+                ds.isel(basin=train_idx), attributes=ATTRS, period=TRAIN)
+            kg[test_idx] = m.transform(ds.isel(basin=test_idx), period=TEST).attributes_pred.values
+            for kind in base:
+                base[kind][test_idx] = baseline_predict(f_train[train_idx], y[train_idx], f_test[test_idx], kind)
+            print(f"fold {i + 1}/{args.folds} done", flush=True)
+        results["unseen"] = {"kgssl": summary(evaluate(as_pred(kg, basins), truth)), "config": config}
         for kind in base:
-            base[kind][test_idx] = baseline_predict(f_train[train_idx], y[train_idx], f_test[test_idx], kind)
-        print(f"fold {i + 1}/{args.folds} done", flush=True)
-    results["unseen"] = {"kgssl": summary(evaluate(as_pred(kg, basins), truth))}
-    for kind in base:
-        results["unseen"][kind] = summary(evaluate(as_pred(base[kind], basins), truth))
+            results["unseen"][kind] = summary(evaluate(as_pred(base[kind], basins), truth))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
     for setting in ("period", "unseen"):
         for name in ("kgssl", "ridge", "forest"):
-            s = results[setting][name]
-            print(f"{setting:7s} {name:7s} r>0.8: {s['n_r_gt_0.8']:2d}  r>0.9: {s['n_r_gt_0.9']:2d}  "
-                  f"median r {s['median_r']:.3f}  mean r {s['mean_r']:.3f}")
+            if setting in results:
+                s = results[setting][name]
+                print(f"{setting:7s} {name:7s} r>0.8: {s['n_r_gt_0.8']:2d}  r>0.9: {s['n_r_gt_0.9']:2d}  "
+                      f"median r {s['median_r']:.3f}  mean r {s['mean_r']:.3f}")
 
 
 if __name__ == "__main__":
