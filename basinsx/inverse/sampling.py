@@ -78,6 +78,7 @@ def training_set(
     batch_size: int = 16,
     scheduler: str = "threads",
     progress: bool = True,
+    **compute_kwargs,
 ) -> xr.Dataset:
     """Simulate every sample of a design in parallel with dask and stack the results.
 
@@ -98,6 +99,9 @@ def training_set(
         A local dask scheduler (``"threads"``, ``"processes"``, ``"synchronous"``).
     progress : bool
         Show a tqdm bar over the tasks.
+    **compute_kwargs
+        Passed to :func:`dask.compute`, e.g. ``pool=ProcessPoolExecutor(2)`` to reuse worker
+        processes across calls (each new pool re-imports the simulator's modules).
 
     Returns
     -------
@@ -128,7 +132,7 @@ def training_set(
             self.bar.close()
 
     with _Bar(len(values)):
-        results = dask.compute(*tasks, scheduler=scheduler)
+        results = dask.compute(*tasks, scheduler=scheduler, **compute_kwargs)
     outs = [o for batch in results for o in batch]
     if isinstance(outs[0], (np.ndarray, list, tuple)):
         arr = np.stack([np.asarray(o, float) for o in outs])
