@@ -63,6 +63,28 @@ def _calibrate(args) -> None:
     print(f"wrote {out}: {done.sizes['basin']} basins, median KGE {float(done.kge.median()):.3f}, {failed} failed")
 
 
+def _embed(args) -> None:
+    from .embedding import KGSSL, evaluate
+    from .sample import KRATZERT_ATTRIBUTES
+    from .store import open_dataset, to_zarr
+
+    ds = open_dataset(args.store, basins=args.basins)
+    attributes = args.attributes
+    if attributes == ["kratzert"]:
+        attributes = [a for a in KRATZERT_ATTRIBUTES if a in ds]
+    period = tuple(args.period) if args.period else None
+    model = KGSSL(inputs=tuple(args.inputs), dim=args.dim, epochs=args.epochs, seed=args.seed, device=args.device)
+    model.fit(ds, attributes=attributes, period=period, checkpoint=args.checkpoint, resume=args.resume)
+    if args.save:
+        model.save(args.save)
+    out = model.transform(ds, period=period)
+    to_zarr(out, args.out, overwrite=args.overwrite, progress=True)
+    print(f"wrote {args.out}: embeddings of {out.sizes['basin']} basins ({args.dim} dims)")
+    if attributes:
+        scores = evaluate(out.attributes_pred, ds[attributes].to_array("attribute")).to_dataframe()
+        print(scores.round(3).to_string())
+
+
 def _demo(args) -> None:
     from .demo import run
 
@@ -105,6 +127,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--basin-chunk", type=int, default=8, help="basins per task and per written block (default 8)")
     p.add_argument("--scheduler", help="threads (default), processes, or a dask-distributed scheduler address")
     p.set_defaults(func=_calibrate)
+
+    p = sub.add_parser("embed", help="learn KGSSL basin embeddings (and impute attributes) from a store")
+    p.add_argument("store", help="zarr store, data-set folder, catalog name or 'sample'")
+    p.add_argument("--out", required=True, help="zarr store for embedding(basin, embedding_dim) and attributes_pred")
+    p.add_argument("--inputs", nargs="+", default=["prcp", "tmean", "pet", "streamflow"],
+                   help="dynamic inputs, the flow last (default prcp tmean pet streamflow)")
+    p.add_argument("--attributes", nargs="+",
+                   help="static attributes to learn and impute; 'kratzert' = the 27 CAMELS attributes present")
+    p.add_argument("--period", nargs=2, metavar=("START", "END"), help="training period, e.g. 1999 2008")
+    p.add_argument("--dim", type=int, default=32, help="embedding size (default 32)")
+    p.add_argument("--epochs", type=int, default=40, help="maximum epochs (default 40)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--basins", nargs="+", help="basin ids (default all)")
+    p.add_argument("--save", help="write the fitted model (weights, config, normalisation) to this file")
+    p.add_argument("--checkpoint", help="checkpoint file written during training")
+    p.add_argument("--resume", action="store_true", help="resume training from --checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out store")
+    p.set_defaults(func=_embed)
 
     p = sub.add_parser("demo", help="the main job on the bundled sample, offline")
     p.add_argument("--out", default="basinsx-demo", help="folder for the figure and results (default basinsx-demo)")

@@ -46,3 +46,19 @@ def test_calibrate_writes_a_restartable_result(tmp_path, capsys):
     assert sorted(p.name for p in (out / ".basinsx-done").iterdir()) == ["0-1", "1-2"]
     assert main(argv) == 0  # nothing left to do
     assert main(["calibrate", "sample", "--out", str(out), "--model", "nope"]) == 2
+
+
+def test_embed_writes_embeddings(tmp_path, capsys):
+    out = tmp_path / "emb.zarr"
+    argv = ["embed", "sample", "--out", str(out), "--basins", "01031500", "03346000", "12010000",
+            "--attributes", "p_mean", "aridity", "--period", "2000", "2003", "--epochs", "1", "--dim", "4",
+            "--save", str(tmp_path / "model.pt")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "aridity" in printed and "embeddings of 3 basins" in printed
+    emb = basinsx.open_dataset(out)
+    assert emb.embedding.dims == ("basin", "embedding_dim") and emb.sizes["embedding_dim"] == 4
+    assert list(emb.attribute.values) == ["p_mean", "aridity"]
+    assert (tmp_path / "model.pt").stat().st_size > 0
+    assert main(argv) == 2  # the store exists
+    assert "overwrite" in capsys.readouterr().err
