@@ -69,6 +69,18 @@ def main():
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     ds = xr.load_dataset(args.data)
+    # an image whose pore space does not percolate at voxel scale has K_lbm <= 0 even when
+    # snow2 joins its regions: no label, drop it
+    bad = np.flatnonzero(ds["k_lbm"].values <= 0)
+    if bad.size:
+        print(f"dropping {bad.size} samples with K_lbm <= 0: {bad.tolist()}")
+        keep = np.setdiff1d(np.arange(ds.sizes["sample"]), bad)
+        ds = ds.isel(sample=keep, pore=np.flatnonzero(np.isin(ds["pore_sample"].values, keep)),
+                     throat=np.flatnonzero(np.isin(ds["throat_sample"].values, keep)))
+        remap = np.full(keep.max() + 1, -1)
+        remap[keep] = np.arange(keep.size)
+        ds["pore_sample"] = ("pore", remap[ds["pore_sample"].values])
+        ds["throat_sample"] = ("throat", remap[ds["throat_sample"].values])
     nets = networks(ds)
     k = ds["k_lbm"].values
     k_pnm = ds["k_pnm"].values

@@ -46,14 +46,14 @@ def main():
               f"{k / (h / (h + 1) * h**2 / 12):.5f})")
 
     print("2. simple cubic array of spheres (periodic cell)")
-    for radius, cell in ((6, 20), (8, 26), (10, 32)):
+    for radius, cell in ((6, 20), (8, 26)):
         ax = np.arange(cell) - (cell - 1) / 2
         x, y, z = np.meshgrid(ax, ax, ax, indexing="ij")
         im = x**2 + y**2 + z**2 > radius**2
         c = 1 - im.mean()
         a = (3 * c * cell**3 / (4 * np.pi)) ** (1 / 3)  # volume-equivalent radius of the digital sphere
         t0 = time.perf_counter()
-        k = lbm_permeability(im, 1.0, tol=1e-7)
+        k = lbm_permeability(im, 1.0, tau=1.0, tol=1e-6)
         ref = 2 * a**2 / (9 * c * sangani_acrivos_drag(c))
         print(f"   a = {a:5.2f} voxels, c = {c:.4f}: K_lbm / K_ref = {k / ref:.4f}  "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)

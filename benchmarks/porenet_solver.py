@@ -52,7 +52,8 @@ def main():
     import openpnm as op
 
     print(f"openpnm {op.__version__}, default solver {op.Workspace().settings.default_solver}")
-    print(f"{'network':>16} {'pores':>9} {'openpnm s':>10} {'basinsx s':>10} {'method':>7} {'ratio':>7} {'rel diff':>9}")
+    print(f"{'network':>16} {'pores':>9} {'openpnm s':>10} {'basinsx s':>10} {'method':>7} {'ratio':>7} "
+          f"{'rel diff':>9}")
     rng = np.random.default_rng(0)
     for n in args.sizes:
         side = round(n ** (1 / 3))

@@ -61,7 +61,8 @@ def plan(n_berea: int, n_synthetic: int, size: int, seed: int = 0, berea_shape=(
 def make_sample(spec: dict, berea=None, lbm_kw=None):
     """Image, network and labels of one sample.
 
-    None when the network does not span along x or a single pore touches both x faces.
+    None when the network does not span along x, a single pore touches both x faces, or
+    the image does not percolate at voxel scale (``K_lbm <= 0``).
     """
     import warnings
 
@@ -83,6 +84,8 @@ def make_sample(spec: dict, berea=None, lbm_kw=None):
         except ValueError:
             return None
     k_lbm = lbm_permeability(image, voxel, "x", **{**LBM_DEFAULTS, **(lbm_kw or {})})
+    if k_lbm <= 0:  # the voxel pore space does not percolate although snow2 joined its regions
+        return None
     return net, {"k_lbm": k_lbm, "k_pnm": k_pnm, "porosity": float(image.mean()), "size": size,
                  "source": spec["source"], "voxel_size": voxel, "domain_size": net.attrs["domain_size"]}
 
@@ -139,7 +142,8 @@ def build(path=None, *, n_berea: int = 40, n_synthetic: int = 40, size: int = 40
         rows.append(dict(res[1], split=spec["split"]))
     ds = concat_networks(nets, rows)
     ds.attrs.update({"skipped": skipped, "seed": seed, "build_seconds": time.perf_counter() - t0,
-                     "lbm": f"D3Q19 TRT, body force along x, {LBM_DEFAULTS | (lbm_kw or {})}", "pnm_model": "cones_and_cylinders"})
+                     "lbm": f"D3Q19 TRT, body force along x, {LBM_DEFAULTS | (lbm_kw or {})}",
+                     "pnm_model": "cones_and_cylinders"})
     if path is not None:
         ds.to_netcdf(path)
     return ds

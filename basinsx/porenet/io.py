@@ -94,8 +94,9 @@ def from_porespy(image, voxel_size: float, **snow_kw) -> xr.Dataset:
         capped at 0.99 of the smaller adjoining pore (so sphere/cone conduits exist);
         ``conduit_length`` by the cone-and-cylinder rule; a pore is on a face when its
         region touches that face of the image (with ``boundary_width > 0`` the snow2
-        boundary pores are the faces instead); every other snow2 array rides along (``pore.region_volume`` ->
-        ``pore_region_volume``); ``domain_size`` is the image extent.
+        boundary pores are the faces instead); every other snow2 array rides along
+        (``pore.region_volume`` -> ``pore_region_volume``); ``domain_size`` is the image
+        extent.
     """
     import porespy as ps
 

@@ -17,7 +17,7 @@ import xarray as xr
 from scipy.sparse.csgraph import connected_components
 
 from .conductance import conductance
-from .network import AXES, _axis_index, adjacency, validate
+from .network import _axis_index, adjacency, validate
 
 MILLIDARCY = 9.869233e-16  # m2
 
@@ -271,4 +271,4 @@ def permeability(net: xr.Dataset, g=None, axis: str = "x", dp: float = 1.0, mu: 
     )
 
 
-__all__ = ["AXES", "FlowSystem", "factorize", "length_and_area", "permeability", "system"]
+__all__ = ["FlowSystem", "factorize", "length_and_area", "permeability", "system"]
