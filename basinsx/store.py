@@ -84,8 +84,8 @@ def _unpack_statics(ds: xr.Dataset) -> xr.Dataset:
         return ds
     packed = ds[STATICS].load()
     meta = json.loads(packed.attrs["basinsx_packed"])
-    statics = {name: xr.DataArray(packed.sel(static_name=name).values.astype(dtype), dims="basin", attrs=attrs)
-               for name, (dtype, attrs) in meta.items()}
+    rows = dict(zip(packed["static_name"].values.tolist(), packed.transpose("static_name", "basin").values))
+    statics = {name: xr.Variable("basin", rows[name].astype(dtype), attrs) for name, (dtype, attrs) in meta.items()}
     return ds.drop_vars([STATICS, "static_name"]).assign(statics)
 
 
@@ -102,11 +102,9 @@ def open_zarr(path, chunks="auto") -> xr.Dataset:
         if "time" in var.dims and chunks is not None:
             size = dict(zip(var.dims, var.encoding.get("chunks", var.shape))) if chunks == "auto" else chunks
             dynamic[name] = var.chunk(size if isinstance(size, dict) else {"basin": size, "time": -1})
-    ds = ds.assign(dynamic)
-    for name in list(ds.variables):
-        if ds[name].dtype.kind == "U":
-            ds[name] = ds[name].astype(object)
-    return ds
+    strings = {n: v.astype(object) for n, v in ds.variables.items() if v.dtype.kind == "U"}
+    ds = ds.assign({n: v for n, v in strings.items() if n not in ds.coords} | dynamic)
+    return ds.assign_coords({n: v for n, v in strings.items() if n in ds.coords})
 
 
 def open_sample(chunks="auto") -> xr.Dataset:
