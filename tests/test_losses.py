@@ -58,6 +58,28 @@ def test_residual_form(series, name):
     np.testing.assert_allclose(Jr, fd, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("name", sorted(LOSSES) + ["weighted"])
+def test_value_grad_matches_finite_differences(series, name):
+    # q(theta) = exp(M theta) with J = q * M; the fused kernels (sse, nse, kge, kge2012) and
+    # the generic J.T @ delta must both match central differences in theta.
+    q0, y = series
+    loss = Weighted({"kge": 0.6, "fdc_log": 0.3, "huber": 0.1}) if name == "weighted" else LOSSES[name]
+    M = np.random.default_rng(7).normal(0.0, 0.2, (q0.size, 3))
+    theta = np.array([0.3, -0.2, 0.1])
+
+    def flow(th):
+        return np.log(q0) + M @ th
+
+    q = np.exp(flow(theta))
+    value, grad = loss.value_grad(q, q[:, None] * M, y)
+    assert value == pytest.approx(loss(q, y)[0], rel=1e-12)
+    np.testing.assert_allclose(grad, (q[:, None] * M).T @ loss(q, y)[1], rtol=1e-10, atol=1e-14)
+    h = 1e-6
+    fd = [(loss(np.exp(flow(theta + h * e)), y)[0] - loss(np.exp(flow(theta - h * e)), y)[0]) / (2 * h)
+          for e in np.eye(3)]
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-8 * np.abs(fd).max())
+
+
 def test_values_against_hydroerr(series):
     he = pytest.importorskip("HydroErr.HydroErr")
     q, y = series
@@ -94,6 +116,8 @@ def test_get_loss_errors_name_the_problem():
         get_loss("rmsx")
     with pytest.raises(ValueError, match="all NaN"):
         LOSSES["nse"](np.ones(4), np.full(4, np.nan))
+    with pytest.raises(ValueError, match="all NaN"):
+        LOSSES["kge"].value_grad(np.ones(4), np.ones((4, 2)), np.full(4, np.nan))
     with pytest.raises(ValueError, match="no residual form"):
         LOSSES["sae"].residuals(np.ones(4), np.ones(4), np.eye(4))
     assert get_loss({"nse": 1.0, "kge": 2.0}).name == "1*nse+2*kge"

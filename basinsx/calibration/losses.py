@@ -8,6 +8,10 @@ parameters is ``J.T @ delta`` with ``J = dq/dtheta`` from the model.
 Losses whose value is a monotone function of a sum of squares also expose
 ``residuals(q, y, J) -> (r, Jr)`` with ``Jr = dr/dtheta``, for Gauss-Newton and
 Levenberg-Marquardt. Every loss is minimised: efficiencies enter as ``1 - E``.
+
+``value_grad(q, J, y) -> (value, J.T @ delta)`` is what the optimizers call once per
+model run; SSE, NSE and the KGEs fuse it into one numba pass over the days, with no
+masked copies or length-T temporaries.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import numpy as np
+from numba import njit
 
 __all__ = ["LOSSES", "Loss", "Weighted", "get_loss", "kge_terms", "nse_value"]
 
@@ -69,6 +74,96 @@ def kge_terms(q, y, mask=None):
     return r, alpha, beta, dr, dalpha, dbeta
 
 
+@njit(cache=True)
+def _sse_value_grad(q, J, y, normalise):
+    """``sum e^2`` (divided by ``sum (y - mean y)^2`` if ``normalise``) and ``J.T @ delta``."""
+    n = 0
+    sy = 0.0
+    for t in range(y.size):
+        if not np.isnan(y[t]):
+            n += 1
+            sy += y[t]
+    if n == 0:
+        return np.nan, np.zeros(J.shape[1])
+    mu_y = sy / n
+    see = 0.0
+    syy = 0.0
+    grad = np.zeros(J.shape[1])
+    for t in range(y.size):
+        if not np.isnan(y[t]):
+            e = y[t] - q[t]
+            see += e * e
+            syy += (y[t] - mu_y) ** 2
+            for j in range(J.shape[1]):
+                grad[j] -= 2.0 * e * J[t, j]
+    s = syy if normalise else 1.0
+    return see / s, grad / s
+
+
+@njit(cache=True)
+def _kge_value_grad(q, J, y, modified):
+    """``ED`` of KGE 2009 (``gamma = alpha / beta`` in place of ``alpha`` if ``modified``) and ``J.T @ delta``.
+
+    ``delta_t = A (y_t - mu_y) + B (q_t - mu_q) + C`` on observed days (see :func:`kge_terms`),
+    so the gradient needs only the three sums ``J.T @ dy``, ``J.T @ dq`` and ``J.T @ 1``.
+    """
+    d = J.shape[1]
+    n = 0
+    sq = 0.0
+    sy = 0.0
+    for t in range(y.size):
+        if not np.isnan(y[t]):
+            n += 1
+            sq += q[t]
+            sy += y[t]
+    if n == 0:
+        return np.nan, np.zeros(d)
+    mu_q = sq / n
+    mu_y = sy / n
+    sqq = 0.0
+    syy = 0.0
+    sqy = 0.0
+    jy = np.zeros(d)
+    jq = np.zeros(d)
+    j1 = np.zeros(d)
+    for t in range(y.size):
+        if not np.isnan(y[t]):
+            dq = q[t] - mu_q
+            dy = y[t] - mu_y
+            sqq += dq * dq
+            syy += dy * dy
+            sqy += dq * dy
+            for j in range(d):
+                jy[j] += J[t, j] * dy
+                jq[j] += J[t, j] * dq
+                j1[j] += J[t, j]
+    root = np.sqrt(sqq * syy)
+    r = sqy / root
+    alpha = np.sqrt(sqq / syy)
+    beta = mu_q / mu_y
+    dbeta = 1.0 / (n * mu_y)
+    if modified:  # gamma = alpha / beta: d gamma = d alpha / beta - alpha d beta / beta^2
+        ra, ca, cb = alpha / beta - 1.0, 1.0 / beta, -alpha * dbeta / beta**2
+    else:
+        ra, ca, cb = alpha - 1.0, 1.0, 0.0
+    rr, rb = r - 1.0, beta - 1.0
+    ed = np.sqrt(rr * rr + ra * ra + rb * rb)
+    if ed == 0.0:
+        return 0.0, np.zeros(d)
+    # dr = dy / root - r dq / sqq, d alpha = dq / root, d beta = dbeta (constant).
+    a = rr / root
+    b = -rr * r / sqq + ra * ca / root
+    c = ra * cb + rb * dbeta
+    return ed, (a * jy + b * jq + c * j1) / ed
+
+
+def _checked(value_grad, y):
+    """A fused kernel's result; a NaN value from a record without observations raises."""
+    if np.isnan(value_grad[0]):
+        _observed(y)
+    return value_grad
+
+
 def _scatter(mask, values):
     out = np.zeros(mask.size)
     out[mask] = values
@@ -88,6 +183,11 @@ class Loss(ABC):
     def __call__(self, q, y):
         """Return ``(value, delta)`` with ``delta = dL/dq`` (zero on unobserved days)."""
 
+    def value_grad(self, q, J, y):
+        """``(value, J.T @ delta)``: the loss and its gradient with respect to the parameters."""
+        value, delta = self(q, y)
+        return value, J.T @ delta
+
     def residuals(self, q, y, J):
         raise ValueError(f"loss {self.name!r} has no residual form; use optimizer='lbfgsb'")
 
@@ -104,6 +204,9 @@ class SSE(Loss):
         mask = _observed(y)
         e = y[mask] - q[mask]
         return float(e @ e), _scatter(mask, -2.0 * e)
+
+    def value_grad(self, q, J, y):
+        return _checked(_sse_value_grad(q, J, y, False), y)
 
     def residuals(self, q, y, J):
         mask = _observed(y)
@@ -132,6 +235,9 @@ class NSE(Loss):
         d = y[mask] - y[mask].mean()
         s = d @ d
         return float(e @ e / s), _scatter(mask, -2.0 * e / s)
+
+    def value_grad(self, q, J, y):
+        return _checked(_sse_value_grad(q, J, y, True), y)
 
     def residuals(self, q, y, J):
         mask = _observed(y)
@@ -171,6 +277,7 @@ class KGE(Loss):
     """
 
     name, residual = "kge", True
+    modified = False
 
     def _terms(self, q, y):
         mask = _observed(y)
@@ -183,6 +290,9 @@ class KGE(Loss):
         delta = res @ d / ed if ed > 0 else np.zeros(d.shape[1])
         return ed, _scatter(mask, delta)
 
+    def value_grad(self, q, J, y):
+        return _checked(_kge_value_grad(q, J, y, self.modified), y)
+
     def residuals(self, q, y, J):
         mask, res, d = self._terms(q, y)
         return res, d @ J[mask]
@@ -192,6 +302,7 @@ class KGE2012(KGE):
     r"""One minus the modified KGE (Kling et al. 2012): :math:`\gamma = CV_q / CV_y` replaces :math:`\alpha`."""
 
     name = "kge2012"
+    modified = True
 
     def _terms(self, q, y):
         mask = _observed(y)

@@ -62,12 +62,13 @@ class Problem:
         return np.where(self.log, np.exp(v), v)
 
     def _run(self, u):
+        """Flow, ``J = dq/dtheta`` and the chain-rule factor ``dtheta/du`` (applied to d-vectors, not to J)."""
         self.n_evals += 1
         theta = self.theta(u)
         q, J = self.model.run(theta, self.forcing, warmup=self.warmup, sensitivities=True, **self.solver_options)
         if not np.all(np.isfinite(q)):
             raise FloatingPointError(f"the model produced non-finite flow at theta={theta}")
-        return q, J * (self.width * np.where(self.log, theta, 1.0))  # dq/du
+        return q, J, self.width * np.where(self.log, theta, 1.0)
 
     def _keep(self, value, u, q):
         if value < self.best[0]:
@@ -80,20 +81,20 @@ class Problem:
         penalty, so that a line search backs off (scipy's cannot handle ``inf``).
         """
         try:
-            q, J = self._run(u)
+            q, J, dtheta = self._run(u)
         except FloatingPointError:
             return FAILED_RUN_PENALTY, np.zeros(len(u))
-        value, delta = self.loss(q, self.obs)
+        value, grad = self.loss.value_grad(q, J, self.obs)
         self._keep(value, u, q)
-        return value, J.T @ delta
+        return value, grad * dtheta
 
     def residual_jac(self, u):
         """Residual vector and its Jacobian in the unit cube (residual losses only)."""
-        q, J = self._run(u)
+        q, J, dtheta = self._run(u)
         r, Jr = self.loss.residuals(q, self.obs, J)
         self.last_value = self.loss(q, self.obs)[0]
         self._keep(self.last_value, u, q)
-        return r, Jr
+        return r, Jr * dtheta
 
 
 def lbfgsb(problem: Problem, u0, maxiter=200, tol=1e-10):
