@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from . import data
+from .train import Persistent
 
 #: Default configuration; every key can be passed to :class:`ForwardLSTM`.
 DEFAULTS = {
@@ -41,7 +42,7 @@ DEFAULTS = {
 NSE_STAR_EPS = 0.1
 
 
-class ForwardLSTM:
+class ForwardLSTM(Persistent):
     """Streamflow LSTM with dynamic inputs and an optional static vector per basin.
 
     Parameters
@@ -70,6 +71,8 @@ class ForwardLSTM:
     Dataset, or a DataArray ``(basin, feature)`` such as ``KGSSL.transform(ds).embedding``.
     It is z-scored with the training basins' statistics; NaN becomes 0 (the mean).
     """
+
+    FORMAT = "basinsx.ForwardLSTM/1"
 
     def __init__(self, **config):
         unknown = sorted(set(config) - set(DEFAULTS))
@@ -250,33 +253,8 @@ class ForwardLSTM:
         sim.attrs = {"long_name": f"{cfg['target']} simulated by the forward LSTM", "units": "mm d-1"}
         return sim
 
-    def save(self, path, *, _weights=None) -> None:
-        """Write one file holding weights, configuration, normalisation and training state."""
-        from .train import atomic_torch_save
-
-        if self.net is None:
-            raise RuntimeError("nothing to save: the model is not fitted")
-        weights = _weights if _weights is not None else self.net.state_dict()
-        atomic_torch_save({"format": "basinsx.ForwardLSTM/1", "config": self.config, "stats": self.stats,
-                           "weights": weights, "training": self.state}, path)
-
-    @classmethod
-    def load(cls, path, device: str | None = None) -> ForwardLSTM:
-        """Read a model written by :meth:`save`."""
-        import torch
-
-        saved = torch.load(Path(path), map_location=device or "cpu", weights_only=False)
-        if not isinstance(saved, dict) or saved.get("format") != "basinsx.ForwardLSTM/1":
-            raise ValueError(f"{path} is not a basinsx ForwardLSTM model file")
-        config = dict(saved["config"])
-        if device is not None:
-            config["device"] = device
-        model = cls(**config)
-        model.stats, model.state = saved["stats"], saved["training"]
-        model.net = model._build(model.stats["n_static"])
-        model.net.load_state_dict(saved["weights"])
-        model.net.eval()
-        return model
+    def _n_static(self) -> int:
+        return self.stats["n_static"]
 
 
 def _forward_kernel(x: np.ndarray, static: np.ndarray, *, model: dict) -> np.ndarray:

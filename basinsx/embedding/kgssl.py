@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from . import data
+from .train import Persistent
 
 #: Default configuration; every key can be passed to :class:`KGSSL`.
 DEFAULTS = {
@@ -49,7 +50,7 @@ DEFAULTS = {
 }
 
 
-class KGSSL:
+class KGSSL(Persistent):
     """Knowledge-guided self-supervised basin embeddings.
 
     Parameters
@@ -98,6 +99,8 @@ class KGSSL:
     >>> out.embedding.dims, out.attributes_pred.dims  # doctest: +SKIP
     (('basin', 'embedding_dim'), ('basin', 'attribute'))
     """
+
+    FORMAT = "basinsx.KGSSL/1"
 
     def __init__(self, **config):
         unknown = sorted(set(config) - set(DEFAULTS))
@@ -340,33 +343,8 @@ class KGSSL:
                 "weights": {k: v.detach().cpu() for k, v in self.net.state_dict().items()}}
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path, *, _weights=None) -> None:
-        """Write one file holding the weights, configuration, normalisation and training state."""
-        from .train import atomic_torch_save
-
-        self._require_fitted()
-        weights = _weights if _weights is not None else self.net.state_dict()
-        atomic_torch_save({"format": "basinsx.KGSSL/1", "config": self.config, "stats": self.stats,
-                           "weights": weights, "training": self.state}, path)
-
-    @classmethod
-    def load(cls, path, device: str | None = None) -> KGSSL:
-        """Read a model written by :meth:`save` (or a checkpoint of :meth:`fit`)."""
-        import torch
-
-        saved = torch.load(Path(path), map_location=device or "cpu", weights_only=False)
-        if not isinstance(saved, dict) or saved.get("format") != "basinsx.KGSSL/1":
-            raise ValueError(f"{path} is not a basinsx KGSSL model file")
-        config = dict(saved["config"])
-        if device is not None:
-            config["device"] = device
-        model = cls(**config)
-        model.stats = saved["stats"]
-        model.state = saved["training"]
-        model.net = model._build(len(model.stats["attributes"]))
-        model.net.load_state_dict(saved["weights"])
-        model.net.eval()
-        return model
+    def _n_static(self) -> int:
+        return len(self.stats["attributes"])
 
 
 def _transform_kernel(x: np.ndarray, *, dayofyear: np.ndarray, model: dict):

@@ -22,6 +22,42 @@ def new_state() -> dict:
             "bad_epochs": 0, "stopped": False, "history": [], "optimizer": None, "rng": None, "torch_rng": None}
 
 
+class Persistent:
+    """``save``/``load`` of a fitted model as one file: format tag, config, normalisation statistics,
+    weights and training state. Subclasses set ``FORMAT`` and ``_n_static`` (the size ``_build`` takes)."""
+
+    FORMAT: str
+
+    def _n_static(self) -> int:
+        raise NotImplementedError
+
+    def save(self, path, *, _weights=None) -> None:
+        """Write one file holding the weights, configuration, normalisation and training state."""
+        if self.net is None:
+            raise RuntimeError(f"nothing to save: this {type(self).__name__} model is not fitted")
+        weights = _weights if _weights is not None else self.net.state_dict()
+        atomic_torch_save({"format": self.FORMAT, "config": self.config, "stats": self.stats,
+                           "weights": weights, "training": self.state}, path)
+
+    @classmethod
+    def load(cls, path, device: str | None = None):
+        """Read a model written by :meth:`save` (or a checkpoint written during ``fit``)."""
+        import torch
+
+        saved = torch.load(Path(path), map_location=device or "cpu", weights_only=False)
+        if not isinstance(saved, dict) or saved.get("format") != cls.FORMAT:
+            raise ValueError(f"{path} is not a basinsx {cls.__name__} model file")
+        config = dict(saved["config"])
+        if device is not None:
+            config["device"] = device
+        model = cls(**config)
+        model.stats, model.state = saved["stats"], saved["training"]
+        model.net = model._build(model._n_static())
+        model.net.load_state_dict(saved["weights"])
+        model.net.eval()
+        return model
+
+
 def atomic_torch_save(obj, path) -> None:
     """``torch.save`` to a temporary file then rename: a crash never leaves a half-written checkpoint."""
     import torch
