@@ -85,6 +85,14 @@ def _embed(args) -> None:
         print(scores.round(3).to_string())
 
 
+def _porenet_dataset(args) -> None:
+    from .porenet.dataset import build
+
+    ds = build(args.out, n_berea=args.n_berea, n_synthetic=args.n_synthetic, size=args.size, n_large=args.n_large,
+               large_size=args.large_size, seed=args.seed, berea_path=args.berea, progress=True)
+    print(f"wrote {args.out}: {ds.sizes.get('sample', 0)} LBM-labelled pore networks")
+
+
 def _demo(args) -> None:
     from .demo import run
 
@@ -146,6 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="resume training from --checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out store")
     p.set_defaults(func=_embed)
+
+    p = sub.add_parser("porenet-dataset", help="build LBM-labelled pore networks from Berea and synthetic images")
+    p.add_argument("out", help="netCDF file to write")
+    p.add_argument("--n-berea", type=int, default=40, help="Berea subvolumes at training scale (default 40)")
+    p.add_argument("--n-synthetic", type=int, default=40, help="synthetic porespy images (default 40)")
+    p.add_argument("--size", type=int, default=40, help="edge of training samples in voxels (default 40)")
+    p.add_argument("--n-large", type=int, default=8, help="cross-scale samples (default 8)")
+    p.add_argument("--large-size", type=int, default=64, help="edge of cross-scale samples (default 64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--berea", help="berea_100_to_300.npz (default ../shared/data/rocks/)")
+    p.set_defaults(func=_porenet_dataset)
 
     p = sub.add_parser("demo", help="the main job on the bundled sample, offline")
     p.add_argument("--out", default="basinsx-demo", help="folder for the figure and results (default basinsx-demo)")

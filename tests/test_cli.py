@@ -31,7 +31,7 @@ def test_errors_exit_2_with_a_message(tmp_path, capsys):
 
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "basinsx.cli", "--help"], capture_output=True, text=True, check=True)
-    for command in ("datasets", "fetch", "convert", "demo"):
+    for command in ("datasets", "fetch", "convert", "calibrate", "embed", "porenet-dataset", "demo"):
         assert command in out.stdout
 
 
