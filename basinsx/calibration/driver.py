@@ -60,7 +60,7 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
 
 def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "1995"), warmup: int = 365,
               n_starts: int = 8, optimizer: str = "lbfgsb", seed: int = 0, *, flow: str = "streamflow",
-              snow: bool = False, maxiter: int = 200, tol: float = 1e-10, log_scale: bool = True,
+              snow: bool = False, maxiter: int = 200, tol: float | None = None, log_scale: bool = True,
               solver_options: dict | None = None, progress: bool = False) -> xr.Dataset:
     """Calibrate a conceptual model for every basin with exact-gradient optimization.
 
@@ -98,7 +98,8 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     snow : bool
         Add the degree-day snow module (needs ``tmean``); only with a model name.
     maxiter, tol : int, float
-        Iteration limit per start and convergence tolerance of the optimizer.
+        Iteration limit per start and convergence tolerance of the optimizer; ``tol=None``
+        is 2e-5 for L-BFGS-B (relative loss decrease per iteration) and 1e-10 for LM.
     log_scale : bool
         Search positive parameters whose bounds span two decades or more (GR4J's x1, x3)
         on a log scale: better conditioned, about a third fewer model runs.
@@ -157,7 +158,7 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
         dask_gufunc_kwargs={"output_sizes": {"param": d}},
         kwargs={"model": model if isinstance(model, str) else model_obj, "snow": snow, "loss": loss,
                 "warmup": spin, "n_starts": int(n_starts), "optimizer": optimizer, "seed": seed,
-                "maxiter": int(maxiter), "tol": float(tol), "log_scale": bool(log_scale),
+                "maxiter": int(maxiter), "tol": None if tol is None else float(tol), "log_scale": bool(log_scale),
                 "solver_options": dict(solver_options or {}), "dates": sub.indexes["time"].values,
                 "forcing_names": list(model_obj.forcings), "progress": progress},
     )
