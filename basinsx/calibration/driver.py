@@ -99,7 +99,7 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
         Add the degree-day snow module (needs ``tmean``); only with a model name.
     maxiter, tol : int, float
         Iteration limit per start and convergence tolerance of the optimizer; ``tol=None``
-        is 2e-5 for L-BFGS-B (relative loss decrease per iteration) and 1e-10 for LM.
+        is 5e-5 for L-BFGS-B (relative loss decrease per iteration, twice in a row) and 1e-10 for LM.
     log_scale : bool
         Search positive parameters whose bounds span two decades or more (GR4J's x1, x3)
         on a log scale: better conditioned, about a third fewer model runs.

@@ -18,6 +18,8 @@ from .losses import KGE, NSE, get_loss
 FAILED_RUN_PENALTY = 1e10
 #: Distance (max norm in the unit cube) below which a start is merged with a known optimum.
 MERGE_RADIUS = 0.02
+#: Consecutive L-BFGS-B iterations with a relative loss decrease below ``tol`` that end a start.
+SLOW_ITERATIONS = 2
 
 __all__ = ["OPTIMIZERS", "Problem", "calibrate_basin", "latin_hypercube", "levenberg_marquardt", "lbfgsb"]
 
@@ -97,13 +99,15 @@ class Problem:
         return r, Jr * dtheta
 
 
-def lbfgsb(problem: Problem, u0, maxiter=200, tol=2e-5):
+def lbfgsb(problem: Problem, u0, maxiter=200, tol=5e-5):
     """L-BFGS-B (scipy) on the unit cube with the exact gradient.
 
-    Converges when an iteration lowers the loss by less than ``tol`` times the loss
-    itself. Relative to the loss, not to ``max(loss, 1)`` as scipy's ``ftol``: a poor fit
-    (KGE 0.5) stops at changes in the fifth decimal, a quarter fewer model runs than
-    ``ftol=1e-10``, while a near-perfect fit still converges to its last digits.
+    Converges when :data:`SLOW_ITERATIONS` iterations in a row each lower the loss by
+    less than ``tol`` times the loss itself. Relative to the loss, not to ``max(loss, 1)``
+    as scipy's ``ftol``: a poor fit (KGE 0.5) stops at changes in the fifth decimal, a
+    fifth fewer model runs than ``ftol=1e-10``, while a near-perfect fit still converges
+    to its last digits. One slow iteration is not enough: on a plateau the next ones
+    can still descend to a better optimum.
 
     A start whose iterate comes within :data:`MERGE_RADIUS` (unit cube, max norm) of an
     optimum found by an earlier start, at a higher loss, is stopped: it is converging to
@@ -112,14 +116,15 @@ def lbfgsb(problem: Problem, u0, maxiter=200, tol=2e-5):
 
     Returns ``(u, value, converged, message)``.
     """
-    last, reason = [np.inf], []
+    last, slow, reason = [np.inf], [0], []
 
     def callback(intermediate_result):
         f, u = intermediate_result.fun, intermediate_result.x
         if any(f >= f_opt and np.max(np.abs(u - u_opt)) < MERGE_RADIUS for u_opt, f_opt in problem.optima):
             reason.append("merged with the optimum of an earlier start")
             raise StopIteration
-        if last[0] - f <= tol * abs(f):
+        slow[0] = slow[0] + 1 if last[0] - f <= tol * abs(f) else 0
+        if slow[0] == SLOW_ITERATIONS:
             reason.append("relative reduction of the loss below tol")
             raise StopIteration
         last[0] = f
