@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -47,12 +49,18 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
             out[6][idx] = "failed: no observed streamflow in the calibration period"
             continue
         try:
-            res = calibrate_basin(model, forcing, obs, loss=loss, warmup=warmup, n_starts=n_starts,
-                                  optimizer=optimizer, seed=seed, maxiter=maxiter, tol=tol, log_scale=log_scale,
-                                  solver_options=solver_options)
+            # every run of a basin sees the same forcing: its warnings (negative PET) are told once
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                res = calibrate_basin(model, forcing, obs, loss=loss, warmup=warmup, n_starts=n_starts,
+                                      optimizer=optimizer, seed=seed, maxiter=maxiter, tol=tol, log_scale=log_scale,
+                                      solver_options=solver_options)
         except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:  # this basin only
             out[6][idx] = f"failed: {type(err).__name__}: {err}"
             continue
+        finally:
+            for message, category in dict.fromkeys((str(w.message), w.category) for w in caught):
+                warnings.warn(message, category, stacklevel=2)
         for k, name in enumerate(OUTPUTS):
             out[k][idx] = res[name]
     return out
