@@ -9,7 +9,6 @@ flow standard deviation, so that wet basins do not dominate the loss.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -122,7 +121,7 @@ class ForwardLSTM(Persistent):
         import torch
 
         from .model import masked_mse
-        from .train import fit_loop, new_state
+        from .train import fit_loop
 
         cfg = self.config
         sub = data.select_period(ds, period)
@@ -200,20 +199,7 @@ class ForwardLSTM(Persistent):
             vp = np.array(val_pairs)
             return float(np.mean([loss_of(vp[i:i + 256]).item() for i in range(0, len(vp), 256)]))
 
-        state = new_state()
-        save = None
-        if checkpoint is not None:
-            checkpoint = Path(checkpoint)
-            if resume and checkpoint.exists():
-                saved = torch.load(checkpoint, map_location=device, weights_only=False)
-                if saved["config"] != self.config:
-                    raise ValueError(f"checkpoint {checkpoint} was written with another configuration")
-                state = saved["training"]
-
-            def save(st):
-                self.net, self.state = net, st
-                self.save(checkpoint, _weights=st["best_weights"])
-
+        state, save = self._checkpointing(checkpoint, resume, net, device)
         self.state = fit_loop(net, optimizer, run_epoch, validate, epochs=cfg["epochs"], patience=cfg["patience"],
                               rng=np.random.default_rng(cfg["seed"]), state=state, save=save,
                               progress=cfg["progress"], desc="ForwardLSTM")

@@ -9,7 +9,6 @@ regression of z-scored static attributes (only basins with known attributes cont
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -171,7 +170,7 @@ class KGSSL(Persistent):
         import torch
 
         from .model import masked_mse, ntxent_loss, triplet_loss
-        from .train import fit_loop, new_state
+        from .train import fit_loop
 
         cfg = self.config
         if isinstance(attributes, str):
@@ -265,20 +264,8 @@ class KGSSL(Persistent):
                 return None
             return float(np.mean([losses(b[:, 0], b[:, 1]).item() for b in val_batches]))
 
-        state = new_state()
-        save = None
-        if checkpoint is not None:
-            checkpoint = Path(checkpoint)
-            if resume and checkpoint.exists():
-                saved = torch.load(checkpoint, map_location=device, weights_only=False)
-                if saved["config"] != self.config or list(saved["stats"]["attributes"]) != attributes:
-                    raise ValueError(f"checkpoint {checkpoint} was written with another configuration or attributes")
-                state = saved["training"]
-
-            def save(st):
-                self.net, self.state = net, st
-                self.save(checkpoint, _weights=st["best_weights"])
-
+        state, save = self._checkpointing(checkpoint, resume, net, device, "configuration or attributes",
+                                          lambda saved: list(saved["stats"]["attributes"]) == attributes)
         self.state = fit_loop(net, optimizer, run_epoch, validate, epochs=cfg["epochs"], patience=cfg["patience"],
                               rng=np.random.default_rng(cfg["seed"]), state=state, save=save,
                               progress=cfg["progress"], desc="KGSSL")

@@ -39,6 +39,30 @@ class Persistent:
         atomic_torch_save({"format": self.FORMAT, "config": self.config, "stats": self.stats,
                            "weights": weights, "training": self.state}, path)
 
+    def _checkpointing(self, checkpoint, resume: bool, net, device, what: str = "configuration", same=None):
+        """The training state to start from and the per-epoch callback that writes ``checkpoint``.
+
+        With ``resume`` an existing checkpoint must come from the same configuration (and pass
+        ``same(saved)``, naming ``what`` differs otherwise); its training state is continued.
+        """
+        if checkpoint is None:
+            return new_state(), None
+        import torch
+
+        checkpoint = Path(checkpoint)
+        state = new_state()
+        if resume and checkpoint.exists():
+            saved = torch.load(checkpoint, map_location=device, weights_only=False)
+            if saved["config"] != self.config or (same is not None and not same(saved)):
+                raise ValueError(f"checkpoint {checkpoint} was written with another {what}")
+            state = saved["training"]
+
+        def save(st):
+            self.net, self.state = net, st
+            self.save(checkpoint, _weights=st["best_weights"])
+
+        return state, save
+
     @classmethod
     def load(cls, path, device: str | None = None):
         """Read a model written by :meth:`save` (or a checkpoint written during ``fit``)."""
