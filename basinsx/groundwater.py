@@ -11,7 +11,7 @@ Grid convention: cell ``(j, i)`` is row ``j`` along ``y`` (``bottom`` is ``y = 0
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp

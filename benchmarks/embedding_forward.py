@@ -95,7 +95,7 @@ def main():
     long = ("1994-10-01", "2009-09-30")
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    cost = KGSSL(epochs=2, val_fraction=0.0, progress=False).fit(ds, attributes=ATTRS, period=long)
+    KGSSL(epochs=2, val_fraction=0.0, progress=False).fit(ds, attributes=ATTRS, period=long)
     per_epoch = (time.perf_counter() - t0) / 2
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     n_years = (np.datetime64(TEST[1]) - np.datetime64(TEST[0])).astype(int) / 365.25

@@ -323,8 +323,6 @@ class Surrogate:
     def torch_module(self):
         """A frozen float32 torch module: raw inputs ``(batch, ...)`` to scaled outputs ``(batch, n_out)``."""
         self._require_fit()
-        import torch
-
         nets = _networks()
         if self.kind == "kernel":
             net = nets["KernelNet"](self.train_x, self.model.dual_coef_.reshape(len(self.train_x), -1), self.gamma)
