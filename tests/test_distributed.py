@@ -46,3 +46,14 @@ def test_embedding_inference(client, ds):
             ds.compute(), attributes=["p_mean"])
     threaded, distributed_ = both(model.transform(ds))
     xr.testing.assert_identical(threaded, distributed_)
+
+
+def test_surrogate_training_set(client):
+    from basinsx.inverse import latin_hypercube, training_set
+
+    design = latin_hypercube({"a": (0.0, 1.0), "b": (1.0, 2.0), "c": (-1.0, 0.0)}, 24, seed=0)
+    with dask.config.set(scheduler="threads"):
+        threaded = training_set(np.cumsum, design, batch_size=5, progress=False)
+    on_cluster = training_set(np.cumsum, design, batch_size=5, progress=False)
+    xr.testing.assert_identical(threaded, on_cluster)
+    np.testing.assert_allclose(on_cluster.output.values, np.cumsum(design.values, axis=1))

@@ -76,7 +76,7 @@ def training_set(
     params: xr.DataArray,
     *,
     batch_size: int = 16,
-    scheduler: str = "threads",
+    scheduler: str | None = None,
     progress: bool = True,
     **compute_kwargs,
 ) -> xr.Dataset:
@@ -95,10 +95,11 @@ def training_set(
         A simulator returning arrays gives the variable ``output(sample, obs)``.
     batch_size : int
         Samples per dask task.
-    scheduler : str
-        A local dask scheduler (``"threads"``, ``"processes"``, ``"synchronous"``).
+    scheduler : str, optional
+        A local dask scheduler (``"threads"``, ``"processes"``, ``"synchronous"``); by default
+        the active one, so a ``distributed.Client`` (LocalCluster, dask-jobqueue) runs the samples.
     progress : bool
-        Show a tqdm bar over the tasks.
+        Show a tqdm bar over the tasks (local schedulers; a distributed cluster has its dashboard).
     **compute_kwargs
         Passed to :func:`dask.compute`, e.g. ``pool=ProcessPoolExecutor(2)`` to reuse worker
         processes across calls (each new pool re-imports the simulator's modules).
@@ -132,7 +133,7 @@ def training_set(
             self.bar.close()
 
     with _Bar(len(values)):
-        results = dask.compute(*tasks, scheduler=scheduler, **compute_kwargs)
+        results = dask.compute(*tasks, **({"scheduler": scheduler} if scheduler else {}), **compute_kwargs)
     outs = [o for batch in results for o in batch]
     if isinstance(outs[0], (np.ndarray, list, tuple)):
         arr = np.stack([np.asarray(o, float) for o in outs])
