@@ -121,7 +121,7 @@ class ForwardLSTM(Persistent):
         import torch
 
         from .model import masked_mse
-        from .train import fit_loop
+        from .train import fit_loop, optimizer_step
 
         cfg = self.config
         sub = data.select_period(ds, period)
@@ -185,12 +185,8 @@ class ForwardLSTM(Persistent):
         def run_epoch(rng):
             total = 0.0
             for _ in range(steps):
-                loss = loss_of(pairs[rng.integers(0, len(pairs), cfg["batch_size"])])
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-                optimizer.step()
-                total += loss.item()
+                batch = pairs[rng.integers(0, len(pairs), cfg["batch_size"])]
+                total += optimizer_step(optimizer, net, loss_of(batch))
             return total / steps
 
         def validate():

@@ -170,7 +170,7 @@ class KGSSL(Persistent):
         import torch
 
         from .model import masked_mse, ntxent_loss, triplet_loss
-        from .train import fit_loop
+        from .train import fit_loop, optimizer_step
 
         cfg = self.config
         if isinstance(attributes, str):
@@ -251,12 +251,7 @@ class KGSSL(Persistent):
                 chosen = rng.choice(eligible, size=p, replace=False)
                 basins = np.repeat(chosen, k)
                 starts = np.concatenate([rng.choice(train_starts[b], size=k) for b in chosen])
-                loss = losses(basins, starts)
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-                optimizer.step()
-                total += loss.item()
+                total += optimizer_step(optimizer, net, losses(basins, starts))
             return total / steps
 
         def validate():

@@ -98,6 +98,17 @@ def atomic_torch_save(obj, path) -> None:
             os.remove(tmp)
 
 
+def optimizer_step(optimizer, net, loss) -> float:
+    """One Adam(W) step on ``loss`` with the gradient norm clipped at 1; returns the loss value."""
+    import torch
+
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+    optimizer.step()
+    return loss.item()
+
+
 def fit_loop(net, optimizer, run_epoch, validate, *, epochs: int, patience: int, rng: np.random.Generator,
              state: dict, save=None, progress: bool = True, desc: str = "train") -> dict:
     """Train ``net`` for up to ``epochs`` epochs with early stopping; returns the final state.
