@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 from basinsx.embedding import KGSSL, ForwardLSTM, embed, evaluate  # noqa: E402
 from basinsx.embedding import data  # noqa: E402
 from basinsx.embedding.model import masked_mse, ntxent_loss, triplet_loss  # noqa: E402
+from basinsx.embedding.readout import fit_ridge  # noqa: E402
 
 SMALL = {"dim": 8, "hidden": 16, "window": 90, "stride": 45, "basins_per_batch": 8, "windows_per_basin": 4,
          "progress": False}
@@ -231,6 +232,43 @@ def test_triplet_and_mlp_head_options_train(ds):
     assert isinstance(model.net.head, torch.nn.Sequential)
     out = model.transform(sub)
     assert np.isfinite(out.embedding.values).all() and np.isfinite(out.attributes_pred.values).all()
+
+
+def test_ridge_readout_matches_explicit_leave_one_out():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 5)) * [1.0, 10.0, 0.1, 3.0, 1.0] + 2.0
+    y = np.stack([x @ [1.0, 0.1, 5.0, 0.0, 0.0] + rng.normal(0, 0.5, 30), rng.normal(size=30)], axis=1)
+    y[[3, 7], 0] = np.nan  # unknown attribute values are skipped per column
+    alphas = np.logspace(-2, 3, 6)
+    fit = fit_ridge(x, y, alphas)
+    xs = (x - x.mean(0)) / x.std(0)
+    for j in range(2):
+        ok = np.isfinite(y[:, j])
+        xa = np.column_stack([np.ones(ok.sum()), xs[ok]])
+        pen = lambda a: np.diag([0.0] + [a] * 5)  # noqa: E731  (the intercept is not penalised)
+        loo = [np.mean([(y[ok, j][i] - xa[i] @ np.linalg.solve(
+            xa[np.arange(len(xa)) != i].T @ xa[np.arange(len(xa)) != i] + pen(a),
+            xa[np.arange(len(xa)) != i].T @ y[ok, j][np.arange(len(xa)) != i])) ** 2 for i in range(len(xa))])
+            for a in alphas]
+        best = alphas[int(np.argmin(loo))]
+        assert fit["alpha"][j] == best
+        beta = np.linalg.solve(xa.T @ xa + pen(best), xa.T @ y[ok, j])
+        np.testing.assert_allclose(x[ok] @ fit["coef"][:, j] + fit["intercept"][j], xa @ beta, rtol=1e-5, atol=1e-5)
+    assert fit["alpha"][1] == alphas[-1]  # pure noise: the strongest penalty wins
+
+
+def test_ridge_readout_option(ds, tmp_path):
+    sub = ds.isel(basin=slice(0, 8))
+    ridge = KGSSL(epochs=2, readout="ridge", **SMALL).fit(sub, attributes=["k", "c"])
+    head = KGSSL(epochs=2, readout="head", **SMALL).fit(sub, attributes=["k", "c"])
+    a, b = ridge.transform(sub), head.transform(sub)
+    np.testing.assert_array_equal(a.embedding.values, b.embedding.values)  # same training, other readout
+    assert not np.allclose(a.attributes_pred.values, b.attributes_pred.values)
+    ridge.save(tmp_path / "ridge.pt")
+    np.testing.assert_array_equal(KGSSL.load(tmp_path / "ridge.pt").transform(sub).attributes_pred.values,
+                                  a.attributes_pred.values)
+    with pytest.raises(ValueError, match="readout"):
+        KGSSL(readout="forest")
 
 
 def test_evaluate_values():

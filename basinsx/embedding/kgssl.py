@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from . import data
+from .readout import fit_ridge
 from .train import Persistent
 
 #: Default configuration; every key can be passed to :class:`KGSSL`.
@@ -32,11 +33,12 @@ DEFAULTS = {
     "w_con": 1.0,
     "w_sup": 10.0,
     "head_hidden": 0,
+    "readout": "ridge",
     "dropout": 0.1,
     "lr": 2e-3,
     "weight_decay": 1e-5,
-    "epochs": 40,
-    "patience": 8,
+    "epochs": 150,
+    "patience": 20,
     "basins_per_batch": 16,
     "windows_per_basin": 4,
     "steps_per_epoch": None,
@@ -71,6 +73,11 @@ class KGSSL(Persistent):
         Loss weights of reconstruction, contrastive and attribute terms.
     head_hidden : int
         Hidden units of the attribute head; 0 (default) is a linear head.
+    readout : {"ridge", "head"}
+        How ``attributes_pred`` is made: a ridge regression fitted after training on the
+        training basins' mean embeddings over the training period (penalty per attribute by
+        leave-one-out error; default), or the trained head applied to the mean embedding.
+        The head is trained either way: its loss shapes the embedding.
     dropout, lr, weight_decay : float
         Regularisation and AdamW settings.
     epochs, patience : int
@@ -111,6 +118,8 @@ class KGSSL(Persistent):
             raise ValueError(f"the response {self.config['flow']!r} must be one of the inputs {self.config['inputs']}")
         if self.config["contrastive"] not in ("ntxent", "triplet"):
             raise ValueError(f"contrastive must be 'ntxent' or 'triplet', got {self.config['contrastive']!r}")
+        if self.config["readout"] not in ("head", "ridge"):
+            raise ValueError(f"readout must be 'head' or 'ridge', got {self.config['readout']!r}")
         self.net = None
         self.stats = None
         self.state = None
@@ -265,6 +274,8 @@ class KGSSL(Persistent):
                               rng=np.random.default_rng(cfg["seed"]), state=state, save=save,
                               progress=cfg["progress"], desc="KGSSL")
         self.net = net.eval()
+        if attributes and cfg["readout"] == "ridge":  # one row per basin: its mean embedding over the period
+            self.stats["ridge"] = fit_ridge(_mean_embeddings(net, channels, observed, cfg), y)
         return self
 
     # ------------------------------------------------------------------ transform
@@ -329,44 +340,55 @@ class KGSSL(Persistent):
         return len(self.stats["attributes"])
 
 
+def _mean_embeddings(net, channels: np.ndarray, observed: np.ndarray, cfg: dict) -> np.ndarray:
+    """``(basin, dim)`` mean embedding of each basin's windows every ``stride`` days (NaN without one)."""
+    import torch
+
+    grid = data.strided_starts(channels.shape[-1], cfg["window"], cfg["stride"])
+    ok = [np.intersect1d(grid, s) for s in data.valid_starts(observed, cfg["window"], cfg["min_observed"])]
+    emb = np.full((channels.shape[0], cfg["dim"]), np.nan, dtype=np.float32)
+    basins = np.concatenate([np.full(len(s), b) for b, s in enumerate(ok)]).astype(np.int64)
+    starts = np.concatenate(ok).astype(np.int64)
+    if not len(basins):
+        return emb
+    zs = []
+    with torch.no_grad():
+        for i in range(0, len(basins), cfg["batch_size_inference"]):
+            sl = slice(i, i + cfg["batch_size_inference"])
+            xb = torch.as_tensor(data.gather_windows(channels, basins[sl], starts[sl], cfg["window"]),
+                                 device=cfg["device"])
+            zs.append(net.encode(xb).cpu().numpy())
+    z = np.concatenate(zs)
+    for b in np.unique(basins):
+        emb[b] = z[basins == b].mean(axis=0)
+    return emb
+
+
 def _transform_kernel(x: np.ndarray, *, dayofyear: np.ndarray, model: dict):
     """Embeddings ``(basin, dim)`` (and z-scored-then-restored attributes) of raw inputs ``(basin, variable, time)``."""
     import torch
 
     cfg, stats = model["config"], model["stats"]
-    device = cfg["device"]
     net = KGSSL(**{**cfg, "progress": False})._build(len(stats["attributes"]))
     net.load_state_dict(model["weights"])
     net.eval()
     flow_index = cfg["inputs"].index(cfg["flow"])
     channels, observed = data.encoder_channels(x, stats["mean"], stats["std"], flow_index, dayofyear)
-    grid = data.strided_starts(x.shape[-1], cfg["window"], cfg["stride"])
-    ok = [np.intersect1d(grid, s) for s in data.valid_starts(observed, cfg["window"], cfg["min_observed"])]
-    n_basin = x.shape[0]
-    emb = np.full((n_basin, cfg["dim"]), np.nan, dtype=np.float32)
-    basins = np.concatenate([np.full(len(s), b) for b, s in enumerate(ok)]).astype(np.int64)
-    starts = np.concatenate(ok).astype(np.int64)
-    if len(basins):
-        zs = []
-        with torch.no_grad():
-            for i in range(0, len(basins), cfg["batch_size_inference"]):
-                sl = slice(i, i + cfg["batch_size_inference"])
-                xb = torch.as_tensor(data.gather_windows(channels, basins[sl], starts[sl], cfg["window"]), device=device)
-                zs.append(net.encode(xb).cpu().numpy())
-        z = np.concatenate(zs)
-        for b in np.unique(basins):
-            emb[b] = z[basins == b].mean(axis=0)
+    emb = _mean_embeddings(net, channels, observed, cfg)
     if not stats["attributes"]:
         return emb
-    with torch.no_grad():
-        pred = net.predict_attributes(torch.as_tensor(np.nan_to_num(emb), device=device)).cpu().numpy()
+    if cfg["readout"] == "ridge":
+        pred = np.nan_to_num(emb) @ stats["ridge"]["coef"] + stats["ridge"]["intercept"]
+    else:
+        with torch.no_grad():
+            pred = net.predict_attributes(torch.as_tensor(np.nan_to_num(emb), device=cfg["device"])).cpu().numpy()
     pred = pred * stats["attr_std"] + stats["attr_mean"]
     pred[~np.isfinite(emb[:, 0])] = np.nan
     return emb, pred.astype(np.float32)
 
 
 def embed(ds: xr.Dataset, inputs=("prcp", "tmean", "pet", "streamflow"), attributes=None, period=None,
-          dim: int = 32, epochs: int = 40, seed: int = 0, **config) -> xr.Dataset:
+          dim: int = 32, epochs: int = DEFAULTS["epochs"], seed: int = 0, **config) -> xr.Dataset:
     """Fit :class:`KGSSL` on ``ds`` and return the embeddings of the same basins and period.
 
     ``ds.hydro.embed(...)`` calls this. Extra keyword arguments go to :class:`KGSSL`.
