@@ -9,7 +9,11 @@
    Kx = 1360 mD), with periodic faces and with open reservoirs + closed sides, and the
    classical PNM permeability of the snow2 network of the same subvolume.
 
+4. ``--speed``: lattice updates per second (fluid nodes x steps / s, reservoirs included)
+   and steps to convergence of the data-set label set-up, for several relaxation times.
+
 Run: python benchmarks/porenet_lbm.py --berea-size 64
+     NUMBA_NUM_THREADS=1 python benchmarks/porenet_lbm.py --speed
 """
 
 from __future__ import annotations
@@ -31,10 +35,38 @@ def sangani_acrivos_drag(c):
     return 1.0 / (1 - 1.7601 * c ** (1 / 3) + c - 1.5593 * c**2 + 3.9799 * c ** (8 / 3) - 3.0734 * c ** (10 / 3))
 
 
+def speed():
+    """Throughput and steps to convergence (reservoirs + closed sides) per tau and tolerance."""
+    import numba
+
+    from basinsx.porenet.dataset import synthetic_image
+
+    numba.set_num_threads(1)
+    slit = np.ones((4, 4, 9), bool)
+    slit[:, :, 0] = False
+    lbm_permeability(slit, 1.0)  # compile outside the timings
+    berea = np.load(ROCKS / "berea_100_to_300.npz")["im"]
+    cases = {"Berea 40^3": berea[50:90, 60:100, 70:110], "blobs 40^3": synthetic_image("blobs", 40, 0.3, 3),
+             "spheres 40^3": synthetic_image("spheres", 40, 0.35, 5)}
+    print(f"{'case':>13} {'tau':>5} {'tol':>6} {'steps':>6} {'s':>6} {'MLUPS':>6} {'K / K(tol 1e-8) - 1':>20}")
+    for name, im in cases.items():
+        ref = lbm_permeability(im, 1.0, buffer=3, walls=True, tau=1.0, tol=1e-8)
+        nodes = np.pad(im, ((3, 3), (0, 0), (0, 0)), constant_values=True).sum()
+        for tau, tol in ((0.7, 1e-3), (0.7, 1e-4), (1.0, 1e-4), (1.5, 1e-4)):
+            t0 = time.perf_counter()
+            k, info = lbm_permeability(im, 1.0, buffer=3, walls=True, tau=tau, tol=tol, return_info=True)
+            dt = time.perf_counter() - t0
+            print(f"{name:>13} {tau:5.2f} {tol:6.0e} {info['steps']:6d} {dt:6.1f} "
+                  f"{nodes * info['steps'] / dt / 1e6:6.2f} {k / ref - 1:+20.1e}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--berea-size", type=int, default=64)
+    ap.add_argument("--speed", action="store_true", help="only the throughput / convergence table")
     args = ap.parse_args()
+    if args.speed:
+        return speed()
 
     print("1. plane Poiseuille slit (walls at z = 0, periodic)")
     for h in (4, 8, 16):
