@@ -37,7 +37,7 @@ class GraphRegressor(nn.Module):
     def __init__(self, hidden=32, layers=2):
         super().__init__()
         self.body = ConductanceGNN(hidden, layers)
-        self.readout = _mlp(hidden + len(THROAT_FEATURES) + 1, hidden, 1)
+        self.readout = _mlp(hidden + len(THROAT_FEATURES), hidden, 1)
         self.double()
 
     def forward(self, inp):
@@ -49,7 +49,8 @@ class GraphRegressor(nn.Module):
             m = msg(b._pair(h, conns, e))
             agg = torch.zeros_like(h).index_add_(0, conns[:, 0], m).index_add_(0, conns[:, 1], m) / deg
             h = h + upd(torch.cat([h, agg], dim=1))
-        pooled = torch.cat([h.mean(0), e.mean(0), torch.log(torch.tensor([float(x.shape[0])], dtype=h.dtype))])
+        # intensive read-out (means only): K does not scale with the number of pores
+        pooled = torch.cat([h.mean(0), e.mean(0)])
         return self.readout(pooled)[0] + inp["logk_offset"]
 
 

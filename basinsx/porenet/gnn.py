@@ -17,7 +17,7 @@ from .conductance import conductance
 from .solver import length_and_area, system
 from .torch_solver import permeability_torch
 
-PORE_FEATURES = ("log_diameter", "log_volume", "coordination", "boundary")
+PORE_FEATURES = ("log_diameter", "log_volume", "coordination", "flow_face", "side_face")
 THROAT_FEATURES = ("log_diameter", "log_spacing", "log_pore1_length", "log_throat_length", "log_pore2_length",
                    "log_g_classical")
 
@@ -31,7 +31,7 @@ def graph_inputs(net, model: str = "cones_and_cylinders", mu: float = 1e-3, axis
     Returns
     -------
     dict
-        ``x`` (n_pores, 4) pore features :data:`PORE_FEATURES`, ``e`` (n_throats, 6) throat
+        ``x`` (n_pores, 5) pore features :data:`PORE_FEATURES`, ``e`` (n_throats, 6) throat
         features :data:`THROAT_FEATURES`, ``conns`` (n_throats, 2), ``g0`` classical
         conductance, ``scale`` (conductance unit), ``system`` (the flow system along ``axis``).
     """
@@ -41,12 +41,15 @@ def graph_inputs(net, model: str = "cones_and_cylinders", mu: float = 1e-3, axis
     g0 = conductance(net, model, mu).values
     scale = ref**3 / mu
     coord = np.bincount(conns.ravel(), minlength=npore)
-    boundary = np.zeros(npore)
-    for f in ("pore_xmin", "pore_xmax", "pore_ymin", "pore_ymax", "pore_zmin", "pore_zmax"):
-        boundary = np.maximum(boundary, net[f].values)
+    # inlet/outlet pores (held at fixed pressure, their conduit to the face is not modelled)
+    # and pores on the closed sides are different boundary conditions: separate flags
+    flow_face = np.maximum(net[f"pore_{axis}min"].values, net[f"pore_{axis}max"].values).astype(float)
+    side_face = np.zeros(npore)
+    for a in "xyz".replace(axis, ""):
+        side_face = np.maximum(side_face, np.maximum(net[f"pore_{a}min"].values, net[f"pore_{a}max"].values))
     vol = net["pore_volume"].values if "pore_volume" in net else np.pi / 6 * net["pore_diameter"].values ** 3
     x = np.stack([np.log(net["pore_diameter"].values / ref), np.log(np.maximum(vol, 1e-3 * ref**3) / ref**3),
-                  coord / 6.0, boundary], axis=1)
+                  coord / 6.0, flow_face, side_face], axis=1)
     cl = net["conduit_length"].values / ref
     e = np.stack([np.log(net["throat_diameter"].values / ref), np.log(net["throat_spacing"].values / ref),
                   *np.log(np.maximum(cl, 1e-3)).T, np.log(g0 / scale)], axis=1)
