@@ -183,6 +183,10 @@ def test_tnna_recovers_parameters(kernel_surrogate):
     lo, hi = as_bounds(BOUNDS).values.T
     assert np.all(est.values >= lo) and np.all(est.values <= hi)
     assert tn.misfit_history.shape == (400, 2) and tn.history[-1] < 1e-3 * tn.history[0]
+    # param_history[k] is the estimate whose misfit the k-th surrogate call measured
+    assert tn.param_history.shape == (400, 2, 3)
+    fun = objective(kernel_surrogate, y.isel(scenario=1))
+    np.testing.assert_allclose(fun(tn.param_history[[0, 50, 399], 1]), tn.misfit_history[[0, 50, 399], 1], rtol=1e-4)
 
 
 def test_tnna_known_values_regularise(kernel_surrogate):
@@ -206,7 +210,23 @@ def test_tnna_adaptive_update_reduces_error(data):
     assert after < before
 
 
-def test_tnna_errors(kernel_surrogate):
+def test_tnna_pretraining_starts_near_the_answer(data, kernel_surrogate):
+    # the supervised inverse fit on the training pairs costs no surrogate call and leaves few
+    # tandem epochs to do: after 30 epochs it is far closer than the random initialisation
+    train, _ = data
+    truth = np.array([[1.3, 1.7, 0.4], [0.8, 2.5, -0.5], [1.9, 0.9, 0.1]])
+    y = xr.DataArray(np.stack([decay(t) for t in truth]), dims=("scenario", "obs"))
+    kw = {"hidden": (64, 64), "epochs": 30, "lr": 3e-3}
+    cold = TNNA(kernel_surrogate, BOUNDS, **kw)
+    warm = TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params, train.output), pretrain_epochs=300, **kw)
+    err_cold = np.abs(cold.fit(y).values - truth).max()
+    err_warm = np.abs(warm.fit(y).values - truth).max()
+    assert warm.nfev == cold.nfev == 30
+    assert err_warm < 0.15 and err_cold > 0.3
+    assert warm.misfit_history[0].mean() < 1e-2 * cold.misfit_history[0].mean()
+
+
+def test_tnna_errors(kernel_surrogate, data):
     with pytest.raises(RuntimeError, match="not fitted"):
         TNNA(Surrogate("mlp"), BOUNDS)
     tn = TNNA(kernel_surrogate, BOUNDS, epochs=2)
@@ -214,6 +234,13 @@ def test_tnna_errors(kernel_surrogate):
         tn.fit(xr.DataArray(np.zeros(12), dims="time"))
     with pytest.raises(ValueError, match="known"):
         TNNA(kernel_surrogate, BOUNDS, known=(np.ones((1, 2)), [1.0]))
+    train, _ = data
+    with pytest.raises(ValueError, match="bounds have 3"):
+        TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params[:, :2], train.output))
+    with pytest.raises(ValueError, match="samples"):
+        TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params, train.output[:10]))
+    with pytest.raises(TypeError, match="DataArrays"):
+        TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params.values, train.output))
 
 
 def test_objective_matches_surrogate(kernel_surrogate):

@@ -4,6 +4,11 @@ A reverse network ``m = R(y_obs)`` is trained so that the frozen forward surroga
 the observations, minimising Eq. (19) of Chen et al. (2025),
 ``sum_i (y_obs[i] - F(R(y_obs))[i])^2 / sigma_i`` on min-max-scaled data. Each training epoch
 calls the surrogate once per observation vector, which is the forward-call count reported.
+
+The paper trains the reverse network on ``y_obs`` alone, from a random initialisation. With
+``pretrain``, it first learns the inverse map by supervised regression on the surrogate's own
+training pairs (outputs -> parameters); this costs no forward call (neither solver nor
+surrogate), only data already paid for, and starts the tandem training near the answer.
 """
 
 from __future__ import annotations
@@ -97,6 +102,13 @@ class TNNA:
     known : (A, b), optional
         Linear constraint ``A m ~ b`` from known values (e.g. log-permeability at wells),
         added to the loss as ``known_weight * mean((A m - b)^2)``.
+    pretrain : (params, outputs), optional
+        Training pairs for the supervised initialisation: ``params (sample, param)`` inside
+        ``bounds`` and ``outputs (sample, ...)`` labeled like the surrogate outputs (usually
+        the surrogate's training set). No surrogate call is made.
+    pretrain_epochs, pretrain_batch : int
+        Epochs and batch size of that regression (Adam at ``lr``, mean squared error of the
+        parameters scaled to [0, 1]).
     seed : int
     progress : bool
 
@@ -106,6 +118,9 @@ class TNNA:
         Loss per epoch (mean over observation vectors).
     misfit_history : ndarray (epochs, S)
         Data misfit of each observation vector per epoch.
+    param_history : ndarray (epochs, S, n_param)
+        The estimate evaluated by each epoch's surrogate call (``misfit_history`` is its misfit),
+        i.e. the estimate after ``k`` updates and ``k + 1`` calls is ``param_history[k]``.
     nfev : int
         Surrogate calls per observation vector (= epochs run).
     """
@@ -123,6 +138,9 @@ class TNNA:
         sigma=None,
         known=None,
         known_weight=1.0,
+        pretrain=None,
+        pretrain_epochs=200,
+        pretrain_batch=64,
         seed=0,
         progress=False,
     ):
@@ -133,7 +151,40 @@ class TNNA:
         self.hidden, self.epochs, self.lr, self.weight_decay = tuple(hidden), int(epochs), lr, weight_decay
         self.sigma, self.known_weight, self.seed, self.progress = sigma, known_weight, seed, progress
         self.known = _known(known, self.bounds.sizes["param"])
+        self.pretrain = None if pretrain is None else self._pairs(*pretrain)
+        self.pretrain_epochs, self.pretrain_batch = int(pretrain_epochs), int(pretrain_batch)
         self.n_simulations = 0
+
+    def _pairs(self, params, outputs):
+        """Pretraining pairs as arrays: scaled outputs ``(n, n_obs)``, parameters scaled to [0, 1]."""
+        if not (isinstance(params, xr.DataArray) and isinstance(outputs, xr.DataArray)):
+            raise TypeError("pretrain=(params, outputs) takes two DataArrays with a 'sample' dim")
+        if "sample" not in params.dims or "sample" not in outputs.dims:
+            raise ValueError("pretrain=(params, outputs) takes two DataArrays with a 'sample' dim")
+        P = np.asarray(params.transpose("sample", ...).values, float).reshape(params.sizes["sample"], -1)
+        b = self.bounds.values
+        if P.shape[1] != len(b):
+            raise ValueError(f"pretrain params have {P.shape[1]} values per sample, bounds have {len(b)}")
+        Y = self.surrogate.scale_y(self.surrogate._flat_obs(outputs.transpose("sample", ...)))
+        if len(Y) != len(P):
+            raise ValueError(f"pretrain params have {len(P)} samples, outputs {len(Y)}")
+        return Y, np.clip((P - b[:, 0]) / (b[:, 1] - b[:, 0]), 0.0, 1.0)
+
+    def _supervised(self, net):
+        """Regress the reverse network on the pretraining pairs (no surrogate call)."""
+        import torch
+        from tqdm.auto import trange
+
+        Y, P = (torch.as_tensor(v, dtype=torch.float32) for v in self.pretrain)
+        gen = torch.Generator().manual_seed(self.seed)
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr)
+        for _ in trange(self.pretrain_epochs, desc="TNNA pretrain", disable=not self.progress):
+            perm = torch.randperm(len(Y), generator=gen)
+            for k in range(0, len(Y), self.pretrain_batch):
+                b = perm[k : k + self.pretrain_batch]
+                opt.zero_grad()
+                torch.nn.functional.mse_loss(net(Y[b]), P[b]).backward()
+                opt.step()
 
     def _inputs(self, m):
         return self.transform(m) if self.transform is not None else m
@@ -154,13 +205,15 @@ class TNNA:
             layers += [nn.Linear(d, h), nn.SiLU()]
             d = h
         net = nn.Sequential(*layers, nn.Linear(d, n_param), nn.Sigmoid())
+        if self.pretrain is not None:
+            self._supervised(net)
         lo = torch.as_tensor(self.bounds.values[:, 0], dtype=torch.float32)
         span = torch.as_tensor(self.bounds.values[:, 1] - self.bounds.values[:, 0], dtype=torch.float32)
         y = torch.as_tensor(Y, dtype=torch.float32)
         wt = torch.as_tensor(w, dtype=torch.float32)
         kn = tuple(torch.as_tensor(v, dtype=torch.float32) for v in self.known) if self.known is not None else None
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        hist, mis = [], []
+        hist, mis, par = [], [], []
         for _ in trange(self.epochs, desc="TNNA", disable=not self.progress):
             opt.zero_grad()
             m = lo + span * net(y)
@@ -172,9 +225,11 @@ class TNNA:
             opt.step()
             hist.append(loss.item())
             mis.append(misfit.detach().numpy())
+            par.append(m.detach().numpy().astype(float))
         with torch.no_grad():
             m = (lo + span * net(y)).numpy().astype(float)
         self.net, self.history, self.misfit_history, self.nfev = net, np.array(hist), np.array(mis), self.epochs
+        self.param_history = np.array(par).reshape(self.epochs, len(Y), n_param)
         coords = {"param": self.bounds["param"].values}
         if lead:
             self.estimate = xr.DataArray(m, dims=(lead[0], "param"), coords={**coords, lead[0]: y_obs[lead[0]].values})
