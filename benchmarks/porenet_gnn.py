@@ -14,7 +14,7 @@ cross-scale test. Models:
 Prints R^2 of log10 K and the mean relative error per split, the gradient sensitivity of
 log K to uniform shifts of each input feature, and writes a parity plot.
 
-Run: python benchmarks/porenet_gnn.py --data /tmp/porenet_gnn_data.nc --epochs 60 \
+Run: python benchmarks/porenet_gnn.py --data benchmarks/data/porenet_gnn_data.nc --epochs 60 --seeds 0 1 2 \
     --plot docs/benchmarks/porenet_parity.png
 """
 
@@ -60,46 +60,13 @@ def metrics(k_pred, k_true):
     return r2, np.mean(np.abs(k_pred - k_true) / k_true)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--data", default="/tmp/porenet_gnn_data.nc")
-    ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--plot", default=None)
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
-    ds = xr.load_dataset(args.data)
-    # an image whose pore space does not percolate at voxel scale has K_lbm <= 0 even when
-    # snow2 joins its regions: no label, drop it
-    bad = np.flatnonzero(ds["k_lbm"].values <= 0)
-    if bad.size:
-        print(f"dropping {bad.size} samples with K_lbm <= 0: {bad.tolist()}")
-        keep = np.setdiff1d(np.arange(ds.sizes["sample"]), bad)
-        ds = ds.isel(sample=keep, pore=np.flatnonzero(np.isin(ds["pore_sample"].values, keep)),
-                     throat=np.flatnonzero(np.isin(ds["throat_sample"].values, keep)))
-        remap = np.full(keep.max() + 1, -1)
-        remap[keep] = np.arange(keep.size)
-        ds["pore_sample"] = ("pore", remap[ds["pore_sample"].values])
-        ds["throat_sample"] = ("throat", remap[ds["throat_sample"].values])
-    nets = networks(ds)
-    k = ds["k_lbm"].values
-    k_pnm = ds["k_pnm"].values
-    split = ds["split"].values
-    rng = np.random.default_rng(args.seed)
-    small = np.flatnonzero(split == "train")
-    perm = rng.permutation(small)
-    n_train = int(round(0.75 * len(small)))
-    sets = {"train": perm[:n_train], "held-out": perm[n_train:], "cross-scale": np.flatnonzero(split == "large")}
-    print(f"{len(nets)} samples: " + ", ".join(f"{s} {len(i)}" for s, i in sets.items())
-          + "; sources " + ", ".join(f"{s} {c}" for s, c in zip(*np.unique(ds["source"].values, return_counts=True))))
-    inputs = [graph_inputs(n) for n in nets]
-    tr = sets["train"]
-
+def train_models(nets, inputs, k, tr, epochs, seed):
+    """GNN-PNM and data-driven predictions of every sample, both trained on ``tr`` with ``seed``."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     gnn = ConductanceGNN(hidden=32, layers=2)
-    hist = fit(gnn, [nets[i] for i in tr], k[tr], epochs=args.epochs, lr=3e-3, inputs=[inputs[i] for i in tr],
-               progress=False, seed=args.seed)
-    print(f"GNN-PNM training loss {hist[0]:.3f} -> {hist[-1]:.3f} over {args.epochs} epochs")
+    hist = fit(gnn, [nets[i] for i in tr], k[tr], epochs=epochs, lr=3e-3, inputs=[inputs[i] for i in tr],
+               progress=False, seed=seed)
     with torch.no_grad():
         k_gnn = np.array([gnn.permeability(nets[i], inputs[i]).item() for i in range(len(nets))])
 
@@ -109,7 +76,7 @@ def main():
         inp["logk_offset"] = offset
     reg = GraphRegressor(32, 2)
     opt = torch.optim.Adam(reg.parameters(), lr=3e-3)
-    for _ in range(args.epochs * 3):  # no solver in the loop: cheaper per step, give it more epochs
+    for _ in range(epochs * 3):  # no solver in the loop: cheaper per step, give it more epochs
         for i in rng.permutation(tr):
             opt.zero_grad()
             loss = (reg(inputs[i]) - np.log(k[i])) ** 2
@@ -117,15 +84,93 @@ def main():
             opt.step()
     with torch.no_grad():
         k_dd = np.array([float(torch.exp(reg(inputs[i]))) for i in range(len(nets))])
+    return gnn, hist, k_gnn, k_dd
 
-    print(f"\n{'split':>12} {'n':>3} | {'R2 log K: PNM':>14} {'GNN-PNM':>8} {'data':>8} | "
-          f"{'MRE: PNM':>9} {'GNN-PNM':>8} {'data':>8}")
-    for name, idx in sets.items():
-        if len(idx) < 2:
-            continue
-        r = [metrics(m[idx], k[idx]) for m in (k_pnm, k_gnn, k_dd)]
-        print(f"{name:>12} {len(idx):>3} | {r[0][0]:14.3f} {r[1][0]:8.3f} {r[2][0]:8.3f} | "
-              f"{r[0][1]:9.3f} {r[1][1]:8.3f} {r[2][1]:8.3f}")
+
+def drop_unlabelled(ds):
+    """Drop samples whose image does not percolate at voxel scale (``K_lbm <= 0``)."""
+    bad = np.flatnonzero(ds["k_lbm"].values <= 0)
+    if not bad.size:
+        return ds
+    print(f"dropping {bad.size} samples with K_lbm <= 0: {bad.tolist()}")
+    keep = np.setdiff1d(np.arange(ds.sizes["sample"]), bad)
+    ds = ds.isel(sample=keep, pore=np.flatnonzero(np.isin(ds["pore_sample"].values, keep)),
+                 throat=np.flatnonzero(np.isin(ds["throat_sample"].values, keep)))
+    remap = np.full(keep.max() + 1, -1)
+    remap[keep] = np.arange(keep.size)
+    ds["pore_sample"] = ("pore", remap[ds["pore_sample"].values])
+    ds["throat_sample"] = ("throat", remap[ds["throat_sample"].values])
+    return ds
+
+
+def per_source(ds, sets, k, k_pnm, k_gnn, k_dd):
+    """R^2 and MRE per image source on the held-out and cross-scale samples (first seed)."""
+    src = ds["source"].values
+    print("\nper source (first seed): n, R2 PNM / GNN-PNM / data, MRE PNM / GNN-PNM / data")
+    for name in ("held-out", "cross-scale"):
+        for source in np.unique(src):
+            idx = sets[name][src[sets[name]] == source]
+            if len(idx) < 3:
+                continue
+            r = [metrics(m[idx], k[idx]) for m in (k_pnm, k_gnn, k_dd)]
+            print(f"  {name:>12} {source:>8} {len(idx):3d} | " + " ".join(f"{v[0]:7.3f}" for v in r) + " | "
+                  + " ".join(f"{v[1]:7.3f}" for v in r))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", default="benchmarks/data/porenet_gnn_data.nc")
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (the split uses the first)")
+    ap.add_argument("--plot", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    ds = drop_unlabelled(xr.load_dataset(args.data))
+    nets = networks(ds)
+    k = ds["k_lbm"].values
+    k_pnm = ds["k_pnm"].values
+    split = ds["split"].values
+    small = np.flatnonzero(split == "train")
+    perm = np.random.default_rng(args.seeds[0]).permutation(small)
+    n_train = int(round(0.75 * len(small)))
+    sets = {"train": perm[:n_train], "held-out": perm[n_train:], "cross-scale": np.flatnonzero(split == "large")}
+    sizes = {s: sorted({int(v) for v in ds["size"].values[i]}) for s, i in sets.items()}
+    print(f"{len(nets)} samples: " + ", ".join(f"{s} {len(i)} (edge {sizes[s]})" for s, i in sets.items())
+          + "; sources " + ", ".join(f"{s} {c}" for s, c in zip(*np.unique(ds["source"].values, return_counts=True))))
+    npores = np.array([n.sizes["pore"] for n in nets])
+    for s, i in sets.items():
+        print(f"  {s}: {npores[i].min()}-{npores[i].max()} pores (median {int(np.median(npores[i]))})")
+    inputs = [graph_inputs(n) for n in nets]
+    tr = sets["train"]
+
+    results = {}  # (split, model) -> list over seeds of (R2, MRE)
+    for seed in args.seeds:
+        gnn_s, hist, k_gnn_s, k_dd_s = train_models(nets, inputs, k, tr, args.epochs, seed)
+        print(f"\nseed {seed}: GNN-PNM training loss {hist[0]:.3f} -> {hist[-1]:.3f} over {args.epochs} epochs")
+        if seed == args.seeds[0]:
+            gnn, k_gnn, k_dd = gnn_s, k_gnn_s, k_dd_s
+        print(f"{'split':>12} {'n':>3} | {'R2 log K: PNM':>14} {'GNN-PNM':>8} {'data':>8} | "
+              f"{'MRE: PNM':>9} {'GNN-PNM':>8} {'data':>8}")
+        for name, idx in sets.items():
+            if len(idx) < 2:
+                continue
+            r = [metrics(m[idx], k[idx]) for m in (k_pnm, k_gnn_s, k_dd_s)]
+            for model, v in zip(("PNM", "GNN-PNM", "data"), r):
+                results.setdefault((name, model), []).append(v)
+            print(f"{name:>12} {len(idx):>3} | {r[0][0]:14.3f} {r[1][0]:8.3f} {r[2][0]:8.3f} | "
+                  f"{r[0][1]:9.3f} {r[1][1]:8.3f} {r[2][1]:8.3f}")
+    if len(args.seeds) > 1:
+        print(f"\nmean +- sd over seeds {args.seeds}")
+        for name in sets:
+            if (name, "PNM") not in results:
+                continue
+            row = []
+            for j in (0, 1):
+                for model in ("PNM", "GNN-PNM", "data"):
+                    v = np.array(results[(name, model)])[:, j]
+                    row.append(f"{v.mean():.3f} +- {v.std():.3f}")
+            print(f"{name:>12} | R2 " + " / ".join(row[:3]) + " | MRE " + " / ".join(row[3:]))
+    per_source(ds, sets, k, k_pnm, k_gnn, k_dd)
 
     # sensitivity: d log K / d (uniform shift of one feature over all pores or throats)
     sens = {f"pore {f}": [] for f in PORE_FEATURES} | {f"throat {f}": [] for f in THROAT_FEATURES}

@@ -189,3 +189,15 @@ def test_graph_inputs_separate_flow_faces_from_side_faces():
     assert np.array_equal(x[:, flow], on_x)
     y = graph_inputs(net, axis="y")["x"].numpy()
     assert np.array_equal(y[:, side], np.maximum(on_x, np.maximum(net["pore_zmin"].values, net["pore_zmax"].values)))
+
+
+def test_dataset_spans_uses_d3q19_links():
+    from basinsx.porenet.dataset import spans
+
+    im = np.zeros((6, 5, 5), bool)
+    im[:3, 1, 1] = True
+    im[3:, 2, 2] = True  # joined to the first segment only through a corner (not a D3Q19 link)
+    assert not spans(im, 0)
+    im[3:, 2, 1] = True  # now through an edge neighbour
+    assert spans(im, 0)
+    assert not spans(im, 1)
