@@ -108,6 +108,10 @@ def from_porespy(image, voxel_size: float, **snow_kw) -> xr.Dataset:
     if image.sum() == 0:
         raise ValueError("image has no pore voxels")
     snow_kw.setdefault("boundary_width", 0)
+    # one chunk: porespy's default splits the watershed over its settings' divs and stitches
+    # the chunks, which raises on some small images ("overlapping thickness is not
+    # suitable"); parallel_kw=None returns no regions at all in porespy 3
+    snow_kw.setdefault("parallel_kw", {"divs": 1})
     snow = ps.networks.snow2(image, voxel_size=voxel_size, **snow_kw)
     d = snow.network
     regions = np.asarray(snow.regions)
