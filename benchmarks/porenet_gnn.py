@@ -103,9 +103,8 @@ def drop_unlabelled(ds):
     return ds
 
 
-def per_source(ds, sets, k, k_pnm, k_gnn, k_dd):
+def per_source(src, sets, k, k_pnm, k_gnn, k_dd):
     """R^2 and MRE per image source on the held-out and cross-scale samples (first seed)."""
-    src = ds["source"].values
     print("\nper source (first seed): n, R2 PNM / GNN-PNM / data, MRE PNM / GNN-PNM / data")
     for name in ("held-out", "cross-scale"):
         for source in np.unique(src):
@@ -119,24 +118,24 @@ def per_source(ds, sets, k, k_pnm, k_gnn, k_dd):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--data", default="benchmarks/data/porenet_gnn_data.nc")
+    ap.add_argument("--data", nargs="+", default=["benchmarks/data/porenet_gnn_data.nc"],
+                    help="one or more files written by basinsx.porenet.dataset.build")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (the split uses the first)")
     ap.add_argument("--plot", default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    ds = drop_unlabelled(xr.load_dataset(args.data))
-    nets = networks(ds)
-    k = ds["k_lbm"].values
-    k_pnm = ds["k_pnm"].values
-    split = ds["split"].values
+    parts = [drop_unlabelled(xr.load_dataset(path)) for path in args.data]
+    nets = [net for ds in parts for net in networks(ds)]
+    k, k_pnm, split, size, src = (np.concatenate([ds[v].values for ds in parts])
+                                  for v in ("k_lbm", "k_pnm", "split", "size", "source"))
     small = np.flatnonzero(split == "train")
     perm = np.random.default_rng(args.seeds[0]).permutation(small)
     n_train = int(round(0.75 * len(small)))
     sets = {"train": perm[:n_train], "held-out": perm[n_train:], "cross-scale": np.flatnonzero(split == "large")}
-    sizes = {s: sorted({int(v) for v in ds["size"].values[i]}) for s, i in sets.items()}
+    sizes = {s: sorted({int(v) for v in size[i]}) for s, i in sets.items()}
     print(f"{len(nets)} samples: " + ", ".join(f"{s} {len(i)} (edge {sizes[s]})" for s, i in sets.items())
-          + "; sources " + ", ".join(f"{s} {c}" for s, c in zip(*np.unique(ds["source"].values, return_counts=True))))
+          + "; sources " + ", ".join(f"{s} {c}" for s, c in zip(*np.unique(src, return_counts=True))))
     npores = np.array([n.sizes["pore"] for n in nets])
     for s, i in sets.items():
         print(f"  {s}: {npores[i].min()}-{npores[i].max()} pores (median {int(np.median(npores[i]))})")
@@ -170,7 +169,7 @@ def main():
                     v = np.array(results[(name, model)])[:, j]
                     row.append(f"{v.mean():.3f} +- {v.std():.3f}")
             print(f"{name:>12} | R2 " + " / ".join(row[:3]) + " | MRE " + " / ".join(row[3:]))
-    per_source(ds, sets, k, k_pnm, k_gnn, k_dd)
+    per_source(src, sets, k, k_pnm, k_gnn, k_dd)
 
     # sensitivity: d log K / d (uniform shift of one feature over all pores or throats)
     sens = {f"pore {f}": [] for f in PORE_FEATURES} | {f"throat {f}": [] for f in THROAT_FEATURES}
