@@ -7,7 +7,7 @@
 Baseline: ridge regression and random forest (scikit-learn) from climate statistics and flow
 signatures of the same input data and periods.
 
-Run: ``python benchmarks/embedding_imputation.py [--epochs 40] [--out docs/benchmarks/embedding_imputation.json]``
+Run: ``python benchmarks/embedding_imputation.py [--epochs N] [--config JSON] [--out docs/benchmarks/embedding_imputation.json]``
 """
 
 import argparse
@@ -88,7 +88,7 @@ def summary(scores: xr.Dataset) -> dict:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, help="maximum epochs (default: KGSSL's)")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--config", default="{}", help="JSON object of KGSSL options overriding the defaults")
@@ -97,6 +97,8 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     config = json.loads(args.config)
+    if args.epochs is not None:
+        config["epochs"] = args.epochs
     ds = load()
     basins = ds.basin.values
     truth = ds[ATTRS]
@@ -106,7 +108,7 @@ def main():
     f_train, f_test = features(ds, TRAIN), features(ds, TEST)
     if "period" in args.settings:  # (a) training basins, held-out period
         t0 = time.perf_counter()
-        model = KGSSL(epochs=args.epochs, progress=False, **config).fit(ds, attributes=ATTRS, period=TRAIN)
+        model = KGSSL(progress=False, **config).fit(ds, attributes=ATTRS, period=TRAIN)
         fit_s = time.perf_counter() - t0
         pred = model.transform(ds, period=TEST).compute()
         results["period"] = {"kgssl": summary(evaluate(pred, truth)), "fit_seconds": fit_s,
@@ -123,15 +125,20 @@ def main():
         folds = np.array_split(rng.permutation(len(basins)), args.folds)
         kg = np.full((len(basins), len(ATTRS)), np.nan)
         base = {"ridge": kg.copy(), "forest": kg.copy()}
+        epochs_run = []
         for i, test_idx in enumerate(folds):
             train_idx = np.setdiff1d(np.arange(len(basins)), test_idx)
-            m = KGSSL(epochs=args.epochs, progress=False, **config).fit(
+            m = KGSSL(progress=False, **config).fit(
                 ds.isel(basin=train_idx), attributes=ATTRS, period=TRAIN)
+            epochs_run.append(len(m.history))
             kg[test_idx] = m.transform(ds.isel(basin=test_idx), period=TEST).attributes_pred.values
             for kind in base:
                 base[kind][test_idx] = baseline_predict(f_train[train_idx], y[train_idx], f_test[test_idx], kind)
             print(f"fold {i + 1}/{args.folds} done", flush=True)
-        results["unseen"] = {"kgssl": summary(evaluate(as_pred(kg, basins), truth)), "config": config}
+        results["unseen"] = {"kgssl": summary(evaluate(as_pred(kg, basins), truth)), "epochs_run": epochs_run,
+                             "fold_of_basin": [next(i for i, f in enumerate(folds) if b in f) for b in range(len(basins))],
+                             "predictions": {"kgssl": kg.tolist(), **{k: v.tolist() for k, v in base.items()}},
+                             "config": {k: v for k, v in m.config.items() if k != "inputs"}}
         for kind in base:
             results["unseen"][kind] = summary(evaluate(as_pred(base[kind], basins), truth))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
