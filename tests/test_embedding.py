@@ -234,6 +234,11 @@ def test_triplet_and_mlp_head_options_train(ds):
     assert np.isfinite(out.embedding.values).all() and np.isfinite(out.attributes_pred.values).all()
 
 
+def _ridge(xa, y, alpha):
+    """Explicit ridge with an unpenalised intercept column first."""
+    return np.linalg.solve(xa.T @ xa + np.diag([0.0] + [alpha] * (xa.shape[1] - 1)), xa.T @ y)
+
+
 def test_ridge_readout_matches_explicit_leave_one_out():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(30, 5)) * [1.0, 10.0, 0.1, 3.0, 1.0] + 2.0
@@ -244,16 +249,13 @@ def test_ridge_readout_matches_explicit_leave_one_out():
     xs = (x - x.mean(0)) / x.std(0)
     for j in range(2):
         ok = np.isfinite(y[:, j])
-        xa = np.column_stack([np.ones(ok.sum()), xs[ok]])
-        pen = lambda a: np.diag([0.0] + [a] * 5)  # noqa: E731  (the intercept is not penalised)
-        loo = [np.mean([(y[ok, j][i] - xa[i] @ np.linalg.solve(
-            xa[np.arange(len(xa)) != i].T @ xa[np.arange(len(xa)) != i] + pen(a),
-            xa[np.arange(len(xa)) != i].T @ y[ok, j][np.arange(len(xa)) != i])) ** 2 for i in range(len(xa))])
-            for a in alphas]
+        xa, yj = np.column_stack([np.ones(ok.sum()), xs[ok]]), y[ok, j]
+        rest = [np.arange(len(yj)) != i for i in range(len(yj))]
+        loo = [np.mean([(yj[i] - xa[i] @ _ridge(xa[r], yj[r], a)) ** 2 for i, r in enumerate(rest)]) for a in alphas]
         best = alphas[int(np.argmin(loo))]
         assert fit["alpha"][j] == best
-        beta = np.linalg.solve(xa.T @ xa + pen(best), xa.T @ y[ok, j])
-        np.testing.assert_allclose(x[ok] @ fit["coef"][:, j] + fit["intercept"][j], xa @ beta, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(x[ok] @ fit["coef"][:, j] + fit["intercept"][j], xa @ _ridge(xa, yj, best),
+                                   rtol=1e-5, atol=1e-5)
     assert fit["alpha"][1] == alphas[-1]  # pure noise: the strongest penalty wins
 
 
