@@ -13,6 +13,7 @@
    and steps to convergence of the data-set label set-up, for several relaxation times.
 
 Run: python benchmarks/porenet_lbm.py --berea-size 64
+     python benchmarks/porenet_lbm.py --skip-checks --berea-size 200 --setup reservoirs --tol 1e-3
      NUMBA_NUM_THREADS=1 python benchmarks/porenet_lbm.py --speed
 """
 
@@ -64,10 +65,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--berea-size", type=int, default=64)
     ap.add_argument("--speed", action="store_true", help="only the throughput / convergence table")
+    ap.add_argument("--setup", choices=("both", "periodic", "reservoirs"), default="both",
+                    help="Berea LBM boundary set-up(s)")
+    ap.add_argument("--tol", type=float, default=1e-5, help="LBM convergence tolerance for Berea")
+    ap.add_argument("--skip-checks", action="store_true", help="only the Berea part")
     args = ap.parse_args()
     if args.speed:
         return speed()
 
+    if args.skip_checks:
+        return berea(args)
     print("1. plane Poiseuille slit (walls at z = 0, periodic)")
     for h in (4, 8, 16):
         im = np.ones((2, 2, h + 1), bool)
@@ -90,6 +97,11 @@ def main():
         print(f"   a = {a:5.2f} voxels, c = {c:.4f}: K_lbm / K_ref = {k / ref:.4f}  "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
+    berea(args)
+
+
+def berea(args):
+    """LBM and classical PNM permeability of a centred cubic Berea subvolume."""
     path = ROCKS / "berea_100_to_300.npz"
     if not path.exists():
         return
@@ -100,9 +112,12 @@ def main():
     vox = 5.345e-6
     print(f"3. Berea centre subvolume {n}^3 (voxels {lo}:{lo + n} on every axis), porosity {sub.mean():.3f}; "
           f"whole-image reference Kx = 1360 mD")
-    for label, kw in (("periodic faces", {}), ("reservoirs + closed sides", {"buffer": 3, "walls": True})):
+    setups = {"periodic": ("periodic faces", {}), "reservoirs": ("reservoirs + closed sides",
+                                                                 {"buffer": 3, "walls": True})}
+    for name in (setups if args.setup == "both" else [args.setup]):
+        label, kw = setups[name]
         t0 = time.perf_counter()
-        k, info = lbm_permeability(sub, vox, "x", tau=1.0, tol=1e-5, return_info=True, **kw)
+        k, info = lbm_permeability(sub, vox, "x", tol=args.tol, return_info=True, progress=True, **kw)
         print(f"   LBM {label:>26}: Kx = {k / MILLIDARCY:7.0f} mD  ({info['steps']} steps, "
               f"{time.perf_counter() - t0:.0f} s)", flush=True)
     with warnings.catch_warnings():
