@@ -40,10 +40,12 @@ def forward_tables(path):
     for k, v in res["distances"].items():
         print(f"| {k} | {v['pearson']:.3f} | {v['spearman']:.3f} |")
     print()
-    print("| static input of ForwardLSTM | median NSE | mean NSE | epochs | seconds |")
-    print("|---|---|---|---|---|")
+    print("| static input of ForwardLSTM | trained on | median NSE | mean NSE | epochs | seconds |")
+    print("|---|---|---|---|---|---|")
     for k, v in res["forward"].items():
-        print(f"| {k} | {v['median_nse']:.3f} | {v['mean_nse']:.3f} | {v['epochs_run']} | {v['seconds']:.0f} |")
+        trained = v.get("trained_on", k)
+        epochs, seconds = v.get("epochs_run", "-"), f"{v['seconds']:.0f}" if "seconds" in v else "-"
+        print(f"| {k} | {trained} | {v['median_nse']:.3f} | {v['mean_nse']:.3f} | {epochs} | {seconds} |")
     if "cost" in res:
         print()
         for k, v in res["cost"].items():
