@@ -73,7 +73,8 @@ def _embed(args) -> None:
     if attributes == ["kratzert"]:
         attributes = [a for a in KRATZERT_ATTRIBUTES if a in ds]
     period = tuple(args.period) if args.period else None
-    model = KGSSL(inputs=tuple(args.inputs), dim=args.dim, epochs=args.epochs, seed=args.seed, device=args.device)
+    epochs = {} if args.epochs is None else {"epochs": args.epochs}
+    model = KGSSL(inputs=tuple(args.inputs), dim=args.dim, seed=args.seed, device=args.device, **epochs)
     model.fit(ds, attributes=attributes, period=period, checkpoint=args.checkpoint, resume=args.resume)
     if args.save:
         model.save(args.save)
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="static attributes to learn and impute; 'kratzert' = the 27 CAMELS attributes present")
     p.add_argument("--period", nargs=2, metavar=("START", "END"), help="training period, e.g. 1999 2008")
     p.add_argument("--dim", type=int, default=32, help="embedding size (default 32)")
-    p.add_argument("--epochs", type=int, default=40, help="maximum epochs (default 40)")
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: KGSSL's, with early stopping)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--basins", nargs="+", help="basin ids (default all)")
