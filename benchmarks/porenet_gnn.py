@@ -41,14 +41,8 @@ class GraphRegressor(nn.Module):
         self.double()
 
     def forward(self, inp):
-        b = self.body
-        x, e, conns = inp["x"], inp["e"], inp["conns"]
-        h = b.encode(x)
-        deg = torch.bincount(conns.reshape(-1), minlength=x.shape[0]).clamp(min=1).to(h.dtype)[:, None]
-        for msg, upd in zip(b.message, b.update):
-            m = msg(b._pair(h, conns, e))
-            agg = torch.zeros_like(h).index_add_(0, conns[:, 0], m).index_add_(0, conns[:, 1], m) / deg
-            h = h + upd(torch.cat([h, agg], dim=1))
+        e = inp["e"]
+        h = self.body.node_states(inp["x"], e, inp["conns"])
         # intensive read-out (means only): K does not scale with the number of pores
         pooled = torch.cat([h.mean(0), e.mean(0)])
         return self.readout(pooled)[0] + inp["logk_offset"]

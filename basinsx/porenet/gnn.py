@@ -98,14 +98,19 @@ class ConductanceGNN(nn.Module):
         hi, hj = h[conns[:, 0]], h[conns[:, 1]]
         return torch.cat([hi + hj, (hi - hj).abs(), e], dim=1)
 
-    def forward(self, x, e, conns, g0):
-        """Throat conductances (n_throats,) in the units of ``g0``."""
+    def node_states(self, x, e, conns):
+        """Pore states ``(n_pores, hidden)`` after the message-passing layers."""
         h = self.encode(x)
         deg = torch.bincount(conns.reshape(-1), minlength=x.shape[0]).clamp(min=1).to(h.dtype)[:, None]
         for msg, upd in zip(self.message, self.update):
             m = msg(self._pair(h, conns, e))
             agg = torch.zeros_like(h).index_add_(0, conns[:, 0], m).index_add_(0, conns[:, 1], m) / deg
             h = h + upd(torch.cat([h, agg], dim=1))
+        return h
+
+    def forward(self, x, e, conns, g0):
+        """Throat conductances (n_throats,) in the units of ``g0``."""
+        h = self.node_states(x, e, conns)
         c = self.max_log_correction * torch.tanh(self.head(self._pair(h, conns, e))[:, 0] / self.max_log_correction)
         return g0 * torch.exp(c)
 
