@@ -98,14 +98,14 @@ def make_sample(spec: dict, berea=None, lbm_kw=None):
     """
     import warnings
 
-    size = spec["size"]
+    size, voxel = spec["size"], BEREA_VOXEL
     if spec["source"] == "berea":
         c = spec["corner"]
         image = berea[c[0]:c[0] + size, c[1]:c[1] + size, c[2]:c[2] + size]
-        voxel = BEREA_VOXEL
     else:
         image = synthetic_image(spec["source"], size, spec["porosity"], spec["seed"], spec["feature"])
-        voxel = BEREA_VOXEL
+    if not spans(image, 0):  # no D3Q19-connected path across x: no flow, K = 0
+        return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         net = from_porespy(image, voxel)
@@ -115,8 +115,6 @@ def make_sample(spec: dict, berea=None, lbm_kw=None):
             k_pnm = float(permeability(net, "cones_and_cylinders")["permeability"])
         except ValueError:
             return None
-    if not spans(image, 0):  # snow2 joined regions that share no D3Q19 link: no flow, K = 0
-        return None
     try:
         k_lbm = lbm_permeability(image, voxel, "x", **{**LBM_DEFAULTS, **(lbm_kw or {})})
     except RuntimeError:  # not converged within max_steps: no trustworthy label
