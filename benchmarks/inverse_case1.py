@@ -42,11 +42,14 @@ class Case1:
         return aq.observe(conductivity(zoned_field(ZONES, theta[:8])), TIMES)
 
 
-def cached(cache, name, make):
-    """A training set from ``cache/name.nc`` if there, else made (and stored when cache is set)."""
+def cached(cache, name, make, params=None):
+    """A training set from ``cache/name.nc`` if there (and made of ``params`` when given), else
+    made (and stored when cache is set). Cases 2 and 3 use it too."""
     path = pathlib.Path(cache, f"{name}.nc") if cache else None
     if path is not None and path.exists():
-        return xr.load_dataset(path)
+        ds = xr.load_dataset(path)
+        if params is None or np.array_equal(ds.params.values, params.values):
+            return ds
     ds = make()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

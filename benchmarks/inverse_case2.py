@@ -16,8 +16,9 @@ surrogate's training pairs. Reports the RMSE of the estimated ln alpha field and
 """
 
 import argparse
-import pathlib
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ import xarray as xr
 
 from basinsx.groundwater import Aquifer, conductivity
 from basinsx.inverse import KLE, TNNA, Surrogate, minimize, objective, training_set
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inverse_case1 import cached  # noqa: E402
 
 COORD = (np.arange(9) + 0.5) * 10.0 / 9
 WELLS = {f"w{j}{i}": (x, y) for j, y in enumerate(COORD) for i, x in enumerate(COORD)}
@@ -44,20 +48,6 @@ class Case2:
         return aq.observe(conductivity(2e-13) * np.exp(self.kle.field(xi)), TIMES)
 
 
-def simulate(sim, xi, cache, name, scheduler):
-    """Solver runs of the coefficients ``xi (sample, param)``, kept in ``cache/name.nc`` if given."""
-    path = pathlib.Path(cache, f"{name}.nc") if cache else None
-    if path is not None and path.exists():
-        ds = xr.load_dataset(path)
-        if np.array_equal(ds.params.values, xi.values):
-            return ds
-    ds = training_set(sim, xi, scheduler=scheduler)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ds.to_netcdf(path)
-    return ds
-
-
 def main(a):
     torch.set_num_threads(1)
     KLE2 = KLE((64, 64), (10.0, 10.0), 2.5, variance=2.0, n_terms=100, kernel="isotropic")
@@ -68,8 +58,8 @@ def main(a):
     xi_train = xr.DataArray(rng.standard_normal((a.train, 100)), dims=("sample", "param"),
                             coords={"param": list(BOUNDS)})
     test_xi = xr.DataArray(rng.standard_normal((a.test, 100)), dims=("sample", "param"), coords={"param": list(BOUNDS)})
-    train = simulate(sim, xi_train, a.cache, f"case2_train{a.train}", a.scheduler)
-    test = simulate(sim, test_xi, a.cache, f"case2_test{a.test}", a.scheduler)
+    train = cached(a.cache, f"case2_train{a.train}", lambda: training_set(sim, xi_train, scheduler=a.scheduler), xi_train)
+    test = cached(a.cache, f"case2_test{a.test}", lambda: training_set(sim, test_xi, scheduler=a.scheduler), test_xi)
     print(f"{a.train} + {a.test} forward runs ready in {time.perf_counter() - t0:.1f} s (cache {a.cache})")
 
     phi = torch.as_tensor(KLE2.matrix.T, dtype=torch.float32)  # xi -> ln alpha, inside every forward map

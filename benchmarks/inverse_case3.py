@@ -15,6 +15,7 @@ realisation (not a decoder output). Reports the share of cells with the right fa
 
 import argparse
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -24,6 +25,9 @@ import xarray as xr
 from basinsx.groundwater import Aquifer, conductivity
 from basinsx.inverse import TNNA, Surrogate, VAEReducer, channel_fields, minimize, objective, training_set
 from basinsx.inverse.generative import _vae
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from inverse_case1 import cached  # noqa: E402
 
 COORD = (np.arange(7) + 0.5) * 800.0 / 7
 WELLS = {f"w{j}{i}": (x, y) for j, y in enumerate(COORD) for i, x in enumerate(COORD)}
@@ -68,13 +72,8 @@ def main(a):
     # decode the whole design in one batch, then simulate the facies fields (--scheduler)
     probs = red.decode(z.values)
     facies = (probs.values > 0.5).reshape(a.train, -1).astype(float)
-    path = cache / f"{tag}_train{a.train}.nc" if cache is not None else None
-    if path is not None and path.exists():
-        train = xr.load_dataset(path)
-    else:
-        train = training_set(Case3(), xr.DataArray(facies, dims=("sample", "param")), scheduler=a.scheduler)
-        if path is not None:
-            train.to_netcdf(path)
+    train = cached(cache, f"{tag}_train{a.train}",
+                   lambda: training_set(Case3(), xr.DataArray(facies, dims=("sample", "param")), scheduler=a.scheduler))
     print(f"{a.train} forward runs ready in {time.perf_counter() - t0:.1f} s (cache {a.cache})")
     n_test = a.train // 10  # the last tenth scores the surrogate; all of it trains TNNA's pretraining
     decoder = red.torch_decoder()
