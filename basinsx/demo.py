@@ -33,8 +33,7 @@ def run(out: Path, model: str = "gr4j", n_starts: int = 4, snow: bool = True) ->
     PET is Oudin's formula from the sample's temperature: the ERA5-Land PET that
     Caravan ships is several times observation-based PET in most basins.
     """
-    from dask.diagnostics import ProgressBar
-
+    from .progress import compute
     from .store import open_dataset
 
     out.mkdir(parents=True, exist_ok=True)
@@ -46,9 +45,8 @@ def run(out: Path, model: str = "gr4j", n_starts: int = 4, snow: bool = True) ->
 
     label = f"{model}{' + snow' if snow else ''}"
     print(f"calibrating {label} on KGE, {CALIBRATION.start}-{CALIBRATION.stop}, {n_starts} starts per basin")
-    with ProgressBar():
-        result = ds.hydro.calibrate(model=model, loss="kge", period=CALIBRATION, warmup=365,
-                                    n_starts=n_starts, seed=0, snow=snow).compute()
+    (result,) = compute(ds.hydro.calibrate(model=model, loss="kge", period=CALIBRATION, warmup=365,
+                                           n_starts=n_starts, seed=0, snow=snow), desc="calibrating")
     sim = ds.hydro.simulate(result.params, model=model, snow=snow).compute()
     obs = ds.streamflow.compute()
     validation = sim.hydro.metrics(sim.sel(time=VALIDATION), obs.sel(time=VALIDATION))

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .progress import compute
+
 SAMPLE = "sample"
 
 
@@ -41,13 +43,7 @@ def to_zarr(ds: xr.Dataset, store, *, basin_chunk: int = 16, overwrite: bool = F
     out = out.assign({n: v for n, v in strings.items() if n not in out.coords})
     try:
         job = out.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2, compute=False)
-        if progress:
-            from dask.diagnostics import ProgressBar
-
-            with ProgressBar():
-                job.compute()
-        else:
-            job.compute()
+        compute(job, progress=progress, desc="writing zarr")
         if store.exists():
             old = store.with_name(f".{store.name}.old-{uuid.uuid4().hex[:8]}")
             os.replace(store, old)
@@ -221,11 +217,5 @@ def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, progres
         if not mark.exists():
             tasks.append(dask.delayed(write)(result.isel(basin=region), region, mark))
         start += size
-    if progress:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
-            dask.compute(*tasks)
-    else:
-        dask.compute(*tasks)
+    compute(*tasks, progress=progress, desc="writing basin blocks")
     return store

@@ -57,3 +57,15 @@ def test_surrogate_training_set(client):
     on_cluster = training_set(np.cumsum, design, batch_size=5, progress=False)
     xr.testing.assert_identical(threaded, on_cluster)
     np.testing.assert_allclose(on_cluster.output.values, np.cumsum(design.values, axis=1))
+
+
+def test_progress_compute_on_a_client_and_locally(client, ds, capsys):
+    from basinsx.progress import compute
+
+    signatures = ds.hydro.signatures()
+    (on_client,) = compute(signatures, desc="signatures")
+    assert "100%" in capsys.readouterr().out  # distributed's text bar: dask's local callbacks see nothing here
+    with dask.config.set(scheduler="threads"):
+        expected = signatures.compute()
+    xr.testing.assert_identical(on_client, expected)
+
