@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import xarray as xr
-from scipy.stats import pearsonr, spearmanr
 from scipy.spatial.distance import pdist
+from scipy.stats import pearsonr, spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from embedding_data import load, nse  # noqa: E402
-from embedding_imputation import ATTRS, TEST, TRAIN, features  # noqa: E402
+from embedding_data import load, nse
+from embedding_imputation import ATTRS, TEST, TRAIN, features
 
-from basinsx.embedding import KGSSL, ForwardLSTM  # noqa: E402
+from basinsx.embedding import KGSSL, ForwardLSTM
 
 
 def zscore(a):

@@ -11,6 +11,7 @@ Run: ``python benchmarks/embedding_imputation.py [--epochs N] [--config JSON] [-
 """
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -21,10 +22,10 @@ import torch
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from embedding_data import load  # noqa: E402
+from embedding_data import load
 
-from basinsx.embedding import KGSSL, evaluate  # noqa: E402
-from basinsx.sample import KRATZERT_ATTRIBUTES  # noqa: E402
+from basinsx.embedding import KGSSL, evaluate
+from basinsx.sample import KRATZERT_ATTRIBUTES
 
 TRAIN = ("1999-10-01", "2009-09-30")
 TEST = ("1989-10-01", "1999-09-30")
@@ -86,6 +87,45 @@ def summary(scores: xr.Dataset) -> dict:
             "r": {a: round(float(v), 3) for a, v in zip(ATTRS, r.values)}}
 
 
+def fit_predict(ds_train, ds_test, config, seed, strides):
+    """KGSSL fitted on ``ds_train`` (TRAIN) -> (model, {suffix: attributes of ``ds_test`` (TEST) at that stride})."""
+    model = KGSSL(progress=False, **{**config, "seed": seed}).fit(ds_train, attributes=ATTRS, period=TRAIN)
+    return model, {suffix: model.transform(ds_test, period=TEST, stride=stride).attributes_pred.values
+                   for suffix, stride in strides.items()}
+
+
+def add_ensembles(preds: dict, seeds, suffixes) -> None:
+    """Mean prediction of every subset of two or more seeds (per inference stride); ``kgssl`` = all seeds.
+
+    Embeddings of different seeds are not aligned, so the ensemble averages attribute predictions.
+    """
+    for suffix in suffixes:
+        members = [s for s in seeds if f"kgssl_seed{s}{suffix}" in preds]
+        for k in range(2, len(members) + 1):
+            for combo in itertools.combinations(members, k):
+                preds[f"kgssl_seeds{'+'.join(map(str, combo))}{suffix}"] = np.mean(
+                    [preds[f"kgssl_seed{s}{suffix}"] for s in combo], axis=0)
+        if members:
+            preds[f"kgssl{suffix}"] = np.mean([preds[f"kgssl_seed{s}{suffix}"] for s in members], axis=0)
+
+
+def reused_predictions(paths, fold_of_basin, config) -> dict:
+    """Per-seed unseen-basin predictions of earlier runs made with the same folds and KGSSL configuration."""
+    out = {}
+    for path in paths:
+        unseen = json.loads(Path(path).read_text())["unseen"]
+        saved = {k: v for k, v in unseen["config"].items() if k not in ("seed", "progress")}
+        differs = sorted(k for k, v in saved.items() if config.get(k) != v)
+        if unseen["fold_of_basin"] != fold_of_basin or differs:
+            raise ValueError(f"{path}: other folds or KGSSL options {differs}; cannot reuse its predictions")
+        preds = unseen["predictions"]
+        per_seed = {k: np.array(v) for k, v in preds.items() if k.startswith("kgssl_seed")}
+        if not per_seed:  # single-seed run: its ``kgssl`` predictions belong to the configured seed
+            per_seed = {f"kgssl_seed{unseen['config']['seed']}": np.array(preds["kgssl"])}
+        out.update(per_seed)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, help="maximum epochs (default: KGSSL's)")
@@ -93,62 +133,95 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--config", default="{}", help="JSON object of KGSSL options overriding the defaults")
     ap.add_argument("--settings", nargs="*", default=["period", "unseen"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="one KGSSL per seed; 'kgssl' is the mean of their attribute predictions")
+    ap.add_argument("--inference-strides", type=int, nargs="*", default=[],
+                    help="extra inference strides (days) scored as 'kgssl..._s<stride>'")
+    ap.add_argument("--reuse", nargs="*", default=[],
+                    help="earlier output JSON whose per-seed unseen predictions (same folds and config) are reused")
+    ap.add_argument("--fold-groups", nargs="*", default=[],
+                    help="comma-separated fold ids, e.g. 0,1 2,3,4: unseen summaries over those folds' basins too")
     ap.add_argument("--out", default="docs/benchmarks/embedding_imputation.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     config = json.loads(args.config)
     if args.epochs is not None:
         config["epochs"] = args.epochs
+    full_config = {k: v for k, v in KGSSL(**config).config.items() if k not in ("inputs", "seed", "progress")}
+    strides = {"": None, **{f"_s{s}": s for s in args.inference_strides}}
     ds = load()
     basins = ds.basin.values
     truth = ds[ATTRS]
     y = np.stack([ds[a].values for a in ATTRS], 1)
-    results = {"command": " ".join(sys.argv), "train": TRAIN, "test": TEST, "epochs": args.epochs}
+    results = {"command": " ".join(sys.argv), "train": TRAIN, "test": TEST, "epochs": args.epochs,
+               "seeds": args.seeds}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save():
+        out.write_text(json.dumps(results, indent=1))
 
     f_train, f_test = features(ds, TRAIN), features(ds, TEST)
     if "period" in args.settings:  # (a) training basins, held-out period
-        t0 = time.perf_counter()
-        model = KGSSL(progress=False, **config).fit(ds, attributes=ATTRS, period=TRAIN)
-        fit_s = time.perf_counter() - t0
-        pred = model.transform(ds, period=TEST).compute()
-        results["period"] = {"kgssl": summary(evaluate(pred, truth)), "fit_seconds": fit_s,
-                             "epochs_run": len(model.history),
-                             "config": {k: v for k, v in model.config.items() if k != "inputs"}}
+        res = results["period"] = {"fit_seconds": [], "epochs_run": [], "config": full_config}
+        preds = {}
+        for seed in args.seeds:
+            t0 = time.perf_counter()
+            model, pred = fit_predict(ds, ds, config, seed, strides)
+            res["fit_seconds"].append(time.perf_counter() - t0)
+            res["epochs_run"].append(len(model.history))
+            preds.update({f"kgssl_seed{seed}{k}": v for k, v in pred.items()})
+        add_ensembles(preds, args.seeds, strides)
         for kind in ("ridge", "forest"):
-            base = as_pred(baseline_predict(f_train, y, f_test, kind), basins)
-            results["period"][kind] = summary(evaluate(base, truth))
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(results, indent=1))
+            preds[kind] = baseline_predict(f_train, y, f_test, kind)
+        res.update({name: summary(evaluate(as_pred(v, basins), truth)) for name, v in preds.items()})
+        save()
 
     if "unseen" in args.settings:  # (b) unseen basins, k-fold over basins
         rng = np.random.default_rng(0)
         folds = np.array_split(rng.permutation(len(basins)), args.folds)
-        kg = np.full((len(basins), len(ATTRS)), np.nan)
-        base = {"ridge": kg.copy(), "forest": kg.copy()}
-        epochs_run = []
+        fold_of_basin = [next(i for i, f in enumerate(folds) if b in f) for b in range(len(basins))]
+        preds = {name: v for name, v in reused_predictions(args.reuse, fold_of_basin, full_config).items()
+                 if int(name.removeprefix("kgssl_seed").split("_")[0]) in args.seeds}
+        reused = sorted(preds)
+        for kind in ("ridge", "forest"):
+            preds[kind] = np.full((len(basins), len(ATTRS)), np.nan)
         for i, test_idx in enumerate(folds):
             train_idx = np.setdiff1d(np.arange(len(basins)), test_idx)
-            m = KGSSL(progress=False, **config).fit(
-                ds.isel(basin=train_idx), attributes=ATTRS, period=TRAIN)
-            epochs_run.append(len(m.history))
-            kg[test_idx] = m.transform(ds.isel(basin=test_idx), period=TEST).attributes_pred.values
-            for kind in base:
-                base[kind][test_idx] = baseline_predict(f_train[train_idx], y[train_idx], f_test[test_idx], kind)
-            print(f"fold {i + 1}/{args.folds} done", flush=True)
-        results["unseen"] = {"kgssl": summary(evaluate(as_pred(kg, basins), truth)), "epochs_run": epochs_run,
-                             "fold_of_basin": [next(i for i, f in enumerate(folds) if b in f) for b in range(len(basins))],
-                             "predictions": {"kgssl": kg.tolist(), **{k: v.tolist() for k, v in base.items()}},
-                             "config": {k: v for k, v in m.config.items() if k != "inputs"}}
-        for kind in base:
-            results["unseen"][kind] = summary(evaluate(as_pred(base[kind], basins), truth))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1))
+            for kind in ("ridge", "forest"):
+                preds[kind][test_idx] = baseline_predict(f_train[train_idx], y[train_idx], f_test[test_idx], kind)
+        res = results["unseen"] = {"fold_of_basin": fold_of_basin, "reused": reused, "epochs_run": {},
+                                   "config": full_config, "predictions": {}}
+        for seed in args.seeds:  # seed by seed, so that an interrupted run leaves complete seeds
+            if f"kgssl_seed{seed}" in preds:
+                continue
+            for i, test_idx in enumerate(folds):
+                train_idx = np.setdiff1d(np.arange(len(basins)), test_idx)
+                model, pred = fit_predict(ds.isel(basin=train_idx), ds.isel(basin=test_idx), config, seed, strides)
+                res["epochs_run"].setdefault(str(seed), []).append(len(model.history))
+                for suffix, v in pred.items():
+                    preds.setdefault(f"kgssl_seed{seed}{suffix}", np.full((len(basins), len(ATTRS)), np.nan))[test_idx] = v
+                res["predictions"] = {k: v.tolist() for k, v in preds.items()}
+                save()
+                print(f"seed {seed} fold {i + 1}/{args.folds} done", flush=True)
+        add_ensembles(preds, args.seeds, strides)
+        res["predictions"] = {k: v.tolist() for k, v in preds.items()}
+        res.update({name: summary(evaluate(as_pred(v, basins), truth)) for name, v in preds.items()})
+        for group in args.fold_groups:
+            idx = np.flatnonzero(np.isin(fold_of_basin, [int(f) for f in group.split(",")]))
+            res[f"folds {group}"] = {name: summary(evaluate(as_pred(v[idx], basins[idx]), truth.isel(basin=idx)))
+                                     for name, v in preds.items()}
+    save()
     for setting in ("period", "unseen"):
-        for name in ("kgssl", "ridge", "forest"):
-            if setting in results:
-                s = results[setting][name]
-                print(f"{setting:7s} {name:7s} r>0.8: {s['n_r_gt_0.8']:2d}  r>0.9: {s['n_r_gt_0.9']:2d}  "
+        for name, s in results.get(setting, {}).items():
+            if isinstance(s, dict) and "n_r_gt_0.8" in s:
+                print(f"{setting:7s} {name:24s} r>0.8: {s['n_r_gt_0.8']:2d}  r>0.9: {s['n_r_gt_0.9']:2d}  "
                       f"median r {s['median_r']:.3f}  mean r {s['mean_r']:.3f}")
+        for group, by_name in results.get(setting, {}).items():
+            if group.startswith("folds "):
+                for name, s in by_name.items():
+                    print(f"{group:12s} {name:24s} r>0.8: {s['n_r_gt_0.8']:2d}  r>0.9: {s['n_r_gt_0.9']:2d}  "
+                          f"median r {s['median_r']:.3f}")
 
 
 if __name__ == "__main__":

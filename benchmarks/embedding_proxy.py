@@ -77,8 +77,8 @@ def main():
             print(f"fold {i} fit {time.time() - t0:.0f}s epochs {len(m.history)}", flush=True)
             for k, v in readouts(m, tr, te).items():
                 preds.setdefault(k, []).append(v)
-            for kind in base:
-                base[kind].append(baseline_predict(f_train[tr], y[tr], f_test[te], kind))
+            for kind, preds_of_kind in base.items():
+                preds_of_kind.append(baseline_predict(f_train[tr], y[tr], f_test[te], kind))
         for k, v in {**preds, **base}.items():
             print("unseen", k, score(np.concatenate(v), te_all), flush=True)
 

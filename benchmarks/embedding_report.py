@@ -5,12 +5,13 @@ Run: ``python benchmarks/embedding_report.py docs/benchmarks/embedding_imputatio
 
 import argparse
 import json
+from pathlib import Path
 
 from basinsx.sample import KRATZERT_ATTRIBUTES
 
 
 def imputation_tables(paths):
-    runs = [(p, json.load(open(p))) for p in paths]
+    runs = [(p, json.loads(Path(p).read_text())) for p in paths]
     rows = ["| run | setting | method | r > 0.8 | r > 0.9 | median r | mean r | median RMSE (z) |",
             "|---|---|---|---|---|---|---|---|"]
     for path, res in runs:
@@ -34,7 +35,7 @@ def imputation_tables(paths):
 
 
 def forward_tables(path):
-    res = json.load(open(path))
+    res = json.loads(Path(path).read_text())
     print("| basin-pair distance correlation with attribute distance | Pearson | Spearman |")
     print("|---|---|---|")
     for k, v in res["distances"].items():

@@ -15,10 +15,9 @@ import xarray as xr
 
 torch = pytest.importorskip("torch")
 
-from basinsx.embedding import KGSSL, ForwardLSTM, embed, evaluate  # noqa: E402
-from basinsx.embedding import data  # noqa: E402
-from basinsx.embedding.model import masked_mse, ntxent_loss, triplet_loss  # noqa: E402
-from basinsx.embedding.readout import fit_ridge  # noqa: E402
+from basinsx.embedding import KGSSL, ForwardLSTM, data, embed, evaluate
+from basinsx.embedding.model import masked_mse, ntxent_loss, triplet_loss
+from basinsx.embedding.readout import fit_ridge
 
 SMALL = {"dim": 8, "hidden": 16, "window": 90, "stride": 45, "basins_per_batch": 8, "windows_per_basin": 4,
          "progress": False}
@@ -123,6 +122,35 @@ def test_deterministic_with_a_seed(ds):
     c = KGSSL(seed=4, **cfg).fit(sub, attributes=["k"]).transform(sub)
     xr.testing.assert_equal(a, b)
     assert not np.allclose(a.embedding.values, c.embedding.values)
+
+
+def test_seed_ensemble_averages_predictions_and_stacks_embeddings(ds):
+    sub = ds.isel(basin=slice(0, 6))
+    cfg = {**{k: v for k, v in SMALL.items() if k != "dim"}, "dim": 4, "epochs": 2, "attributes": ["k", "c"]}
+    single = {s: embed(sub, seed=s, **cfg) for s in (3, 4)}
+    pair = embed(sub, seed=(3, 4), **cfg)
+    assert pair.embedding.dims == ("seed", "basin", "embedding_dim")
+    assert pair.embedding.shape == (2, 6, 4)
+    assert list(pair.seed.values) == [3, 4]
+    assert pair.attributes_pred.dims == ("basin", "attribute")
+    assert list(pair.attribute.values) == ["k", "c"]
+    assert (pair.basin.values == sub.basin.values).all()
+    xr.testing.assert_allclose(pair.embedding.sel(seed=4, drop=True), single[4].embedding)
+    mean = (single[3].attributes_pred + single[4].attributes_pred) / 2
+    np.testing.assert_allclose(pair.attributes_pred.values, mean.values, rtol=1e-6)
+    same = embed(sub, seed=[3, 3], **cfg)  # an ensemble of one seed twice is that seed's fit
+    np.testing.assert_allclose(same.attributes_pred.values, single[3].attributes_pred.values, rtol=1e-6)
+    with pytest.raises(ValueError, match="non-empty"):
+        embed(sub, seed=[], **cfg)
+
+
+def test_transform_stride_option(ds, fitted):
+    model, _ = fitted
+    default = model.transform(ds)
+    xr.testing.assert_identical(model.transform(ds, stride=model.config["stride"]), default)
+    fine = model.transform(ds, stride=15)
+    assert fine.attrs["stride"] == 15 and model.config["stride"] == 45
+    assert not np.allclose(fine.embedding.values, default.embedding.values)
 
 
 def test_save_load_round_trip(ds, fitted, tmp_path):

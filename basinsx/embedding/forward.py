@@ -134,7 +134,7 @@ class ForwardLSTM(Persistent):
         s = np.zeros((x.shape[0], 0), np.float32) if s_da is None else np.asarray(s_da.values, dtype=np.float64)
 
         n_time = x.shape[-1]
-        n_val = int(round(cfg["val_fraction"] * n_time))
+        n_val = round(cfg["val_fraction"] * n_time)
         if n_val < cfg["seq_length"]:
             n_val = 0
         n_train = n_time - n_val

@@ -190,7 +190,7 @@ class KGSSL(Persistent):
         doy = da["time"].dt.dayofyear.values
         flow_index, n_in, drivers = self._channel_layout()
         n_time = x.shape[-1]
-        n_val = int(round(cfg["val_fraction"] * n_time))
+        n_val = round(cfg["val_fraction"] * n_time)
         if n_val < cfg["window"]:
             n_val = 0
         n_train = n_time - n_val
@@ -283,12 +283,22 @@ class KGSSL(Persistent):
         if self.net is None:
             raise RuntimeError("this KGSSL model is not fitted; call fit() or KGSSL.load() first")
 
-    def transform(self, ds: xr.Dataset, period=None) -> xr.Dataset:
+    def transform(self, ds: xr.Dataset, period=None, stride: int | None = None) -> xr.Dataset:
         """Embeddings (and attribute predictions) of every basin of ``ds`` in ``period``.
 
         A basin's embedding is the mean over its windows (every ``stride`` days) with at least
         ``min_observed`` of the flow observed; NaN when it has none. Dask input gives a lazy
         result with one task per basin chunk.
+
+        Parameters
+        ----------
+        ds : xr.Dataset
+            The model's ``inputs`` as ``(basin, time)`` variables.
+        period : slice or (start, end), optional
+            Period whose windows are embedded; the whole record by default.
+        stride : int, optional
+            Days between inference windows; the model's ``stride`` by default. The readout
+            stays the one fitted at the model's stride.
 
         Returns
         -------
@@ -297,14 +307,16 @@ class KGSSL(Persistent):
             ``attributes_pred(basin, attribute)`` in the attributes' own units.
         """
         self._require_fitted()
-        cfg = self.config
+        cfg = {**self.config, "stride": stride or self.config["stride"]}
         da = data.stack_inputs(ds, cfg["inputs"], period)
         if da.sizes["time"] < cfg["window"]:
             raise ValueError(f"period has {da.sizes['time']} days (leap days dropped); a window needs {cfg['window']}")
         if da.chunks is not None:
             da = da.chunk({"variable": -1, "time": -1})
         attributes = self.attributes
-        kwargs = {"dayofyear": da["time"].dt.dayofyear.values, "model": self._portable()}
+        model = self._portable()
+        model["config"] = cfg
+        kwargs = {"dayofyear": da["time"].dt.dayofyear.values, "model": model}
         out_dims = [["embedding_dim"]] + ([["attribute"]] if attributes else [])
         sizes = {"embedding_dim": cfg["dim"], "attribute": len(attributes)}
         result = xr.apply_ufunc(
@@ -388,18 +400,38 @@ def _transform_kernel(x: np.ndarray, *, dayofyear: np.ndarray, model: dict):
 
 
 def embed(ds: xr.Dataset, inputs=("prcp", "tmean", "pet", "streamflow"), attributes=None, period=None,
-          dim: int = 32, epochs: int = DEFAULTS["epochs"], seed: int = 0, **config) -> xr.Dataset:
+          dim: int = 32, epochs: int = DEFAULTS["epochs"], seed=0, **config) -> xr.Dataset:
     """Fit :class:`KGSSL` on ``ds`` and return the embeddings of the same basins and period.
 
     ``ds.hydro.embed(...)`` calls this. Extra keyword arguments go to :class:`KGSSL`.
 
+    Parameters
+    ----------
+    seed : int or sequence of int
+        One seed, or several for a seed ensemble: one model per seed, and ``attributes_pred``
+        is the mean of their predictions (a standard variance reduction for deep models).
+        Embeddings of different seeds live in unrelated coordinate systems, so they are not
+        averaged but stacked along a ``seed`` dimension.
+
     Returns
     -------
     xr.Dataset
-        ``embedding(basin, embedding_dim)`` and, with ``attributes``, ``attributes_pred(basin, attribute)``.
+        ``embedding(basin, embedding_dim)`` (``(seed, basin, embedding_dim)`` for a sequence of
+        seeds) and, with ``attributes``, ``attributes_pred(basin, attribute)``.
     """
-    model = KGSSL(inputs=inputs, dim=dim, epochs=epochs, seed=seed, **config)
-    return model.fit(ds, attributes=attributes, period=period).transform(ds, period=period)
+    if np.ndim(seed) == 0:
+        model = KGSSL(inputs=inputs, dim=dim, epochs=epochs, seed=seed, **config)
+        return model.fit(ds, attributes=attributes, period=period).transform(ds, period=period)
+    seeds = [int(s) for s in seed]
+    if not seeds:
+        raise ValueError("seed must be an int or a non-empty sequence of ints")
+    runs = [embed(ds, inputs, attributes, period, dim, epochs, s, **config) for s in seeds]
+    out = xr.concat(runs, dim=xr.DataArray(seeds, dims="seed", name="seed"), data_vars="all",
+                    coords="minimal", compat="override", combine_attrs="override")
+    if "attributes_pred" in out:
+        out["attributes_pred"] = out["attributes_pred"].mean("seed", keep_attrs=True)
+        out["attributes_pred"].attrs["long_name"] += f" (mean of {len(seeds)} seeds)"
+    return out
 
 
 def evaluate(pred, truth, dim: str = "basin") -> xr.Dataset:
