@@ -24,7 +24,16 @@ import torch
 import xarray as xr
 
 from basinsx.groundwater import Aquifer, conductivity
-from basinsx.inverse import TNNA, Surrogate, latin_hypercube, minimize, objective, training_set, zone_map, zoned_field
+from basinsx.inverse import (
+    TNNA,
+    Surrogate,
+    latin_hypercube,
+    minimize,
+    objective,
+    training_set,
+    zone_map,
+    zoned_field,
+)
 
 ZONES = zone_map((40, 80))
 NAMES = [f"k{i + 1}" for i in range(8)] + ["c0"]

@@ -1,7 +1,8 @@
 """Case 3 of Chen et al. (2025): 80 x 80 binary channelised field through a 100-D latent.
 
 Usage: python benchmarks/inverse_case3.py [--fields 2000] [--vae-epochs 60] [--train 2000]
-       [--surrogate mlp] [--epochs 300] [--pop 1000] [--iters 200] [--cache DIR]
+       [--surrogate mlp] [--epochs 300] [--pop 1000] [--iters 200] [--noise 0.01 0.1] [--prior W]
+       [--adapt ROUNDS] [--n-local 50] [--radius 0.05] [--cache DIR]
 
 800 m x 800 m, heads 5 m / 0 m, solute entering on the left, concentrations every 2 years to
 24 years at a 7 x 7 monitoring grid plus steady heads. Facies: 1e-13 m2 (background) and
@@ -11,10 +12,13 @@ surrogate from the latent (mlp) or from the decoded channel probabilities (lenet
 decoder is then part of every method's forward map) to the observations. TNNA as in the paper
 and pretrained on the surrogate's training pairs. The reference field is a held-out generator
 realisation (not a decoder output). Reports the share of cells with the right facies.
+--prior and --adapt as in case 2 (the prior is the VAE's N(0, I) latent; the adaptive rounds
+run the solver on decoded latents, for TNNA and for GA at population --pop).
 """
 
 import argparse
 import pathlib
+import pickle
 import sys
 import time
 
@@ -23,11 +27,19 @@ import torch
 import xarray as xr
 
 from basinsx.groundwater import Aquifer, conductivity
-from basinsx.inverse import TNNA, Surrogate, VAEReducer, channel_fields, minimize, objective, training_set
-from basinsx.inverse.generative import _vae
+from basinsx.inverse import (
+    TNNA,
+    Surrogate,
+    VAEReducer,
+    channel_fields,
+    minimize,
+    objective,
+    training_set,
+)
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from inverse_case1 import cached  # noqa: E402
+from inverse_case1 import cached
+from inverse_case2 import adaptive_rounds
 
 COORD = (np.arange(7) + 0.5) * 800.0 / 7
 WELLS = {f"w{j}{i}": (x, y) for j, y in enumerate(COORD) for i, x in enumerate(COORD)}
@@ -45,22 +57,29 @@ class Case3:
         return aq.observe(conductivity(np.where(np.reshape(facies, (80, 80)) > 0.5, 5.46e-12, 1.0e-13)), TIMES)
 
 
+class Latent3:
+    """Picklable simulator of a latent vector: decoded facies -> Case3."""
+
+    def __init__(self, reducer):
+        self.reducer = reducer
+
+    def __call__(self, z):
+        return Case3()(self.reducer.decode(z[None], binary=True).values[0])
+
+
 def main(a):
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     fields = channel_fields(a.fields, (80, 80), seed=0)
     cache = pathlib.Path(a.cache) if a.cache else None
     tag = f"case3_f{a.fields}_v{a.vae_epochs}"
-    red = VAEReducer(100, epochs=a.vae_epochs, batch_size=64, lr=1e-3, beta=0.2, progress=True)
-    if cache is not None and (cache / f"{tag}.pt").exists():  # the trained weights, as saved below
-        red.model, red.shape, red.coords = _vae((80, 80), 100), (80, 80), {}
-        red.model.load_state_dict(torch.load(cache / f"{tag}.pt"))
-        red.model.eval()
+    if cache is not None and (cache / f"{tag}.pkl").exists():  # the fitted reducer, as pickled below
+        red = pickle.loads((cache / f"{tag}.pkl").read_bytes())
     else:
-        red.fit(fields)
+        red = VAEReducer(100, epochs=a.vae_epochs, batch_size=64, lr=1e-3, beta=0.2, progress=True).fit(fields)
         if cache is not None:
             cache.mkdir(parents=True, exist_ok=True)
-            torch.save(red.model.state_dict(), cache / f"{tag}.pt")
+            (cache / f"{tag}.pkl").write_bytes(pickle.dumps(red))
     held = channel_fields(200, (80, 80), seed=1)
     print(f"VAE trained in {time.perf_counter() - t0:.1f} s; facies reproduced by encode-decode: "
           f"train {red.accuracy(fields[:200]):.3f}, held-out {red.accuracy(held):.3f}")
@@ -91,7 +110,8 @@ def main(a):
 
     truth = held.values[0]
     clean = Case3()(truth)
-    for noise in (0.01, 0.10):
+    terms = {"prior": (0.0, 1.0), "prior_weight": a.prior} if a.prior else {}
+    for noise in a.noise:
         y_obs = xr.DataArray(sur.unscale_y(sur.scale_y(clean) * rng.normal(1.0, noise, clean.shape)), dims="obs")
         print(f"\nnoise {100 * noise:.0f}%  (facies match of the prior, all background: {np.mean(truth == 0):.3f};"
               f" best possible through the decoder: {np.mean(red.decode(red.encode(truth[None]), binary=True).values[0] == truth):.3f})")
@@ -106,12 +126,32 @@ def main(a):
         pre = {"pretrain": (z, train.output), "pretrain_epochs": a.pretrain_epochs}
         for label, extra in (("TNNA", {}), ("TNNA-pre", pre)):
             t0 = time.perf_counter()
-            tn = TNNA(sur, BOUNDS, transform=transform, epochs=1000, lr=1e-3, weight_decay=1e-4, **extra)
+            tn = TNNA(sur, BOUNDS, transform=transform, epochs=1000, lr=1e-3, weight_decay=1e-4, **terms, **extra)
             report(label, tn.fit(y_obs).values, tn.nfev, time.perf_counter() - t0)
         for method in ("ga", "pso", "de", "sa"):
             t0 = time.perf_counter()
-            r = minimize(objective(sur, y_obs, transform=transform), BOUNDS, method, pop=a.pop, max_iter=a.iters, seed=0)
+            fun = objective(sur, y_obs, transform=transform, **terms)
+            r = minimize(fun, BOUNDS, method, pop=a.pop, max_iter=a.iters, seed=0)
             report(f"{method.upper()}-{a.pop}", r.x, r.nfev, time.perf_counter() - t0)
+        if not a.adapt:
+            continue
+
+        def tnna(s, y_obs=y_obs):
+            tn = TNNA(s, BOUNDS, transform=transform, epochs=1000, lr=1e-3, weight_decay=1e-4, **terms)
+            return tn.fit(y_obs).values, tn.nfev
+
+        def ga(s, y_obs=y_obs):
+            fun = objective(s, y_obs, transform=transform, **terms)
+            r = minimize(fun, BOUNDS, "ga", pop=a.pop, max_iter=a.iters, seed=0)
+            return r.x, r.nfev
+
+        print(f"adaptive update: {a.adapt} rounds x {a.n_local} solver runs, radius {a.radius}; label-round, "
+              f"surrogate calls, facies match, solver RMSE; solver runs = round x {a.n_local}")
+        for label, invert in (("TNNA", tnna), (f"GA-{a.pop}", ga)):
+            t0 = time.perf_counter()
+            for r, _, calls, zhat, _, s in adaptive_rounds(a, sur, Latent3(red), invert, BOUNDS, transform):
+                report(f"{label}-{r}", zhat, calls, time.perf_counter() - t0)
+            print(f"{label}: surrogate test RMSE after the rounds {float(s.score(x_in[-n_test:], train.output[-n_test:]).rmse):.4f}")
 
 
 if __name__ == "__main__":
@@ -127,4 +167,10 @@ if __name__ == "__main__":
     p.add_argument("--scheduler", default="synchronous")
     p.add_argument("--cache", default=None, help="folder to keep the VAE and the simulated training set in")
     p.add_argument("--iters", type=int, default=200)
+    p.add_argument("--noise", type=float, nargs="+", default=[0.01, 0.10])
+    p.add_argument("--prior", type=float, default=0.0, help="weight W of the prior term W |z|^2 (0: none, as the paper)")
+    p.add_argument("--adapt", type=int, default=0, help="rounds of the adaptive update for TNNA and GA")
+    p.add_argument("--n-local", type=int, default=50, help="solver runs per adaptive round")
+    p.add_argument("--radius", type=float, default=0.05, help="half-width of the local box, fraction of the range")
+    p.add_argument("--finetune-epochs", type=int, default=100)
     main(p.parse_args())

@@ -1,12 +1,24 @@
 """basinsx.inverse: sampling, KLE, zones, channels, surrogates, TNNA and metaheuristics."""
 
+import pickle
+
 import numpy as np
 import pytest
 import xarray as xr
 
 from basinsx.inverse import (
-    KLE, TNNA, Surrogate, as_bounds, channel_fields, latin_hypercube, minimize, objective, training_set,
-    zone_map, zoned_field,
+    KLE,
+    TNNA,
+    Surrogate,
+    as_bounds,
+    channel_fields,
+    latin_hypercube,
+    local_refine,
+    minimize,
+    objective,
+    training_set,
+    zone_map,
+    zoned_field,
 )
 
 torch = pytest.importorskip("torch")
@@ -115,7 +127,7 @@ def test_channel_fields():
     np.testing.assert_array_equal(f.values, channel_fields(20, (40, 50), seed=0).values)
 
 
-def test_vae_reducer_learns_channels():
+def test_vae_reducer_learns_channels(tmp_path):
     from basinsx.inverse import VAEReducer
 
     f = channel_fields(200, (16, 16), seed=0)
@@ -123,6 +135,11 @@ def test_vae_reducer_learns_channels():
     assert red.loss_history[-1] < 0.8 * red.loss_history[0]
     assert red.accuracy(channel_fields(30, (16, 16), seed=5)) > 0.75
     assert red.decode(np.zeros((2, 8))).dims == ("sample", "y", "x")
+    # a fitted reducer saves and loads as one pickle (its network class is importable)
+    (tmp_path / "vae.pkl").write_bytes(pickle.dumps(red))
+    back = pickle.loads((tmp_path / "vae.pkl").read_bytes())
+    z = np.random.default_rng(1).standard_normal((3, 8))
+    np.testing.assert_array_equal(back.decode(z).values, red.decode(z).values)
     with pytest.raises(ValueError, match="binary"):
         VAEReducer(4).fit(f * 0.5)
 
@@ -152,8 +169,21 @@ def test_surrogate_image_input():
     y = fields.mean(("y", "x")).expand_dims(obs=2, axis=1) * xr.DataArray([1.0, 2.0], dims="obs")
     s = Surrogate("lenet", epochs=30).fit(fields, y)
     assert s.predict(fields[:5]).shape == (5, 2)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(s)).predict(fields[:5]), s.predict(fields[:5]))
     with pytest.raises(ValueError, match="feature shape"):
         s.predict(fields[:5, :4])
+
+
+def test_surrogate_device(data):
+    # device= places the network, its training tensors and torch_module(); numpy in and out
+    train, test = data
+    s = Surrogate("mlp", epochs=5, hidden_layers=1, width=16, device=torch.device("cpu")).fit(train.params, train.output)
+    mod = s.torch_module()
+    assert {t.device.type for t in [*mod.parameters(), *mod.buffers()]} == {"cpu"}
+    x = torch.as_tensor(test.params.values[:4], dtype=torch.float32)
+    np.testing.assert_allclose(mod(x).numpy(), s.predict_scaled(test.params.values[:4]), rtol=1e-6)
+    fine = s.fine_tune(test.params, test.output, epochs=2)
+    assert fine.predict(test.params).shape == test.output.shape
 
 
 def test_surrogate_errors(data):
@@ -204,10 +234,38 @@ def test_tnna_adaptive_update_reduces_error(data):
     truth = np.array([1.3, 1.7, 0.4])
     y = xr.DataArray(decay(truth), dims="obs")
     tn = TNNA(coarse, BOUNDS, hidden=(32, 32), epochs=300, lr=3e-3)
-    before = np.abs(tn.fit(y).values - truth).max()
+    first = tn.fit(y).values
     after = np.abs(tn.adapt(decay, y, rounds=2, n_local=30, radius=0.1, finetune_epochs=150).values - truth).max()
-    assert tn.n_simulations == 60
-    assert after < before
+    assert tn.n_simulations == 60 and tn.local.sizes["sample"] == 60
+    assert after < np.abs(first - truth).max()
+    # each round starts with a solver run at its estimate; the history holds every estimate
+    np.testing.assert_array_equal(tn.adapt_history[0], first)
+    np.testing.assert_array_equal(tn.local.params.values[[0, 30]], tn.adapt_history[:2])
+    np.testing.assert_allclose(tn.local.output.values[30], decay(tn.adapt_history[1]))
+    assert tn.adapt_history.shape == (3, 3)
+
+
+def test_local_refine_errors(kernel_surrogate):
+    with pytest.raises(ValueError, match="centre needs 3"):
+        local_refine(kernel_surrogate, decay, [1.0, 1.0], BOUNDS)
+    with pytest.raises(ValueError, match="n_local"):
+        local_refine(kernel_surrogate, decay, [1.0, 1.0, 0.0], BOUNDS, n_local=1)
+
+
+def test_gaussian_prior(kernel_surrogate):
+    # a tight prior on c overrides the data for c only; objective() adds the same term
+    truth = np.array([1.3, 1.7, 0.4])
+    y = xr.DataArray(decay(truth), dims="obs")
+    prior = ([0.0, 0.0, -0.5], [1e3, 1e3, 1e-2])
+    tn = TNNA(kernel_surrogate, BOUNDS, hidden=(32,), epochs=300, lr=3e-3, prior=prior, prior_weight=1.0)
+    assert float(tn.fit(y).sel(param="c")) == pytest.approx(-0.5, abs=0.02)
+    M = np.array([truth, [0.6, 0.6, -0.9]])
+    plain, with_prior = objective(kernel_surrogate, y)(M), objective(kernel_surrogate, y, prior=prior, prior_weight=2.0)(M)
+    np.testing.assert_allclose(with_prior - plain, 2.0 * (((M - prior[0]) / prior[1]) ** 2).sum(1), rtol=1e-4)
+    with pytest.raises(ValueError, match="positive"):
+        TNNA(kernel_surrogate, BOUNDS, prior=(0.0, 0.0))
+    with pytest.raises(ValueError, match="3 values"):
+        TNNA(kernel_surrogate, BOUNDS, prior=([0.0, 1.0], 1.0))
 
 
 def test_tnna_pretraining_starts_near_the_answer(data, kernel_surrogate):

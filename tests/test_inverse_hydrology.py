@@ -5,7 +5,14 @@ import pytest
 import xarray as xr
 
 import basinsx
-from basinsx.inverse import TNNA, Surrogate, latin_hypercube, minimize, objective, training_set
+from basinsx.inverse import (
+    TNNA,
+    Surrogate,
+    latin_hypercube,
+    minimize,
+    objective,
+    training_set,
+)
 
 torch = pytest.importorskip("torch")
 models = pytest.importorskip("basinsx.models")

@@ -10,18 +10,19 @@ from .kle import KLE
 from .metaheuristics import OptimizeResult, minimize
 from .sampling import as_bounds, latin_hypercube, training_set
 from .surrogate import Surrogate
-from .tnna import TNNA, objective
+from .tnna import TNNA, local_refine, objective
 from .zones import zone_map, zoned_field
 
 __all__ = [
     "KLE",
+    "TNNA",
     "OptimizeResult",
     "Surrogate",
-    "TNNA",
     "VAEReducer",
     "as_bounds",
     "channel_fields",
     "latin_hypercube",
+    "local_refine",
     "minimize",
     "objective",
     "training_set",

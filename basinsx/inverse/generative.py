@@ -16,47 +16,6 @@ import xarray as xr
 __all__ = ["VAEReducer"]
 
 
-def _vae(shape, latent_dim, base=16):
-    import torch
-    from torch import nn
-
-    ny, nx = shape
-    gy, gx = -(-ny // 8), -(-nx // 8)
-
-    class VAE(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.enc = nn.Sequential(
-                nn.Conv2d(1, base, 4, 2, 1), nn.LeakyReLU(0.2),
-                nn.Conv2d(base, 2 * base, 4, 2, 1), nn.BatchNorm2d(2 * base), nn.LeakyReLU(0.2),
-                nn.Conv2d(2 * base, 4 * base, 4, 2, 1), nn.BatchNorm2d(4 * base), nn.LeakyReLU(0.2),
-                nn.Flatten(),
-            )
-            with torch.no_grad():
-                n_flat = self.enc(torch.zeros(1, 1, 8 * gy, 8 * gx)).shape[1]
-            self.mu, self.logvar = nn.Linear(n_flat, latent_dim), nn.Linear(n_flat, latent_dim)
-            self.fc = nn.Linear(latent_dim, 4 * base * gy * gx)
-            self.dec = nn.Sequential(
-                nn.ReLU(), nn.Unflatten(1, (4 * base, gy, gx)),
-                nn.ConvTranspose2d(4 * base, 2 * base, 4, 2, 1), nn.BatchNorm2d(2 * base), nn.ReLU(),
-                nn.ConvTranspose2d(2 * base, base, 4, 2, 1), nn.BatchNorm2d(base), nn.ReLU(),
-                nn.ConvTranspose2d(base, 1, 4, 2, 1),
-            )
-
-        def encode(self, m):
-            # pad to a multiple of 8 cells so that three stride-2 layers divide evenly
-            h = self.enc(nn.functional.pad(m[:, None], (0, 8 * gx - nx, 0, 8 * gy - ny)))
-            return self.mu(h), self.logvar(h)
-
-        def logits(self, z):
-            return self.dec(self.fc(z))[:, 0, :ny, :nx]
-
-        def forward(self, z):
-            return torch.sigmoid(self.logits(z))
-
-    return VAE()
-
-
 class VAEReducer:
     """Convolutional VAE from a ``latent_dim`` Gaussian latent to binary fields ``(y, x)``.
 
@@ -83,6 +42,8 @@ class VAEReducer:
         import torch
         from tqdm.auto import trange
 
+        from ._nets import VAE
+
         if not isinstance(fields, xr.DataArray) or fields.dims != ("sample", "y", "x"):
             raise ValueError("fields must be a DataArray with dims (sample, y, x)")
         M = np.asarray(fields.values, np.float32)
@@ -91,7 +52,7 @@ class VAEReducer:
         self.shape = M.shape[1:]
         self.coords = {d: fields[d].values for d in ("y", "x") if d in fields.coords}
         torch.manual_seed(self.seed)
-        self.model = _vae(self.shape, self.latent_dim)
+        self.model = VAE(self.shape, self.latent_dim)
         opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
         X = torch.as_tensor(M)
         gen = torch.Generator().manual_seed(self.seed)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .sampling import as_bounds
 
-__all__ = ["OptimizeResult", "minimize", "METHODS"]
+__all__ = ["METHODS", "OptimizeResult", "minimize"]
 
 
 @dataclass

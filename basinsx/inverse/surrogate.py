@@ -23,97 +23,6 @@ def _flat(da: xr.DataArray, name: str) -> np.ndarray:
     return np.asarray(da.transpose("sample", ...).values, dtype=np.float64)
 
 
-def _networks():
-    """Build the torch network classes (torch is imported only here)."""
-    import torch
-    from torch import nn
-
-    class ToImage(nn.Module):
-        def __init__(self, n_in, side=16):
-            super().__init__()
-            self.fc, self.side = nn.Linear(n_in, side * side), side
-
-        def forward(self, x):
-            return torch.relu(self.fc(x)).view(-1, 1, self.side, self.side)
-
-    def mlp(n_in, n_out, hidden_layers, width):
-        layers, d = [], n_in
-        for _ in range(hidden_layers):
-            layers += [nn.Linear(d, width), nn.SiLU()]
-            d = width
-        return nn.Sequential(*layers, nn.Linear(d, n_out), nn.Sigmoid())
-
-    def lenet(in_shape, n_out):
-        head = [ToImage(in_shape[0])] if len(in_shape) == 1 else [nn.Unflatten(1, (1, *in_shape))]
-        conv = nn.Sequential(
-            *head,
-            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(),
-        )
-        with torch.no_grad():
-            n_flat = conv(torch.zeros(1, int(np.prod(in_shape)))).shape[1]
-        return nn.Sequential(
-            conv, nn.Linear(n_flat, 1024), nn.ReLU(), nn.Linear(1024, 512), nn.ReLU(), nn.Linear(512, n_out), nn.Sigmoid()
-        )
-
-    class Block(nn.Module):
-        """Basic residual unit; a strided 1x1 projection replaces the identity when down-sampling."""
-
-        def __init__(self, c_in, c_out, stride):
-            super().__init__()
-            self.body = nn.Sequential(
-                nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-                nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
-            )
-            self.skip = (
-                nn.Identity() if stride == 1 and c_in == c_out
-                else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-            )
-
-        def forward(self, x):
-            return torch.relu(self.body(x) + self.skip(x))
-
-    def resnet(in_shape, n_out, base=16):
-        head = [ToImage(in_shape[0])] if len(in_shape) == 1 else [nn.Unflatten(1, (1, *in_shape))]
-        c = [base, 2 * base, 4 * base, 8 * base]
-        return nn.Sequential(
-            *head,
-            nn.Conv2d(1, c[0], 3, 1, 1, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU(),
-            Block(c[0], c[0], 1), Block(c[0], c[0], 1),  # stage 1: no down-sampling
-            Block(c[0], c[1], 2), Block(c[1], c[1], 1),  # stages 2-4: down-sample, then keep
-            Block(c[1], c[2], 2), Block(c[2], c[2], 1),
-            Block(c[2], c[3], 2), Block(c[3], c[3], 1),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c[3], n_out), nn.Sigmoid(),
-        )
-
-    class KernelNet(nn.Module):
-        """Differentiable copy of a fitted RBF kernel ridge: ``exp(-gamma |x - X|^2) @ W``."""
-
-        def __init__(self, X, W, gamma):
-            super().__init__()
-            self.register_buffer("X", torch.as_tensor(X, dtype=torch.float32))
-            self.register_buffer("W", torch.as_tensor(W, dtype=torch.float32))
-            self.gamma = float(gamma)
-
-        def forward(self, x):
-            return torch.exp(-self.gamma * torch.cdist(x, self.X) ** 2) @ self.W
-
-    class Scaled(nn.Module):
-        """Raw inputs in, scaled outputs out: wraps a network with the input min-max scaling."""
-
-        def __init__(self, net, lo, span):
-            super().__init__()
-            self.net = net
-            self.register_buffer("lo", torch.as_tensor(lo, dtype=torch.float32))
-            self.register_buffer("span", torch.as_tensor(span, dtype=torch.float32))
-
-        def forward(self, x):
-            return self.net((x.reshape(x.shape[0], -1) - self.lo) / self.span)
-
-    return {"mlp": mlp, "lenet": lenet, "resnet": resnet, "KernelNet": KernelNet, "Scaled": Scaled}
-
-
 class Surrogate:
     """A data-driven surrogate ``y = F(x)`` on labeled arrays.
 
@@ -135,6 +44,10 @@ class Surrogate:
         Seed of torch and of the batch shuffling.
     progress : bool
         Show a tqdm bar over epochs.
+    device : str or torch.device
+        Where the neural kinds train and predict (``"cpu"``, ``"cuda"``, ...); inputs and
+        outputs stay numpy arrays. :func:`torch_module` lives there too, so the tensors given
+        to it (and a TNNA transform) must be on it.
     """
 
     def __init__(
@@ -151,6 +64,7 @@ class Surrogate:
         gamma=None,
         seed=0,
         progress=False,
+        device="cpu",
     ):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -158,6 +72,7 @@ class Surrogate:
         self.hidden_layers, self.width = hidden_layers, width
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.alpha, self.gamma, self.seed, self.progress = alpha, gamma, seed, progress
+        self.device = device
         self.model = None
         self.loss_history = []
 
@@ -233,29 +148,31 @@ class Surrogate:
     def _build(self):
         import torch
 
+        from . import _nets
+
         torch.manual_seed(self.seed)
-        nets = _networks()
         n_out = int(np.prod(self.y_template.shape)) or 1
         n_in = int(np.prod(self.in_shape))
         if self.kind == "mlp":
-            self.model = nets["mlp"](n_in, n_out, self.hidden_layers, self.width)
+            self.model = _nets.mlp(n_in, n_out, self.hidden_layers, self.width)
         else:
-            self.model = nets[self.kind](tuple(self.in_shape) if len(self.in_shape) == 2 else (n_in,), n_out)
-        self.model = self.model.float()
+            build = getattr(_nets, self.kind)
+            self.model = build(tuple(self.in_shape) if len(self.in_shape) == 2 else (n_in,), n_out)
+        self.model = self.model.float().to(self.device)
 
     def _train(self, Xs, Ys, epochs):
         import torch
         from tqdm.auto import trange
 
         gen = torch.Generator().manual_seed(self.seed)
-        X = torch.as_tensor(Xs, dtype=torch.float32)
-        Y = torch.as_tensor(Ys, dtype=torch.float32)
+        X = torch.as_tensor(Xs, dtype=torch.float32, device=self.device)
+        Y = torch.as_tensor(Ys, dtype=torch.float32, device=self.device)
         for p in self.model.parameters():  # torch_module() may have frozen them
             p.requires_grad_(True)
         opt = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         self.model.train()
         for _ in trange(epochs, desc=f"training {self.kind}", disable=not self.progress):
-            perm = torch.randperm(len(X), generator=gen)
+            perm = torch.randperm(len(X), generator=gen).to(self.device)
             total = 0.0
             for k in range(0, len(X), self.batch_size):
                 b = perm[k : k + self.batch_size]
@@ -299,7 +216,7 @@ class Surrogate:
         import torch
 
         with torch.no_grad():
-            return self.model(torch.as_tensor(Xs, dtype=torch.float32)).numpy().astype(float)
+            return self.model(torch.as_tensor(Xs, dtype=torch.float32, device=self.device)).cpu().numpy().astype(float)
 
     def predict(self, x: xr.DataArray) -> xr.DataArray:
         """Outputs in physical units, labeled like the training ``y``, for inputs ``x (sample, ...)``."""
@@ -322,13 +239,14 @@ class Surrogate:
 
     def torch_module(self):
         """A frozen float32 torch module: raw inputs ``(batch, ...)`` to scaled outputs ``(batch, n_out)``."""
+        from . import _nets
+
         self._require_fit()
-        nets = _networks()
         if self.kind == "kernel":
-            net = nets["KernelNet"](self.train_x, self.model.dual_coef_.reshape(len(self.train_x), -1), self.gamma)
+            net = _nets.KernelNet(self.train_x, self.model.dual_coef_.reshape(len(self.train_x), -1), self.gamma)
         else:
             net = self.model
-        mod = nets["Scaled"](net, self.x_lo, self.x_span).float()
+        mod = _nets.Scaled(net, self.x_lo, self.x_span).float().to(self.device)
         for p in mod.parameters():
             p.requires_grad_(False)
         mod.eval()

@@ -18,13 +18,13 @@ import xarray as xr
 
 from .sampling import as_bounds, latin_hypercube, training_set
 
-__all__ = ["TNNA", "objective"]
+__all__ = ["TNNA", "local_refine", "objective"]
 
 
 def _prepare(surrogate, y_obs, sigma):
     """Scaled observations ``(S, n_obs)``, their leading dims and the weights ``1 / sigma``."""
     if not isinstance(y_obs, xr.DataArray):
-        raise ValueError("y_obs must be a DataArray labeled like the surrogate outputs")
+        raise TypeError("y_obs must be a DataArray labeled like the surrogate outputs")
     flat = surrogate._flat_obs(y_obs)
     lead = [d for d in y_obs.dims if d not in surrogate.y_template.dims]
     if len(lead) > 1:
@@ -46,11 +46,42 @@ def _known(known, n_param):
     return A, b.ravel()
 
 
-def objective(surrogate, y_obs, *, transform=None, sigma=None, known=None, known_weight=1.0):
+def _penalty(known, known_weight, prior, prior_weight, n_param):
+    """The known-value and Gaussian-prior terms of the loss as a torch function
+    ``m (batch, n_param) -> (batch,)``, or None without either; checks the arguments."""
+    import torch
+
+    kn = _known(known, n_param)
+    if prior is not None:
+        try:
+            prior = tuple(np.array(np.broadcast_to(np.asarray(v, float), (n_param,))) for v in prior)
+        except ValueError:
+            raise ValueError(f"prior=(mean, std) takes scalars or {n_param} values each") from None
+        if not (np.all(np.isfinite(prior[0])) and np.all(np.isfinite(prior[1])) and np.all(prior[1] > 0)):
+            raise ValueError("prior=(mean, std) needs finite means and positive standard deviations")
+    if kn is None and prior is None:
+        return None
+
+    def penalty(m):
+        def t(v):
+            return torch.as_tensor(v, dtype=m.dtype, device=m.device)
+
+        p = torch.zeros(m.shape[0], dtype=m.dtype, device=m.device)
+        if kn is not None:
+            p = p + known_weight * ((m @ t(kn[0]).T - t(kn[1])) ** 2).mean(1)
+        if prior is not None:
+            p = p + prior_weight * (((m - t(prior[0])) / t(prior[1])) ** 2).sum(1)
+        return p
+
+    return penalty
+
+
+def objective(surrogate, y_obs, *, transform=None, sigma=None, known=None, known_weight=1.0, prior=None,
+              prior_weight=1.0):
     """Vectorised misfit ``f(M) -> (pop,)`` of parameter vectors for one observation vector.
 
-    The same weighted least squares as TNNA's loss (plus the same known-value penalty),
-    evaluated by the surrogate on a whole population at once, for
+    The same weighted least squares as TNNA's loss (plus the same known-value and prior
+    terms), evaluated by the surrogate on a whole population at once, for
     :func:`basinsx.inverse.minimize`.
     """
     import torch
@@ -59,24 +90,21 @@ def objective(surrogate, y_obs, *, transform=None, sigma=None, known=None, known
     if Y.shape[0] != 1:
         raise ValueError("objective takes one observation vector; loop over scenarios")
     fwd = surrogate.torch_module()
-    y = torch.as_tensor(Y[0], dtype=torch.float32)
-    wt = torch.as_tensor(w, dtype=torch.float32)
-    kn = None
-    n_param = None
+    dev = surrogate.device
+    y = torch.as_tensor(Y[0], dtype=torch.float32, device=dev)
+    wt = torch.as_tensor(w, dtype=torch.float32, device=dev)
+    pen = {}  # built on the first call, which tells the number of parameters
 
     def fun(M):
-        nonlocal kn, n_param
-        m = torch.as_tensor(np.asarray(M), dtype=torch.float32)
-        if n_param is None:
-            n_param = m.shape[1]
-            kn = _known(known, n_param)
+        m = torch.as_tensor(np.asarray(M), dtype=torch.float32, device=dev)
+        if not pen:
+            pen["f"] = _penalty(known, known_weight, prior, prior_weight, m.shape[1])
         with torch.no_grad():
             x = transform(m) if transform is not None else m
             f = ((y - fwd(x)) ** 2 * wt).sum(1)
-            if kn is not None:
-                A, b = (torch.as_tensor(v, dtype=torch.float32) for v in kn)
-                f = f + known_weight * ((m @ A.T - b) ** 2).mean(1)
-        return f.numpy().astype(float)
+            if pen["f"] is not None:
+                f = f + pen["f"](m)
+        return f.cpu().numpy().astype(float)
 
     return fun
 
@@ -102,6 +130,10 @@ class TNNA:
     known : (A, b), optional
         Linear constraint ``A m ~ b`` from known values (e.g. log-permeability at wells),
         added to the loss as ``known_weight * mean((A m - b)^2)``.
+    prior : (mean, std), optional
+        Gaussian prior of the parameters (scalars or one value per parameter), added as
+        ``prior_weight * sum(((m - mean) / std)^2)``; e.g. ``(0, 1)`` for KLE coefficients, so
+        that directions the data do not constrain stay at the prior mean. Not in the paper.
     pretrain : (params, outputs), optional
         Training pairs for the supervised initialisation: ``params (sample, param)`` inside
         ``bounds`` and ``outputs (sample, ...)`` labeled like the surrogate outputs (usually
@@ -138,6 +170,8 @@ class TNNA:
         sigma=None,
         known=None,
         known_weight=1.0,
+        prior=None,
+        prior_weight=1.0,
         pretrain=None,
         pretrain_epochs=200,
         pretrain_batch=64,
@@ -150,10 +184,10 @@ class TNNA:
         self.transform = transform
         self.hidden, self.epochs, self.lr, self.weight_decay = tuple(hidden), int(epochs), lr, weight_decay
         self.sigma, self.known_weight, self.seed, self.progress = sigma, known_weight, seed, progress
-        self.known = _known(known, self.bounds.sizes["param"])
+        self.penalty = _penalty(known, known_weight, prior, prior_weight, self.bounds.sizes["param"])
         self.pretrain = None if pretrain is None else self._pairs(*pretrain)
         self.pretrain_epochs, self.pretrain_batch = int(pretrain_epochs), int(pretrain_batch)
-        self.n_simulations = 0
+        self.n_simulations, self.local = 0, None
 
     def _pairs(self, params, outputs):
         """Pretraining pairs as arrays: scaled outputs ``(n, n_obs)``, parameters scaled to [0, 1]."""
@@ -175,11 +209,12 @@ class TNNA:
         import torch
         from tqdm.auto import trange
 
-        Y, P = (torch.as_tensor(v, dtype=torch.float32) for v in self.pretrain)
+        dev = self.surrogate.device
+        Y, P = (torch.as_tensor(v, dtype=torch.float32, device=dev) for v in self.pretrain)
         gen = torch.Generator().manual_seed(self.seed)
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
         for _ in trange(self.pretrain_epochs, desc="TNNA pretrain", disable=not self.progress):
-            perm = torch.randperm(len(Y), generator=gen)
+            perm = torch.randperm(len(Y), generator=gen).to(dev)
             for k in range(0, len(Y), self.pretrain_batch):
                 b = perm[k : k + self.pretrain_batch]
                 opt.zero_grad()
@@ -204,14 +239,16 @@ class TNNA:
         for h in self.hidden:
             layers += [nn.Linear(d, h), nn.SiLU()]
             d = h
-        net = nn.Sequential(*layers, nn.Linear(d, n_param), nn.Sigmoid())
+        dev = self.surrogate.device
+        net = nn.Sequential(*layers, nn.Linear(d, n_param), nn.Sigmoid()).to(dev)
         if self.pretrain is not None:
             self._supervised(net)
-        lo = torch.as_tensor(self.bounds.values[:, 0], dtype=torch.float32)
-        span = torch.as_tensor(self.bounds.values[:, 1] - self.bounds.values[:, 0], dtype=torch.float32)
-        y = torch.as_tensor(Y, dtype=torch.float32)
-        wt = torch.as_tensor(w, dtype=torch.float32)
-        kn = tuple(torch.as_tensor(v, dtype=torch.float32) for v in self.known) if self.known is not None else None
+
+        def tensor(v):
+            return torch.as_tensor(v, dtype=torch.float32, device=dev)
+
+        lo, span = tensor(self.bounds.values[:, 0]), tensor(self.bounds.values[:, 1] - self.bounds.values[:, 0])
+        y, wt = tensor(Y), tensor(w)
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         hist, mis, par = [], [], []
         for _ in trange(self.epochs, desc="TNNA", disable=not self.progress):
@@ -219,15 +256,15 @@ class TNNA:
             m = lo + span * net(y)
             misfit = ((y - fwd(self._inputs(m))) ** 2 * wt).sum(1)  # one surrogate call per vector
             loss = misfit.mean()
-            if kn is not None:
-                loss = loss + self.known_weight * ((m @ kn[0].T - kn[1]) ** 2).mean()
+            if self.penalty is not None:
+                loss = loss + self.penalty(m).mean()
             loss.backward()
             opt.step()
             hist.append(loss.item())
-            mis.append(misfit.detach().numpy())
-            par.append(m.detach().numpy().astype(float))
+            mis.append(misfit.detach().cpu().numpy())
+            par.append(m.detach().cpu().numpy().astype(float))
         with torch.no_grad():
-            m = (lo + span * net(y)).numpy().astype(float)
+            m = (lo + span * net(y)).cpu().numpy().astype(float)
         self.net, self.history, self.misfit_history, self.nfev = net, np.array(hist), np.array(mis), self.epochs
         self.param_history = np.array(par).reshape(self.epochs, len(Y), n_param)
         coords = {"param": self.bounds["param"].values}
@@ -237,35 +274,94 @@ class TNNA:
             self.estimate = xr.DataArray(m[0], dims=("param",), coords=coords)
         return self.estimate
 
-    def adapt(self, simulator, y_obs: xr.DataArray, *, rounds=1, n_local=20, radius=0.05, finetune_epochs=100, seed=0):
-        """Adaptive update (Chen et al., 2021): resample near the estimate, fine-tune, re-invert.
+    def adapt(self, simulator, y_obs: xr.DataArray, *, rounds=1, n_local=20, radius=0.05, finetune_epochs=100, seed=0,
+              scheduler=None):
+        """Adaptive update (Chen et al., 2021): simulate near the estimate, fine-tune, re-invert.
 
-        Each round draws ``n_local`` Latin-hypercube samples in a box of half-width
-        ``radius`` (fraction of each range) around the current estimate, runs ``simulator``
-        on them (outputs as for :func:`training_set`, matching the surrogate outputs),
-        fine-tunes the surrogate on them and retrains the reverse network.
+        Each round is one :func:`local_refine` around the current estimate (``n_local``
+        simulator runs with the dask ``scheduler``, the surrogate fine-tuned on all local runs
+        so far, in place), then the reverse network is retrained on ``y_obs``. Sets ``local``
+        (every local run), ``adapt_history`` (ndarray ``(rounds + 1, n_param)``: the estimate
+        before the first round and after each) and adds the runs to ``n_simulations``.
         """
-        import torch
-
         if not hasattr(self, "estimate") or self.estimate.ndim != 1:
             raise RuntimeError("adapt needs a fitted TNNA on a single observation vector")
-        b = self.bounds.values
+        history = [self.estimate.values]
         for r in range(rounds):
-            centre = self.estimate.values
-            half = radius * (b[:, 1] - b[:, 0])
-            local = np.stack([np.maximum(centre - half, b[:, 0]), np.minimum(centre + half, b[:, 1])], 1)
-            design = latin_hypercube(xr.DataArray(local, dims=("param", "bound"), coords={"param": self.bounds.param.values}), n_local, seed=seed + r)
-            sims = training_set(simulator, design, progress=False)
+            self.local = local_refine(self.surrogate, simulator, self.estimate.values, self.bounds, n_local=n_local,
+                                      radius=radius, finetune_epochs=finetune_epochs, transform=self.transform,
+                                      local=self.local, seed=seed + r, scheduler=scheduler)
             self.n_simulations += n_local
-            out = sims[next(v for v in sims.data_vars if v != "params")]
-            y_new = xr.DataArray(
-                out.values.reshape(n_local, *self.surrogate.y_template.shape),
-                dims=("sample", *self.surrogate.y_template.dims),
-            )
-            with torch.no_grad():
-                x = self._inputs(torch.as_tensor(design.values, dtype=torch.float32)).numpy()
-            x_new = xr.DataArray(x.reshape(n_local, *self.surrogate.in_shape),
-                                 dims=("sample", *self.surrogate.x_template.dims))
-            self.surrogate.fine_tune(x_new, y_new, epochs=finetune_epochs)
-            self.fit(y_obs)
+            history.append(self.fit(y_obs).values)
+        self.adapt_history = np.array(history)
         return self.estimate
+
+
+def local_refine(surrogate, simulator, centre, bounds, *, n_local=20, radius=0.05, finetune_epochs=100, transform=None,
+                 local=None, seed=0, scheduler=None):
+    """One adaptive round around an estimate: simulate near it and fine-tune the surrogate.
+
+    Runs ``simulator`` on ``centre`` and on ``n_local - 1`` Latin-hypercube samples in a box
+    of half-width ``radius`` (fraction of each range of ``bounds``) around it, then fine-tunes
+    ``surrogate`` in place on these runs and the earlier ones in ``local``. The surrogate
+    becomes accurate near the estimate, usually at the cost of accuracy elsewhere. Works for
+    any inversion method (TNNA uses it in :meth:`TNNA.adapt`).
+
+    Parameters
+    ----------
+    surrogate : Surrogate
+        Fitted surrogate of ``simulator`` (through ``transform``), changed in place.
+    simulator : callable
+        ``simulator(params) -> outputs`` as for :func:`training_set`, matching the surrogate outputs.
+    centre : array_like (n_param,)
+        The current estimate.
+    bounds : mapping, array or DataArray
+        Parameter bounds (see :func:`as_bounds`); the local box is clipped to them.
+    n_local : int
+        Simulator runs per round, the centre included (at least 2).
+    radius : float
+        Half-width of the local box as a fraction of each parameter range.
+    finetune_epochs : int
+        Epochs of :meth:`Surrogate.fine_tune`.
+    transform : callable, optional
+        torch map from parameters to surrogate inputs (as for :class:`TNNA`).
+    local : xarray.Dataset, optional
+        Local runs of earlier rounds (this function's return value).
+    seed : int
+    scheduler : str, optional
+        dask scheduler of the runs, as for :func:`training_set`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``params (sample, param)`` and ``output (sample, ...)`` of all local runs, ``local``
+        first; the first run of each round is at its centre.
+    """
+    import torch
+
+    b = as_bounds(bounds)
+    names, lim = b["param"].values, b.values
+    centre = np.asarray(centre, float)
+    if centre.shape != (len(names),):
+        raise ValueError(f"centre needs {len(names)} values, got shape {centre.shape}")
+    if n_local < 2:
+        raise ValueError("n_local must be at least 2: the centre and one sample around it")
+    half = radius * (lim[:, 1] - lim[:, 0])
+    box = xr.DataArray(np.stack([np.maximum(centre - half, lim[:, 0]), np.minimum(centre + half, lim[:, 1])], 1),
+                       dims=("param", "bound"), coords={"param": names})
+    design = np.vstack([centre, latin_hypercube(box, n_local - 1, seed=seed).values])
+    sims = training_set(simulator, xr.DataArray(design, dims=("sample", "param"), coords={"param": names}),
+                        progress=False, scheduler=scheduler)
+    y_dims, y_shape = surrogate.y_template.dims, surrogate.y_template.shape
+    out = sims[next(v for v in sims.data_vars if v != "params")].values.reshape(n_local, *y_shape)
+    runs = xr.Dataset({"params": (("sample", "param"), design), "output": (("sample", *y_dims), out)},
+                      coords={"param": names})
+    merged = runs if local is None else xr.concat([local, runs], "sample")
+    # kernel ridge keeps every sample it is fine-tuned on; the networks see all local runs again
+    tune = runs if surrogate.kind == "kernel" else merged
+    with torch.no_grad():
+        m = torch.as_tensor(tune.params.values, dtype=torch.float32, device=surrogate.device)
+        x = (transform(m) if transform is not None else m).cpu().numpy()
+    x = xr.DataArray(x.reshape(len(x), *surrogate.in_shape), dims=("sample", *surrogate.x_template.dims))
+    surrogate.fine_tune(x, tune.output, epochs=finetune_epochs)
+    return merged
