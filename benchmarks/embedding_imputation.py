@@ -13,6 +13,7 @@ Run: ``python benchmarks/embedding_imputation.py [--epochs N] [--config JSON] [-
 import argparse
 import itertools
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -119,7 +120,7 @@ def reused_predictions(paths, fold_of_basin, config) -> dict:
         if unseen["fold_of_basin"] != fold_of_basin or differs:
             raise ValueError(f"{path}: other folds or KGSSL options {differs}; cannot reuse its predictions")
         preds = unseen["predictions"]
-        per_seed = {k: np.array(v) for k, v in preds.items() if k.startswith("kgssl_seed")}
+        per_seed = {k: np.array(v) for k, v in preds.items() if re.fullmatch(r"kgssl_seed\d+(_s\d+)?", k)}
         if not per_seed:  # single-seed run: its ``kgssl`` predictions belong to the configured seed
             per_seed = {f"kgssl_seed{unseen['config']['seed']}": np.array(preds["kgssl"])}
         out.update(per_seed)
