@@ -33,6 +33,11 @@ TEST = ("1989-10-01", "1999-09-30")
 ATTRS = list(KRATZERT_ATTRIBUTES)
 
 
+def table(a: np.ndarray) -> list:
+    """Predictions as nested lists at 6 significant digits (keeps the saved JSON small)."""
+    return [[float(f"{x:.6g}") for x in row] for row in a]
+
+
 def features(ds: xr.Dataset, period) -> np.ndarray:
     """Climate statistics and flow signatures per basin (the non-deep baseline's inputs)."""
     sub = ds.sel(time=slice(*period))
@@ -160,7 +165,7 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def save():
-        out.write_text(json.dumps(results, indent=1))
+        out.write_text(json.dumps(results))
 
     f_train, f_test = features(ds, TRAIN), features(ds, TEST)
     if "period" in args.settings:  # (a) training basins, held-out period
@@ -202,11 +207,11 @@ def main():
                 res["epochs_run"].setdefault(str(seed), []).append(len(model.history))
                 for suffix, v in pred.items():
                     preds.setdefault(f"kgssl_seed{seed}{suffix}", np.full((len(basins), len(ATTRS)), np.nan))[test_idx] = v
-                res["predictions"] = {k: v.tolist() for k, v in preds.items()}
+                res["predictions"] = {k: table(v) for k, v in preds.items()}
                 save()
                 print(f"seed {seed} fold {i + 1}/{args.folds} done", flush=True)
         add_ensembles(preds, args.seeds, strides)
-        res["predictions"] = {k: v.tolist() for k, v in preds.items()}
+        res["predictions"] = {k: table(v) for k, v in preds.items()}
         res.update({name: summary(evaluate(as_pred(v, basins), truth)) for name, v in preds.items()})
         for group in args.fold_groups:
             idx = np.flatnonzero(np.isin(fold_of_basin, [int(f) for f in group.split(",")]))
