@@ -100,9 +100,16 @@ def sensitivity_heatmap(jacobian: xr.DataArray, *, basin=None, time=None, normal
 
 
 def embedding_projection(embedding: xr.DataArray, color: xr.DataArray | None = None, *, dim="embedding_dim", ax=None):
-    """Basins in the plane of the first two principal components of their embeddings."""
+    """Basins in the plane of the first two principal components of their embeddings.
+
+    Other dims besides ``basin`` and ``dim`` (e.g. ``seed`` of a seed ensemble, whose
+    members' embeddings are not aligned) are concatenated into the features.
+    """
     ax = _axes(ax, (6, 5))
-    x = np.asarray(embedding.transpose("basin", dim), dtype=float)
+    if dim not in embedding.dims or "basin" not in embedding.dims:
+        raise ValueError(f"embedding needs dims 'basin' and {dim!r}, got {embedding.dims}")
+    features = [d for d in embedding.dims if d != "basin"]
+    x = np.asarray(embedding.stack(_feature=features).transpose("basin", "_feature"), dtype=float)
     x = x - x.mean(0)
     _, s, vt = np.linalg.svd(x, full_matrices=False)
     xy = x @ vt[:2].T

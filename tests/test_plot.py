@@ -33,6 +33,10 @@ def test_hydrograph_and_fdc(ds):
         ds.hydro.plot.hydrograph()
 
 
+def embedding_projection_xy(emb):
+    return basinsx.plot.embedding_projection(emb).collections[0].get_offsets()
+
+
 def test_map_sensitivity_embedding_parity(ds):
     ax = rendered(ds.hydro.plot.map("aridity"))
     assert ax.collections[0].get_offsets().shape == (ds.sizes["basin"], 2)
@@ -44,5 +48,12 @@ def test_map_sensitivity_embedding_parity(ds):
                        coords={"basin": ds.basin})
     ax = rendered(xr.Dataset({"embedding": emb}).hydro.plot.embedding(color=ds.aridity))
     assert ax.collections[0].get_offsets().shape == (ds.sizes["basin"], 2)
+    # a seed ensemble's embeddings (seed, basin, embedding_dim): the seeds' features side by side
+    ensemble = xr.concat([emb, 0 * emb], "seed").transpose("seed", "basin", "embedding_dim")
+    ax = rendered(ensemble.hydro.plot.embedding())
+    single = np.asarray(embedding_projection_xy(emb))
+    assert np.allclose(np.abs(ax.collections[0].get_offsets()), np.abs(single))  # constant features add nothing
+    with pytest.raises(ValueError, match="needs dims 'basin'"):
+        emb.rename(basin="site").hydro.plot.embedding()
     ax = rendered(ds.hydro.plot.parity(ds.p_mean * 1.1, ds.p_mean, label="p_mean"))
     assert ax.get_title().startswith("R²")
