@@ -100,6 +100,12 @@ def fit_predict(ds_train, ds_test, config, seed, strides):
                    for suffix, stride in strides.items()}
 
 
+def best_epoch(model) -> int:
+    """The epoch whose weights the fitted model keeps (lowest monitored loss)."""
+    losses = [h["train_loss"] if h["val_loss"] is None else h["val_loss"] for h in model.history]
+    return int(np.argmin(losses)) + 1
+
+
 def add_ensembles(preds: dict, seeds, suffixes) -> None:
     """Mean prediction of every subset of two or more seeds (per inference stride); ``kgssl`` = all seeds.
 
@@ -169,13 +175,14 @@ def main():
 
     f_train, f_test = features(ds, TRAIN), features(ds, TEST)
     if "period" in args.settings:  # (a) training basins, held-out period
-        res = results["period"] = {"fit_seconds": [], "epochs_run": [], "config": full_config}
+        res = results["period"] = {"fit_seconds": [], "epochs_run": [], "best_epoch": [], "config": full_config}
         preds = {}
         for seed in args.seeds:
             t0 = time.perf_counter()
             model, pred = fit_predict(ds, ds, config, seed, strides)
             res["fit_seconds"].append(time.perf_counter() - t0)
             res["epochs_run"].append(len(model.history))
+            res["best_epoch"].append(best_epoch(model))
             preds.update({f"kgssl_seed{seed}{k}": v for k, v in pred.items()})
         add_ensembles(preds, args.seeds, strides)
         for kind in ("ridge", "forest"):
@@ -197,14 +204,18 @@ def main():
             for kind in ("ridge", "forest"):
                 preds[kind][test_idx] = baseline_predict(f_train[train_idx], y[train_idx], f_test[test_idx], kind)
         res = results["unseen"] = {"fold_of_basin": fold_of_basin, "reused": reused, "epochs_run": {},
+                                   "best_epoch": {}, "fit_seconds": {},
                                    "config": full_config, "predictions": {}}
         for seed in args.seeds:  # seed by seed, so that an interrupted run leaves complete seeds
             if f"kgssl_seed{seed}" in preds:
                 continue
             for i, test_idx in enumerate(folds):
                 train_idx = np.setdiff1d(np.arange(len(basins)), test_idx)
+                t0 = time.perf_counter()
                 model, pred = fit_predict(ds.isel(basin=train_idx), ds.isel(basin=test_idx), config, seed, strides)
+                res["fit_seconds"].setdefault(str(seed), []).append(round(time.perf_counter() - t0, 1))
                 res["epochs_run"].setdefault(str(seed), []).append(len(model.history))
+                res["best_epoch"].setdefault(str(seed), []).append(best_epoch(model))
                 for suffix, v in pred.items():
                     preds.setdefault(f"kgssl_seed{seed}{suffix}", np.full((len(basins), len(ATTRS)), np.nan))[test_idx] = v
                 res["predictions"] = {k: table(v) for k, v in preds.items()}

@@ -301,6 +301,66 @@ def test_ridge_readout_option(ds, tmp_path):
         KGSSL(readout="forest")
 
 
+def _basin_criterion(model, ds, readout):
+    """The held-out-basin criterion recomputed from the fitted model's embeddings."""
+    emb = model.transform(ds).embedding.values
+    y = (np.stack([ds[a].values for a in model.attributes], 1) - model.stats["attr_mean"]) / model.stats["attr_std"]
+    held = ds.basin.isin(model.stats["val_basins"]).values
+    if readout == "ridge":
+        fit = fit_ridge(emb[~held], y[~held])
+        pred = emb[held] @ fit["coef"] + fit["intercept"]
+    else:
+        with torch.no_grad():
+            pred = model.net.predict_attributes(torch.as_tensor(emb[held])).numpy()
+    return float(np.mean((pred - y[held]) ** 2))
+
+
+@pytest.mark.parametrize("readout", ["ridge", "head"])
+def test_val_basins_split_and_criterion(ds, readout):
+    cfg = {**SMALL, "epochs": 4, "patience": 4, "readout": readout}
+    a = KGSSL(val_basins=0.25, seed=0, **cfg).fit(ds, attributes=["k", "c"])
+    held = a.stats["val_basins"]
+    assert len(held) == 4 and set(held) <= set(ds.basin.values)
+    assert KGSSL(val_basins=0.25, seed=0, **cfg).fit(ds, attributes=["k", "c"]).stats["val_basins"] == held
+    assert KGSSL(val_basins=0.25, seed=1, **cfg).fit(ds, attributes=["k", "c"]).stats["val_basins"] != held
+    # the kept weights are those of the epoch with the lowest held-out-basin error, which is that error
+    best = min(h["val_loss"] for h in a.history)
+    np.testing.assert_allclose(_basin_criterion(a, ds, readout), best, rtol=1e-4)
+
+
+def test_val_basins_take_no_gradient_step(ds):
+    cfg = {**SMALL, "epochs": 3, "val_basins": ["b03", "b10"]}
+    a = KGSSL(**cfg).fit(ds, attributes=["k", "c"])
+    poisoned = ds.copy()
+    for v in ("prcp", "streamflow"):
+        poisoned[v] = ds[v].where(~ds.basin.isin(["b03", "b10"]), ds[v] * 3)
+    b = KGSSL(**cfg).fit(poisoned, attributes=["k", "c"])
+    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+    assert [h["val_loss"] for h in a.history] != [h["val_loss"] for h in b.history]
+    assert a.stats["val_basins"] == ["b03", "b10"]
+    # the final ridge readout uses every basin: the held-out basins' data change it
+    assert not np.allclose(a.stats["ridge"]["coef"], b.stats["ridge"]["coef"])
+
+
+def test_val_basins_errors_and_fallback(ds):
+    with pytest.raises(ValueError, match="at least 2 must be held out"):
+        KGSSL(val_basins=0.05, **SMALL).fit(ds, attributes=["k"])
+    with pytest.raises(ValueError, match="at least 2 must be held out"):
+        KGSSL(val_basins=ds.basin.values[:14].tolist(), **SMALL).fit(ds, attributes=["k"])
+    with pytest.raises(ValueError, match=r"in \(0, 1\)"):
+        KGSSL(val_basins=1.5, **SMALL).fit(ds, attributes=["k"])
+    with pytest.raises(KeyError, match="not basins"):
+        KGSSL(val_basins=["nope", "b01"], **SMALL).fit(ds, attributes=["k"])
+    unknown = ds.copy()
+    unknown["k"] = ds.k.where(ds.basin != "b02")
+    with pytest.raises(ValueError, match="no known attribute"):
+        KGSSL(val_basins=["b02", "b05"], **SMALL).fit(unknown, attributes=["k"])
+    # without attributes the held-out period is the validation, as without val_basins
+    plain = KGSSL(epochs=2, **SMALL).fit(ds)
+    held = KGSSL(epochs=2, val_basins=0.25, **SMALL).fit(ds)
+    assert held.stats["val_basins"] == [] and held.history == plain.history
+
+
 def test_evaluate_values():
     basin = [f"b{i}" for i in range(5)]
     truth = xr.Dataset({"a": ("basin", [1.0, 2.0, 3.0, 4.0, 5.0]), "b": ("basin", [2.0, 0.0, 1.0, 3.0, 4.0])},

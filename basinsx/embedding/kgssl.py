@@ -43,6 +43,7 @@ DEFAULTS = {
     "windows_per_basin": 4,
     "steps_per_epoch": None,
     "val_fraction": 0.2,
+    "val_basins": None,
     "min_observed": 0.5,
     "batch_size_inference": 256,
     "seed": 0,
@@ -88,7 +89,15 @@ class KGSSL(Persistent):
         Default: enough batches to draw each training day about once.
     val_fraction : float
         The last fraction of the training period (per basin) is held out for validation and
-        early stopping; no validation when it is shorter than one window.
+        early stopping; no validation when it is shorter than one window. Not used with ``val_basins``.
+    val_basins : float, list or None
+        Early stopping on basins held out of training, the criterion for basins never seen in
+        training: a fraction of the basins with attributes (drawn with ``seed``) or a list of
+        basin labels. Their windows take no gradient step and do not enter the input
+        normalisation; the criterion is the z-scored attribute MSE of the readout on their
+        mean embeddings (the ridge map refitted each epoch on the other basins, or the head).
+        The whole period is used for training and the final ridge map is fitted on all basins,
+        held-out ones included. Ignored without attributes (the period validation applies).
     min_observed : float
         Minimum fraction of days with observed flow for a window to be used.
     seed : int
@@ -190,16 +199,6 @@ class KGSSL(Persistent):
         doy = da["time"].dt.dayofyear.values
         flow_index, n_in, drivers = self._channel_layout()
         n_time = x.shape[-1]
-        n_val = round(cfg["val_fraction"] * n_time)
-        if n_val < cfg["window"]:
-            n_val = 0
-        n_train = n_time - n_val
-        if n_train < cfg["window"]:
-            raise ValueError(f"training period has {n_train} days (leap days dropped, validation removed); "
-                             f"a window needs {cfg['window']}")
-        mean, std = data.input_stats(data.transform_inputs(x[..., :n_train], flow_index))
-        channels, observed = data.encoder_channels(x, mean, std, flow_index, doy)
-
         y = np.full((x.shape[0], 0), np.nan)
         attr_mean = attr_std = np.zeros(0)
         if attributes:
@@ -211,11 +210,28 @@ class KGSSL(Persistent):
                 raise ValueError(f"attributes {bad} are NaN for every basin")
             attr_std = np.where(attr_std > 0, attr_std, 1.0)
             y = (raw - attr_mean) / attr_std
+        held = np.zeros(0, dtype=np.int64)
+        if attributes and cfg["val_basins"] is not None:
+            has_window = [len(s) > 0 for s in data.valid_starts(np.isfinite(x[:, flow_index]), cfg["window"],
+                                                                  cfg["min_observed"])]
+            held = _held_out_basins(cfg["val_basins"], da["basin"].values, np.isfinite(y).any(axis=1) & has_window,
+                                    cfg["seed"])
+        fitted = np.setdiff1d(np.arange(x.shape[0]), held)
+        n_val = 0 if len(held) else round(cfg["val_fraction"] * n_time)
+        if n_val < cfg["window"]:
+            n_val = 0
+        n_train = n_time - n_val
+        if n_train < cfg["window"]:
+            raise ValueError(f"training period has {n_train} days (leap days dropped, validation removed); "
+                             f"a window needs {cfg['window']}")
+        mean, std = data.input_stats(data.transform_inputs(x[fitted][..., :n_train], flow_index))
+        channels, observed = data.encoder_channels(x, mean, std, flow_index, doy)
         self.stats = {"mean": mean, "std": std, "attributes": attributes,
-                      "attr_mean": attr_mean.astype(np.float32), "attr_std": attr_std.astype(np.float32)}
+                      "attr_mean": attr_mean.astype(np.float32), "attr_std": attr_std.astype(np.float32),
+                      "val_basins": da["basin"].values[held].tolist()}
 
         train_starts = data.valid_starts(observed[:, :n_train], cfg["window"], cfg["min_observed"])
-        eligible = np.array([i for i, s in enumerate(train_starts) if len(s)])
+        eligible = np.array([i for i in fitted if len(train_starts[i])])
         if len(eligible) < 2:
             raise ValueError("need at least two basins with a window of observed flow in the training period "
                              f"(window {cfg['window']} days, min_observed {cfg['min_observed']})")
@@ -264,6 +280,10 @@ class KGSSL(Persistent):
             return total / steps
 
         def validate():
+            if len(held):  # attribute error on the held-out basins, readout fitted on the others
+                emb = _mean_embeddings(net, channels, observed, cfg)
+                ridge = fit_ridge(emb[fitted], y[fitted]) if cfg["readout"] == "ridge" else None
+                return float(np.nanmean((_readout(net, emb[held], ridge, device) - y[held]) ** 2))
             if not val_batches:
                 return None
             return float(np.mean([losses(b[:, 0], b[:, 1]).item() for b in val_batches]))
@@ -378,8 +398,6 @@ def _mean_embeddings(net, channels: np.ndarray, observed: np.ndarray, cfg: dict)
 
 def _transform_kernel(x: np.ndarray, *, dayofyear: np.ndarray, model: dict):
     """Embeddings ``(basin, dim)`` (and z-scored-then-restored attributes) of raw inputs ``(basin, variable, time)``."""
-    import torch
-
     cfg, stats = model["config"], model["stats"]
     net = KGSSL(**{**cfg, "progress": False})._build(len(stats["attributes"]))
     net.load_state_dict(model["weights"])
@@ -389,14 +407,50 @@ def _transform_kernel(x: np.ndarray, *, dayofyear: np.ndarray, model: dict):
     emb = _mean_embeddings(net, channels, observed, cfg)
     if not stats["attributes"]:
         return emb
-    if cfg["readout"] == "ridge":
-        pred = np.nan_to_num(emb) @ stats["ridge"]["coef"] + stats["ridge"]["intercept"]
+    pred = _readout(net, emb, stats["ridge"] if cfg["readout"] == "ridge" else None, cfg["device"])
+    return emb, (pred * stats["attr_std"] + stats["attr_mean"]).astype(np.float32)
+
+
+def _readout(net, emb: np.ndarray, ridge: dict | None, device) -> np.ndarray:
+    """z-scored attributes of mean embeddings ``(basin, dim)``: the ridge map, or the head without one.
+
+    Rows of basins without an embedding are NaN.
+    """
+    import torch
+
+    if ridge is not None:
+        pred = np.nan_to_num(emb) @ ridge["coef"] + ridge["intercept"]
     else:
         with torch.no_grad():
-            pred = net.predict_attributes(torch.as_tensor(np.nan_to_num(emb), device=cfg["device"])).cpu().numpy()
-    pred = pred * stats["attr_std"] + stats["attr_mean"]
+            pred = net.predict_attributes(torch.as_tensor(np.nan_to_num(emb), device=device)).cpu().numpy()
     pred[~np.isfinite(emb[:, 0])] = np.nan
-    return emb, pred.astype(np.float32)
+    return pred
+
+
+def _held_out_basins(spec, labels: np.ndarray, candidates: np.ndarray, seed: int) -> np.ndarray:
+    """Sorted indices of the validation basins: a fraction of ``candidates`` drawn with ``seed``, or listed labels.
+
+    ``candidates`` marks the basins with a known attribute and a training window; at least two
+    must be held out and three left for the readout.
+    """
+    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        if not 0 < spec < 1:
+            raise ValueError(f"val_basins as a fraction must lie in (0, 1), got {spec}")
+        pool = np.flatnonzero(candidates)
+        held = np.sort(np.random.default_rng([seed, 1]).permutation(pool)[:round(spec * len(pool))])
+    else:
+        index = {str(b): i for i, b in enumerate(labels)}
+        unknown = [b for b in spec if str(b) not in index]
+        if unknown:
+            raise KeyError(f"val_basins {unknown} are not basins of the dataset")
+        held = np.unique([index[str(b)] for b in spec]).astype(np.int64)
+        unusable = [str(labels[i]) for i in held if not candidates[i]]
+        if unusable:
+            raise ValueError(f"val_basins {unusable} have no known attribute or no training window")
+    if len(held) < 2 or candidates.sum() - len(held) < 3:
+        raise ValueError(f"val_basins holds out {len(held)} of {int(candidates.sum())} basins with attributes and "
+                         "a training window; at least 2 must be held out and 3 left for training")
+    return held
 
 
 def embed(ds: xr.Dataset, inputs=("prcp", "tmean", "pet", "streamflow"), attributes=None, period=None,
