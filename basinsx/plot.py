@@ -114,7 +114,7 @@ def embedding_projection(embedding: xr.DataArray, color: xr.DataArray | None = N
     _, s, vt = np.linalg.svd(x, full_matrices=False)
     xy = x @ vt[:2].T
     c = None if color is None else np.asarray(color.sel(basin=embedding["basin"]))
-    points = ax.scatter(xy[:, 0], xy[:, 1], c=c, cmap="viridis", s=30, edgecolor="k", lw=0.3)
+    points = ax.scatter(xy[:, 0], xy[:, 1], c=c, cmap=None if c is None else "viridis", s=30, edgecolor="k", lw=0.3)
     if color is not None:
         ax.figure.colorbar(points, ax=ax, label=str(color.name))
     share = s[:2] ** 2 / (s**2).sum()
