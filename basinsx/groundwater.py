@@ -353,7 +353,8 @@ class Aquifer:
         self.sources = None
         if sources:
             cells = [self._cell(xy) for xy in sources]
-            self.sources = (np.array([j * self.shape[1] + i for j, i in cells]), np.array(list(sources.values()), float))
+            flat = np.array([j * self.shape[1] + i for j, i in cells])
+            self.sources = (flat, np.array(list(sources.values()), float))
         if max_dt is not None and max_dt <= 0:
             raise ValueError("max_dt must be positive")
         self.max_dt = max_dt

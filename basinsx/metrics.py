@@ -53,7 +53,8 @@ def metric_kernel(sim: np.ndarray, obs: np.ndarray, log_eps: float) -> np.ndarra
         ls = np.log(np.where(valid, np.maximum(s, 0) + eps, 1.0))
         lo = np.log(np.where(valid, np.maximum(o, 0) + eps, 1.0))
         lo_mean = np.where(valid, lo, 0).sum(-1) / n
-        lognse = 1 - (np.where(valid, ls - lo, 0) ** 2).sum(-1) / (np.where(valid, lo - lo_mean[..., None], 0) ** 2).sum(-1)
+        lognse = 1 - ((np.where(valid, ls - lo, 0) ** 2).sum(-1)
+                      / (np.where(valid, lo - lo_mean[..., None], 0) ** 2).sum(-1))
         rmse = np.sqrt(sse / n)
         pbias = 100 * np.where(valid, s - o, 0).sum(-1) / o.sum(-1)
     out = np.stack([nse, lognse, kge, kge2012, r, alpha, gamma, beta, rmse, pbias, n.astype(np.float64)], axis=-1)

@@ -26,7 +26,8 @@ def _theta(params, model: models.Model) -> xr.DataArray:
         extra = [p for p in params if p not in names]
         if missing or extra:
             raise ValueError(f"{model.name} parameters are {model.params}; missing {missing}, unexpected {extra}")
-        values = xr.broadcast(*[v if isinstance(v, xr.DataArray) else xr.DataArray(float(v)) for v in (params[p] for p in names)])
+        values = xr.broadcast(*[v if isinstance(v, xr.DataArray) else xr.DataArray(float(v))
+                                for v in (params[p] for p in names)])
         return xr.concat(values, dim=pd.Index(names, name="param")).astype(np.float64)
     if isinstance(params, xr.Dataset) and "params" in params:
         params = params["params"]  # a calibration result
@@ -72,7 +73,8 @@ def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options):
         bad = ~np.isfinite(f)
         if bad.any():
             row, col = np.argwhere(bad)[np.argmin(np.argwhere(bad)[:, 1])]
-            raise ValueError(f"forcing {m.forcings[row]!r} is NaN for basin {basin} on {pd.Timestamp(dates[col]).date()}")
+            day = pd.Timestamp(dates[col]).date()
+            raise ValueError(f"forcing {m.forcings[row]!r} is NaN for basin {basin} on {day}")
         th = np.asarray(theta[idx], dtype=np.float64)
         if not np.all(np.isfinite(th)):
             continue  # e.g. a basin whose calibration failed: NaN flow, not an error
@@ -95,7 +97,10 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options):
     warmup = int(warmup)
     if not 0 <= warmup < n:
         raise ValueError(f"warmup must lie in [0, {n}) days; got {warmup}")
-    labels = ds["basin"] if "basin" in ds.dims else xr.DataArray(str(ds["basin"].values) if "basin" in ds.coords else "")
+    if "basin" in ds.dims:
+        labels = ds["basin"]
+    else:
+        labels = xr.DataArray(str(ds["basin"].values) if "basin" in ds.coords else "")
     # the labels must be plain strings, not a dimension coordinate that apply_ufunc would align on
     labels = xr.DataArray(np.asarray(labels.values).astype(str), dims=labels.dims)
     chunks = next((f.chunksizes for f in forcings if f.chunks is not None), None)

@@ -21,7 +21,8 @@ VARIABLES: dict[str, dict[str, str]] = {
              "standard_name": "surface_downwelling_shortwave_flux_in_air"},
     "vp": {"units": "Pa", "long_name": "water vapour pressure", "standard_name": "water_vapor_partial_pressure_in_air"},
     "dayl": {"units": "s", "long_name": "day length"},
-    "swe": {"units": "mm", "long_name": "snow water equivalent", "standard_name": "lwe_thickness_of_surface_snow_amount"},
+    "swe": {"units": "mm", "long_name": "snow water equivalent",
+            "standard_name": "lwe_thickness_of_surface_snow_amount"},
     "streamflow": {"units": "mm d-1", "long_name": "observed streamflow (depth over the basin area)",
                    "standard_name": "runoff_flux"},
 }

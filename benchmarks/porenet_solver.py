@@ -17,8 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from basinsx.porenet import cones_and_cylinders, cubic, from_statoil, hagen_poiseuille, permeability, to_openpnm
-from basinsx.porenet import trim_disconnected
+from basinsx.porenet import (
+    cones_and_cylinders,
+    cubic,
+    from_statoil,
+    hagen_poiseuille,
+    permeability,
+    to_openpnm,
+    trim_disconnected,
+)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rocks" / "statoil"
 

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import raise_if_dask_computes
 
 from basinsx.calibration import calibrate
 from basinsx.calibration.optimize import Problem, calibrate_basin, latin_hypercube
+
+from conftest import raise_if_dask_computes
 
 
 class LinearReservoir:

@@ -8,6 +8,7 @@ import xarray as xr
 
 import basinsx
 from basinsx.camels_us import CFS_TO_M3S, read_attributes
+
 from conftest import raise_if_dask_computes
 
 

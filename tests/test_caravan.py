@@ -8,6 +8,7 @@ import pytest
 import xarray as xr
 
 import basinsx
+
 from conftest import raise_if_dask_computes
 
 

@@ -15,9 +15,10 @@ import xarray as xr
 
 torch = pytest.importorskip("torch")
 
-from basinsx.embedding import KGSSL, ForwardLSTM, data, embed, evaluate
-from basinsx.embedding.model import masked_mse, ntxent_loss, triplet_loss
-from basinsx.embedding.readout import fit_ridge
+# imported after the importorskip: basinsx.embedding needs torch
+from basinsx.embedding import KGSSL, ForwardLSTM, data, embed, evaluate  # noqa: E402
+from basinsx.embedding.model import masked_mse, ntxent_loss, triplet_loss  # noqa: E402
+from basinsx.embedding.readout import fit_ridge  # noqa: E402
 
 SMALL = {"dim": 8, "hidden": 16, "window": 90, "stride": 45, "basins_per_batch": 8, "windows_per_basin": 4,
          "progress": False}

@@ -80,7 +80,8 @@ def test_kle_separable_matches_dense_eigenproblem():
     sep = KLE((12, 10), (6.0, 5.0), (2.0, 1.5), variance=2.0, n_terms=30, kernel="separable")
     y, x = sep.y, sep.x
     Y, X = np.meshgrid(y, x, indexing="ij")
-    C = 2.0 * np.exp(-np.abs(Y.ravel()[:, None] - Y.ravel()[None]) / 2.0 - np.abs(X.ravel()[:, None] - X.ravel()[None]) / 1.5)
+    dy, dx = (np.abs(v.ravel()[:, None] - v.ravel()[None]) for v in (Y, X))
+    C = 2.0 * np.exp(-dy / 2.0 - dx / 1.5)
     lam = np.linalg.eigvalsh(C)[::-1]
     np.testing.assert_allclose(sep.eigenvalues, lam[:30], rtol=1e-10)
     assert sep.fraction == pytest.approx(lam[:30].sum() / np.trace(C))
@@ -177,7 +178,8 @@ def test_surrogate_image_input():
 def test_surrogate_device(data):
     # device= places the network, its training tensors and torch_module(); numpy in and out
     train, test = data
-    s = Surrogate("mlp", epochs=5, hidden_layers=1, width=16, device=torch.device("cpu")).fit(train.params, train.output)
+    s = Surrogate("mlp", epochs=5, hidden_layers=1, width=16, device=torch.device("cpu"))
+    s.fit(train.params, train.output)
     mod = s.torch_module()
     assert {t.device.type for t in [*mod.parameters(), *mod.buffers()]} == {"cpu"}
     x = torch.as_tensor(test.params.values[:4], dtype=torch.float32)
@@ -260,7 +262,8 @@ def test_gaussian_prior(kernel_surrogate):
     tn = TNNA(kernel_surrogate, BOUNDS, hidden=(32,), epochs=300, lr=3e-3, prior=prior, prior_weight=1.0)
     assert float(tn.fit(y).sel(param="c")) == pytest.approx(-0.5, abs=0.02)
     M = np.array([truth, [0.6, 0.6, -0.9]])
-    plain, with_prior = objective(kernel_surrogate, y)(M), objective(kernel_surrogate, y, prior=prior, prior_weight=2.0)(M)
+    plain = objective(kernel_surrogate, y)(M)
+    with_prior = objective(kernel_surrogate, y, prior=prior, prior_weight=2.0)(M)
     np.testing.assert_allclose(with_prior - plain, 2.0 * (((M - prior[0]) / prior[1]) ** 2).sum(1), rtol=1e-4)
     with pytest.raises(ValueError, match="positive"):
         TNNA(kernel_surrogate, BOUNDS, prior=(0.0, 0.0))

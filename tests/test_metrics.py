@@ -5,6 +5,7 @@ import xarray as xr
 
 import basinsx
 from basinsx.metrics import METRICS
+
 from conftest import raise_if_dask_computes
 
 

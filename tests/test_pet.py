@@ -4,6 +4,7 @@ import xarray as xr
 
 import basinsx
 from basinsx.pet import extraterrestrial_radiation, hargreaves_kernel
+
 from conftest import raise_if_dask_computes
 
 

@@ -8,8 +8,17 @@ import pytest
 import xarray as xr
 
 from basinsx import porenet
-from basinsx.porenet import (check_health, cones_and_cylinders, cubic, from_openpnm, from_statoil,
-                             hagen_poiseuille, permeability, to_openpnm, trim_disconnected)
+from basinsx.porenet import (
+    check_health,
+    cones_and_cylinders,
+    cubic,
+    from_openpnm,
+    from_statoil,
+    hagen_poiseuille,
+    permeability,
+    to_openpnm,
+    trim_disconnected,
+)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rocks"
 needs_rocks = pytest.mark.skipif(not (DATA / "statoil").exists(), reason="../shared/data/rocks not present")

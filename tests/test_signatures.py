@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import raise_if_dask_computes
 
 import basinsx
 from basinsx.signatures import SIGNATURES, baseflow, signatures, signatures_1d
+
+from conftest import raise_if_dask_computes
 
 CAMELS_PERIOD = slice("1989-10-01", "2009-09-30")
 # Perennial sample basins whose Caravan flows agree with the CAMELS v1.2 flows (Caravan

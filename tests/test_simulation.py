@@ -4,11 +4,12 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import raise_if_dask_computes
 
 import basinsx
 import basinsx.models as bm
 from basinsx.simulation import sensitivity, simulate
+
+from conftest import raise_if_dask_computes
 
 # ERA5-Land PET has a few negative values; their warning is tested on its own below
 pytestmark = pytest.mark.filterwarnings("ignore::basinsx.models.NegativePETWarning")
@@ -25,7 +26,8 @@ def sample():
 
 def _per_basin_params(ds):
     n = ds.sizes["basin"]
-    vals = np.column_stack([np.linspace(200, 900, n), np.linspace(-1, 1, n), np.linspace(40, 200, n), np.linspace(1.2, 3.5, n)])
+    vals = np.column_stack([np.linspace(200, 900, n), np.linspace(-1, 1, n), np.linspace(40, 200, n),
+                            np.linspace(1.2, 3.5, n)])
     return xr.DataArray(vals, dims=("basin", "param"), coords={"basin": ds["basin"], "param": list(P)})
 
 

@@ -9,6 +9,7 @@ import xarray as xr
 
 import basinsx
 from basinsx.sample import KRATZERT_ATTRIBUTES
+
 from conftest import raise_if_dask_computes
 
 

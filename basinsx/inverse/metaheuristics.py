@@ -128,7 +128,8 @@ def _sa(fun, lo, hi, pop, max_iter, rng, cooling=0.97, step=0.1):
 METHODS = {"ga": _ga, "pso": _pso, "de": _de, "sa": _sa}
 
 
-def minimize(fun, bounds, method: str = "de", pop: int = 40, max_iter: int = 200, seed=None, **options) -> OptimizeResult:
+def minimize(fun, bounds, method: str = "de", pop: int = 40, max_iter: int = 200, seed=None,
+             **options) -> OptimizeResult:
     """Minimise a vectorised objective inside box bounds with a population metaheuristic.
 
     Parameters

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -58,7 +58,8 @@ class Model:
         """
         f = np.array(forcing, dtype=np.float64, order="C")
         if f.ndim != 2 or f.shape[0] != len(self.forcings):
-            raise ValueError(f"forcing must have shape ({len(self.forcings)}, T) with rows {self.forcings}; got {f.shape}")
+            raise ValueError(f"forcing must have shape ({len(self.forcings)}, T) with rows {self.forcings}; "
+                             f"got {f.shape}")
         bad = ~np.isfinite(f)
         if bad.any():
             row, col = np.argwhere(bad)[np.argmin(np.argwhere(bad)[:, 1])]
@@ -132,6 +133,7 @@ class Model:
         if not np.all(np.isfinite(q)):
             raise FloatingPointError(
                 f"{self.name}: the integration diverged (non-finite flow) at {dict(zip(self.params, th))}: parameters "
-                "outside the model's domain, or fixed steps too long for a stiff store (use method='adaptive' or a larger n_sub)"
+                "outside the model's domain, or fixed steps too long for a stiff store "
+                "(use method='adaptive' or a larger n_sub)"
             )
         return q, (jac if sensitivities else None)

@@ -35,8 +35,8 @@ def _tangent(s, a, b, k):
     for i in range(m):
         for j in range(d):
             acc = b[i, j]
-            for l in range(m):
-                acc += a[i, l] * s[l, j]
+            for q in range(m):
+                acc += a[i, q] * s[q, j]
             k[i, j] = acc
 
 
