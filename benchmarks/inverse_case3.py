@@ -3,6 +3,7 @@
 Usage: python benchmarks/inverse_case3.py [--fields 2000] [--vae-epochs 60] [--train 2000]
        [--surrogate mlp] [--epochs 300] [--pop 1000] [--iters 200] [--noise 0.01 0.1] [--prior W]
        [--adapt ROUNDS] [--n-local 50] [--radius 0.05] [--cache DIR]
+       [--stages E:LR ...] [--batch-size 50] [--fit-size N] [--surrogate-only] [--methods tnna ga ...]
 
 800 m x 800 m, heads 5 m / 0 m, solute entering on the left, concentrations every 2 years to
 24 years at a 7 x 7 monitoring grid plus steady heads. Facies: 1e-13 m2 (background) and
@@ -102,11 +103,40 @@ def main(a):
     else:
         x_in, transform = probs, decoder
         sur = Surrogate(a.surrogate, epochs=a.epochs, lr=a.lr, weight_decay=1e-8, progress=True)
+    # --stages E:LR ...: E epochs at learning rate LR, then the next stage continues training
+    # (fine_tune, a fresh Adam) at its own rate; without it, --epochs at --lr
+    stages = [(int(e), float(r)) for e, r in (s.split(":") for s in a.stages)] if a.stages else [(a.epochs, a.lr)]
+    n_fit = a.fit_size or a.train - n_test  # the first n_fit runs train the surrogate
+    if not 0 < n_fit <= a.train - n_test:
+        raise ValueError(f"--fit-size must be in 1..{a.train - n_test}")
+    sur.epochs, sur.lr, sur.batch_size = stages[0][0], stages[0][1], a.batch_size
+    stag = "_".join(f"{e}x{r:g}" for e, r in stages)
+    sur_path = cache / f"{tag}_train{a.train}_{a.surrogate}_n{n_fit}_b{a.batch_size}_{stag}.pkl" if cache else None
     t0 = time.perf_counter()
-    sur.fit(x_in[:-n_test], train.output[:-n_test])
+    if sur_path is not None and sur_path.exists():
+        sur = pickle.loads(sur_path.read_bytes())
+        print(f"surrogate from {sur_path}")
+    else:
+        done = 0
+        for k, (e, r) in enumerate(stages):
+            if k == 0:
+                sur.fit(x_in[:n_fit], train.output[:n_fit])
+            else:
+                sur.lr = r
+                sur.fine_tune(x_in[:n_fit], train.output[:n_fit], epochs=e)
+            done += e
+            score = sur.score(x_in[-n_test:], train.output[-n_test:])
+            fit = sur.score(x_in[:n_test], train.output[:n_test])  # as many training runs as test runs
+            print(f"  stage {k + 1}: {e} epochs at lr {r:g} (total {done}), {time.perf_counter() - t0:.0f} s; "
+                  f"RMSE / R2 on {n_test} training runs {float(fit.rmse):.4f} / {float(fit.r2):.4f}, "
+                  f"on the test runs {float(score.rmse):.4f} / {float(score.r2):.4f}", flush=True)
+        if sur_path is not None:
+            sur_path.write_bytes(pickle.dumps(sur))
     score = sur.score(x_in[-n_test:], train.output[-n_test:])
-    print(f"surrogate {a.surrogate} ({a.epochs} epochs) fitted in {time.perf_counter() - t0:.1f} s on "
-          f"{a.train - n_test} runs; test RMSE {float(score.rmse):.4f}, R2 {float(score.r2):.4f}", flush=True)
+    print(f"surrogate {a.surrogate} ({stag}) fitted in {time.perf_counter() - t0:.1f} s on "
+          f"{n_fit} runs; test RMSE {float(score.rmse):.4f}, R2 {float(score.r2):.4f}", flush=True)
+    if a.surrogate_only:
+        return
 
     truth = held.values[0]
     clean = Case3()(truth)
@@ -125,10 +155,14 @@ def main(a):
 
         pre = {"pretrain": (z, train.output), "pretrain_epochs": a.pretrain_epochs}
         for label, extra in (("TNNA", {}), ("TNNA-pre", pre)):
+            if label.lower() not in a.methods:
+                continue
             t0 = time.perf_counter()
             tn = TNNA(sur, BOUNDS, transform=transform, epochs=1000, lr=1e-3, weight_decay=1e-4, **terms, **extra)
             report(label, tn.fit(y_obs).values, tn.nfev, time.perf_counter() - t0)
         for method in ("ga", "pso", "de", "sa"):
+            if method not in a.methods:
+                continue
             t0 = time.perf_counter()
             fun = objective(sur, y_obs, transform=transform, **terms)
             r = minimize(fun, BOUNDS, method, pop=a.pop, max_iter=a.iters, seed=0)
@@ -173,4 +207,11 @@ if __name__ == "__main__":
     p.add_argument("--n-local", type=int, default=50, help="solver runs per adaptive round")
     p.add_argument("--radius", type=float, default=0.05, help="half-width of the local box, fraction of the range")
     p.add_argument("--finetune-epochs", type=int, default=100)
+    p.add_argument("--stages", nargs="+", default=None, metavar="E:LR",
+                   help="surrogate training in stages of E epochs at learning rate LR (overrides --epochs, --lr)")
+    p.add_argument("--batch-size", type=int, default=50, help="surrogate minibatch")
+    p.add_argument("--fit-size", type=int, default=0, help="train the surrogate on the first N runs (0: all but the test tenth)")
+    p.add_argument("--surrogate-only", action="store_true", help="stop after fitting and scoring the surrogate")
+    p.add_argument("--methods", nargs="+", default=["tnna", "tnna-pre", "ga", "pso", "de", "sa"],
+                   choices=("tnna", "tnna-pre", "ga", "pso", "de", "sa"))
     main(p.parse_args())
