@@ -89,8 +89,9 @@ def read_streamflow_file(path: Path, area_m2: float) -> tuple[pd.DatetimeIndex, 
     return dates, q.astype(np.float32)
 
 
-def read_attributes(folder: Path) -> pd.DataFrame:
+def read_attributes(folder) -> pd.DataFrame:
     """All ``camels_*.txt`` attribute tables merged on ``gauge_id`` (ids and HUC codes stay strings)."""
+    folder = Path(folder)
     tables = sorted(folder.glob("camels_*.txt"))
     if not tables:
         raise FileNotFoundError(f"no camels_*.txt in {folder}; {LAYOUT}")

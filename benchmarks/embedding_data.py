@@ -18,11 +18,19 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 INPUTS = ("prcp", "tmean", "pet", "streamflow")
 
 
-def load() -> xr.Dataset:
-    """Inputs ``(basin, time)`` in memory and the 27 CAMELS attributes ``(basin,)``."""
-    ds = basinsx.read_caravan(DATA / "caravan")
-    attrs = read_attributes(DATA / "camels_us" / "camels_attributes_v2.0")
-    out = ds[list(INPUTS)].load()
+def load(caravan=DATA / "caravan", attributes=DATA / "camels_us" / "camels_attributes_v2.0") -> xr.Dataset:
+    """Inputs ``(basin, time)`` in memory and the 27 CAMELS attributes ``(basin,)``.
+
+    The defaults are the 100 bundled basins; any Caravan folder with a ``camels`` subset and the
+    CAMELS attribute tables (e.g. the full data sets from ``basinsx.fetch``) give the same
+    experiment at another scale. Basins without CAMELS attributes are dropped.
+    """
+    ds = basinsx.read_caravan(caravan)
+    attrs = read_attributes(attributes)
+    known = [b for b in ds["basin"].values if str(b) in attrs.index]
+    if not known:
+        raise ValueError(f"none of the basins in {caravan} has attributes in {attributes}")
+    out = ds[list(INPUTS)].sel(basin=known).load()
     basins = [str(b) for b in out["basin"].values]
     for name in KRATZERT_ATTRIBUTES:
         out[name] = ("basin", attrs.loc[basins, name].to_numpy(dtype=np.float64))
