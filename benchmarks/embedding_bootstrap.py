@@ -58,9 +58,10 @@ def summaries(r: np.ndarray, rmse: np.ndarray) -> dict:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("json", help="output of embedding_imputation.py with unseen predictions")
+    ap.add_argument("json", help="output of embedding_imputation.py with unseen or unlabelled predictions")
     ap.add_argument("--a", default="kgssl")
     ap.add_argument("--b", nargs="+", default=["ridge", "forest"])
+    ap.add_argument("--setting", default="unseen", help="unseen or unlabelled")
     ap.add_argument("--draws", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--attributes", default=str(DATA / "camels_us" / "camels_attributes_v2.0"),
@@ -68,7 +69,7 @@ def main():
     args = ap.parse_args()
 
     run = json.loads(Path(args.json).read_text())
-    preds = run["unseen"]["predictions"]
+    preds = run[args.setting]["predictions"]
     truth = truth_table(run.get("basins"), args.attributes)
     # the vectorised scores must equal the library's evaluate on the full sample
     for name in [args.a, *args.b]:

@@ -4,6 +4,9 @@
     1999-2009 (last 20 % of it for early stopping), predict from windows of 1989-1999.
 (b) unseen basins: 5-fold over basins; fit on 80 basins (1999-2009), predict the other 20 from
     their 1989-1999 windows.
+(c) unlabelled basins (``--settings unlabelled``): the same folds, but the other 20 basins' series
+    stay in training without their attributes (what ``ds.hydro.embed`` does when some basins of a
+    data set lack attributes).
 Baseline: ridge regression and random forest (scikit-learn) from climate statistics and flow
 signatures of the same input data and periods.
 
@@ -122,19 +125,22 @@ def add_ensembles(preds: dict, seeds, suffixes) -> None:
             preds[f"kgssl{suffix}"] = np.mean([preds[f"kgssl_seed{s}{suffix}"] for s in members], axis=0)
 
 
-def reused_predictions(paths, fold_of_basin, config) -> dict:
-    """Per-seed unseen-basin predictions of earlier runs made with the same folds and KGSSL configuration."""
+def reused_predictions(paths, setting, fold_of_basin, config) -> dict:
+    """Per-seed predictions of earlier runs of ``setting`` made with the same folds and KGSSL configuration."""
     out = {}
     for path in paths:
-        unseen = json.loads(Path(path).read_text())["unseen"]
-        saved = {k: v for k, v in unseen["config"].items() if k not in ("seed", "progress")}
+        run = json.loads(Path(path).read_text())
+        if setting not in run:
+            continue
+        saved_run = run[setting]
+        saved = {k: v for k, v in saved_run["config"].items() if k not in ("seed", "progress")}
         differs = sorted(k for k, v in saved.items() if config.get(k) != v)
-        if unseen["fold_of_basin"] != fold_of_basin or differs:
+        if saved_run["fold_of_basin"] != fold_of_basin or differs:
             raise ValueError(f"{path}: other folds or KGSSL options {differs}; cannot reuse its predictions")
-        preds = unseen["predictions"]
+        preds = saved_run["predictions"]
         per_seed = {k: np.array(v) for k, v in preds.items() if re.fullmatch(r"kgssl_seed\d+(_s\d+)?", k)}
         if not per_seed:  # single-seed run: its ``kgssl`` predictions belong to the configured seed
-            per_seed = {f"kgssl_seed{unseen['config']['seed']}": np.array(preds["kgssl"])}
+            per_seed = {f"kgssl_seed{saved_run['config']['seed']}": np.array(preds["kgssl"])}
         out.update(per_seed)
     return out
 
@@ -151,7 +157,7 @@ def main():
     ap.add_argument("--inference-strides", type=int, nargs="*", default=[],
                     help="extra inference strides (days) scored as 'kgssl..._s<stride>'")
     ap.add_argument("--reuse", nargs="*", default=[],
-                    help="earlier output JSON whose per-seed unseen predictions (same folds and config) are reused")
+                    help="earlier output JSON whose per-seed unseen or unlabelled predictions (same folds and config) are reused")
     ap.add_argument("--fold-groups", nargs="*", default=[],
                     help="comma-separated fold ids, e.g. 0,1 2,3,4: unseen summaries over those folds' basins too")
     ap.add_argument("--out", default="docs/benchmarks/embedding_imputation.json")
@@ -196,11 +202,16 @@ def main():
         res.update({name: summary(evaluate(as_pred(v, basins), truth)) for name, v in preds.items()})
         save()
 
-    if "unseen" in args.settings:  # (b) unseen basins, k-fold over basins
+    # (b) unseen basins, k-fold over basins; (c) "unlabelled": the same folds, but the test basins'
+    # series stay in training (self-supervised losses only) while their attributes are withheld,
+    # as when ds.hydro.embed imputes the attributes a data set lacks for some basins
+    for setting in ("unseen", "unlabelled"):
+        if setting not in args.settings:
+            continue
         rng = np.random.default_rng(0)
         folds = np.array_split(rng.permutation(len(basins)), args.folds)
         fold_of_basin = [next(i for i, f in enumerate(folds) if b in f) for b in range(len(basins))]
-        preds = {name: v for name, v in reused_predictions(args.reuse, fold_of_basin, full_config).items()
+        preds = {name: v for name, v in reused_predictions(args.reuse, setting, fold_of_basin, full_config).items()
                  if int(name.removeprefix("kgssl_seed").split("_")[0]) in args.seeds}
         reused = sorted(preds)
         for kind in ("ridge", "forest"):
@@ -209,7 +220,7 @@ def main():
             train_idx = np.setdiff1d(np.arange(len(basins)), test_idx)
             for kind in ("ridge", "forest"):
                 preds[kind][test_idx] = baseline_predict(f_train[train_idx], y[train_idx], f_test[test_idx], kind)
-        res = results["unseen"] = {"fold_of_basin": fold_of_basin, "reused": reused, "epochs_run": {},
+        res = results[setting] = {"fold_of_basin": fold_of_basin, "reused": reused, "epochs_run": {},
                                    "best_epoch": {}, "fit_seconds": {},
                                    "config": full_config, "predictions": {}}
         for seed in args.seeds:  # seed by seed, so that an interrupted run leaves complete seeds
@@ -218,7 +229,9 @@ def main():
             for i, test_idx in enumerate(folds):
                 train_idx = np.setdiff1d(np.arange(len(basins)), test_idx)
                 t0 = time.perf_counter()
-                model, pred = fit_predict(ds.isel(basin=train_idx), ds.isel(basin=test_idx), config, seed, strides)
+                fit_on = (ds.isel(basin=train_idx) if setting == "unseen" else
+                          ds.assign({a: ds[a].where(~ds.basin.isin(basins[test_idx])) for a in ATTRS}))
+                model, pred = fit_predict(fit_on, ds.isel(basin=test_idx), config, seed, strides)
                 res["fit_seconds"].setdefault(str(seed), []).append(round(time.perf_counter() - t0, 1))
                 res["epochs_run"].setdefault(str(seed), []).append(len(model.history))
                 res["best_epoch"].setdefault(str(seed), []).append(best_epoch(model))
@@ -226,7 +239,7 @@ def main():
                     preds.setdefault(f"kgssl_seed{seed}{suffix}", np.full((len(basins), len(ATTRS)), np.nan))[test_idx] = v
                 res["predictions"] = {k: table(v) for k, v in preds.items()}
                 save()
-                print(f"seed {seed} fold {i + 1}/{args.folds} done", flush=True)
+                print(f"{setting}: seed {seed} fold {i + 1}/{args.folds} done", flush=True)
         add_ensembles(preds, args.seeds, strides)
         res["predictions"] = {k: table(v) for k, v in preds.items()}
         res.update({name: summary(evaluate(as_pred(v, basins), truth)) for name, v in preds.items()})
@@ -235,10 +248,10 @@ def main():
             res[f"folds {group}"] = {name: summary(evaluate(as_pred(v[idx], basins[idx]), truth.isel(basin=idx)))
                                      for name, v in preds.items()}
     save()
-    for setting in ("period", "unseen"):
+    for setting in ("period", "unseen", "unlabelled"):
         for name, s in results.get(setting, {}).items():
             if isinstance(s, dict) and "n_r_gt_0.8" in s:
-                print(f"{setting:7s} {name:24s} r>0.8: {s['n_r_gt_0.8']:2d}  r>0.9: {s['n_r_gt_0.9']:2d}  "
+                print(f"{setting:10s} {name:24s} r>0.8: {s['n_r_gt_0.8']:2d}  r>0.9: {s['n_r_gt_0.9']:2d}  "
                       f"median r {s['median_r']:.3f}  mean r {s['mean_r']:.3f}")
         for group, by_name in results.get(setting, {}).items():
             if group.startswith("folds "):
