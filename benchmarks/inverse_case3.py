@@ -3,7 +3,7 @@
 Usage: python benchmarks/inverse_case3.py [--fields 2000] [--vae-epochs 60] [--train 2000]
        [--surrogate mlp] [--epochs 300] [--pop 1000] [--iters 200] [--noise 0.01 0.1] [--prior W]
        [--adapt ROUNDS] [--n-local 50] [--radius 0.05] [--cache DIR]
-       [--stages E:LR ...] [--batch-size 50] [--fit-size N] [--surrogate-only] [--methods tnna ga ...]
+       [--stages E:LR ...] [--batch-size 50] [--fit-size N] [--surrogate-only] [--methods tnna ga ...] [--seeds 0 1 ...]
 
 800 m x 800 m, heads 5 m / 0 m, solute entering on the left, concentrations every 2 years to
 24 years at a 7 x 7 monitoring grid plus steady heads. Facies: 1e-13 m2 (background) and
@@ -154,19 +154,22 @@ def main(a):
             print(f"{label:10s} {nfev:13d} {np.mean(f == truth):12.3f} {err:11.4f} {secs:8.1f}", flush=True)
 
         pre = {"pretrain": (z, train.output), "pretrain_epochs": a.pretrain_epochs}
-        for label, extra in (("TNNA", {}), ("TNNA-pre", pre)):
-            if label.lower() not in a.methods:
-                continue
-            t0 = time.perf_counter()
-            tn = TNNA(sur, BOUNDS, transform=transform, epochs=1000, lr=1e-3, weight_decay=1e-4, **terms, **extra)
-            report(label, tn.fit(y_obs).values, tn.nfev, time.perf_counter() - t0)
-        for method in ("ga", "pso", "de", "sa"):
-            if method not in a.methods:
-                continue
-            t0 = time.perf_counter()
-            fun = objective(sur, y_obs, transform=transform, **terms)
-            r = minimize(fun, BOUNDS, method, pop=a.pop, max_iter=a.iters, seed=0)
-            report(f"{method.upper()}-{a.pop}", r.x, r.nfev, time.perf_counter() - t0)
+        for seed in a.seeds:  # --seeds: the same inversions from other random initialisations
+            sfx = f"/s{seed}" if a.seeds != [0] else ""
+            for label, extra in (("TNNA", {}), ("TNNA-pre", pre)):
+                if label.lower() not in a.methods:
+                    continue
+                t0 = time.perf_counter()
+                tn = TNNA(sur, BOUNDS, transform=transform, epochs=1000, lr=1e-3, weight_decay=1e-4, seed=seed,
+                          **terms, **extra)
+                report(label + sfx, tn.fit(y_obs).values, tn.nfev, time.perf_counter() - t0)
+            for method in ("ga", "pso", "de", "sa"):
+                if method not in a.methods:
+                    continue
+                t0 = time.perf_counter()
+                fun = objective(sur, y_obs, transform=transform, **terms)
+                r = minimize(fun, BOUNDS, method, pop=a.pop, max_iter=a.iters, seed=seed)
+                report(f"{method.upper()}-{a.pop}{sfx}", r.x, r.nfev, time.perf_counter() - t0)
         if not a.adapt:
             continue
 
@@ -212,6 +215,7 @@ if __name__ == "__main__":
     p.add_argument("--batch-size", type=int, default=50, help="surrogate minibatch")
     p.add_argument("--fit-size", type=int, default=0, help="train the surrogate on the first N runs (0: all but the test tenth)")
     p.add_argument("--surrogate-only", action="store_true", help="stop after fitting and scoring the surrogate")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of TNNA and the metaheuristics")
     p.add_argument("--methods", nargs="+", default=["tnna", "tnna-pre", "ga", "pso", "de", "sa"],
                    choices=("tnna", "tnna-pre", "ga", "pso", "de", "sa"))
     main(p.parse_args())
