@@ -241,7 +241,8 @@ def main():
                 save()
                 print(f"{setting}: seed {seed} fold {i + 1}/{args.folds} done", flush=True)
         add_ensembles(preds, args.seeds, strides)
-        res["predictions"] = {k: table(v) for k, v in preds.items()}
+        # sub-ensembles are means of the saved seeds: their scores are kept, their predictions not
+        res["predictions"] = {k: table(v) for k, v in preds.items() if not k.startswith("kgssl_seeds")}
         res.update({name: summary(evaluate(as_pred(v, basins), truth)) for name, v in preds.items()})
         for group in args.fold_groups:
             idx = np.flatnonzero(np.isin(fold_of_basin, [int(f) for f in group.split(",")]))
