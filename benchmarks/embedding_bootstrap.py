@@ -1,4 +1,4 @@
-"""How sure is an imputation comparison? A paired bootstrap over basins of saved unseen-basin predictions.
+"""How sure is an imputation comparison? A paired bootstrap over basins of saved predictions for new basins.
 
 With 100 basins and 27 attributes, several of them near r = 0.8, one method "winning" the
 count of attributes above 0.8 can be chance. This resamples the basins (with replacement, the
@@ -32,7 +32,7 @@ def truth_table(basins, attributes) -> np.ndarray:
     """The 27 CAMELS attributes ``(basin, attribute)`` in the order of the predictions.
 
     ``basins`` is the list the imputation run saved; runs that did not save one used the 100
-    bundled basins in the order ``read_caravan`` gives them.
+    basins of ``../shared/data/caravan`` in the order ``read_caravan`` gives them.
     """
     if basins is None:
         basins = [str(b) for b in basinsx.read_caravan(DATA / "caravan").basin.values]

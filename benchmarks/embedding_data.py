@@ -21,7 +21,7 @@ INPUTS = ("prcp", "tmean", "pet", "streamflow")
 def load(caravan=DATA / "caravan", attributes=DATA / "camels_us" / "camels_attributes_v2.0") -> xr.Dataset:
     """Inputs ``(basin, time)`` in memory and the 27 CAMELS attributes ``(basin,)``.
 
-    The defaults are the 100 bundled basins; any Caravan folder with a ``camels`` subset and the
+    The defaults are the 100 basins of ``../shared/data``; any Caravan folder with a ``camels`` subset and the
     CAMELS attribute tables (e.g. the full data sets from ``basinsx.fetch``) give the same
     experiment at another scale. Basins without CAMELS attributes are dropped.
     """

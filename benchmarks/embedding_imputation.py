@@ -162,7 +162,7 @@ def main():
                     help="comma-separated fold ids, e.g. 0,1 2,3,4: unseen summaries over those folds' basins too")
     ap.add_argument("--out", default="docs/benchmarks/embedding_imputation.json")
     ap.add_argument("--caravan", default=str(DATA / "caravan"),
-                    help="Caravan folder (default: the 100 bundled basins; a full one runs at paper scale)")
+                    help="Caravan folder (default: the 100 basins of ../shared/data; a full one runs at paper scale)")
     ap.add_argument("--attributes", default=str(DATA / "camels_us" / "camels_attributes_v2.0"),
                     help="folder of the CAMELS attribute tables")
     args = ap.parse_args()
