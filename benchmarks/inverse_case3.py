@@ -3,7 +3,7 @@
 Usage: python benchmarks/inverse_case3.py [--fields 2000] [--vae-epochs 60] [--train 2000]
        [--surrogate mlp] [--epochs 300] [--pop 1000] [--iters 200] [--noise 0.01 0.1] [--prior W]
        [--adapt ROUNDS] [--n-local 50] [--radius 0.05] [--cache DIR]
-       [--stages E:LR ...] [--batch-size 50] [--fit-size N] [--surrogate-only] [--methods tnna ga ...] [--seeds 0 1 ...]
+       [--stages E:LR ...] [--batch-size 50] [--fit-size N] [--surrogate-only] [--methods tnna ga ...] [--seeds 0 1 ...] [--meta-seeds 0 ...] [--refs N]
 
 800 m x 800 m, heads 5 m / 0 m, solute entering on the left, concentrations every 2 years to
 24 years at a 7 x 7 monitoring grid plus steady heads. Facies: 1e-13 m2 (background) and
@@ -11,8 +11,10 @@ Usage: python benchmarks/inverse_case3.py [--fields 2000] [--vae-epochs 60] [--t
 place of the paper's multiple-point statistics), a VAE reducer with a 100-D latent, a
 surrogate from the latent (mlp) or from the decoded channel probabilities (lenet, resnet; the
 decoder is then part of every method's forward map) to the observations. TNNA as in the paper
-and pretrained on the surrogate's training pairs. The reference field is a held-out generator
-realisation (not a decoder output). Reports the share of cells with the right facies.
+and pretrained on the surrogate's training pairs. The reference fields are held-out generator
+realisations (not decoder outputs; --refs N inverts the first N, each with its own noise draw,
+and summarises TNNA against each metaheuristic over them). Reports the share of cells with
+the right facies and the surrogate misfit each estimate reaches.
 --prior and --adapt as in case 2 (the prior is the VAE's N(0, I) latent; the adaptive rounds
 run the solver on decoded latents, for TNNA and for GA at population --pop).
 """
@@ -66,6 +68,26 @@ class Latent3:
 
     def __call__(self, z):
         return Case3()(self.reducer.decode(z[None], binary=True).values[0])
+
+
+def summarise(results, background):
+    """Per method: facies match and solver RMSE averaged over seeds, then over reference fields;
+    TNNA minus each other method per field, with a 95 % bootstrap interval over the fields."""
+    refs = sorted({r[0] for r in results})
+    methods = list(dict.fromkeys(r[1] for r in results))
+    match = {m: np.array([np.mean([r[3] for r in results if r[:2] == (k, m)]) for k in refs]) for m in methods}
+    err = {m: np.mean([r[4] for r in results if r[1] == m]) for m in methods}
+    print(f"\nover {len(refs)} reference fields (all background: {np.mean(background):.3f})")
+    print(f"{'method':10s} {'facies match':>12s} {'min':>6s} {'max':>6s} {'solver RMSE':>11s}")
+    for m in methods:
+        print(f"{m:10s} {match[m].mean():12.3f} {match[m].min():6.3f} {match[m].max():6.3f} {err[m]:11.4f}")
+    if "TNNA" in match:
+        draws = np.random.default_rng(0).integers(0, len(refs), (5000, len(refs)))
+        for m in (m for m in methods if m != "TNNA"):
+            d = match["TNNA"] - match[m]
+            lo, hi = np.percentile(d[draws].mean(1), [2.5, 97.5])
+            print(f"TNNA - {m}: {d.mean():+.3f} (95 % interval {lo:+.3f} .. {hi:+.3f}); TNNA at least as good on "
+                  f"{np.sum(d >= 0)} of {len(refs)} fields")
 
 
 def main(a):
@@ -138,57 +160,71 @@ def main(a):
     if a.surrogate_only:
         return
 
-    truth = held.values[0]
-    clean = Case3()(truth)
     terms = {"prior": (0.0, 1.0), "prior_weight": a.prior} if a.prior else {}
     for noise in a.noise:
-        y_obs = xr.DataArray(sur.unscale_y(sur.scale_y(clean) * rng.normal(1.0, noise, clean.shape)), dims="obs")
-        print(f"\nnoise {100 * noise:.0f}%  (facies match of the prior, all background: {np.mean(truth == 0):.3f};"
-              f" best possible through the decoder: {np.mean(red.decode(red.encode(truth[None]), binary=True).values[0] == truth):.3f})")
-        print(f"{'method':10s} {'forward calls':>13s} {'facies match':>12s} {'solver RMSE':>11s} {'time [s]':>8s}")
+        results, background = [], []  # (reference, method, seed, facies match, solver RMSE); per reference
+        for k in range(a.refs):
+            truth = held.values[k]
+            background.append(np.mean(truth == 0))
+            clean = Case3()(truth)
+            y_obs = xr.DataArray(sur.unscale_y(sur.scale_y(clean) * rng.normal(1.0, noise, clean.shape)), dims="obs")
+            misfit = objective(sur, y_obs, transform=transform, **terms)
+            print(f"\nnoise {100 * noise:.0f}%, reference field {k}  (facies match of the prior, all background: "
+                  f"{np.mean(truth == 0):.3f}; best possible through the decoder: "
+                  f"{np.mean(red.decode(red.encode(truth[None]), binary=True).values[0] == truth):.3f})")
+            print(f"{'method':10s} {'forward calls':>13s} {'facies match':>12s} {'solver RMSE':>11s} "
+                  f"{'misfit':>8s} {'time [s]':>8s}")
 
-        def report(label, zhat, nfev, secs):
-            f = red.decode(zhat[None], binary=True).values[0]
-            # heads over the 5 m head drop, concentrations over the inflow concentration 1
-            err = np.sqrt(np.mean(((Case3()(f) - clean) / NORM) ** 2))
-            print(f"{label:10s} {nfev:13d} {np.mean(f == truth):12.3f} {err:11.4f} {secs:8.1f}", flush=True)
+            def report(label, zhat, nfev, secs, truth=truth, clean=clean, misfit=misfit):
+                f = red.decode(zhat[None], binary=True).values[0]
+                # heads over the 5 m head drop, concentrations over the inflow concentration 1
+                err = np.sqrt(np.mean(((Case3()(f) - clean) / NORM) ** 2))
+                match = np.mean(f == truth)
+                print(f"{label:10s} {nfev:13d} {match:12.3f} {err:11.4f} {misfit(zhat[None])[0]:8.2f} {secs:8.1f}",
+                      flush=True)
+                return match, err
 
-        pre = {"pretrain": (z, train.output), "pretrain_epochs": a.pretrain_epochs}
-        for seed in a.seeds:  # --seeds: the same inversions from other random initialisations
-            sfx = f"/s{seed}" if a.seeds != [0] else ""
-            for label, extra in (("TNNA", {}), ("TNNA-pre", pre)):
-                if label.lower() not in a.methods:
-                    continue
+            pre = {"pretrain": (z, train.output), "pretrain_epochs": a.pretrain_epochs}
+            for seed in a.seeds:  # --seeds: the same inversions from other random initialisations
+                sfx = f"/s{seed}" if a.seeds != [0] else ""
+                for label, extra in (("TNNA", {}), ("TNNA-pre", pre)):
+                    if label.lower() not in a.methods:
+                        continue
+                    t0 = time.perf_counter()
+                    tn = TNNA(sur, BOUNDS, transform=transform, epochs=1000, lr=1e-3, weight_decay=1e-4, seed=seed,
+                              **terms, **extra)
+                    results.append((k, label, seed, *report(label + sfx, tn.fit(y_obs).values, tn.nfev,
+                                                            time.perf_counter() - t0)))
+            for seed in a.meta_seeds or a.seeds:
+                sfx = f"/s{seed}" if (a.meta_seeds or a.seeds) != [0] else ""
+                for method in ("ga", "pso", "de", "sa"):
+                    if method not in a.methods:
+                        continue
+                    t0 = time.perf_counter()
+                    r = minimize(misfit, BOUNDS, method, pop=a.pop, max_iter=a.iters, seed=seed)
+                    label = f"{method.upper()}-{a.pop}"
+                    results.append((k, label, seed, *report(label + sfx, r.x, r.nfev, time.perf_counter() - t0)))
+            if not a.adapt:
+                continue
+
+            def tnna(s, y_obs=y_obs):
+                tn = TNNA(s, BOUNDS, transform=transform, epochs=1000, lr=1e-3, weight_decay=1e-4, **terms)
+                return tn.fit(y_obs).values, tn.nfev
+
+            def ga(s, y_obs=y_obs):
+                fun = objective(s, y_obs, transform=transform, **terms)
+                r = minimize(fun, BOUNDS, "ga", pop=a.pop, max_iter=a.iters, seed=0)
+                return r.x, r.nfev
+
+            print(f"adaptive update: {a.adapt} rounds x {a.n_local} solver runs, radius {a.radius}; label-round, "
+                  f"surrogate calls, facies match, solver RMSE; solver runs = round x {a.n_local}")
+            for label, invert in (("TNNA", tnna), (f"GA-{a.pop}", ga)):
                 t0 = time.perf_counter()
-                tn = TNNA(sur, BOUNDS, transform=transform, epochs=1000, lr=1e-3, weight_decay=1e-4, seed=seed,
-                          **terms, **extra)
-                report(label + sfx, tn.fit(y_obs).values, tn.nfev, time.perf_counter() - t0)
-            for method in ("ga", "pso", "de", "sa"):
-                if method not in a.methods:
-                    continue
-                t0 = time.perf_counter()
-                fun = objective(sur, y_obs, transform=transform, **terms)
-                r = minimize(fun, BOUNDS, method, pop=a.pop, max_iter=a.iters, seed=seed)
-                report(f"{method.upper()}-{a.pop}{sfx}", r.x, r.nfev, time.perf_counter() - t0)
-        if not a.adapt:
-            continue
-
-        def tnna(s, y_obs=y_obs):
-            tn = TNNA(s, BOUNDS, transform=transform, epochs=1000, lr=1e-3, weight_decay=1e-4, **terms)
-            return tn.fit(y_obs).values, tn.nfev
-
-        def ga(s, y_obs=y_obs):
-            fun = objective(s, y_obs, transform=transform, **terms)
-            r = minimize(fun, BOUNDS, "ga", pop=a.pop, max_iter=a.iters, seed=0)
-            return r.x, r.nfev
-
-        print(f"adaptive update: {a.adapt} rounds x {a.n_local} solver runs, radius {a.radius}; label-round, "
-              f"surrogate calls, facies match, solver RMSE; solver runs = round x {a.n_local}")
-        for label, invert in (("TNNA", tnna), (f"GA-{a.pop}", ga)):
-            t0 = time.perf_counter()
-            for r, _, calls, zhat, _, s in adaptive_rounds(a, sur, Latent3(red), invert, BOUNDS, transform):
-                report(f"{label}-{r}", zhat, calls, time.perf_counter() - t0)
-            print(f"{label}: surrogate test RMSE after the rounds {float(s.score(x_in[-n_test:], train.output[-n_test:]).rmse):.4f}")
+                for r, _, calls, zhat, _, s in adaptive_rounds(a, sur, Latent3(red), invert, BOUNDS, transform):
+                    report(f"{label}-{r}", zhat, calls, time.perf_counter() - t0)
+                print(f"{label}: surrogate test RMSE after the rounds {float(s.score(x_in[-n_test:], train.output[-n_test:]).rmse):.4f}")
+        if a.refs > 1:
+            summarise(results, background)
 
 
 if __name__ == "__main__":
@@ -215,7 +251,9 @@ if __name__ == "__main__":
     p.add_argument("--batch-size", type=int, default=50, help="surrogate minibatch")
     p.add_argument("--fit-size", type=int, default=0, help="train the surrogate on the first N runs (0: all but the test tenth)")
     p.add_argument("--surrogate-only", action="store_true", help="stop after fitting and scoring the surrogate")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of TNNA and the metaheuristics")
+    p.add_argument("--refs", type=int, default=1, help="invert this many held-out reference fields (summary if > 1)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of TNNA (and of the metaheuristics)")
+    p.add_argument("--meta-seeds", type=int, nargs="+", default=None, help="seeds of the metaheuristics (default: --seeds)")
     p.add_argument("--methods", nargs="+", default=["tnna", "tnna-pre", "ga", "pso", "de", "sa"],
                    choices=("tnna", "tnna-pre", "ga", "pso", "de", "sa"))
     main(p.parse_args())
