@@ -165,6 +165,8 @@ def main():
                     help="Caravan folder (default: the 100 basins of ../shared/data; a full one runs at paper scale)")
     ap.add_argument("--attributes", default=str(DATA / "camels_us" / "camels_attributes_v2.0"),
                     help="folder of the CAMELS attribute tables")
+    ap.add_argument("--pet", choices=("era5", "oudin"), default="era5",
+                    help="PET input of KGSSL and the baselines: Caravan's ERA5-Land or Oudin's formula")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     config = json.loads(args.config)
@@ -172,7 +174,7 @@ def main():
         config["epochs"] = args.epochs
     full_config = {k: v for k, v in KGSSL(**config).config.items() if k not in ("inputs", "seed", "progress")}
     strides = {"": None, **{f"_s{s}": s for s in args.inference_strides}}
-    ds = load(args.caravan, args.attributes)
+    ds = load(args.caravan, args.attributes, pet=args.pet)
     basins = ds.basin.values
     truth = ds[ATTRS]
     y = np.stack([ds[a].values for a in ATTRS], 1)
