@@ -133,27 +133,32 @@ def main(a):
         raise ValueError(f"--fit-size must be in 1..{a.train - n_test}")
     sur.epochs, sur.lr, sur.batch_size = stages[0][0], stages[0][1], a.batch_size
     stag = "_".join(f"{e}x{r:g}" for e, r in stages)
-    sur_path = cache / f"{tag}_train{a.train}_{a.surrogate}_n{n_fit}_b{a.batch_size}_{stag}.pkl" if cache else None
+
+    def stage_path(k):  # the surrogate after the first k stages; a longer --stages list resumes from it
+        sub = "_".join(f"{e}x{r:g}" for e, r in stages[:k])
+        return cache / f"{tag}_train{a.train}_{a.surrogate}_n{n_fit}_b{a.batch_size}_{sub}.pkl" if cache else None
+
     t0 = time.perf_counter()
-    if sur_path is not None and sur_path.exists():
-        sur = pickle.loads(sur_path.read_bytes())
-        print(f"surrogate from {sur_path}")
-    else:
-        done = 0
-        for k, (e, r) in enumerate(stages):
-            if k == 0:
-                sur.fit(x_in[:n_fit], train.output[:n_fit])
-            else:
-                sur.lr = r
-                sur.fine_tune(x_in[:n_fit], train.output[:n_fit], epochs=e)
-            done += e
-            score = sur.score(x_in[-n_test:], train.output[-n_test:])
-            fit = sur.score(x_in[:n_test], train.output[:n_test])  # as many training runs as test runs
-            print(f"  stage {k + 1}: {e} epochs at lr {r:g} (total {done}), {time.perf_counter() - t0:.0f} s; "
-                  f"RMSE / R2 on {n_test} training runs {float(fit.rmse):.4f} / {float(fit.r2):.4f}, "
-                  f"on the test runs {float(score.rmse):.4f} / {float(score.r2):.4f}", flush=True)
-        if sur_path is not None:
-            sur_path.write_bytes(pickle.dumps(sur))
+    start = max((k for k in range(1, len(stages) + 1) if cache and stage_path(k).exists()), default=0)
+    if start:
+        sur = pickle.loads(stage_path(start).read_bytes())
+        print(f"surrogate after {start} of {len(stages)} stages from {stage_path(start)}")
+    for k in range(start, len(stages)):
+        e, r = stages[k]
+        if k == 0:
+            sur.fit(x_in[:n_fit], train.output[:n_fit])
+        else:
+            sur.lr = r
+            sur.fine_tune(x_in[:n_fit], train.output[:n_fit], epochs=e)
+        score = sur.score(x_in[-n_test:], train.output[-n_test:])
+        fit = sur.score(x_in[:n_test], train.output[:n_test])  # as many training runs as test runs
+        print(f"  stage {k + 1}: {e} epochs at lr {r:g} (total {sum(s[0] for s in stages[:k + 1])}), "
+              f"{time.perf_counter() - t0:.0f} s; RMSE / R2 on {n_test} training runs {float(fit.rmse):.4f} / "
+              f"{float(fit.r2):.4f}, on the test runs {float(score.rmse):.4f} / {float(score.r2):.4f}", flush=True)
+        if cache is not None:  # written whole, then renamed: a run killed mid-write leaves no broken file
+            tmp = stage_path(k + 1).with_suffix(".tmp")
+            tmp.write_bytes(pickle.dumps(sur))
+            tmp.replace(stage_path(k + 1))
     score = sur.score(x_in[-n_test:], train.output[-n_test:])
     print(f"surrogate {a.surrogate} ({stag}) fitted in {time.perf_counter() - t0:.1f} s on "
           f"{n_fit} runs; test RMSE {float(score.rmse):.4f}, R2 {float(score.r2):.4f}", flush=True)
@@ -247,7 +252,8 @@ if __name__ == "__main__":
     p.add_argument("--radius", type=float, default=0.05, help="half-width of the local box, fraction of the range")
     p.add_argument("--finetune-epochs", type=int, default=100)
     p.add_argument("--stages", nargs="+", default=None, metavar="E:LR",
-                   help="surrogate training in stages of E epochs at learning rate LR (overrides --epochs, --lr)")
+                   help="surrogate training in stages of E epochs at learning rate LR (overrides --epochs, --lr); "
+                        "with --cache each stage is saved and a longer list resumes from the longest saved prefix")
     p.add_argument("--batch-size", type=int, default=50, help="surrogate minibatch")
     p.add_argument("--fit-size", type=int, default=0, help="train the surrogate on the first N runs (0: all but the test tenth)")
     p.add_argument("--surrogate-only", action="store_true", help="stop after fitting and scoring the surrogate")
