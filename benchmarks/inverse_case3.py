@@ -152,7 +152,7 @@ def main(a):
             sur.fine_tune(x_in[:n_fit], train.output[:n_fit], epochs=e)
         score = sur.score(x_in[-n_test:], train.output[-n_test:])
         fit = sur.score(x_in[:n_test], train.output[:n_test])  # as many training runs as test runs
-        print(f"  stage {k + 1}: {e} epochs at lr {r:g} (total {sum(s[0] for s in stages[:k + 1])}), "
+        print(f"  stage {k + 1}: {e} epochs at lr {r:g} (total {sum(n for n, _ in stages[:k + 1])}), "
               f"{time.perf_counter() - t0:.0f} s; RMSE / R2 on {n_test} training runs {float(fit.rmse):.4f} / "
               f"{float(fit.r2):.4f}, on the test runs {float(score.rmse):.4f} / {float(score.r2):.4f}", flush=True)
         if cache is not None:  # written whole, then renamed: a run killed mid-write leaves no broken file
