@@ -49,6 +49,7 @@ WELLS = {f"w{j}{i}": (x, y) for j, y in enumerate(COORD) for i, x in enumerate(C
 TIMES = np.arange(2.0, 25.0, 2.0) * 365.25
 BOUNDS = {f"z{k}": (-3.0, 3.0) for k in range(100)}
 NORM = np.r_[np.full(49, 5.0), np.ones(49 * 12)]
+N_HELD = 200  # held-out generator realisations: the encode-decode check and the reference fields
 
 
 class Case3:
@@ -91,6 +92,8 @@ def summarise(results, background):
 
 
 def main(a):
+    if not 1 <= a.refs <= N_HELD:
+        raise ValueError(f"--refs must be in 1..{N_HELD} (the held-out realisations)")
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     fields = channel_fields(a.fields, (80, 80), seed=0)
@@ -103,7 +106,7 @@ def main(a):
         if cache is not None:
             cache.mkdir(parents=True, exist_ok=True)
             (cache / f"{tag}.pkl").write_bytes(pickle.dumps(red))
-    held = channel_fields(200, (80, 80), seed=1)
+    held = channel_fields(N_HELD, (80, 80), seed=1)
     print(f"VAE trained in {time.perf_counter() - t0:.1f} s; facies reproduced by encode-decode: "
           f"train {red.accuracy(fields[:200]):.3f}, held-out {red.accuracy(held):.3f}")
 
@@ -132,11 +135,12 @@ def main(a):
     if not 0 < n_fit <= a.train - n_test:
         raise ValueError(f"--fit-size must be in 1..{a.train - n_test}")
     sur.epochs, sur.lr, sur.batch_size = stages[0][0], stages[0][1], a.batch_size
-    stag = "_".join(f"{e}x{r:g}" for e, r in stages)
+
+    def stages_tag(k):
+        return "_".join(f"{e}x{r:g}" for e, r in stages[:k])
 
     def stage_path(k):  # the surrogate after the first k stages; a longer --stages list resumes from it
-        sub = "_".join(f"{e}x{r:g}" for e, r in stages[:k])
-        return cache / f"{tag}_train{a.train}_{a.surrogate}_n{n_fit}_b{a.batch_size}_{sub}.pkl" if cache else None
+        return cache / f"{tag}_train{a.train}_{a.surrogate}_n{n_fit}_b{a.batch_size}_{stages_tag(k)}.pkl"
 
     t0 = time.perf_counter()
     start = max((k for k in range(1, len(stages) + 1) if cache and stage_path(k).exists()), default=0)
@@ -160,12 +164,13 @@ def main(a):
             tmp.write_bytes(pickle.dumps(sur))
             tmp.replace(stage_path(k + 1))
     score = sur.score(x_in[-n_test:], train.output[-n_test:])
-    print(f"surrogate {a.surrogate} ({stag}) fitted in {time.perf_counter() - t0:.1f} s on "
+    print(f"surrogate {a.surrogate} ({stages_tag(len(stages))}) fitted in {time.perf_counter() - t0:.1f} s on "
           f"{n_fit} runs; test RMSE {float(score.rmse):.4f}, R2 {float(score.r2):.4f}", flush=True)
     if a.surrogate_only:
         return
 
     terms = {"prior": (0.0, 1.0), "prior_weight": a.prior} if a.prior else {}
+    meta_seeds = a.meta_seeds or a.seeds
     for noise in a.noise:
         results, background = [], []  # (reference, method, seed, facies match, solver RMSE); per reference
         for k in range(a.refs):
@@ -200,8 +205,8 @@ def main(a):
                               **terms, **extra)
                     results.append((k, label, seed, *report(label + sfx, tn.fit(y_obs).values, tn.nfev,
                                                             time.perf_counter() - t0)))
-            for seed in a.meta_seeds or a.seeds:
-                sfx = f"/s{seed}" if (a.meta_seeds or a.seeds) != [0] else ""
+            for seed in meta_seeds:
+                sfx = f"/s{seed}" if meta_seeds != [0] else ""
                 for method in ("ga", "pso", "de", "sa"):
                     if method not in a.methods:
                         continue
