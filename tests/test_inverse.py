@@ -311,6 +311,25 @@ def test_objective_matches_surrogate(kernel_surrogate):
     assert vals[0] < 1e-4 < vals[1]
 
 
+def test_clip_observations_to_the_training_range(kernel_surrogate):
+    # one observation far outside the training outputs (scaled value 100, e.g. an arrival no
+    # training run produced): clipped, it counts as the top of the range, nothing more
+    truth = np.array([1.3, 1.7, 0.4])
+    y = decay(truth)
+    lo, hi = kernel_surrogate.unscale_y(np.array([[0.0] * len(T), [1.0] * len(T)]))
+    y_out, y_top = y.copy(), y.copy()
+    y_out[3], y_top[3] = lo[3] + 100 * (hi[3] - lo[3]), hi[3]
+    cand = np.array([truth, [0.6, 0.6, -0.9], [1.9, 2.9, 0.9]])
+    clipped = objective(kernel_surrogate, xr.DataArray(y_out, dims="obs"), clip=True)(cand)
+    np.testing.assert_allclose(clipped, objective(kernel_surrogate, xr.DataArray(y_top, dims="obs"))(cand), rtol=1e-6)
+    assert objective(kernel_surrogate, xr.DataArray(y_out, dims="obs"))(cand)[0] > 1e3 * clipped[0]
+    # TNNA minimises the same clipped misfit
+    tn = TNNA(kernel_surrogate, BOUNDS, hidden=(32,), epochs=50, lr=3e-3, clip=True)
+    tn.fit(xr.DataArray(y_out, dims="obs"))
+    f = objective(kernel_surrogate, xr.DataArray(y_out, dims="obs"), clip=True)
+    np.testing.assert_allclose(f(tn.param_history[[0, 49], 0]), tn.misfit_history[[0, 49], 0], rtol=1e-3)  # float32
+
+
 # ------------------------------------------------------------------ metaheuristics
 def sphere(X):
     return ((X - 0.3) ** 2).sum(1)

@@ -21,8 +21,9 @@ from .sampling import as_bounds, latin_hypercube, training_set
 __all__ = ["TNNA", "local_refine", "objective"]
 
 
-def _prepare(surrogate, y_obs, sigma):
-    """Scaled observations ``(S, n_obs)``, their leading dims and the weights ``1 / sigma``."""
+def _prepare(surrogate, y_obs, sigma, clip=False):
+    """Scaled observations ``(S, n_obs)`` (clipped to [0, 1] with ``clip``), their leading dims
+    and the weights ``1 / sigma``."""
     if not isinstance(y_obs, xr.DataArray):
         raise TypeError("y_obs must be a DataArray labeled like the surrogate outputs")
     flat = surrogate._flat_obs(y_obs)
@@ -30,6 +31,8 @@ def _prepare(surrogate, y_obs, sigma):
     if len(lead) > 1:
         raise ValueError(f"y_obs may have at most one extra dim (e.g. scenario), got {lead}")
     Y = surrogate.scale_y(flat).reshape(-1, flat.shape[-1])
+    if clip:
+        Y = np.clip(Y, 0.0, 1.0)
     w = np.ones(Y.shape[1]) if sigma is None else 1.0 / np.broadcast_to(np.asarray(sigma, float), (Y.shape[1],))
     if np.any(~np.isfinite(w)) or np.any(w <= 0):
         raise ValueError("sigma must be positive and finite")
@@ -77,16 +80,16 @@ def _penalty(known, known_weight, prior, prior_weight, n_param):
 
 
 def objective(surrogate, y_obs, *, transform=None, sigma=None, known=None, known_weight=1.0, prior=None,
-              prior_weight=1.0):
+              prior_weight=1.0, clip=False):
     """Vectorised misfit ``f(M) -> (pop,)`` of parameter vectors for one observation vector.
 
     The same weighted least squares as TNNA's loss (plus the same known-value and prior
-    terms), evaluated by the surrogate on a whole population at once, for
-    :func:`basinsx.inverse.minimize`.
+    terms, and the same ``clip``), evaluated by the surrogate on a whole population at once,
+    for :func:`basinsx.inverse.minimize`.
     """
     import torch
 
-    Y, _, w = _prepare(surrogate, y_obs, sigma)
+    Y, _, w = _prepare(surrogate, y_obs, sigma, clip)
     if Y.shape[0] != 1:
         raise ValueError("objective takes one observation vector; loop over scenarios")
     fwd = surrogate.torch_module()
@@ -134,6 +137,12 @@ class TNNA:
         Gaussian prior of the parameters (scalars or one value per parameter), added as
         ``prior_weight * sum(((m - mean) / std)^2)``; e.g. ``(0, 1)`` for KLE coefficients, so
         that directions the data do not constrain stay at the prior mean. Not in the paper.
+    clip : bool
+        Clip the scaled observations to [0, 1], the range of the surrogate's training outputs.
+        An observation outside it (say an early arrival at a far well that no training run
+        produced: scaled by a range of 1e-5 it becomes 100 or more) cannot be matched by a
+        sigmoid-output surrogate; unclipped, its residual dominates the misfit and its
+        gradient whatever the other observations say. Not in the paper.
     pretrain : (params, outputs), optional
         Training pairs for the supervised initialisation: ``params (sample, param)`` inside
         ``bounds`` and ``outputs (sample, ...)`` labeled like the surrogate outputs (usually
@@ -172,6 +181,7 @@ class TNNA:
         known_weight=1.0,
         prior=None,
         prior_weight=1.0,
+        clip=False,
         pretrain=None,
         pretrain_epochs=200,
         pretrain_batch=64,
@@ -184,6 +194,7 @@ class TNNA:
         self.transform = transform
         self.hidden, self.epochs, self.lr, self.weight_decay = tuple(hidden), int(epochs), lr, weight_decay
         self.sigma, self.known_weight, self.seed, self.progress = sigma, known_weight, seed, progress
+        self.clip = bool(clip)
         self.penalty = _penalty(known, known_weight, prior, prior_weight, self.bounds.sizes["param"])
         self.pretrain = None if pretrain is None else self._pairs(*pretrain)
         self.pretrain_epochs, self.pretrain_batch = int(pretrain_epochs), int(pretrain_batch)
@@ -231,7 +242,7 @@ class TNNA:
         from torch import nn
         from tqdm.auto import trange
 
-        Y, lead, w = _prepare(self.surrogate, y_obs, self.sigma)
+        Y, lead, w = _prepare(self.surrogate, y_obs, self.sigma, self.clip)
         n_param = self.bounds.sizes["param"]
         fwd = self.surrogate.torch_module()
         torch.manual_seed(self.seed)
