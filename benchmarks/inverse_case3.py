@@ -139,17 +139,21 @@ def main(a):
     t0 = time.perf_counter()
     # the design: --encoded posterior means of realisations (where the reference fields' latents
     # lie), then --train prior draws; the prior draws' last tenth is the surrogate's test set
+    def latents(f):  # posterior means of fields, inside the bounds
+        return np.clip(red.encode(f), -3, 3)
+
+    def runs(name, p):  # solver runs (--scheduler, cached as name) of decoded probabilities, thresholded
+        f = xr.DataArray((p.values > 0.5).reshape(len(p), -1).astype(float), dims=("sample", "param"))
+        return cached(cache, name, lambda: training_set(Case3(), f, scheduler=a.scheduler))
+
     prior = np.clip(rng.standard_normal((a.train, 100)), -3, 3)
-    z = xr.DataArray(np.vstack([np.clip(red.encode(fields.values[:a.encoded]), -3, 3), prior]),
-                     dims=("sample", "param"), coords={"param": list(BOUNDS)})
-    # decode the whole design in one batch, then simulate the facies fields (--scheduler)
-    probs = red.decode(z.values)
-    facies = xr.DataArray((probs.values > 0.5).reshape(len(z), -1).astype(float), dims=("sample", "param"))
-    parts = [(f"{tag}_train{a.train}", facies[a.encoded:])]
+    z = xr.DataArray(np.vstack([latents(fields.values[:a.encoded]), prior]), dims=("sample", "param"),
+                     coords={"param": list(BOUNDS)})
+    probs = red.decode(z.values)  # the whole design decoded in one batch
+    parts = [runs(f"{tag}_train{a.train}", probs[a.encoded:])]
     if a.encoded:
-        parts.insert(0, (f"{tag}_enc{a.encoded}", facies[: a.encoded]))
-    train = xr.concat([cached(cache, name, lambda f=f: training_set(Case3(), f, scheduler=a.scheduler))
-                       for name, f in parts], "sample")
+        parts.insert(0, runs(f"{tag}_enc{a.encoded}", probs[: a.encoded]))
+    train = xr.concat(parts, "sample")
     print(f"{len(z)} forward runs ready in {time.perf_counter() - t0:.1f} s (cache {a.cache})")
     n_test = a.train // 10  # the last tenth scores the surrogate; all of it trains TNNA's pretraining
     decoder = red.torch_decoder()
@@ -199,12 +203,10 @@ def main(a):
     print(f"surrogate {a.surrogate} ({stages_tag(len(stages))}) fitted in {time.perf_counter() - t0:.1f} s on "
           f"{n_fit} runs; test RMSE {float(score.rmse):.4f}, R2 {float(score.r2):.4f}", flush=True)
     # the same score where the reference fields' latents lie: encoded held-out realisations
-    z_held = np.clip(red.encode(held.values[N_REFS:]), -3, 3)
+    z_held = latents(held.values[N_REFS:])
     p_held = red.decode(z_held)
-    f_held = xr.DataArray((p_held.values > 0.5).reshape(len(z_held), -1).astype(float), dims=("sample", "param"))
-    runs = cached(cache, f"{tag}_held{N_REFS}enc", lambda: training_set(Case3(), f_held, scheduler=a.scheduler))
     x_held = xr.DataArray(z_held, dims=("sample", "param"), coords={"param": list(BOUNDS)}) if transform is None else p_held
-    score = sur.score(x_held, runs.output)
+    score = sur.score(x_held, runs(f"{tag}_held{N_REFS}enc", p_held).output)
     print(f"on the latents of {len(z_held)} encoded held-out realisations: RMSE {float(score.rmse):.4f}, "
           f"R2 {float(score.r2):.4f}", flush=True)
     if a.surrogate_only:
@@ -238,7 +240,7 @@ def main(a):
                 return match, err, pred, mis
 
             # reference row: the truth's own latent (its encoding), which no method is given
-            report("encoded", np.clip(red.encode(truth[None])[0], -3, 3), 0, 0.0)
+            report("encoded", latents(truth[None])[0], 0, 0.0)
             pre = {"pretrain": (z, train.output), "pretrain_epochs": a.pretrain_epochs}
             for seed in a.seeds:  # --seeds: the same inversions from other random initialisations
                 sfx = f"/s{seed}" if a.seeds != [0] else ""
