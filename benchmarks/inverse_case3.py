@@ -101,9 +101,10 @@ def summarise(results, background):
         if len(runs[0]) > 1:
             scores[f"{m} best"] = np.array([min(rs, key=lambda r: r[6])[3:6] for rs in runs])
     print(f"\nover {len(refs)} reference fields (all background: {np.mean(background):.3f})")
-    print(f"{'method':10s} {'facies match':>12s} {'min':>6s} {'max':>6s} {'solver RMSE':>11s} {'pred RMSE':>9s}")
+    w = max([10, *map(len, scores)])  # labels such as "GA-500 best"
+    print(f"{'method':{w}s} {'facies match':>12s} {'min':>6s} {'max':>6s} {'solver RMSE':>11s} {'pred RMSE':>9s}")
     for m, v in scores.items():
-        print(f"{m:10s} {v[:, 0].mean():12.3f} {v[:, 0].min():6.3f} {v[:, 0].max():6.3f} {v[:, 1].mean():11.4f} "
+        print(f"{m:{w}s} {v[:, 0].mean():12.3f} {v[:, 0].min():6.3f} {v[:, 0].max():6.3f} {v[:, 1].mean():11.4f} "
               f"{v[:, 2].mean():9.4f}")
     draws = np.random.default_rng(0).integers(0, len(refs), (5000, len(refs)))
     for t in (t for t in ("TNNA", "TNNA best") if t in scores):
