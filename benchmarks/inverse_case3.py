@@ -92,7 +92,7 @@ def summarise(results, background):
     """Per method: facies match, solver RMSE and prediction RMSE averaged over seeds, then over
     reference fields; for a method run with several seeds also its lowest-misfit seed per field
     ('<method> best', the pick a user without the truth would make, at seeds x its calls).
-    TNNA (and TNNA best) minus each metaheuristic per field, with a 95 % bootstrap interval over the fields."""
+    Each TNNA row minus each metaheuristic row per field, with a 95 % bootstrap interval over the fields."""
     refs = sorted({r[0] for r in results})
     scores = {}  # label -> (fields, 3): facies match, solver RMSE, prediction RMSE
     for m in dict.fromkeys(r[1] for r in results):
@@ -107,7 +107,7 @@ def summarise(results, background):
         print(f"{m:{w}s} {v[:, 0].mean():12.3f} {v[:, 0].min():6.3f} {v[:, 0].max():6.3f} {v[:, 1].mean():11.4f} "
               f"{v[:, 2].mean():9.4f}")
     draws = np.random.default_rng(0).integers(0, len(refs), (5000, len(refs)))
-    for t in (t for t in ("TNNA", "TNNA best") if t in scores):
+    for t in (t for t in scores if t.startswith("TNNA")):
         for m in (m for m in scores if not m.startswith("TNNA")):
             d = scores[t][:, 0] - scores[m][:, 0]
             lo, hi = np.percentile(d[draws].mean(1), [2.5, 97.5])
