@@ -3,16 +3,20 @@
 Usage: python benchmarks/inverse_case3.py [--fields 2000] [--vae-epochs 60] [--train 2000]
        [--surrogate mlp] [--epochs 300] [--pop 1000] [--iters 200] [--noise 0.01 0.1] [--prior W]
        [--adapt ROUNDS] [--n-local 50] [--radius 0.05] [--cache DIR]
-       [--stages E:LR ...] [--batch-size 50] [--fit-size N] [--encoded N] [--clip] [--surrogate-only] [--methods tnna ga ...] [--seeds 0 1 ...] [--meta-seeds 0 ...] [--refs N]
+       [--stages E:LR ...] [--batch-size 50] [--fit-size N] [--encoded N] [--clip] [--starts 5] [--surrogate-only] [--methods tnna tnna-ms ga ...] [--seeds 0 1 ...] [--meta-seeds 0 ...] [--refs N]
 
 800 m x 800 m, heads 5 m / 0 m, solute entering on the left, concentrations every 2 years to
 24 years at a 7 x 7 monitoring grid plus steady heads. Facies: 1e-13 m2 (background) and
 5.46e-12 m2 (channels). Realisations from basinsx.inverse.channel_fields (object-based, in
 place of the paper's multiple-point statistics), a VAE reducer with a 100-D latent, a
 surrogate from the latent (mlp) or from the decoded channel probabilities (lenet, resnet; the
-decoder is then part of every method's forward map) to the observations. TNNA as in the paper
-and pretrained on the surrogate's training pairs. The reference fields are held-out generator
-realisations (not decoder outputs; --refs N inverts the first N, each with its own noise draw,
+decoder is then part of every method's forward map) to the observations. TNNA as in the paper,
+pretrained on the surrogate's training pairs (TNNA-pre), and multi-start (TNNA-ms: --starts
+networks from N(0, I) latent draws, side by side, 1000 surrogate calls in all; its estimate is
+the consensus field, the mean of the starts' decoded facies probabilities thresholded at 0.5,
+and 'TNNA-ms min' its lowest-misfit start). A method run with several seeds also gets a row
+'<method> cons': the consensus of its seeds' estimates (at seeds x its calls). The reference
+fields are held-out generator realisations (not decoder outputs; --refs N inverts the first N, each with its own noise draw,
 and summarises TNNA against each metaheuristic over them). Reports per estimate the share of
 cells with the right facies, the solver's fit to the noise-free observations, the prediction
 RMSE of concentrations on the whole grid at 26, 28 and 30 years (the paper's check beyond the
@@ -98,7 +102,7 @@ def summarise(results, background):
     for m in dict.fromkeys(r[1] for r in results):
         runs = [[r for r in results if r[:2] == (k, m)] for k in refs]
         scores[m] = np.array([np.mean([r[3:6] for r in rs], 0) for rs in runs])
-        if len(runs[0]) > 1:
+        if len(runs[0]) > 1 and not np.isnan(runs[0][0][6]):  # consensus rows have no latent, no misfit
             scores[f"{m} best"] = np.array([min(rs, key=lambda r: r[6])[3:6] for rs in runs])
     print(f"\nover {len(refs)} reference fields (all background: {np.mean(background):.3f})")
     w = max([10, *map(len, scores)])  # labels such as "GA-500 best"
@@ -118,6 +122,8 @@ def summarise(results, background):
 def main(a):
     if not 1 <= a.refs <= N_REFS:
         raise ValueError(f"--refs must be in 1..{N_REFS} (the held-out realisations)")
+    if not 1 <= a.starts <= 1000:
+        raise ValueError("--starts must be in 1..1000 (they share 1000 surrogate calls)")
     if not 0 <= a.encoded <= a.fields:
         raise ValueError(f"--encoded must be in 0..{a.fields} (the reducer's training realisations)")
     torch.set_num_threads(1)
@@ -226,42 +232,67 @@ def main(a):
             misfit = objective(sur, y_obs, transform=transform, **terms)
             print(f"\nnoise {100 * noise:.0f}%, reference field {k}  (facies match of the prior, all background: "
                   f"{np.mean(truth == 0):.3f}; row 'encoded': the truth's own latent, the best the decoder reaches)")
-            print(f"{'method':10s} {'forward calls':>13s} {'facies match':>12s} {'solver RMSE':>11s} "
+            print(f"{'method':14s} {'forward calls':>13s} {'facies match':>12s} {'solver RMSE':>11s} "
                   f"{'pred RMSE':>9s} {'misfit':>8s} {'time [s]':>8s}")
 
-            def report(label, zhat, nfev, secs, truth=truth, clean=clean, future=future, misfit=misfit):
-                f = red.decode(zhat[None], binary=True).values[0]
+            def report(label, nfev, secs, zhat=None, field=None, truth=truth, clean=clean, future=future, misfit=misfit):
+                """Scores of a latent estimate, or of a field (a consensus: no latent, no misfit)."""
+                f = red.decode(zhat[None], binary=True).values[0] if field is None else field
                 # heads over the 5 m head drop, concentrations over the inflow concentration 1
                 err = np.sqrt(np.mean(((Case3()(f) - clean) / NORM) ** 2))
                 # concentrations on the whole grid at 26-30 years, against the truth's
                 pred = np.sqrt(np.mean((Case3().predict(f) - future) ** 2))
                 match = np.mean(f == truth)
-                mis = misfit(zhat[None])[0]
-                print(f"{label:10s} {nfev:13d} {match:12.3f} {err:11.4f} {pred:9.4f} {mis:8.2f} {secs:8.1f}", flush=True)
+                mis = misfit(zhat[None])[0] if field is None else np.nan
+                print(f"{label:14s} {nfev:13d} {match:12.3f} {err:11.4f} {pred:9.4f} {mis:8.2f} {secs:8.1f}", flush=True)
                 return match, err, pred, mis
 
+            def consensus(Z):  # facies where the mean decoded channel probability of the estimates exceeds 0.5
+                return (red.decode(np.atleast_2d(Z)).values.mean(0) > 0.5).astype(float)
+
+            def add(label, seed, nfev, secs, **est):
+                results.append((k, label, seed, *report(label + (f"/s{seed}" if seed is not None else ""), nfev, secs, **est)))
+
             # reference row: the truth's own latent (its encoding), which no method is given
-            report("encoded", latents(truth[None])[0], 0, 0.0)
+            report("encoded", 0, 0.0, zhat=latents(truth[None])[0])
             pre = {"pretrain": (z, train.output), "pretrain_epochs": a.pretrain_epochs}
-            for seed in a.seeds:  # --seeds: the same inversions from other random initialisations
-                sfx = f"/s{seed}" if a.seeds != [0] else ""
-                for label, extra in (("TNNA", {}), ("TNNA-pre", pre)):
-                    if label.lower() not in a.methods:
-                        continue
+            sfx = len(a.seeds) > 1  # seed suffixes on the rows
+            for label, extra in (("TNNA", {}), ("TNNA-pre", pre), ("TNNA-ms", {"starts": a.starts})):
+                if label.lower() not in a.methods:
+                    continue
+                Z, t_all = [], 0.0
+                for seed in a.seeds:  # --seeds: the same inversions from other random initialisations
                     t0 = time.perf_counter()
-                    tn = TNNA(sur, BOUNDS, transform=transform, epochs=1000, lr=1e-3, weight_decay=1e-4, seed=seed,
+                    if label == "TNNA-ms":  # starts drawn from the reducer's N(0, I) prior
+                        extra["init"] = np.clip(np.random.default_rng(seed).standard_normal((a.starts, 100)), -3, 3)
+                    # TNNA-ms: its networks share the 1000 surrogate calls of one TNNA run
+                    epochs = 1000 // a.starts if label == "TNNA-ms" else 1000
+                    tn = TNNA(sur, BOUNDS, transform=transform, epochs=epochs, lr=1e-3, weight_decay=1e-4, seed=seed,
                               **terms, **extra)
-                    results.append((k, label, seed, *report(label + sfx, tn.fit(y_obs).values, tn.nfev,
-                                                            time.perf_counter() - t0)))
-            for seed in meta_seeds:
-                sfx = f"/s{seed}" if meta_seeds != [0] else ""
-                for method in ("ga", "pso", "de", "sa"):
-                    if method not in a.methods:
-                        continue
+                    zhat, secs = tn.fit(y_obs).values, time.perf_counter() - t0
+                    t_all += secs
+                    if label == "TNNA-ms":  # its own consensus, then its lowest-misfit start
+                        add(label, seed if sfx else None, tn.nfev, secs, field=consensus(tn.estimates.values))
+                        label_z = label + " min"
+                    else:
+                        label_z = label
+                        Z.append(zhat)
+                    add(label_z, seed if sfx else None, tn.nfev, secs, zhat=zhat)
+                if len(Z) > 1:
+                    add(label + " cons", None, len(Z) * tn.nfev, t_all, field=consensus(Z))
+            for method in ("ga", "pso", "de", "sa"):
+                if method not in a.methods:
+                    continue
+                label, Z, t_all = f"{method.upper()}-{a.pop}", [], 0.0
+                for seed in meta_seeds:
                     t0 = time.perf_counter()
                     r = minimize(misfit, BOUNDS, method, pop=a.pop, max_iter=a.iters, seed=seed)
-                    label = f"{method.upper()}-{a.pop}"
-                    results.append((k, label, seed, *report(label + sfx, r.x, r.nfev, time.perf_counter() - t0)))
+                    secs = time.perf_counter() - t0
+                    t_all += secs
+                    add(label, seed if len(meta_seeds) > 1 else None, r.nfev, secs, zhat=r.x)
+                    Z.append(r.x)
+                if len(Z) > 1:
+                    add(label + " cons", None, len(Z) * r.nfev, t_all, field=consensus(Z))
             if not a.adapt:
                 continue
 
@@ -279,7 +310,7 @@ def main(a):
             for label, invert in (("TNNA", tnna), (f"GA-{a.pop}", ga)):
                 t0 = time.perf_counter()
                 for r, _, calls, zhat, _, s in adaptive_rounds(a, sur, Latent3(red), invert, BOUNDS, transform):
-                    report(f"{label}-{r}", zhat, calls, time.perf_counter() - t0)
+                    report(f"{label}-{r}", calls, time.perf_counter() - t0, zhat=zhat)
                 print(f"{label}: surrogate test RMSE after the rounds {float(s.score(x_in[-n_test:], train.output[-n_test:]).rmse):.4f}")
         if a.refs > 1:
             summarise(results, background)
@@ -317,6 +348,7 @@ if __name__ == "__main__":
     p.add_argument("--refs", type=int, default=1, help="invert this many held-out reference fields (summary if > 1)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of TNNA (and of the metaheuristics)")
     p.add_argument("--meta-seeds", type=int, nargs="+", default=None, help="seeds of the metaheuristics (default: --seeds)")
-    p.add_argument("--methods", nargs="+", default=["tnna", "tnna-pre", "ga", "pso", "de", "sa"],
-                   choices=("tnna", "tnna-pre", "ga", "pso", "de", "sa"))
+    p.add_argument("--starts", type=int, default=5, help="TNNA-ms: networks from prior draws sharing 1000 calls")
+    p.add_argument("--methods", nargs="+", default=["tnna", "tnna-pre", "tnna-ms", "ga", "pso", "de", "sa"],
+                   choices=("tnna", "tnna-pre", "tnna-ms", "ga", "pso", "de", "sa"))
     main(p.parse_args())

@@ -287,6 +287,37 @@ def test_tnna_pretraining_starts_near_the_answer(data, kernel_surrogate):
     assert warm.misfit_history[0].mean() < 1e-2 * cold.misfit_history[0].mean()
 
 
+def test_tnna_starts_leave_a_plateau(kernel_surrogate):
+    # the parameters reach the surrogate through a map that is flat within 0.25 of the box
+    # centre (as a generative decoder is flat around the centre of its latent): a network
+    # starting there gets no gradient; uniform starts outside it find the answer
+    box = as_bounds(BOUNDS).values
+    lo, span = (torch.as_tensor(v, dtype=torch.float32) for v in (box[:, 0], box[:, 1] - box[:, 0]))
+    unit = {f"u{k}": (0.0, 1.0) for k in range(3)}
+
+    def dead_zone(u):
+        d = u - 0.5
+        r = d.norm(dim=1, keepdim=True)
+        return lo + span * (0.5 + 1.2 * d * torch.relu(r - 0.25) / r).clamp(0.0, 1.0)
+
+    truth = np.array([1.3, 1.7, 0.4])
+    y = xr.DataArray(decay(truth), dims="obs")
+    kw = {"transform": dead_zone, "hidden": (32,), "lr": 3e-3}
+    stuck = TNNA(kernel_surrogate, unit, epochs=100, **kw)
+    stuck.fit(y)
+    assert stuck.misfit_history[-1, 0] == stuck.misfit_history[0, 0]  # not one step off the plateau
+    tn = TNNA(kernel_surrogate, unit, epochs=300, starts=4, init="uniform", seed=1, **kw)
+    est = tn.fit(y)
+    assert tn.nfev == 1200 and tn.estimates.dims == ("start", "param") and tn.start_misfit.shape == (4, 1)
+    np.testing.assert_array_equal(est, tn.estimates[np.argmin(tn.start_misfit[:, 0])])
+    assert tn.misfit_history[-1, 0] == tn.start_misfit.min() < 1e-2 * stuck.misfit_history[0, 0]
+    np.testing.assert_allclose(dead_zone(torch.as_tensor(est.values[None], dtype=torch.float32))[0], truth, atol=0.06)
+    # every network starts near its draw (the output bias); the weights add a little
+    first = np.stack([TNNA(kernel_surrogate, unit, epochs=1, init=u, **kw).fit(y) for u in tn.init])
+    assert np.abs(first - tn.init).max() < 0.1
+    assert np.abs(tn.estimates.values - tn.init).max() > 0.1  # and moves from there
+
+
 def test_tnna_errors(kernel_surrogate, data):
     with pytest.raises(RuntimeError, match="not fitted"):
         TNNA(Surrogate("mlp"), BOUNDS)
@@ -302,6 +333,16 @@ def test_tnna_errors(kernel_surrogate, data):
         TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params, train.output[:10]))
     with pytest.raises(TypeError, match="DataArrays"):
         TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params.values, train.output))
+    with pytest.raises(ValueError, match="starts must be"):
+        TNNA(kernel_surrogate, BOUNDS, starts=0)
+    with pytest.raises(ValueError, match=r"init needs shape \(3,\) or \(starts=2, 3\)"):
+        TNNA(kernel_surrogate, BOUNDS, starts=2, init=np.ones((3, 3)))
+    with pytest.raises(ValueError, match="inside the bounds"):
+        TNNA(kernel_surrogate, BOUNDS, init=[1.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="'uniform'"):
+        TNNA(kernel_surrogate, BOUNDS, init="normal")
+    with pytest.raises(ValueError, match="pass one"):
+        TNNA(kernel_surrogate, BOUNDS, init="uniform", pretrain=(train.params, train.output))
 
 
 def test_objective_matches_surrogate(kernel_surrogate):

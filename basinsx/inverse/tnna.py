@@ -150,6 +150,18 @@ class TNNA:
     pretrain_epochs, pretrain_batch : int
         Epochs and batch size of that regression (Adam at ``lr``, mean squared error of the
         parameters scaled to [0, 1]).
+    starts : int
+        Reverse networks trained side by side from different starts (one batched surrogate call
+        per epoch for all of them: ``nfev = starts * epochs``); the estimate is the start with the
+        lowest final misfit, all are kept in ``estimates``. On a multimodal misfit (a generative
+        reducer's latent) one start can stall on a plateau or in a poor basin; the spread of the
+        starts also shows what the data leave undetermined. Not in the paper.
+    init : {"uniform"}, array_like (param,) or (starts, param), or DataArray, optional
+        Starting estimates inside ``bounds``: each output layer's bias is set so that the
+        untrained network returns (nearly) its start. ``"uniform"`` draws one start per network
+        uniformly in the bounds (from ``seed``). By default each network starts near the centre
+        of the box, which can be a plateau of the misfit (the centre of a generative decoder's
+        latent decodes to a featureless field). Not with ``pretrain``. Not in the paper.
     seed : int
     progress : bool
 
@@ -158,12 +170,16 @@ class TNNA:
     history : ndarray (epochs,)
         Loss per epoch (mean over observation vectors).
     misfit_history : ndarray (epochs, S)
-        Data misfit of each observation vector per epoch.
+        Data misfit of each observation vector per epoch (of the start chosen for it).
     param_history : ndarray (epochs, S, n_param)
         The estimate evaluated by each epoch's surrogate call (``misfit_history`` is its misfit),
         i.e. the estimate after ``k`` updates and ``k + 1`` calls is ``param_history[k]``.
+    estimates : DataArray (start, ..., param)
+        The final estimate of every start; ``estimate`` is one of them per observation vector.
+    start_misfit : ndarray (starts, S)
+        The last evaluated misfit of every start, which picks the estimate.
     nfev : int
-        Surrogate calls per observation vector (= epochs run).
+        Surrogate calls per observation vector (= starts x epochs).
     """
 
     def __init__(
@@ -185,6 +201,8 @@ class TNNA:
         pretrain=None,
         pretrain_epochs=200,
         pretrain_batch=64,
+        starts=1,
+        init=None,
         seed=0,
         progress=False,
     ):
@@ -198,6 +216,12 @@ class TNNA:
         self.penalty = _penalty(known, known_weight, prior, prior_weight, self.bounds.sizes["param"])
         self.pretrain = None if pretrain is None else self._pairs(*pretrain)
         self.pretrain_epochs, self.pretrain_batch = int(pretrain_epochs), int(pretrain_batch)
+        self.starts = int(starts)
+        if self.starts < 1:
+            raise ValueError(f"starts must be a positive integer, got {starts}")
+        self.init = None if init is None else self._start(init)
+        if self.init is not None and self.pretrain is not None:
+            raise ValueError("init and pretrain both set the starting network; pass one")
         self.n_simulations, self.local = 0, None
 
     def _pairs(self, params, outputs):
@@ -214,6 +238,25 @@ class TNNA:
         if len(Y) != len(P):
             raise ValueError(f"pretrain params have {len(P)} samples, outputs {len(Y)}")
         return Y, np.clip((P - b[:, 0]) / (b[:, 1] - b[:, 0]), 0.0, 1.0)
+
+    def _start(self, init):
+        """Starting estimates ``(starts, n_param)`` scaled to [0, 1] inside the bounds."""
+        b = self.bounds
+        lim, n = b.values, b.sizes["param"]
+        if isinstance(init, str):
+            if init != "uniform":
+                raise ValueError(f"init takes 'uniform', an array or a DataArray, got {init!r}")
+            return np.random.default_rng(self.seed).random((self.starts, n))
+        if isinstance(init, xr.DataArray):
+            if init.dims not in (("param",), ("start", "param")):
+                raise ValueError(f"init must have dims ('param',) or ('start', 'param'), got {init.dims}")
+            init = init.sel(param=b["param"]) if "param" in init.coords else init
+        u = np.asarray(init, float)
+        if u.shape not in ((n,), (self.starts, n)):
+            raise ValueError(f"init needs shape ({n},) or (starts={self.starts}, {n}), got {u.shape}")
+        if not np.all((u >= lim[:, 0]) & (u <= lim[:, 1])):
+            raise ValueError("init must lie inside the bounds")
+        return np.broadcast_to((u - lim[:, 0]) / (lim[:, 1] - lim[:, 0]), (self.starts, n))
 
     def _supervised(self, net):
         """Regress the reverse network on the pretraining pairs (no surrogate call)."""
@@ -232,6 +275,15 @@ class TNNA:
                 torch.nn.functional.mse_loss(net(Y[b]), P[b]).backward()
                 opt.step()
 
+    def _network(self, n_obs, n_param):
+        from torch import nn
+
+        layers, d = [], n_obs
+        for h in self.hidden:
+            layers += [nn.Linear(d, h), nn.SiLU()]
+            d = h
+        return nn.Sequential(*layers, nn.Linear(d, n_param), nn.Sigmoid())
+
     def _inputs(self, m):
         return self.transform(m) if self.transform is not None else m
 
@@ -246,43 +298,50 @@ class TNNA:
         n_param = self.bounds.sizes["param"]
         fwd = self.surrogate.torch_module()
         torch.manual_seed(self.seed)
-        layers, d = [], Y.shape[1]
-        for h in self.hidden:
-            layers += [nn.Linear(d, h), nn.SiLU()]
-            d = h
         dev = self.surrogate.device
-        net = nn.Sequential(*layers, nn.Linear(d, n_param), nn.Sigmoid()).to(dev)
-        if self.pretrain is not None:
-            self._supervised(net)
+        nets = nn.ModuleList([self._network(Y.shape[1], n_param) for _ in range(self.starts)]).to(dev)
+        for k, net in enumerate(nets):
+            if self.pretrain is not None:
+                self._supervised(net)
+            if self.init is not None:  # sigmoid(bias) at the start; the weights add little at initialisation
+                u = np.clip(self.init[k], 1e-4, 1 - 1e-4)
+                with torch.no_grad():
+                    net[-2].bias.copy_(torch.as_tensor(np.log(u / (1 - u)), dtype=torch.float32))
 
         def tensor(v):
             return torch.as_tensor(v, dtype=torch.float32, device=dev)
 
+        def estimates():  # (starts * S, n_param), start-major
+            return lo + span * torch.cat([net(y) for net in nets])
+
         lo, span = tensor(self.bounds.values[:, 0]), tensor(self.bounds.values[:, 1] - self.bounds.values[:, 0])
         y, wt = tensor(Y), tensor(w)
-        opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        y_all = y.repeat(self.starts, 1)
+        opt = torch.optim.Adam(nets.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         hist, mis, par = [], [], []
         for _ in trange(self.epochs, desc="TNNA", disable=not self.progress):
             opt.zero_grad()
-            m = lo + span * net(y)
-            misfit = ((y - fwd(self._inputs(m))) ** 2 * wt).sum(1)  # one surrogate call per vector
+            m = estimates()
+            misfit = ((y_all - fwd(self._inputs(m))) ** 2 * wt).sum(1)  # one batched surrogate call
             loss = misfit.mean()
             if self.penalty is not None:
                 loss = loss + self.penalty(m).mean()
             loss.backward()
             opt.step()
             hist.append(loss.item())
-            mis.append(misfit.detach().cpu().numpy())
-            par.append(m.detach().cpu().numpy().astype(float))
+            mis.append(misfit.detach().cpu().numpy().reshape(self.starts, len(Y)))
+            par.append(m.detach().cpu().numpy().astype(float).reshape(self.starts, len(Y), n_param))
         with torch.no_grad():
-            m = (lo + span * net(y)).cpu().numpy().astype(float)
-        self.net, self.history, self.misfit_history, self.nfev = net, np.array(hist), np.array(mis), self.epochs
-        self.param_history = np.array(par).reshape(self.epochs, len(Y), n_param)
-        coords = {"param": self.bounds["param"].values}
-        if lead:
-            self.estimate = xr.DataArray(m, dims=(lead[0], "param"), coords={**coords, lead[0]: y_obs[lead[0]].values})
-        else:
-            self.estimate = xr.DataArray(m[0], dims=("param",), coords=coords)
+            m = estimates().cpu().numpy().astype(float).reshape(self.starts, len(Y), n_param)
+        mis, par = np.array(mis), np.array(par)
+        self.start_misfit = mis[-1]
+        best, cols = np.argmin(self.start_misfit, 0), np.arange(len(Y))  # a start per observation vector
+        self.nets, self.history, self.nfev = nets, np.array(hist), self.starts * self.epochs
+        self.misfit_history, self.param_history = mis[:, best, cols], par[:, best, cols]
+        coords = {"param": self.bounds["param"].values, **({lead[0]: y_obs[lead[0]].values} if lead else {})}
+        self.estimates = xr.DataArray(m if lead else m[:, 0], dims=("start", *lead, "param"), coords=coords)
+        m = m[best, cols]
+        self.estimate = xr.DataArray(m if lead else m[0], dims=(*lead, "param"), coords=coords)
         return self.estimate
 
     def adapt(self, simulator, y_obs: xr.DataArray, *, rounds=1, n_local=20, radius=0.05, finetune_epochs=100, seed=0,
