@@ -170,7 +170,8 @@ def main(a):
 def adaptive_rounds(a, sur, sim, invert, bounds, transform=None):
     """Run an inversion method with ``a.adapt`` rounds of local_refine on its own copy of the
     surrogate; yield (round, solver runs, surrogate calls, estimate, solver output at the
-    estimate, surrogate). ``invert(surrogate) -> (estimate, calls)``. Cases 2 and 3 use it."""
+    estimate, the surrogate the estimate was found with). ``invert(surrogate) -> (estimate,
+    calls)``. Cases 2 and 3 use it."""
     s = copy.deepcopy(sur)
     est, calls = invert(s)
     local = None
@@ -178,14 +179,16 @@ def adaptive_rounds(a, sur, sim, invert, bounds, transform=None):
         if r:
             est, n = invert(s)
             calls += n
+        used = s
         # the next round's first run is at this estimate; the last estimate gets one check run
         if r < a.adapt:
+            used = copy.deepcopy(s)  # local_refine tunes s for the next round in place
             local = local_refine(s, sim, est, bounds, n_local=a.n_local, radius=a.radius, finetune_epochs=a.finetune_epochs,
                                  transform=transform, local=local, seed=r, scheduler=a.scheduler)
             at_est = local.output.values[r * a.n_local]
         else:
             at_est = sim(est)
-        yield r, r * a.n_local, calls, est, at_est, s
+        yield r, r * a.n_local, calls, est, at_est, used
 
 
 def adaptive(a, sur, sim, transform, y_obs, terms, rmse, misfit, x_test, y_test):

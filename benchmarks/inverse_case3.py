@@ -310,7 +310,9 @@ def main(a):
             for label, invert in (("TNNA", tnna), (f"GA-{a.pop}", ga)):
                 t0 = time.perf_counter()
                 for r, _, calls, zhat, _, s in adaptive_rounds(a, sur, Latent3(red), invert, BOUNDS, transform):
-                    report(f"{label}-{r}", calls, time.perf_counter() - t0, zhat=zhat)
+                    # the misfit column on the surrogate this round's estimate was found with
+                    report(f"{label}-{r}", calls, time.perf_counter() - t0, zhat=zhat,
+                           misfit=objective(s, y_obs, transform=transform, **terms))
                 print(f"{label}: surrogate test RMSE after the rounds {float(s.score(x_in[-n_test:], train.output[-n_test:]).rmse):.4f}")
         if a.refs > 1:
             summarise(results, background)
