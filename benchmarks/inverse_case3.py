@@ -16,8 +16,8 @@ networks from N(0, I) latent draws, side by side, 1000 surrogate calls in all; i
 the consensus field, the mean of the starts' decoded facies probabilities thresholded at 0.5,
 and 'TNNA-ms min' its lowest-misfit start). A method run with several seeds also gets a row
 '<method> cons': the consensus of its seeds' estimates (at seeds x its calls). The reference
-fields are held-out generator realisations (not decoder outputs; --refs N inverts the first N, each with its own noise draw,
-and summarises TNNA against each metaheuristic over them). Reports per estimate the share of
+fields are held-out generator realisations (not decoder outputs; --refs N inverts the first N,
+each with its own noise draw, and summarises TNNA against each metaheuristic over them). Reports per estimate the share of
 cells with the right facies, the solver's fit to the noise-free observations, the prediction
 RMSE of concentrations on the whole grid at 26, 28 and 30 years (the paper's check beyond the
 observed period) and the surrogate misfit; row 'encoded' gives the same for the truth's own

@@ -311,11 +311,12 @@ class TNNA:
         def tensor(v):
             return torch.as_tensor(v, dtype=torch.float32, device=dev)
 
+        lo, span = tensor(self.bounds.values[:, 0]), tensor(self.bounds.values[:, 1] - self.bounds.values[:, 0])
+        y, wt = tensor(Y), tensor(w)
+
         def estimates():  # (starts * S, n_param), start-major
             return lo + span * torch.cat([net(y) for net in nets])
 
-        lo, span = tensor(self.bounds.values[:, 0]), tensor(self.bounds.values[:, 1] - self.bounds.values[:, 0])
-        y, wt = tensor(Y), tensor(w)
         y_all = y.repeat(self.starts, 1)
         opt = torch.optim.Adam(nets.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         hist, mis, par = [], [], []
