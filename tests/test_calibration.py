@@ -139,7 +139,7 @@ def test_calibrate_dataset_and_failures():
     for i in (0, 3):
         np.testing.assert_allclose(out["params"][i], theta[i], rtol=2e-3)  # float32 flows
         assert out["converged"][i] and out["nse"][i] > 0.9999
-        assert out["loss"][i] == pytest.approx(1 - out["nse"][i], abs=1e-12)
+        assert float(out["loss"][i]) == pytest.approx(1 - float(out["nse"][i]), abs=1e-12)
     assert np.isnan(out["params"][1]).all() and "no observed streamflow" in out["message"].values[1]
     assert np.isnan(out["params"][2]).all() and "NaN in forcing 'prcp' on 1991-02-05" in out["message"].values[2]
     assert out["n_evals"][1] == 0 and not out["converged"][2]
