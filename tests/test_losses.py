@@ -121,3 +121,14 @@ def test_get_loss_errors_name_the_problem():
     with pytest.raises(ValueError, match="no residual form"):
         LOSSES["sae"].residuals(np.ones(4), np.ones(4), np.eye(4))
     assert get_loss({"nse": 1.0, "kge": 2.0}).name == "1*nse+2*kge"
+
+
+@pytest.mark.parametrize("weight", [-1.0, 0.0, np.nan, np.inf])
+def test_loss_weights_must_be_positive_and_finite(weight):
+    # a negative weight would silently maximise that term (kge: -1 rewards the worst fit)
+    with pytest.raises(ValueError, match=r"loss weights must be positive and finite.*'kge': " + str(weight)):
+        get_loss({"nse": 1.0, "kge": weight})
+    with pytest.raises(ValueError, match="positive and finite"):
+        Weighted({"kge": weight})
+    # the correct twin: the same dict with a positive weight resolves
+    assert get_loss({"nse": 1.0, "kge": 0.5}).name == "1*nse+0.5*kge"

@@ -418,7 +418,12 @@ class Weighted(Loss):
     def __init__(self, weights):
         if not weights:
             raise ValueError("a weighted loss needs at least one term")
-        self.terms = [(get_loss(k), float(w)) for k, w in dict(weights).items()]
+        weights = {k: float(w) for k, w in dict(weights).items()}
+        # a negative weight would maximise its term (kge: -1 rewards the worst fit)
+        bad = {k: w for k, w in weights.items() if not (np.isfinite(w) and w > 0)}
+        if bad:
+            raise ValueError(f"loss weights must be positive and finite, got {bad}")
+        self.terms = [(get_loss(k), w) for k, w in weights.items()]
         self.name = "+".join(f"{w:g}*{loss.name}" for loss, w in self.terms)
 
     def __call__(self, q, y):
