@@ -35,7 +35,7 @@ class HydroAccessor:
 
         return metrics(self._var(sim), self._var(obs), dim=dim, **kwargs)
 
-    def pet(self, method: str = "hargreaves", **kwargs) -> xr.DataArray:
+    def pet(self, method: str = "oudin", **kwargs) -> xr.DataArray:
         """Potential evapotranspiration in mm/d; see :func:`basinsx.pet.pet`."""
         from .pet import pet
 

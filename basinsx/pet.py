@@ -13,6 +13,8 @@ ALBEDO = 0.23
 
 def extraterrestrial_radiation(lat_deg, doy):
     """Daily extraterrestrial radiation Ra in MJ m-2 d-1 (FAO-56 eq. 21)."""
+    if np.any(np.abs(lat_deg) > 90):  # the backstop for latitudes that were lazy when pet() checked them
+        raise ValueError(f"latitude outside -90..90 degrees: {np.asarray(lat_deg)[np.abs(lat_deg) > 90].tolist()}")
     phi = np.deg2rad(lat_deg)
     dr = 1 + 0.033 * np.cos(2 * np.pi * doy / 365)
     delta = 0.409 * np.sin(2 * np.pi * doy / 365 - 1.39)
@@ -62,7 +64,6 @@ _NEEDS = {
     "priestley_taylor": ("tmin", "tmax", "srad", "dayl", "vp"),
 }
 _KERNELS = {"oudin": oudin_kernel, "hargreaves": hargreaves_kernel, "priestley_taylor": priestley_taylor_kernel}
-_UNITS = {"tmin": "degC", "tmax": "degC", "tmean": "degC", "srad": "W m-2", "dayl": "s", "vp": "Pa"}
 
 
 def _static(ds: xr.Dataset, names: tuple[str, ...], what: str) -> xr.DataArray:
@@ -72,21 +73,34 @@ def _static(ds: xr.Dataset, names: tuple[str, ...], what: str) -> xr.DataArray:
     raise KeyError(f"PET needs the basin {what}: none of {names} is in the dataset")
 
 
-def pet(ds: xr.Dataset, method: str = "hargreaves", alpha: float = 1.26) -> xr.DataArray:
+def _check_latitude(lat: xr.DataArray) -> None:
+    """Latitudes beyond +-90 degrees are an error naming the basins (checked where they are in memory)."""
+    if lat.chunks is not None:
+        return
+    bad = np.abs(np.asarray(lat.values, dtype=np.float64)) > 90
+    if bad.any():
+        where = lat["basin"].values[bad].tolist() if "basin" in lat.coords and lat.ndim == 1 else "some basins"
+        raise ValueError(f"latitude {lat.name!r} outside -90..90 degrees for {where}: "
+                         f"{np.asarray(lat.values)[bad].tolist()}")
+
+
+def pet(ds: xr.Dataset, method: str = "oudin", alpha: float = 1.26) -> xr.DataArray:
     """Potential evapotranspiration in mm/d for CAMELS-US style forcings.
 
     Parameters
     ----------
     ds : xarray.Dataset
-        Needs ``tmin``, ``tmax`` (degC) and ``gauge_lat``; Priestley-Taylor also
-        ``srad`` (W m-2, daylight average), ``dayl`` (s), ``vp`` (Pa) and the
-        elevation (``elev_mean`` or ``elevation``, m). ``tmean`` is used where
-        present, else (tmin + tmax) / 2.
-    method : {"hargreaves", "oudin", "priestley_taylor"}
-        ``"oudin"`` (Oudin et al. 2005, the PET formula of airGR/GR4J studies) needs
-        only ``tmean`` and latitude, so it also serves Caravan-style data, whose
-        ERA5-Land ``potential_evaporation_sum`` is several times larger than
-        observation-based PET in many basins.
+        Oudin needs ``tmean`` and ``gauge_lat`` (what every data set basinsx reads
+        has); Hargreaves ``tmin`` and ``tmax`` too; Priestley-Taylor also ``srad``
+        (W m-2, daylight average), ``dayl`` (s), ``vp`` (Pa) and the elevation
+        (``elev_mean`` or ``elevation``, m). ``tmean`` is used where present, else
+        (tmin + tmax) / 2. Units are checked and converted (K -> degC, ...) by
+        :func:`basinsx.units.to_canonical`; variables without units are taken as canonical.
+    method : {"oudin", "hargreaves", "priestley_taylor"}
+        ``"oudin"`` (Oudin et al. 2005, the PET formula of airGR/GR4J studies), the
+        default, needs only ``tmean`` and latitude, so it also serves Caravan-style
+        data, whose ERA5-Land ``potential_evaporation_sum`` is several times larger
+        than observation-based PET in many basins.
     alpha : float
         Priestley-Taylor coefficient.
 
@@ -95,17 +109,17 @@ def pet(ds: xr.Dataset, method: str = "hargreaves", alpha: float = 1.26) -> xr.D
     The maurer and nldas forcings of CAMELS-US v1.2 have tmax equal to tmin, so
     Hargreaves gives zero there; use daymet or Priestley-Taylor for them.
     """
+    from .units import dataset_to_canonical
+
     if method not in _NEEDS:
         raise ValueError(f"unknown PET method {method!r}; choose from {sorted(_NEEDS)}")
     missing = [v for v in _NEEDS[method] if v not in ds]
     if missing:
         raise KeyError(f"PET method {method!r} needs variables {missing}, which the dataset lacks")
-    for name in (*_NEEDS[method], "tmean"):
-        unit = ds[name].attrs.get("units") if name in ds else None
-        if unit is not None and unit != _UNITS[name]:
-            raise ValueError(f"{name} is in {unit!r}; PET expects {_UNITS[name]!r}")
+    ds, _ = dataset_to_canonical(ds, [n for n in dict.fromkeys((*_NEEDS[method], "tmean")) if n in ds])
     tmean = ds["tmean"] if "tmean" in ds else (ds["tmin"] + ds["tmax"]) / 2
     lat = _static(ds, ("gauge_lat", "lat"), "latitude")
+    _check_latitude(lat)
     doy = xr.DataArray(ds.indexes["time"].day_of_year.to_numpy(), dims="time", coords={"time": ds.time})
     if method == "oudin":
         args, core, kwargs = [tmean, lat, doy], [["time"], [], ["time"]], {}

@@ -49,9 +49,20 @@ def test_lazy_equals_eager(camels, data_dir):
 def test_bad_input(camels):
     with pytest.raises(KeyError, match=r"needs variables \['srad'\]"):
         camels.drop_vars("srad").hydro.pet("priestley_taylor")
-    kelvin = camels.assign(tmin=camels.tmin.assign_attrs(units="K"))
-    with pytest.raises(ValueError, match="tmin is in 'K'"):
-        kelvin.hydro.pet()
+    wrong = camels.assign(tmin=camels.tmin.assign_attrs(units="mm d-1"))
+    with pytest.raises(ValueError, match="'tmin' is in 'mm d-1'; expected a temperature in degC"):
+        wrong.hydro.pet("hargreaves")
+    first = str(camels.basin.values[0])
+    with pytest.raises(ValueError, match=rf"latitude 'gauge_lat' outside -90..90 degrees for \['{first}'\]"):
+        camels.assign_coords(gauge_lat=camels.gauge_lat.where(camels.basin != first, 91.0)).hydro.pet()
+
+
+def test_kelvin_is_converted_and_the_default_works_on_every_reader(camels):
+    kelvin = camels.assign(tmin=(camels.tmin + 273.15).assign_attrs(units="K"),
+                           tmax=(camels.tmax + 273.15).assign_attrs(units="kelvin"))
+    xr.testing.assert_allclose(kelvin.hydro.pet("hargreaves"), camels.hydro.pet("hargreaves"), atol=1e-4)
+    for ds in (camels, basinsx.open_dataset("sample")):  # the default (Oudin) needs only tmean and latitude
+        assert ds.hydro.pet().attrs["long_name"] == "potential evapotranspiration (oudin)"
     with pytest.raises(ValueError, match="unknown PET method"):
         camels.hydro.pet("penman")
 
