@@ -53,20 +53,80 @@ def hydrograph(obs: xr.DataArray, sim: xr.DataArray | None = None, *, basin=None
     return ax
 
 
-def flow_duration_curve(flow: xr.DataArray, *, basin=None, ax=None, label=None):
-    """Flow-duration curves (log flow against exceedance probability) of one or all basins."""
+def _period(da: xr.DataArray) -> str:
+    """First and last day of ``da``'s time coordinate, e.g. ``'1996-01-01 to 2014-12-31'``."""
+    if "time" not in da.coords or da.sizes.get("time", 0) == 0:
+        return ""
+    days = np.datetime_as_string(da["time"].values[[0, -1]], unit="D")
+    return f"{days[0]} to {days[1]}"
+
+
+def _exceedance(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Positive flows in falling order at their exceedance probabilities (%) among all valid days, and the
+    percentage of valid days with zero flow (a log axis cannot show those)."""
+    q = np.sort(q[np.isfinite(q)])[::-1]
+    rank = 100 * np.arange(1, q.size + 1) / (q.size + 1)
+    positive = q > 0
+    return rank[positive], q[positive], 100 * (1 - positive.mean()) if q.size else 0.0
+
+
+def flow_duration_curve(flow: xr.DataArray, sim: xr.DataArray | None = None, *, basin=None, ax=None, label=None,
+                        sim_label: str = "simulated"):
+    """Flow-duration curves (flow on a log axis against exceedance probability) of one or all basins.
+
+    Parameters
+    ----------
+    flow : xarray.DataArray
+        Observed flow, ``(basin, time)`` or ``(time,)``.
+    sim : xarray.DataArray, optional
+        Simulated flow over the same basins and days: drawn dashed, in its basin's colour.
+    basin : str or list of str, optional
+        Basins to draw (default all).
+    ax : matplotlib.axes.Axes, optional
+    label : str, optional
+        Legend entry of a ``flow`` without a ``basin`` dim (default its name).
+    sim_label : str
+        What ``sim`` is, for the legend.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Notes
+    -----
+    Exceedance probabilities are Weibull plotting positions among all valid days. A log axis
+    cannot show zero flow, so each curve runs through the positive flows and ends where flow
+    falls to zero; the legend gives the share of zero-flow days of each basin. The title
+    names the period (first and last day of ``flow``).
+    """
+    from matplotlib.lines import Line2D
+
     ax = _axes(ax, (6, 4))
-    flow = flow if basin is None else flow.sel(basin=[str(basin)] if np.ndim(basin) == 0 else list(basin))
-    rows = np.atleast_2d(np.asarray(flow.transpose(..., "time")))
-    names = flow["basin"].values if "basin" in flow.dims else [label or flow.name]
-    for name, q in zip(names, rows):
-        q = np.sort(q[np.isfinite(q)])[::-1]
-        if q.size:
-            ax.semilogy(100 * np.arange(1, q.size + 1) / (q.size + 1), np.maximum(q, 1e-4), lw=1, label=str(name))
-    ax.set(xlabel="exceedance probability (%)", ylabel=f"flow ({flow.attrs.get('units', 'mm d-1')})",
-           title="flow-duration curve")
+    if basin is not None:
+        basins = [str(basin)] if np.ndim(basin) == 0 else [str(b) for b in basin]
+        flow = flow.sel(basin=basins)
+        sim = None if sim is None else sim.sel(basin=basins)
+    names = [str(b) for b in flow["basin"].values] if "basin" in flow.dims else [label or str(flow.name)]
+    series = [("observed", flow, "-")] + ([] if sim is None else [(sim_label, sim, "--")])
+    handles = []
+    for k, name in enumerate(names):
+        colour, zeros = f"C{k % 10}", []
+        for what, da, style in series:
+            q = np.asarray(da.isel(basin=k) if "basin" in da.dims else da, dtype=float)
+            x, y, zero = _exceedance(q)
+            ax.plot(x, y, style, color=colour, lw=1.1, label=f"{name} {what}")
+            if zero > 0:
+                zeros.append(f"{what} {zero:.0f} %")
+        text = f"{name}: zero flow on {', '.join(zeros)} of days" if zeros else name
+        handles.append(Line2D([], [], color=colour, label=text))
+    if sim is not None:
+        handles += [Line2D([], [], color="k", ls=style, label=what) for what, _, style in series]
+    ax.set_yscale("log")
+    period = _period(flow)
+    ax.set(xlabel="exceedance probability (%)", ylabel=f"flow ({flow.attrs.get('units', 'mm d-1')})", xlim=(0, 100),
+           title=f"flow-duration curve{'s' if len(names) > 1 else ''}" + (f", {period}" if period else ""))
     if len(names) <= 12:
-        ax.legend(fontsize=7)
+        ax.legend(handles=handles, fontsize=7)
     return ax
 
 
@@ -152,8 +212,8 @@ class HydroPlot:
             kwargs["prcp"] = self._obj["prcp"]
         return hydrograph(self._flow(obs), sim, **kwargs)
 
-    def fdc(self, flow="streamflow", **kwargs):
-        return flow_duration_curve(self._flow(flow), **kwargs)
+    def fdc(self, sim=None, flow="streamflow", **kwargs):
+        return flow_duration_curve(self._flow(flow), sim, **kwargs)
 
     def map(self, var, **kwargs):
         return basin_map(self._obj[var] if isinstance(var, str) else var, **kwargs)

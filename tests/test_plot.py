@@ -33,6 +33,29 @@ def test_hydrograph_and_fdc(ds):
         ds.hydro.plot.hydrograph()
 
 
+def test_fdc_observed_and_simulated_with_zero_flows(ds):
+    dry, wet = "08086290", "12010000"  # Big Sandy Creek, TX runs dry most days; Naselle River, WA never
+    obs = ds.streamflow
+    sim = (obs * 0.8 + 0.01).assign_attrs(obs.attrs)
+    ax = rendered(ds.hydro.plot.fdc(sim, basin=[dry, wet], sim_label="GR4J"))
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines) == [f"{dry} observed", f"{dry} GR4J", f"{wet} observed", f"{wet} GR4J"]
+    assert ax.get_yscale() == "log" and ax.get_ylabel() == "flow (mm d-1)"
+    assert ax.get_title() == "flow-duration curves, 2000-01-01 to 2001-12-31"
+    q = obs.sel(basin=dry).values
+    valid, positive = np.isfinite(q).sum(), (q > 0).sum()
+    assert 0 < positive < valid / 2  # the test needs zero flows
+    drawn = lines[f"{dry} observed"]
+    assert drawn.get_xdata().size == positive and (drawn.get_ydata() > 0).all()  # zeros are left off the log axis
+    assert np.isclose(drawn.get_xdata()[-1], 100 * positive / (valid + 1))  # the curve ends where flow stops
+    assert (np.diff(drawn.get_ydata()) <= 0).all()
+    assert lines[f"{dry} GR4J"].get_linestyle() == "--"
+    assert lines[f"{dry} GR4J"].get_color() == drawn.get_color() != lines[f"{wet} observed"].get_color()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [f"{dry}: zero flow on observed {100 * (1 - positive / valid):.0f} % of days", wet,
+                      "observed", "GR4J"]
+
+
 def embedding_projection_xy(emb):
     return basinsx.plot.embedding_projection(emb).collections[0].get_offsets()
 
