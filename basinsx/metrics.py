@@ -69,8 +69,11 @@ def metrics(sim: xr.DataArray, obs: xr.DataArray, dim: str = "time", log_eps: fl
     Parameters
     ----------
     sim, obs : xarray.DataArray
-        Simulated and observed flow; broadcast against each other. Steps where
-        either is NaN are left out (pairwise), never zero-filled.
+        Simulated and observed flow; aligned by their labels (an error if they
+        share none along a dimension) and broadcast against each other. Steps where
+        either is NaN are left out (pairwise), never zero-filled. When both carry
+        ``units``, ``sim`` is converted to ``obs``'s (e.g. m3 s-1 to mm d-1 with the
+        ``area`` coordinate) or the call fails naming both.
     dim : str
         Dimension to reduce, one chunk along it for dask input.
     log_eps : float
@@ -90,12 +93,15 @@ def metrics(sim: xr.DataArray, obs: xr.DataArray, dim: str = "time", log_eps: fl
             raise TypeError(f"{name} must be an xarray.DataArray, got {type(arr).__name__}")
         if dim not in arr.dims:
             raise ValueError(f"{name} has no dimension {dim!r} (dims: {arr.dims})")
+    if sim.attrs.get("units") and obs.attrs.get("units"):  # e.g. sim in m3 s-1, obs in mm d-1: converted, or an error
+        from .units import to_canonical
+
+        sim, _ = to_canonical(sim, "sim", expected=obs.attrs["units"], area=obs.coords.get("area"))
     units = {a.attrs.get("units") for a in (sim, obs)} - {None}
-    if len(units) > 1:
-        raise ValueError(f"sim and obs have different units: {sorted(units)}")
     sim, obs = xr.align(sim, obs, join="inner")
-    if sim.sizes[dim] == 0:
-        raise ValueError(f"sim and obs share no {dim} labels")
+    for d in set(sim.dims) & set(obs.dims):
+        if sim.sizes[d] == 0:
+            raise ValueError(f"sim and obs share no {d} labels")
     if sim.chunks is not None:
         sim = sim.chunk({dim: -1})
     if obs.chunks is not None:

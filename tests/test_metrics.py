@@ -58,9 +58,17 @@ def test_lazy_and_equal_to_numpy(pair):
 
 def test_bad_input(pair):
     ds, sim = pair
-    with pytest.raises(ValueError, match="different units"):
-        ds.hydro.metrics(sim.assign_attrs(units="m3 s-1"))
+    with pytest.raises(ValueError, match="'sim' is in 'degC', which cannot be converted to mm d-1"):
+        ds.hydro.metrics(sim.assign_attrs(units="degC"))
+    with pytest.raises(ValueError, match="sim and obs share no basin labels"):
+        ds.hydro.metrics(sim.assign_coords(basin=[f"x{b}" for b in sim.basin.values]))
     with pytest.raises(ValueError, match="no dimension 'date'"):
         ds.hydro.metrics(sim, dim="date")
     with pytest.raises(KeyError, match="variable 'flow' not in the dataset"):
         ds.hydro.metrics(sim, obs="flow")
+
+
+def test_discharge_is_converted_to_the_observed_depth_rate(pair):
+    ds, sim = pair
+    cms = (sim * ds.area / 86.4).assign_attrs(units="m3 s-1")  # the same flow as a discharge
+    xr.testing.assert_allclose(ds.hydro.metrics(cms), ds.hydro.metrics(sim), rtol=1e-5)
