@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .readers import basin_chunk, stack_basins
+from .readers import FileFormatError, basin_chunk, reading, stack_basins
 from .variables import check_daily, check_unique, finalize, select_basins
 
 #: Caravan names of the canonical variables; every other variable keeps its name.
@@ -57,25 +59,56 @@ def _files(root: Path, subset: str, fmt: str) -> dict[str, Path]:
     return files
 
 
-def _read_series(path: Path) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
-    if path.suffix == ".nc":
-        with xr.open_dataset(path, engine="h5netcdf") as f:
-            f = f.load()
-        dates = pd.DatetimeIndex(f["date"].values)
-        values = {name: f[name].values for name in f.data_vars}
-    else:
-        frame = pd.read_csv(path, parse_dates=["date"])
-        dates = pd.DatetimeIndex(frame.pop("date").to_numpy())
-        values = {name: frame[name].to_numpy(dtype=np.float32) for name in frame.columns}
+@contextlib.contextmanager
+def _open_netcdf(path: Path):
+    # h5py walks the metadata first: on a corrupt file h5netcdf fails half-built and prints a
+    # traceback when the wreck is collected, even though the error itself is caught.
+    with h5py.File(path, "r") as h5:
+        h5.visititems(lambda name, obj: None)
+        with xr.open_dataset(h5, engine="h5netcdf") as f:
+            yield f
+
+
+def _read_header(path: Path) -> tuple[pd.DatetimeIndex, list[str]]:
+    """Dates and (canonical) variable names of one time-series file, values left unread."""
+    with reading(path, "a Caravan time series"):
+        if path.suffix == ".nc":
+            with _open_netcdf(path) as f:
+                if "date" not in f.variables:
+                    raise FileFormatError(path, "no 'date' variable")
+                dates, names = pd.DatetimeIndex(f["date"].values), [str(n) for n in f.data_vars]
+        else:
+            names = pd.read_csv(path, nrows=0).columns.tolist()
+            if "date" not in names:
+                raise FileFormatError(path, f"no 'date' column (columns: {names[:5]} ...)")
+            names.remove("date")
+            dates = pd.DatetimeIndex(pd.read_csv(path, usecols=["date"], parse_dates=["date"])["date"].to_numpy())
     check_daily(dates, str(path))
-    return dates, {RENAME.get(k, k): v for k, v in values.items()}
+    return dates, [RENAME.get(n, n) for n in names]
 
 
-def _read_dates(path: Path) -> pd.DatetimeIndex:
-    if path.suffix == ".nc":
-        with xr.open_dataset(path, engine="h5netcdf") as f:
-            return pd.DatetimeIndex(f["date"].values)
-    return pd.DatetimeIndex(pd.read_csv(path, usecols=["date"], parse_dates=["date"])["date"].to_numpy())
+def _read_series(path: Path, variables: list[str]) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
+    with reading(path, "a Caravan time series"):
+        if path.suffix == ".nc":
+            with _open_netcdf(path) as f:
+                f = f.load()
+            dates = pd.DatetimeIndex(f["date"].values)
+            values = {name: f[name].values for name in f.data_vars}
+        else:
+            frame = pd.read_csv(path, parse_dates=["date"])
+            dates = pd.DatetimeIndex(frame.pop("date").to_numpy())
+            values = {name: frame[name].to_numpy(dtype=np.float32) for name in frame.columns}
+    values = {RENAME.get(k, k): v for k, v in values.items()}
+    _check_variables(path, variables, values)
+    check_daily(dates, str(path))
+    return dates, values
+
+
+def _check_variables(path: Path, variables, found) -> None:
+    missing = [v for v in variables if v not in found]
+    if missing:
+        raise FileFormatError(path, f"no variable {', '.join(missing)}; every basin file must hold the same "
+                                    "variables (a missing series is never filled with NaN)")
 
 
 def read_attributes(root: Path, subset: str) -> pd.DataFrame:
@@ -125,17 +158,19 @@ def read_caravan(path, subset: str = "camels", basins=None, format: str = "netcd
     files = _files(root, subset, format)
     ids = select_basins(list(files), basins)
 
-    time = _read_dates(files[ids[0]])
-    for basin in ids[1:]:
-        dates = _read_dates(files[basin])
-        if not dates.equals(time):
-            time = time.union(dates)
+    # Every file's header is read now (cheap): the variables are those of all files, and a file
+    # lacking one is an error rather than a basin (or, from the first file, a variable) silently dropped.
+    names, time = {}, None
+    for basin in ids:
+        dates, names[basin] = _read_header(files[basin])
+        time = dates if time is None or dates.equals(time) else time.union(dates)
+    variables = list(dict.fromkeys(name for found in names.values() for name in found))
+    for basin in ids:
+        _check_variables(files[basin], variables, names[basin])
     check_daily(time, f"union of the time axes of {subset}")
-    _, first = _read_series(files[ids[0]])
-    variables = list(first)
 
     def loader(basin):
-        return _read_series(files[basin])
+        return _read_series(files[basin], variables)
 
     block = basin_chunk(chunks, len(ids))
     arrays = stack_basins(loader, ids, variables, time, block, desc=f"caravan/{subset}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import dask
 import dask.array as da
@@ -14,15 +16,41 @@ from tqdm.auto import tqdm
 Loader = Callable[[str], tuple[pd.DatetimeIndex, dict[str, np.ndarray]]]
 
 
+class FileFormatError(ValueError):
+    """A data file that does not hold what its format promises; the message starts with its path."""
+
+    def __init__(self, path, problem: str):
+        self.path = Path(path)
+        super().__init__(f"{path}: {problem}")
+
+
+@contextlib.contextmanager
+def reading(path, what: str):
+    """Turn any parse error inside the block into a :class:`FileFormatError` naming ``path``.
+
+    Parsers (h5py, pandas, float()) say what is wrong but not in which file; OS errors
+    that already carry a file name (missing file, no permission) pass unchanged.
+    """
+    try:
+        yield
+    except FileFormatError:
+        raise
+    except OSError as err:
+        if err.filename:
+            raise
+        raise FileFormatError(path, f"cannot read as {what}: {err}") from err
+    except (ValueError, KeyError, IndexError, TypeError, RuntimeError) as err:
+        raise FileFormatError(path, f"cannot read as {what}: {err}") from err
+
+
 def _block(loader: Loader, ids: Sequence[str], variables: Sequence[str], time: pd.DatetimeIndex) -> np.ndarray:
     out = np.full((len(variables), len(ids), len(time)), np.nan, dtype=np.float32)
     for j, basin in enumerate(ids):
         dates, values = loader(basin)
         pos = time.get_indexer(dates)
         keep = pos >= 0
-        for i, name in enumerate(variables):
-            if name in values:
-                out[i, j, pos[keep]] = np.asarray(values[name], dtype=np.float32)[keep]
+        for i, name in enumerate(variables):  # loaders return every variable: a missing one is a bug
+            out[i, j, pos[keep]] = np.asarray(values[name], dtype=np.float32)[keep]
     return out
 
 

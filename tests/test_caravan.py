@@ -8,6 +8,8 @@ import pytest
 import xarray as xr
 
 import basinsx
+from basinsx.cli import main
+from basinsx.readers import FileFormatError
 
 from conftest import raise_if_dask_computes
 
@@ -117,3 +119,94 @@ def test_basin_without_flow_is_kept_and_flagged(mini):
         warnings.simplefilter("error")
         lazy = basinsx.read_caravan(mini, chunks=1)  # lazy: no data read, so no warning yet
     assert lazy.streamflow_valid_days.sel(basin="01055000").compute().item() == 0
+
+
+def _drop_csv_column(path, column):
+    pd.read_csv(path).drop(columns=[column]).to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("fmt", ["netcdf", "csv"])
+@pytest.mark.parametrize("basin", ["01031500", "01078000"])  # the first file sets nothing; a later one is checked
+def test_a_file_without_a_variable_is_an_error_naming_it(mini, fmt, basin):
+    if fmt == "netcdf":
+        path = mini / f"timeseries/netcdf/camels/camels_{basin}.nc"
+        xr.load_dataset(path).drop_vars("streamflow").to_netcdf(path)
+    else:
+        path = mini / f"timeseries/csv/camels/camels_{basin}.csv"
+        _drop_csv_column(path, "streamflow")
+    for chunks in (None, 1):
+        with pytest.raises(FileFormatError, match=f"camels_{basin}.*no variable streamflow"):
+            basinsx.read_caravan(mini, format=fmt, chunks=chunks)
+
+
+def test_the_lazy_read_checks_the_file_again(mini):
+    ds = basinsx.read_caravan(mini, chunks=1)
+    path = mini / "timeseries/netcdf/camels/camels_01055000.nc"
+    xr.load_dataset(path).drop_vars("potential_evaporation_sum").to_netcdf(path)
+    with pytest.raises(ValueError, match="camels_01055000.nc: no variable pet"):
+        ds.pet.compute()
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _garble(path):  # overwrite part of the HDF5 metadata (object headers carry checksums)
+    raw = bytearray(path.read_bytes())
+    raw[100:400] = b"x" * 300
+    path.write_bytes(bytes(raw))
+
+
+def _not_hdf5(path):
+    path.write_text("date,streamflow\n")
+
+
+def _duplicate_date_nc(path):
+    raw = xr.load_dataset(path)
+    xr.concat([raw.isel(date=slice(0, 10)), raw.isel(date=slice(9, None))], "date").to_netcdf(path)
+
+
+@pytest.mark.parametrize("corrupt, message", [(_truncate, "truncated file"), (_garble, "checksum"),
+                                              (_not_hdf5, "signature not found"),
+                                              (_duplicate_date_nc, "duplicate dates, e.g. 1981-01-10")])
+def test_broken_netcdf_is_a_value_error_naming_the_file(mini, corrupt, message, capfd):
+    corrupt(mini / "timeseries/netcdf/camels/camels_01055000.nc")
+    with pytest.raises(ValueError, match=f"camels_01055000.nc: .*{message}"):
+        basinsx.read_caravan(mini)
+    assert "Traceback" not in capfd.readouterr().err  # h5netcdf's half-built File must not print one
+
+
+def _no_date_column(path):
+    pd.read_csv(path).rename(columns={"date": "day"}).to_csv(path, index=False)
+
+
+def _garbled_value(path):
+    frame = pd.read_csv(path)
+    frame["streamflow"] = frame["streamflow"].astype(object)
+    frame.loc[5, "streamflow"] = "n/a?"
+    frame.to_csv(path, index=False)
+
+
+def _duplicate_date_csv(path):
+    frame = pd.read_csv(path)
+    pd.concat([frame.iloc[:10], frame.iloc[9:]]).to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("corrupt, message, lazy", [(_no_date_column, "no 'date' column", False),
+                                                    (_duplicate_date_csv, "duplicate dates", False),
+                                                    (_garbled_value, "could not convert string to float", True)])
+def test_broken_csv_is_a_value_error_naming_the_file(mini, corrupt, message, lazy):
+    corrupt(mini / "timeseries/csv/camels/camels_01055000.csv")
+    with pytest.raises(ValueError, match=f"camels_01055000.csv: .*{message}"):
+        basinsx.read_caravan(mini, format="csv")
+    if lazy:  # values are parsed by the task, so a lazy open succeeds and the compute names the file
+        ds = basinsx.read_caravan(mini, format="csv", chunks=1)
+        with pytest.raises(ValueError, match=f"camels_01055000.csv: .*{message}"):
+            ds.streamflow.compute()
+
+
+def test_cli_turns_a_broken_file_into_exit_2(mini, tmp_path, capsys):
+    _truncate(mini / "timeseries/netcdf/camels/camels_01055000.nc")
+    assert main(["convert", str(mini), str(tmp_path / "out.zarr")]) == 2
+    err = capsys.readouterr().err
+    assert "camels_01055000.nc" in err and "truncated" in err and "Traceback" not in err
