@@ -92,3 +92,13 @@ def test_warmup_drops_leading_days():
     qw, jw = m.run([300.0, 0.2, 80.0, 2.1], f, warmup=365)
     np.testing.assert_array_equal(qw, q[365:])
     np.testing.assert_array_equal(jw, jac[365:])
+
+
+def test_inverted_or_missing_bounds_are_errors():
+    import dataclasses
+
+    m = bm.get("gr4j")
+    with pytest.raises(ValueError, match=r"bounds must be finite with low < high; got \{'x1': \(2500.0, 10.0\)\}"):
+        dataclasses.replace(m, bounds={**m.bounds, "x1": (2500.0, 10.0)})
+    with pytest.raises(ValueError, match=r"parameters \['x4'\] have no bounds"):
+        dataclasses.replace(m, bounds={k: v for k, v in m.bounds.items() if k != "x4"})

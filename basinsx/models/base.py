@@ -13,6 +13,17 @@ class NegativePETWarning(UserWarning):
     """Negative potential evapotranspiration was found and treated as zero."""
 
 
+def check_bounds(name: str, params, bounds) -> None:
+    """Raise unless every parameter has finite bounds with low < high."""
+    missing = [p for p in params if p not in bounds]
+    if missing:
+        raise ValueError(f"model {name!r}: parameters {missing} have no bounds")
+    bad = {p: tuple(bounds[p]) for p in params
+           if not (np.all(np.isfinite(bounds[p])) and float(bounds[p][0]) < float(bounds[p][1]))}
+    if bad:
+        raise ValueError(f"model {name!r}: bounds must be finite with low < high; got {bad}")
+
+
 @dataclass(frozen=True)
 class Model:
     """A conceptual rainfall-runoff model with exact parameter sensitivities.
@@ -49,6 +60,9 @@ class Model:
     kernel: Callable = field(repr=False)
     solver_options: dict = field(default_factory=dict, repr=False)
     positive: tuple = ()
+
+    def __post_init__(self):
+        check_bounds(self.name, self.params, self.bounds)
 
     def check_forcing(self, forcing) -> tuple[np.ndarray, int]:
         """Validated float64 copy of ``forcing`` with negative PET set to zero.
