@@ -1,0 +1,119 @@
+"""What the conceptual models read, checked at the boundary: the PET choice, units, the time axis, the period.
+
+:func:`model_inputs` is the one door of ``calibrate``, ``simulate`` and ``sensitivity``:
+it puts the chosen PET under ``pet``, converts the forcings and the observed flow to
+canonical units (:mod:`basinsx.units`), requires a daily, strictly increasing time axis
+and says, in words fit for attrs, what it chose and converted.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import xarray as xr
+
+__all__ = ["BiasedPETWarning", "choose_pet", "check_time", "model_inputs", "period_slice"]
+
+#: The attribute readers set on a variable with a known bias, saying what it is and where it is documented.
+KNOWN_BIAS = "known_bias"
+
+
+class BiasedPETWarning(UserWarning):
+    """The data set's own PET carries a known bias and was used without being chosen explicitly."""
+
+
+def choose_pet(ds: xr.Dataset, pet=None, *, warn: bool = False) -> tuple[xr.Dataset, str | None]:
+    """``ds`` with the chosen PET as its ``pet`` variable, and a description of the choice.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        The forcings.
+    pet : None, str or xr.DataArray
+        ``None``: the data set's ``pet`` variable; the name of another variable; a
+        method of :func:`basinsx.pet.pet` (``"oudin"``, ``"hargreaves"``,
+        ``"priestley_taylor"``) computed on the fly; or a DataArray.
+    warn : bool
+        Warn (:class:`BiasedPETWarning`) when ``pet=None`` takes a variable that a
+        reader marked as biased (attribute ``known_bias``).
+    """
+    from .pet import _NEEDS
+    from .pet import pet as compute_pet
+
+    if pet is None:
+        if "pet" not in ds:
+            return ds, None
+        bias = ds["pet"].attrs.get(KNOWN_BIAS)
+        if warn and bias:
+            warnings.warn(f"the data set's 'pet' has a known bias: {bias}. Choose the PET explicitly: pet='oudin' "
+                          "(computed from tmean and latitude) or pet='pet' to keep it (CLI: --pet)",
+                          BiasedPETWarning, stacklevel=3)
+        return ds, "pet (the data set's variable)"
+    if isinstance(pet, xr.DataArray):
+        return ds.assign(pet=pet), f"a DataArray ({pet.attrs.get('long_name', pet.name)})"
+    if not isinstance(pet, str):
+        raise TypeError(f"pet must be None, a variable name, a PET method or a DataArray; got {type(pet).__name__}")
+    if pet in ds.data_vars and pet in _NEEDS:
+        raise ValueError(f"pet={pet!r} is both a variable of the dataset and a PET method: pass pet=ds[{pet!r}] "
+                         "for the variable, or rename it to use the method")
+    if pet in ds.data_vars:
+        return ds.assign(pet=ds[pet]), f"{pet} (the data set's variable)"
+    if pet in _NEEDS:
+        return ds.assign(pet=compute_pet(ds, method=pet)), f"{pet} (computed by basinsx.pet)"
+    raise ValueError(f"pet={pet!r} is neither a variable of the dataset ({sorted(ds.data_vars)}) nor a PET method "
+                     f"({sorted(_NEEDS)})")
+
+
+def check_time(ds: xr.Dataset, where: str) -> pd.DatetimeIndex:
+    """The daily, strictly increasing ``time`` index of ``ds``, or an error naming the first offending date."""
+    from .variables import check_daily
+
+    if "time" not in ds.indexes:
+        raise ValueError(f"{where}: the dataset has no 'time' coordinate")
+    time = ds.indexes["time"]
+    if not isinstance(time, pd.DatetimeIndex):
+        raise ValueError(f"{where}: the time axis must hold dates (datetime64), not {time.dtype}; "
+                         "e.g. ds.assign_coords(time=pd.date_range('1990-01-01', periods=ds.sizes['time']))")
+    check_daily(time, where)
+    return time
+
+
+def period_slice(period) -> slice | None:
+    """A ``period`` given as a slice or a ``(start, end)`` tuple, as a slice of labels; checked for order."""
+    if period is None:
+        return None
+    if isinstance(period, tuple | list):
+        if len(period) != 2:
+            raise ValueError(f"period must be (start, end); got {period!r}")
+        period = slice(*period)
+    if not isinstance(period, slice):
+        raise TypeError(f"period must be a slice or a (start, end) tuple; got {type(period).__name__}")
+    if period.start is not None and period.stop is not None:
+        start, end = pd.Timestamp(str(period.start)), pd.Timestamp(str(period.stop))
+        if start > end:
+            raise ValueError(f"period runs backwards: {period.start} to {period.stop}")
+    return period
+
+
+def model_inputs(ds: xr.Dataset, forcings, *, flow: str | None = None, pet=None, where: str,
+                 warn_biased_pet: bool = False) -> tuple[xr.Dataset, dict[str, str]]:
+    """The forcings (and ``flow``) of ``ds`` checked and in canonical units, and attrs recording the choices.
+
+    Returns the dataset (PET chosen, units converted; lazy) and a dict with ``pet``
+    (what was chosen) and ``units_converted`` (the notes, ``"; "``-joined) where they apply.
+    """
+    from .units import dataset_to_canonical
+
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"{where} needs a Dataset of forcings {tuple(forcings)}; got {type(ds).__name__}")
+    check_time(ds, where)
+    ds, chosen = choose_pet(ds, pet, warn=warn_biased_pet) if "pet" in forcings else (ds, None)
+    roles = {v: v for v in forcings if v in ds}
+    if flow is not None and flow in ds:
+        roles[flow] = "streamflow"
+    ds, notes = dataset_to_canonical(ds, roles)
+    attrs = {"pet": chosen} if chosen else {}
+    if notes:
+        attrs["units_converted"] = "; ".join(notes)
+    return ds, attrs
