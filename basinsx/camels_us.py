@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .readers import basin_chunk, stack_basins
+from .readers import FileFormatError, basin_chunk, reading, stack_basins
 from .variables import check_daily, check_unique, finalize, select_basins
 
 PRODUCTS = ("daymet", "maurer", "maurer_extended", "nldas")
 FORCING_VARIABLES = ("prcp", "tmean", "tmin", "tmax", "srad", "vp", "dayl", "swe")
+FILE_VARIABLES = tuple(v for v in FORCING_VARIABLES if v != "tmean")  # tmean is derived
+MISSING = -999  # missing-value code of the original text files
 CFS_TO_M3S = 0.3048**3
 
 LAYOUT = (
@@ -64,27 +66,60 @@ def _forcing_columns(header: str) -> list[str]:
     return names
 
 
+def _read_header(f, path: Path) -> tuple[dict[str, float], list[str]]:
+    """The three header numbers and the column names of an open forcing file."""
+    header = {}
+    for key, what in (("lat", "latitude"), ("elev", "elevation (m)"), ("area", "basin area (m2)")):
+        line = f.readline()
+        try:
+            header[key] = float(line)
+        except ValueError:
+            raise FileFormatError(path, f"header line {len(header) + 1} should hold the {what}, found {line.strip()!r} "
+                                        "(lines 1-3: latitude, elevation in m, area in m2)") from None
+    if not header["area"] > 0:
+        raise FileFormatError(path, f"basin area in the header is {header['area']:.0f} m2; streamflow is divided by "
+                                    "it, so it must be positive")
+    columns = _forcing_columns(f.readline())
+    missing = [c for c in ("year", "month", "day", *FILE_VARIABLES) if c not in columns]
+    if missing:
+        raise FileFormatError(path, f"no column {', '.join(missing)} in the column header (line 4)")
+    return header, columns
+
+
+def _check_rows(frame: pd.DataFrame, path: Path, first_line: int) -> None:
+    short = frame.isna().any(axis=1).to_numpy()
+    if short.any():
+        line = first_line + int(np.argmax(short))
+        raise FileFormatError(path, f"line {line} has fewer than the {frame.shape[1]} fields of the other rows")
+
+
 def read_forcing_file(path: Path) -> tuple[dict[str, float], pd.DatetimeIndex, dict[str, np.ndarray]]:
-    """Header (latitude, elevation m, area m2), dates and variables of one forcing file."""
-    with open(path) as f:
-        lat, elev, area = (float(f.readline()) for _ in range(3))
-        columns = _forcing_columns(f.readline())
+    """Header (latitude, elevation m, area m2), dates and variables of one forcing file; -999 becomes NaN."""
+    with reading(path, "a CAMELS-US forcing file"), open(path) as f:
+        header, columns = _read_header(f, path)
         frame = pd.read_csv(f, sep=r"\s+", header=None, names=columns)
-    dates = pd.to_datetime(frame[["year", "month", "day"]])
-    check_daily(pd.DatetimeIndex(dates), str(path))
-    values = {name: frame[name].to_numpy(np.float32) for name in FORCING_VARIABLES if name in frame}
+        _check_rows(frame, path, 5)
+        dates = pd.DatetimeIndex(pd.to_datetime(frame[["year", "month", "day"]]))
+        values = {name: frame[name].to_numpy(np.float32) for name in FILE_VARIABLES}
+    check_daily(dates, str(path))
+    for v in values.values():
+        v[v == MISSING] = np.nan
     values["tmean"] = (values["tmax"] + values["tmin"]) / 2
-    return {"lat": lat, "elev": elev, "area": area}, pd.DatetimeIndex(dates), values
+    return header, dates, values
 
 
 def read_streamflow_file(path: Path, area_m2: float) -> tuple[pd.DatetimeIndex, np.ndarray]:
-    """USGS discharge (cfs) converted to mm/d over ``area_m2``; -999 and flag ``M`` become NaN."""
-    frame = pd.read_csv(path, sep=r"\s+", header=None, names=["gauge_id", "year", "month", "day", "q", "flag"],
-                        dtype={"gauge_id": str, "flag": str})
-    dates = pd.DatetimeIndex(pd.to_datetime(frame[["year", "month", "day"]]))
+    """USGS discharge (cfs) converted to mm/d over ``area_m2``; negative values (-999) and flag ``M`` become NaN."""
+    if not area_m2 > 0:
+        raise ValueError(f"{path}: basin area must be positive to convert cfs to mm/d, got {area_m2} m2")
+    with reading(path, "a CAMELS-US streamflow file"):
+        frame = pd.read_csv(path, sep=r"\s+", header=None, names=["gauge_id", "year", "month", "day", "q", "flag"],
+                            dtype={"gauge_id": str, "flag": str})
+        _check_rows(frame, path, 1)
+        dates = pd.DatetimeIndex(pd.to_datetime(frame[["year", "month", "day"]]))
+        q = frame["q"].to_numpy(np.float64)
     check_daily(dates, str(path))
-    q = frame["q"].to_numpy(np.float64)
-    bad = (q < 0) | frame["flag"].fillna("").str.startswith("M").to_numpy()
+    bad = (q < 0) | frame["flag"].str.startswith("M").to_numpy()
     q = np.where(bad, np.nan, q) * CFS_TO_M3S * 86400.0 / area_m2 * 1000.0
     return dates, q.astype(np.float32)
 
@@ -134,7 +169,11 @@ def read_camels_us(path, forcing="daymet", basins=None, chunks=None, attributes:
     convention of the CAMELS-US benchmarks (Kratzert et al. 2019, NeuralHydrology).
     The GAGES-II area is kept as the static attribute ``area_gages2``. ``tmean``
     is (tmax + tmin) / 2. In the maurer and nldas files of the originals tmax
-    equals tmin; that quirk is passed on, not repaired.
+    equals tmin; that quirk is passed on, not repaired. The missing-value code
+    -999 (forcing and streamflow) and streamflow flagged ``M`` become NaN. A file
+    that cannot be parsed (header without the area line, a zero or negative
+    area, a short row, duplicate dates, a missing column) raises
+    :class:`~basinsx.readers.FileFormatError` (a ``ValueError``) naming it.
     """
     root = Path(path).expanduser()
     products = [forcing] if isinstance(forcing, str) else list(forcing)
@@ -209,11 +248,12 @@ def read_camels_us(path, forcing="daymet", basins=None, chunks=None, attributes:
 
 
 def _header_and_dates(path: Path) -> tuple[dict[str, float], pd.DatetimeIndex]:
-    with open(path) as f:
-        lat, elev, area = (float(f.readline()) for _ in range(3))
-        f.readline()
+    with reading(path, "a CAMELS-US forcing file"), open(path) as f:
+        header, _ = _read_header(f, path)
         frame = pd.read_csv(f, sep=r"\s+", header=None, usecols=[0, 1, 2], names=["year", "month", "day"])
-    return {"lat": lat, "elev": elev, "area": area}, pd.DatetimeIndex(pd.to_datetime(frame))
+        dates = pd.DatetimeIndex(pd.to_datetime(frame))
+    check_daily(dates, str(path))
+    return header, dates
 
 
 def _merge_attributes(ds: xr.Dataset, folder: Path) -> xr.Dataset:

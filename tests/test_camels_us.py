@@ -8,6 +8,8 @@ import xarray as xr
 
 import basinsx
 from basinsx.camels_us import CFS_TO_M3S, read_attributes
+from basinsx.cli import main
+from basinsx.readers import FileFormatError
 
 from conftest import raise_if_dask_computes
 
@@ -117,3 +119,120 @@ def test_bad_input(camels, tmp_path):
         basinsx.read_camels_us(camels, basins=["01022550"])
     with pytest.raises(ValueError, match="requested twice"):
         basinsx.read_camels_us(camels, basins=["01022500", "01022500"])
+
+
+@pytest.fixture
+def copy(camels, tmp_path):
+    """A writable copy of the CAMELS-US sample to break on purpose."""
+    root = tmp_path / "c"
+    shutil.copytree(camels, root)
+    return root
+
+
+DAYMET = "basin_mean_forcing/daymet/01022500_lump_cida_forcing_leap.txt"
+
+
+def _edit_lines(path, edit):
+    lines = path.read_text().splitlines()
+    edit(lines)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _set_field(lines, row, column, value):  # row 0 = first data row (line 5); columns as in the file
+    fields = lines[4 + row].split()
+    fields[column] = value
+    lines[4 + row] = " ".join(fields)
+
+
+def test_minus_999_in_forcing_becomes_nan(copy):
+    # columns: Year Mnth Day Hr dayl prcp srad swe tmax tmin vp
+    def edit(lines):
+        _set_field(lines, 0, 5, "-999.00")
+        _set_field(lines, 1, 8, "-999")
+
+    _edit_lines(copy / DAYMET, edit)
+    for chunks in (None, 1):
+        ds = basinsx.read_camels_us(copy, basins=["01022500"], chunks=chunks).isel(basin=0).compute()
+        assert np.isnan(ds.prcp[0]) and np.isnan(ds.tmax[1]) and np.isnan(ds.tmean[1])
+        assert ds.prcp[1].item() == pytest.approx(0.0) and ds.tmin[1].item() == pytest.approx(-8.61)
+        assert ds.tmax[0].item() == pytest.approx(-2.36) and float(ds.prcp.min()) >= 0
+        assert int(ds.prcp.isnull().sum()) == 1 and int(ds.tmax.isnull().sum()) == 1
+
+
+def test_streamflow_minus_999_with_any_flag_is_nan(copy):
+    _edit_lines(copy / "usgs_streamflow/01022500_streamflow_qc.txt",
+                lambda lines: lines.__setitem__(3, "01022500 2000 01 04  -999.00 A"))
+    q = basinsx.read_camels_us(copy, basins=["01022500"]).streamflow.isel(basin=0)
+    assert np.isnan(q[3]) and np.isfinite(q[[2, 4]]).all() and float(q.min()) >= 0
+
+
+@pytest.mark.parametrize("area", ["0", "-587675987", "nan"])
+def test_a_non_positive_area_is_an_error_naming_the_file(copy, area):
+    _edit_lines(copy / DAYMET, lambda lines: lines.__setitem__(2, f" {area}"))
+    with pytest.raises(ValueError, match=f"01022500_lump_cida_forcing_leap.txt: basin area in the header is {area}"):
+        basinsx.read_camels_us(copy, basins=["01022500"], chunks=1)
+    with pytest.raises(ValueError, match="01022500_streamflow_qc.txt: basin area must be positive"):
+        basinsx.camels_us.read_streamflow_file(copy / "usgs_streamflow/01022500_streamflow_qc.txt", 0.0)
+
+
+def _drop_area_line(lines):
+    del lines[2]
+
+
+def _drop_swe_column(lines):
+    for i in range(3, len(lines)):
+        fields = lines[i].split()
+        lines[i] = " ".join(fields[:7] + fields[8:])
+
+
+def _duplicate_a_day(lines):
+    lines.insert(6, lines[5])
+
+
+def _short_last_row(lines):
+    lines[-1] = " ".join(lines[-1].split()[:6])
+
+
+def _garbled_value(lines):
+    _set_field(lines, 10, 6, "18x.5")
+
+
+def _bad_month(lines):
+    _set_field(lines, 10, 1, "13")
+
+
+@pytest.mark.parametrize("corrupt, message, lazy", [
+    (_drop_area_line, r"header line 3 should hold the basin area \(m2\), found 'Year Mnth", False),
+    (_drop_swe_column, "no column swe", False),
+    (_duplicate_a_day, "duplicate dates, e.g. 2000-01-02", False),
+    (_bad_month, "cannot read as a CAMELS-US forcing file: .*2000-13-11", False),
+    (_short_last_row, "line 1465 has fewer than the 11 fields", True),
+    (_garbled_value, "cannot read as a CAMELS-US forcing file", True),
+])
+def test_broken_forcing_file_is_an_error_naming_it(copy, corrupt, message, lazy):
+    _edit_lines(copy / DAYMET, corrupt)
+    with pytest.raises(FileFormatError if "duplicate" not in message else ValueError,
+                       match=f"01022500_lump_cida_forcing_leap.txt: {message}"):
+        basinsx.read_camels_us(copy)
+    if lazy:  # only the values are broken: the lazy open succeeds and the compute names the file
+        ds = basinsx.read_camels_us(copy, chunks=2)
+        with pytest.raises(FileFormatError, match=f"01022500_lump_cida_forcing_leap.txt: {message}"):
+            ds.prcp.compute()
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda lines: lines.__setitem__(7, "01022500 2000 01 08"), "line 8 has fewer than the 6 fields"),
+    (lambda lines: lines.__setitem__(7, "01022500 2000 01 08 12x.0 A"), "cannot read as a CAMELS-US streamflow"),
+    (lambda lines: lines.insert(7, lines[6]), "duplicate dates, e.g. 2000-01-07"),
+])
+def test_broken_streamflow_file_is_an_error_naming_it(copy, corrupt, message):
+    _edit_lines(copy / "usgs_streamflow/01022500_streamflow_qc.txt", corrupt)
+    with pytest.raises(ValueError, match=f"01022500_streamflow_qc.txt: {message}"):
+        basinsx.read_camels_us(copy, basins=["01022500"])
+
+
+def test_cli_turns_a_broken_file_into_exit_2(copy, tmp_path, capsys):
+    _edit_lines(copy / DAYMET, _drop_area_line)
+    assert main(["convert", str(copy), str(tmp_path / "out.zarr")]) == 2
+    err = capsys.readouterr().err
+    assert "01022500_lump_cida_forcing_leap.txt" in err and "area" in err and "Traceback" not in err
