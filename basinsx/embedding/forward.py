@@ -46,6 +46,11 @@ class ForwardLSTM(Persistent):
 
     Parameters
     ----------
+    **config
+        Keyword options, listed below; unknown names raise ``TypeError``.
+
+    Other Parameters
+    ----------------
     inputs : sequence of str
         Dynamic inputs ``(basin, time)``.
     target : str
@@ -71,7 +76,7 @@ class ForwardLSTM(Persistent):
     It is z-scored with the training basins' statistics; NaN becomes 0 (the mean).
     """
 
-    FORMAT = "basinsx.ForwardLSTM/1"
+    FORMAT = "basinsx.ForwardLSTM/2"
 
     def __init__(self, **config):
         unknown = sorted(set(config) - set(DEFAULTS))

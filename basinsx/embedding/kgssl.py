@@ -57,6 +57,11 @@ class KGSSL(Persistent):
 
     Parameters
     ----------
+    **config
+        Keyword options, listed below; unknown names raise ``TypeError``.
+
+    Other Parameters
+    ----------------
     inputs : sequence of str
         Dynamic variables ``(basin, time)`` of a window; must contain ``flow``.
     flow : str
@@ -115,7 +120,7 @@ class KGSSL(Persistent):
     (('basin', 'embedding_dim'), ('basin', 'attribute'))
     """
 
-    FORMAT = "basinsx.KGSSL/1"
+    FORMAT = "basinsx.KGSSL/2"
 
     def __init__(self, **config):
         unknown = sorted(set(config) - set(DEFAULTS))

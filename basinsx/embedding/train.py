@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .. import _serialization
 
 
 def new_state() -> dict:
@@ -24,7 +24,11 @@ def new_state() -> dict:
 
 class Persistent:
     """``save``/``load`` of a fitted model as one file: format tag, config, normalisation statistics,
-    weights and training state. Subclasses set ``FORMAT`` and ``_n_static`` (the size ``_build`` takes)."""
+    weights and training state. Subclasses set ``FORMAT`` and ``_n_static`` (the size ``_build`` takes).
+
+    Files hold plain data and tensors only and are read without running code from them
+    (:mod:`basinsx._serialization`); files of an earlier format must be saved again.
+    """
 
     FORMAT: str
 
@@ -36,8 +40,8 @@ class Persistent:
         if self.net is None:
             raise RuntimeError(f"nothing to save: this {type(self).__name__} model is not fitted")
         weights = _weights if _weights is not None else self.net.state_dict()
-        atomic_torch_save({"format": self.FORMAT, "config": self.config, "stats": self.stats,
-                           "weights": weights, "training": self.state}, path)
+        _serialization.save(path, self.FORMAT, {"config": self.config, "stats": self.stats, "weights": weights,
+                                                "training": self.state})
 
     def _checkpointing(self, checkpoint, resume: bool, net, device, what: str = "configuration", same=None):
         """The training state to start from and the per-epoch callback that writes ``checkpoint``.
@@ -47,12 +51,11 @@ class Persistent:
         """
         if checkpoint is None:
             return new_state(), None
-        import torch
-
         checkpoint = Path(checkpoint)
         state = new_state()
         if resume and checkpoint.exists():
-            saved = torch.load(checkpoint, map_location=device, weights_only=False)
+            saved = _serialization.load(checkpoint, self.FORMAT, kind=f"{type(self).__name__} model",
+                                        map_location=device)
             if saved["config"] != self.config or (same is not None and not same(saved)):
                 raise ValueError(f"checkpoint {checkpoint} was written with another {what}")
             state = saved["training"]
@@ -66,11 +69,7 @@ class Persistent:
     @classmethod
     def load(cls, path, device: str | None = None):
         """Read a model written by :meth:`save` (or a checkpoint written during ``fit``)."""
-        import torch
-
-        saved = torch.load(Path(path), map_location=device or "cpu", weights_only=False)
-        if not isinstance(saved, dict) or saved.get("format") != cls.FORMAT:
-            raise ValueError(f"{path} is not a basinsx {cls.__name__} model file")
+        saved = _serialization.load(path, cls.FORMAT, kind=f"{cls.__name__} model", map_location=device or "cpu")
         config = dict(saved["config"])
         if device is not None:
             config["device"] = device
@@ -80,22 +79,6 @@ class Persistent:
         model.net.load_state_dict(saved["weights"])
         model.net.eval()
         return model
-
-
-def atomic_torch_save(obj, path) -> None:
-    """``torch.save`` to a temporary file then rename: a crash never leaves a half-written checkpoint."""
-    import torch
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def optimizer_step(optimizer, net, loss) -> float:
