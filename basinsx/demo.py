@@ -10,20 +10,27 @@ import xarray as xr
 
 CALIBRATION = slice("1982", "1995")
 VALIDATION = slice("1996", "2014")
+SHOWN = slice("2004-10-01", "2006-09-30")  # two water years of the validation period
 
 
 def summary(ds: xr.Dataset) -> pd.DataFrame:
-    """Mean precipitation, PET, temperature and flow, and the runoff ratio, per basin."""
+    """Area, mean precipitation, PET, temperature and flow, and the runoff ratio, per basin; units in the headers."""
     mean = ds[["prcp", "pet", "tmean", "streamflow"]].mean("time").compute()
-    table = pd.DataFrame({
+    return pd.DataFrame({
         "name": [str(n)[:34] for n in ds.gauge_name.values],
-        "area_km2": ds.area.values.round(0),
-        "P_mm/d": mean.prcp.values.round(2),
-        "PET_mm/d": mean.pet.values.round(2),
-        "T_degC": mean.tmean.values.astype(float).round(1),
-        "Q_mm/d": mean.streamflow.values.round(2),
-        "Q/P": (mean.streamflow / mean.prcp).values.round(2),
+        f"area ({ds.area.attrs.get('units', 'km2')})": ds.area.values.round(0),
+        **{f"{head} ({ds[var].attrs['units']})": mean[var].values.astype(float).round(digits)
+           for head, var, digits in (("P", "prcp", 2), ("PET", "pet", 2), ("T", "tmean", 1), ("Q", "streamflow", 2))},
+        "Q/P (-)": (mean.streamflow / mean.prcp).values.round(2),
     }, index=pd.Index(ds.basin.values, name="basin"))
+
+
+def results_table(result: xr.Dataset) -> pd.DataFrame:
+    """KGE over both periods and the calibrated parameters per basin; units in the headers."""
+    table = result.params.to_pandas().round(3)
+    table.columns = [f"{p} ({u})" for p, u in zip(result.param.values, result.param_units.values)]
+    table.insert(0, f"KGE {VALIDATION.start}-{VALIDATION.stop} (-)", result.kge_validation.values.round(3))
+    table.insert(0, f"KGE {CALIBRATION.start}-{CALIBRATION.stop} (-)", result.kge.values.round(3))
     return table
 
 
@@ -31,7 +38,9 @@ def run(out: Path, model: str = "gr4j", n_starts: int = 4, snow: bool = True) ->
     """Calibrate ``model`` on KGE over 1982-1995 (1981 spin-up), validate on 1996-2014, write a figure.
 
     PET is Oudin's formula from the sample's temperature: the ERA5-Land PET that
-    Caravan ships is several times observation-based PET in most basins.
+    Caravan ships is several times observation-based PET in most basins. Without
+    matplotlib (the ``plot`` extra) the demo prints its tables and writes the results
+    but no figure.
     """
     from .progress import compute
     from .store import open_dataset
@@ -50,22 +59,31 @@ def run(out: Path, model: str = "gr4j", n_starts: int = 4, snow: bool = True) ->
     sim = ds.hydro.simulate(result.params, model=model, snow=snow).compute()
     obs = ds.streamflow.compute()
     validation = sim.hydro.metrics(sim.sel(time=VALIDATION), obs.sel(time=VALIDATION))
-
-    table = result.params.to_pandas().round(3)
-    table.insert(0, "KGE_val", validation.kge.values.round(3))
-    table.insert(0, "KGE_cal", result.kge.values.round(3))
-    print(table.to_string())
-    print(f"\nmedian KGE: calibration {np.nanmedian(result.kge):.3f}, validation {np.nanmedian(validation.kge):.3f}")
-
     result["kge_validation"] = validation.kge
+
+    print(results_table(result).to_string())
+    print(f"\nmedian KGE: calibration {np.nanmedian(result.kge):.3f}, validation {np.nanmedian(validation.kge):.3f}")
     result.to_netcdf(out / "calibration.nc")
-    figure = _figure(obs, sim, result, label)
+    try:
+        figure = _figure(obs, sim, ds.prcp, result, label)
+    except ModuleNotFoundError as err:
+        if err.name != "matplotlib":
+            raise
+        print(f"wrote {out / 'calibration.nc'}; no figure without matplotlib: pip install 'basinsx[plot]' for it")
+        return result
     figure.savefig(out / "demo.png", dpi=110)
     print(f"wrote {out / 'calibration.nc'} and {out / 'demo.png'}")
     return result
 
 
-def _figure(obs: xr.DataArray, sim: xr.DataArray, result: xr.Dataset, label: str):
+def typical_basin(kge: xr.DataArray) -> str:
+    """The basin whose KGE is nearest the median over basins: the figure shows a typical basin, not the best."""
+    values = np.asarray(kge, dtype=float)
+    gap = np.abs(values - np.nanmedian(values))
+    return str(kge["basin"].values[np.nanargmin(gap)])
+
+
+def _figure(obs: xr.DataArray, sim: xr.DataArray, prcp: xr.DataArray, result: xr.Dataset, label: str):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,14 +91,22 @@ def _figure(obs: xr.DataArray, sim: xr.DataArray, result: xr.Dataset, label: str
 
     from .plot import flow_duration_curve, hydrograph
 
-    best = str(result.kge_validation.idxmax("basin").values)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [2.2, 1, 1]}, layout="constrained")
-    hydrograph(obs, sim, label=f"{label} (validation)", basin=best, time=slice("2004-10-01", "2006-09-30"), ax=axes[0])
-    flow_duration_curve(obs.sel(time=VALIDATION), ax=axes[1])
+    shown = typical_basin(result.kge_validation)
+    fig, axes = plt.subplot_mosaic([["hydrograph", "hydrograph"], ["fdc", "kge"]], figsize=(14, 8.5),
+                                   width_ratios=[1.5, 1], layout="constrained")
+    ax = hydrograph(obs, sim, label=label, basin=shown, time=SHOWN, prcp=prcp, ax=axes["hydrograph"])
+    kge = float(result.kge_validation.sel(basin=shown))
+    ax.set_title(f"{ax.get_title()}, water years 2005-2006\nshown because its validation KGE ({kge:.2f}) is the "
+                 f"median of the {result.sizes['basin']} basins")
+    ax = flow_duration_curve(obs.sel(time=VALIDATION), sim.sel(time=VALIDATION), sim_label=label, ax=axes["fdc"])
+    ax.legend(handles=ax.get_legend().legend_handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax = axes["kge"]
     x = np.arange(result.sizes["basin"])
-    axes[2].bar(x - 0.2, result.kge, 0.4, label="calibration")
-    axes[2].bar(x + 0.2, result.kge_validation, 0.4, label="validation")
-    axes[2].set_xticks(x, result.basin.values, rotation=70, fontsize=7)
-    axes[2].set(ylabel="KGE", title=f"{label}: KGE per basin")
-    axes[2].legend()
+    ax.bar(x - 0.2, result.kge, 0.4, label=f"calibration {CALIBRATION.start}-{CALIBRATION.stop}")
+    ax.bar(x + 0.2, result.kge_validation, 0.4, label=f"validation {VALIDATION.start}-{VALIDATION.stop}")
+    ax.set_xticks(x, result.basin.values, rotation=70, fontsize=7)
+    ax.get_xticklabels()[list(result.basin.values).index(shown)].set_fontweight("bold")
+    ax.set(ylabel="KGE (-)", title=f"{label}: KGE per basin (the hydrograph's in bold)")
+    ax.set_ylim(top=1.3)  # room for the legend above the bars (KGE <= 1)
+    ax.legend(loc="upper center", ncols=2)
     return fig

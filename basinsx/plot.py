@@ -96,8 +96,10 @@ def flow_duration_curve(flow: xr.DataArray, sim: xr.DataArray | None = None, *, 
     -----
     Exceedance probabilities are Weibull plotting positions among all valid days. A log axis
     cannot show zero flow, so each curve runs through the positive flows and ends where flow
-    falls to zero; the legend gives the share of zero-flow days of each basin. The title
-    names the period (first and last day of ``flow``).
+    falls to zero; the legend gives the share of zero-flow days of each basin. The flow axis
+    starts a decade below the lowest positive observed flow: simulated recessions that only
+    tend to zero (1e-18 mm/d) leave the axes at the bottom instead of squeezing every curve.
+    The title names the period (first and last day of ``flow``).
     """
     from matplotlib.lines import Line2D
 
@@ -108,20 +110,24 @@ def flow_duration_curve(flow: xr.DataArray, sim: xr.DataArray | None = None, *, 
         sim = None if sim is None else sim.sel(basin=basins)
     names = [str(b) for b in flow["basin"].values] if "basin" in flow.dims else [label or str(flow.name)]
     series = [("observed", flow, "-")] + ([] if sim is None else [(sim_label, sim, "--")])
-    handles = []
+    handles, lowest = [], np.inf
     for k, name in enumerate(names):
         colour, zeros = f"C{k % 10}", []
         for what, da, style in series:
             q = np.asarray(da.isel(basin=k) if "basin" in da.dims else da, dtype=float)
             x, y, zero = _exceedance(q)
             ax.plot(x, y, style, color=colour, lw=1.1, label=f"{name} {what}")
+            if da is flow and y.size:
+                lowest = min(lowest, y[-1])
             if zero > 0:
                 zeros.append(f"{what} {zero:.0f} %")
-        text = f"{name}: zero flow on {', '.join(zeros)} of days" if zeros else name
+        text = f"{name}, days with zero flow: {', '.join(zeros)}" if zeros else name
         handles.append(Line2D([], [], color=colour, label=text))
     if sim is not None:
         handles += [Line2D([], [], color="k", ls=style, label=what) for what, _, style in series]
     ax.set_yscale("log")
+    if np.isfinite(lowest):
+        ax.set_ylim(bottom=lowest / 10)
     period = _period(flow)
     ax.set(xlabel="exceedance probability (%)", ylabel=f"flow ({flow.attrs.get('units', 'mm d-1')})", xlim=(0, 100),
            title=f"flow-duration curve{'s' if len(names) > 1 else ''}" + (f", {period}" if period else ""))

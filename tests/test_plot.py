@@ -37,6 +37,8 @@ def test_fdc_observed_and_simulated_with_zero_flows(ds):
     dry, wet = "08086290", "12010000"  # Big Sandy Creek, TX runs dry most days; Naselle River, WA never
     obs = ds.streamflow
     sim = (obs * 0.8 + 0.01).assign_attrs(obs.attrs)
+    # a simulated recession that only tends to zero must not set the flow axis
+    sim.loc[{"basin": dry}] = sim.sel(basin=dry).where(obs.sel(basin=dry) > 0, 1e-18)
     ax = rendered(ds.hydro.plot.fdc(sim, basin=[dry, wet], sim_label="GR4J"))
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert list(lines) == [f"{dry} observed", f"{dry} GR4J", f"{wet} observed", f"{wet} GR4J"]
@@ -49,10 +51,11 @@ def test_fdc_observed_and_simulated_with_zero_flows(ds):
     assert drawn.get_xdata().size == positive and (drawn.get_ydata() > 0).all()  # zeros are left off the log axis
     assert np.isclose(drawn.get_xdata()[-1], 100 * positive / (valid + 1))  # the curve ends where flow stops
     assert (np.diff(drawn.get_ydata()) <= 0).all()
+    assert np.isclose(ax.get_ylim()[0], np.nanmin(obs.where(obs > 0).sel(basin=[dry, wet]).values) / 10)
     assert lines[f"{dry} GR4J"].get_linestyle() == "--"
     assert lines[f"{dry} GR4J"].get_color() == drawn.get_color() != lines[f"{wet} observed"].get_color()
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == [f"{dry}: zero flow on observed {100 * (1 - positive / valid):.0f} % of days", wet,
+    assert legend == [f"{dry}, days with zero flow: observed {100 * (1 - positive / valid):.0f} %", wet,
                       "observed", "GR4J"]
 
 
