@@ -237,3 +237,62 @@ def test_from_porespy_small_image():
         net = trim_disconnected(net)
     g = cones_and_cylinders(net).values
     assert float(permeability(net, g)["flow_rate"]) == pytest.approx(_openpnm_rate(net, g), rel=1e-8)
+
+
+@pytest.fixture
+def statoil_copy(tmp_path):
+    """A writable copy of the F42A network files to break on purpose."""
+    if not (DATA / "statoil").exists():
+        pytest.skip("../shared/data/rocks not present")
+    for f in (DATA / "statoil").glob("F42A_*.dat"):
+        (tmp_path / f.name).write_text(f.read_text())
+    return tmp_path
+
+
+def _edit(path, edit):
+    lines = path.read_text().splitlines()
+    edit(lines)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _cut_200(lines):
+    del lines[-200:]
+
+
+def test_statoil_link_rows_are_checked_against_the_link1_header(statoil_copy):
+    from basinsx.readers import FileFormatError
+
+    full = from_statoil(statoil_copy / "F42A")
+    # cutting both link files keeps them equal in length; only the header count shows the loss
+    _edit(statoil_copy / "F42A_link1.dat", _cut_200)
+    _edit(statoil_copy / "F42A_link2.dat", _cut_200)
+    cut = "F42A_link1.dat: 2656 rows, but the F42A_link1.dat header announces 2856 throats"
+    with pytest.raises(FileFormatError, match=cut):
+        from_statoil(statoil_copy / "F42A")
+    _edit(statoil_copy / "F42A_link1.dat", lambda lines: lines.__setitem__(0, "2656"))  # header made to agree
+    assert from_statoil(statoil_copy / "F42A").sizes["throat"] < full.sizes["throat"]
+    _edit(statoil_copy / "F42A_link2.dat", lambda lines: lines.pop())
+    with pytest.raises(ValueError, match="F42A_link2.dat: 2655 rows, but the F42A_link1.dat header announces 2656"):
+        from_statoil(statoil_copy / "F42A")
+
+
+def _short_row(lines, k):
+    lines[k] = " ".join(lines[k].split()[:-1])
+
+
+@pytest.mark.parametrize("file, edit, message", [
+    ("link2", lambda lines: _short_row(lines, 9), "line 10 has 7 fields, expected 8"),
+    ("link1", lambda lines: _short_row(lines, 9), "line 10 has 5 fields, expected 6"),
+    ("node2", lambda lines: _short_row(lines, -1), "line 1246 has 4 fields, expected 5"),
+    ("node1", lambda lines: _short_row(lines, 2), "line 3 has 8 fields, expected 9"),  # 7 + 2 x 1 neighbour
+    ("node2", lambda lines: lines.__setitem__(4, lines[4].replace("e-0", "x-0", 1)), "could not convert"),
+    ("link2", lambda lines: lines.insert(5, lines.pop(6)), "line 6 is numbered 7, expected 6"),
+    ("link1", lambda lines: lines.__setitem__(1, "    1     1247        0    7.8e-006    2.1e-002    1.4e-005"),
+     r"pore indices outside -1 .. 1246"),
+    ("node1", lambda lines: lines.__setitem__(0, "1246 3.0e-003 3.0e-003"), "header line has 3 fields, expected 4"),
+    ("link1", lambda lines: lines.__setitem__(0, "2856.5"), "cannot read as a Statoil link1 file"),
+])
+def test_statoil_parse_errors_name_the_file(statoil_copy, file, edit, message):
+    _edit(statoil_copy / f"F42A_{file}.dat", edit)
+    with pytest.raises(ValueError, match=f"F42A_{file}.dat: .*{message}"):
+        from_statoil(statoil_copy / "F42A")

@@ -7,15 +7,37 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..readers import FileFormatError, reading
 from .conductance import _cone_cylinder_lengths
 from .network import FACES, make_network, validate
 
 
-def _read_rows(path: Path, skip_header: bool) -> list[list[str]]:
+def _read_table(path: Path, ncols: int | None, header: int = 0) -> tuple[list[str], np.ndarray]:
+    """Header fields (``header`` of them, on line 1) and the numeric rows of one Statoil file.
+
+    Rows must be numbered 1, 2, ... in column 0.
+
+    ``ncols=None`` (node1): a row holds index, x, y, z, coordination number n, n neighbours,
+    inlet and outlet flags and n throats, i.e. 7 + 2 n fields; only the first 5 are returned.
+    """
     if not path.exists():
         raise FileNotFoundError(f"Statoil network file not found: {path}")
-    lines = path.read_text().split("\n")
-    return [ln.split() for ln in lines[1 if skip_header else 0:] if ln.strip()]
+    with reading(path, "a Statoil network file"):
+        lines = [(i, ln.split()) for i, ln in enumerate(path.read_text().split("\n"), 1) if ln.strip()]
+        head = lines.pop(0)[1] if header else []
+        if len(head) != header:
+            raise FileFormatError(path, f"header line has {len(head)} fields, expected {header}")
+        for i, fields in lines:
+            want = ncols or (7 + 2 * int(fields[4]) if len(fields) > 4 else 7)
+            if len(fields) != want:
+                raise FileFormatError(path, f"line {i} has {len(fields)} fields, expected {want}")
+        rows = np.array([fields[:ncols or 5] for _, fields in lines], dtype=float)
+    rows = rows.reshape(len(lines), ncols or 5)
+    numbered = rows[:, 0] == np.arange(1, len(rows) + 1)
+    if not numbered.all():
+        k = int(np.argmin(numbered))
+        raise FileFormatError(path, f"line {lines[k][0]} is numbered {rows[k, 0]:g}, expected {k + 1}")
+    return head, rows
 
 
 def from_statoil(prefix) -> xr.Dataset:
@@ -37,23 +59,36 @@ def from_statoil(prefix) -> xr.Dataset:
         pore1, throat and pore2 lengths of ``link2``; ``throat_spacing`` is the total length;
         shape factors, volumes and clay volumes ride along. ``domain_size`` comes from the
         ``node1`` header.
+
+    Raises
+    ------
+    basinsx.readers.FileFormatError
+        (a ``ValueError``) naming the file, when a row count differs from the pore count in
+        the ``node1`` header or the throat count in the ``link1`` header, a row has too few
+        or too many fields, rows are not numbered 1, 2, ..., a value is not a number, or a
+        throat names a pore that does not exist.
     """
     prefix = Path(prefix)
     base = prefix.parent
     name = prefix.name
-    rows = _read_rows(base / f"{name}_node1.dat", skip_header=False)
-    npore = int(rows[0][0])
-    domain = [float(v) for v in rows[0][1:4]]
-    node1 = rows[1:]
-    if len(node1) != npore:
-        raise ValueError(f"{name}_node1.dat announces {npore} pores but holds {len(node1)} rows")
-    coords = np.array([r[1:4] for r in node1], dtype=float)
-    node2 = np.array(_read_rows(base / f"{name}_node2.dat", skip_header=False), dtype=float)
-    link1 = np.array(_read_rows(base / f"{name}_link1.dat", skip_header=True), dtype=float)
-    link2 = np.array(_read_rows(base / f"{name}_link2.dat", skip_header=False), dtype=float)
-    if len(node2) != npore or len(link1) != len(link2):
-        raise ValueError(f"inconsistent Statoil files for {prefix}: {len(node2)} node2 rows for {npore} pores, "
-                         f"{len(link1)} link1 vs {len(link2)} link2 rows")
+    head, node1 = _read_table(base / f"{name}_node1.dat", None, header=4)  # pore count, domain size x y z
+    head1, link1 = _read_table(base / f"{name}_link1.dat", 6, header=1)  # throat count
+    _, node2 = _read_table(base / f"{name}_node2.dat", 5)
+    _, link2 = _read_table(base / f"{name}_link2.dat", 8)
+    with reading(base / f"{name}_node1.dat", "a Statoil node1 file"):
+        npore, domain = int(head[0]), [float(v) for v in head[1:4]]
+    with reading(base / f"{name}_link1.dat", "a Statoil link1 file"):
+        nthroat = int(head1[0])
+    # The header counts are the only check that no rows were cut from the end of a file.
+    for file, n, count, what in (("node1", len(node1), npore, "pores"), ("node2", len(node2), npore, "pores"),
+                                 ("link1", len(link1), nthroat, "throats"), ("link2", len(link2), nthroat, "throats")):
+        if n != count:
+            header_file = "node1" if what == "pores" else "link1"
+            raise FileFormatError(base / f"{name}_{file}.dat",
+                                  f"{n} rows, but the {name}_{header_file}.dat header announces {count} {what}")
+    coords = node1[:, 1:4]
+    if not np.isin(link1[:, 1:3], np.arange(-1, npore + 1)).all():
+        raise FileFormatError(base / f"{name}_link1.dat", f"pore indices outside -1 .. {npore}")
     conns = link1[:, 1:3].astype(np.int64) - 1  # -2 inlet reservoir, -1 outlet reservoir
     inlet_t = np.any(conns == -2, axis=1)
     outlet_t = np.any(conns == -1, axis=1)
