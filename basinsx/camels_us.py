@@ -132,8 +132,9 @@ def read_attributes(folder) -> pd.DataFrame:
         raise FileNotFoundError(f"no camels_*.txt in {folder}; {LAYOUT}")
     merged = None
     for table in tables:
-        frame = pd.read_csv(table, sep=";", dtype={"gauge_id": str, "huc_02": str}, na_values=["NA"],
-                            keep_default_na=False).set_index("gauge_id")
+        with reading(table, "a CAMELS attribute table (';'-separated, keyed by gauge_id)"):
+            frame = pd.read_csv(table, sep=";", dtype={"gauge_id": str, "huc_02": str}, na_values=["NA"],
+                                keep_default_na=False).set_index("gauge_id")
         check_unique(frame.index, f"gauge ({table.name})")
         for c in frame.columns:
             if frame[c].dtype == object or str(frame[c].dtype) in ("str", "string"):

@@ -119,7 +119,8 @@ def read_attributes(root: Path, subset: str) -> pd.DataFrame:
         raise FileNotFoundError(f"no attributes_*_{subset}.csv in {folder}; {LAYOUT}")
     merged = None
     for table in tables:
-        frame = pd.read_csv(table, dtype={"gauge_id": str}).set_index("gauge_id")
+        with reading(table, "a Caravan attribute table (keyed by gauge_id)"):
+            frame = pd.read_csv(table, dtype={"gauge_id": str}).set_index("gauge_id")
         check_unique(frame.index, f"gauge ({table.name})")
         frame = frame.drop(columns=[c for c in frame.columns if merged is not None and c in merged])
         merged = frame if merged is None else merged.join(frame, how="outer")

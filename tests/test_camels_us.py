@@ -236,3 +236,10 @@ def test_cli_turns_a_broken_file_into_exit_2(copy, tmp_path, capsys):
     assert main(["convert", str(copy), str(tmp_path / "out.zarr")]) == 2
     err = capsys.readouterr().err
     assert "01022500_lump_cida_forcing_leap.txt" in err and "area" in err and "Traceback" not in err
+
+
+def test_attribute_table_without_gauge_id_names_the_file(copy):
+    table = copy / "camels_attributes_v2.0/camels_topo.txt"
+    _edit_lines(table, lambda lines: lines.__setitem__(0, lines[0].replace("gauge_id", "id")))
+    with pytest.raises(FileFormatError, match="camels_topo.txt: .*gauge_id"):
+        basinsx.read_camels_us(copy)

@@ -210,3 +210,10 @@ def test_cli_turns_a_broken_file_into_exit_2(mini, tmp_path, capsys):
     assert main(["convert", str(mini), str(tmp_path / "out.zarr")]) == 2
     err = capsys.readouterr().err
     assert "camels_01055000.nc" in err and "truncated" in err and "Traceback" not in err
+
+
+def test_attribute_table_without_gauge_id_names_the_file(mini):
+    table = mini / "attributes/camels/attributes_hydroatlas_camels.csv"
+    pd.read_csv(table).rename(columns={"gauge_id": "id"}).to_csv(table, index=False)
+    with pytest.raises(FileFormatError, match="attributes_hydroatlas_camels.csv: .*gauge_id"):
+        basinsx.read_caravan(mini)
