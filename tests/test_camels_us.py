@@ -243,3 +243,12 @@ def test_attribute_table_without_gauge_id_names_the_file(copy):
     _edit_lines(table, lambda lines: lines.__setitem__(0, lines[0].replace("gauge_id", "id")))
     with pytest.raises(FileFormatError, match="camels_topo.txt: .*gauge_id"):
         basinsx.read_camels_us(copy)
+
+
+def test_cli_exits_2_when_the_lazy_write_meets_a_broken_file(copy, tmp_path, capsys):
+    _edit_lines(copy / DAYMET, _garbled_value)  # found only when the values are read, inside the write
+    out = tmp_path / "out.zarr"
+    assert main(["convert", str(copy), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "01022500_lump_cida_forcing_leap.txt" in err and "18x.5" in err and "Traceback" not in err
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["c"]  # no half-written store
