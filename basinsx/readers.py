@@ -20,8 +20,11 @@ class FileFormatError(ValueError):
     """A data file that does not hold what its format promises; the message starts with its path."""
 
     def __init__(self, path, problem: str):
-        self.path = Path(path)
+        self.path, self.problem = Path(path), problem
         super().__init__(f"{path}: {problem}")
+
+    def __reduce__(self):  # dask pickles a worker's exception; the default would call __init__(message)
+        return type(self), (self.path, self.problem)
 
 
 @contextlib.contextmanager
@@ -39,7 +42,7 @@ def reading(path, what: str):
         if err.filename:
             raise
         raise FileFormatError(path, f"cannot read as {what}: {err}") from err
-    except (ValueError, KeyError, IndexError, TypeError, RuntimeError) as err:
+    except (ValueError, KeyError, IndexError, RuntimeError) as err:
         raise FileFormatError(path, f"cannot read as {what}: {err}") from err
 
 

@@ -1,5 +1,7 @@
+import pickle
 import shutil
 import warnings
+from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -217,3 +219,9 @@ def test_attribute_table_without_gauge_id_names_the_file(mini):
     pd.read_csv(table).rename(columns={"gauge_id": "id"}).to_csv(table, index=False)
     with pytest.raises(FileFormatError, match="attributes_hydroatlas_camels.csv: .*gauge_id"):
         basinsx.read_caravan(mini)
+
+
+def test_file_format_error_survives_pickling():  # dask sends a worker's exception back pickled
+    err = pickle.loads(pickle.dumps(FileFormatError(Path("/data/camels_01.nc"), "no variable streamflow")))
+    assert isinstance(err, ValueError) and err.path == Path("/data/camels_01.nc")
+    assert str(err) == "/data/camels_01.nc: no variable streamflow"

@@ -291,6 +291,7 @@ def _short_row(lines, k):
      r"pore indices outside -1 .. 1246"),
     ("node1", lambda lines: lines.__setitem__(0, "1246 3.0e-003 3.0e-003"), "header line has 3 fields, expected 4"),
     ("link1", lambda lines: lines.__setitem__(0, "2856.5"), "cannot read as a Statoil link1 file"),
+    ("link1", lambda lines: lines.clear(), "header line has 0 fields, expected 1"),
 ])
 def test_statoil_parse_errors_name_the_file(statoil_copy, file, edit, message):
     _edit(statoil_copy / f"F42A_{file}.dat", edit)

@@ -24,7 +24,7 @@ def _read_table(path: Path, ncols: int | None, header: int = 0) -> tuple[list[st
         raise FileNotFoundError(f"Statoil network file not found: {path}")
     with reading(path, "a Statoil network file"):
         lines = [(i, ln.split()) for i, ln in enumerate(path.read_text().split("\n"), 1) if ln.strip()]
-        head = lines.pop(0)[1] if header else []
+        head = lines.pop(0)[1] if header and lines else []
         if len(head) != header:
             raise FileFormatError(path, f"header line has {len(head)} fields, expected {header}")
         for i, fields in lines:
