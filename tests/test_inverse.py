@@ -322,13 +322,15 @@ def test_tnna_errors(kernel_surrogate, data):
     with pytest.raises(RuntimeError, match="not fitted"):
         TNNA(Surrogate("mlp"), BOUNDS)
     tn = TNNA(kernel_surrogate, BOUNDS, epochs=2)
-    with pytest.raises(ValueError, match="lack dims"):
+    with pytest.raises(ValueError, match=r"y_obs lacks the surrogate's dims \[.obs.\]"):
         tn.fit(xr.DataArray(np.zeros(12), dims="time"))
     with pytest.raises(ValueError, match="known"):
         TNNA(kernel_surrogate, BOUNDS, known=(np.ones((1, 2)), [1.0]))
     train, _ = data
-    with pytest.raises(ValueError, match="bounds have 3"):
+    with pytest.raises(ValueError, match=r"pretrain params 'param' labels .* missing \['c'\]"):
         TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params[:, :2], train.output))
+    with pytest.raises(ValueError, match="bounds have 3"):
+        TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params[:, :2].drop_vars("param"), train.output))
     with pytest.raises(ValueError, match="samples"):
         TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params, train.output[:10]))
     with pytest.raises(TypeError, match="DataArrays"):
@@ -403,3 +405,165 @@ def test_minimize_errors():
         minimize(sphere, [(0, 1)], "cmaes")
     with pytest.raises(ValueError, match="returned"):
         minimize(lambda X: np.zeros(3), [(0, 1)], "de", pop=5, max_iter=2)
+
+
+# ------------------------------------------------------------------ labels, not positions
+REVERSED = dict(reversed(BOUNDS.items()))  # {"c": ..., "b": ..., "a": ...}
+TRUTH = np.array([1.3, 1.7, 0.4])
+OBS = [f"t{k}" for k in range(len(T))]
+TNNA_KW = {"hidden": (32,), "epochs": 60, "lr": 3e-3}
+
+
+@pytest.fixture(scope="module")
+def labeled_surrogate(data):
+    """A kernel surrogate whose outputs are labeled obs = t0 ... t11."""
+    train, _ = data
+    return Surrogate("kernel", alpha=1e-5, gamma=0.1).fit(train.params, train.output.assign_coords(obs=OBS))
+
+
+def y_labeled(theta=TRUTH):
+    return xr.DataArray(decay(theta), dims="obs", coords={"obs": OBS})
+
+
+def test_surrogate_predict_aligns_params_by_label(data, kernel_surrogate):
+    _, test = data
+    x = test.params
+    ref = kernel_surrogate.predict(x)
+    # reordered params, a transposed array and an unlabeled array (taken in the surrogate's order) agree
+    xr.testing.assert_identical(kernel_surrogate.predict(x.isel(param=[2, 0, 1])), ref)
+    xr.testing.assert_identical(kernel_surrogate.predict(x.transpose("param", "sample")), ref)
+    xr.testing.assert_identical(kernel_surrogate.predict(x.drop_vars("param")), ref)
+    np.testing.assert_array_equal(kernel_surrogate.score(x.isel(param=[1, 2, 0]), test.output).rmse,
+                                  kernel_surrogate.score(x, test.output).rmse)
+    with pytest.raises(ValueError, match=r"x 'param'.*missing \['c'\].*unknown \['d'\]"):
+        kernel_surrogate.predict(x.assign_coords(param=["a", "b", "d"]))
+    with pytest.raises(ValueError, match=r"x has dims \['scenario'\]"):
+        kernel_surrogate.predict(x.expand_dims(scenario=2))
+
+
+def test_surrogate_image_inputs_align_by_y_x_labels():
+    # a raster stored north-up (y descending) or as (x, y) is the same field
+    rng = np.random.default_rng(0)
+    coords = {"y": np.arange(6.0), "x": np.arange(5.0) * 2}
+    fields = xr.DataArray(rng.random((40, 6, 5)), dims=("sample", "y", "x"), coords=coords)
+    y = xr.concat([fields.isel(y=slice(0, 3)).mean(("y", "x")), fields.isel(x=0).mean("y")], "obs")
+    s = Surrogate("kernel", alpha=1e-4, gamma=0.05).fit(fields, y.transpose("sample", "obs"))
+    ref = s.predict(fields[:5])
+    xr.testing.assert_identical(s.predict(fields[:5].isel(y=slice(None, None, -1))), ref)
+    xr.testing.assert_identical(s.predict(fields[:5].transpose("sample", "x", "y")), ref)
+    flipped = fields[:5].copy(data=fields[:5].values[:, ::-1])  # the same labels on other data
+    assert not np.allclose(s.predict(flipped), ref)
+    with pytest.raises(ValueError, match=r"x 'y'.*missing \[5.0\].*unknown \[7.0\]"):
+        s.predict(fields[:5].assign_coords(y=[0.0, 1, 2, 3, 4, 7]))
+
+
+def test_tnna_aligns_bounds_by_label(kernel_surrogate, data):
+    train, _ = data
+    y = xr.DataArray(decay(TRUTH), dims="obs")
+    ref = TNNA(kernel_surrogate, BOUNDS, **TNNA_KW).fit(y)
+    assert list(ref.param.values) == ["a", "b", "c"]
+    for bounds in (REVERSED, as_bounds(REVERSED), list(BOUNDS.values())):  # unlabeled: the surrogate's order
+        xr.testing.assert_identical(TNNA(kernel_surrogate, bounds, **TNNA_KW).fit(y), ref)
+    # pretraining pairs are matched by their param labels too
+    pre = {"pretrain": (train.params, train.output), "pretrain_epochs": 5}
+    warm = TNNA(kernel_surrogate, BOUNDS, **TNNA_KW, **pre).fit(y)
+    pre["pretrain"] = (train.params.isel(param=[2, 1, 0]), train.output)
+    xr.testing.assert_identical(TNNA(kernel_surrogate, REVERSED, **TNNA_KW, **pre).fit(y), warm)
+    with pytest.raises(ValueError, match=r"bounds 'param'.*missing \['c'\].*unknown \['d'\]"):
+        TNNA(kernel_surrogate, {"a": (0.5, 2.0), "b": (0.5, 3.0), "d": (-1.0, 1.0)})
+    with pytest.raises(ValueError, match="bounds give 2 parameters, the surrogate takes 3"):
+        TNNA(kernel_surrogate, {"a": (0.5, 2.0), "b": (0.5, 3.0)})
+    with pytest.raises(ValueError, match=r"pretrain params 'param'.*missing \['c'\]"):
+        TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params.assign_coords(param=["a", "b", "x"]), train.output))
+
+
+def test_positional_arguments_follow_the_surrogate_order(kernel_surrogate):
+    # init, prior and known given as plain arrays are in the surrogate's order; with bounds
+    # listed in another order they would be ambiguous, so that is an error, not a guess
+    y = xr.DataArray(decay(TRUTH), dims="obs")
+    init = xr.DataArray([1.0, 1.0, 0.0], dims="param", coords={"param": ["a", "b", "c"]})
+    ref = TNNA(kernel_surrogate, BOUNDS, init=init, **TNNA_KW).fit(y)
+    xr.testing.assert_identical(TNNA(kernel_surrogate, REVERSED, init=init.isel(param=[2, 0, 1]), **TNNA_KW).fit(y),
+                                ref)
+    xr.testing.assert_identical(TNNA(kernel_surrogate, BOUNDS, init=init.values, **TNNA_KW).fit(y), ref)
+    for kw in ({"init": init.values}, {"prior": ([0.0, 0.0, -0.5], 1.0)}, {"known": ([[1.0, 0.0, 1.0]], [1.7])}):
+        TNNA(kernel_surrogate, BOUNDS, **kw)
+        name = next(iter(kw))
+        with pytest.raises(ValueError, match=rf"{name} .*surrogate's order \['a', 'b', 'c'\].*\['c', 'b', 'a'\]"):
+            TNNA(kernel_surrogate, REVERSED, **kw)
+    TNNA(kernel_surrogate, REVERSED, prior=(0.0, 1.0))  # scalars have no order
+
+
+def test_tnna_and_objective_align_observations_by_label(labeled_surrogate):
+    y = y_labeled()
+    ref = TNNA(labeled_surrogate, BOUNDS, **TNNA_KW).fit(y)
+    xr.testing.assert_identical(TNNA(labeled_surrogate, BOUNDS, **TNNA_KW).fit(y[::-1]), ref)
+    # two scenarios stored (obs, scenario) with reversed obs labels
+    ys = xr.concat([y, y_labeled([0.8, 2.5, -0.5])], "scenario")
+    both = TNNA(labeled_surrogate, BOUNDS, **TNNA_KW).fit(ys)
+    xr.testing.assert_identical(TNNA(labeled_surrogate, BOUNDS, **TNNA_KW).fit(ys.T[::-1]), both)
+    M = np.array([TRUTH, [0.6, 0.6, -0.9]])
+    np.testing.assert_array_equal(objective(labeled_surrogate, y[::-1])(M), objective(labeled_surrogate, y)(M))
+    # sigma as a DataArray is matched by label as well
+    sigma = xr.DataArray(np.linspace(0.5, 2.0, len(T)), dims="obs", coords={"obs": OBS})
+    np.testing.assert_array_equal(objective(labeled_surrogate, y, sigma=sigma[::-1])(M),
+                                  objective(labeled_surrogate, y, sigma=sigma.values)(M))
+    with pytest.raises(ValueError, match=r"y_obs 'obs'.*missing \['t11'\].*unknown \['t12'\]"):
+        TNNA(labeled_surrogate, BOUNDS, **TNNA_KW).fit(y.assign_coords(obs=[*OBS[:-1], "t12"]))
+    with pytest.raises(ValueError, match=r"y_obs 'obs'.*missing \['t11'\]"):
+        objective(labeled_surrogate, y[:-1])
+
+
+def test_minimize_aligns_bounds_with_the_objective(labeled_surrogate):
+    fun = objective(labeled_surrogate, y_labeled())
+    assert list(fun.param) == ["a", "b", "c"]
+    ref = minimize(fun, BOUNDS, "de", pop=20, max_iter=40, seed=0)
+    assert list(ref.param) == ["a", "b", "c"] and ref.fun < 1e-2
+    for bounds in (REVERSED, as_bounds(REVERSED), np.array(list(BOUNDS.values()))):
+        r = minimize(fun, bounds, "de", pop=20, max_iter=40, seed=0)
+        np.testing.assert_array_equal(r.x, ref.x)
+        assert list(r.param) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match=r"bounds 'param'.*missing \['c'\].*unknown \['d'\]"):
+        minimize(fun, {"a": (0.5, 2.0), "b": (0.5, 3.0), "d": (-1.0, 1.0)}, pop=20, max_iter=2)
+    with pytest.raises(ValueError, match="bounds give 2 parameters, the objective takes 3"):
+        minimize(fun, [(0.5, 2.0), (0.5, 3.0)], pop=20, max_iter=2)
+    # a plain function takes its bounds in their own order and labels
+    r = minimize(sphere, {"u": (-1.0, 1.0), "v": (0.0, 1.0)}, pop=10, max_iter=5, seed=0)
+    assert list(r.param) == ["u", "v"]
+
+
+def test_nan_observations_are_an_error_or_masked(labeled_surrogate):
+    y = y_labeled()
+    gap = y.copy()
+    gap[[3, 7]] = np.nan
+    for call in (lambda v: objective(labeled_surrogate, v), lambda v: TNNA(labeled_surrogate, BOUNDS).fit(v)):
+        with pytest.raises(ValueError, match=r"y_obs is NaN at obs='t3', obs='t7'.*mask_nan=True"):
+            call(gap)
+        with pytest.raises(ValueError, match=r"y_obs is inf at obs='t5'"):
+            call(y.where(y.obs != "t5", np.inf))
+    # masked: the misfit leaves the two observations out (checked against the surrogate's prediction)
+    M = np.array([TRUTH, [0.6, 0.6, -0.9]])
+    keep = np.isfinite(gap.values)
+    expected = ((labeled_surrogate.scale_y(y.values) - labeled_surrogate.predict_scaled(M)) ** 2)[:, keep].sum(1)
+    np.testing.assert_allclose(objective(labeled_surrogate, gap, mask_nan=True)(M), expected, rtol=2e-4, atol=1e-5)
+    est = TNNA(labeled_surrogate, BOUNDS, hidden=(64, 64), epochs=400, lr=3e-3, mask_nan=True).fit(gap)
+    np.testing.assert_allclose(est.values, TRUTH, atol=0.08)
+    with pytest.raises(ValueError, match=r"y_obs is inf at obs='t5'"):
+        objective(labeled_surrogate, y.where(y.obs != "t5", np.inf), mask_nan=True)
+    with pytest.raises(ValueError, match="no finite observation.*scenario=1"):
+        TNNA(labeled_surrogate, BOUNDS, mask_nan=True).fit(xr.concat([y, y * np.nan], "scenario"))
+
+
+def test_local_refine_aligns_bounds_by_label(data):
+    import copy
+
+    train, _ = data
+    base = Surrogate("kernel", alpha=1e-5, gamma=0.1).fit(train.params, train.output)
+    a, b = copy.deepcopy(base), copy.deepcopy(base)
+    centre = xr.DataArray([1.2, 1.5, 0.3], dims="param", coords={"param": ["a", "b", "c"]})
+    ra = local_refine(a, decay, centre.values, BOUNDS, n_local=6, seed=0)
+    rb = local_refine(b, decay, centre.isel(param=[2, 1, 0]), REVERSED, n_local=6, seed=0)
+    xr.testing.assert_identical(ra, rb)
+    np.testing.assert_array_equal(a.predict_scaled(train.params.values[:5]), b.predict_scaled(train.params.values[:5]))
+    with pytest.raises(ValueError, match=r"centre .*surrogate's order"):
+        local_refine(base, decay, centre.values, REVERSED)

@@ -11,16 +11,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .sampling import as_bounds
+from ._labels import order
+from .sampling import _labeled, as_bounds
 
 __all__ = ["METHODS", "OptimizeResult", "minimize"]
 
 
 @dataclass
 class OptimizeResult:
-    """Outcome of :func:`minimize`."""
+    """Outcome of :func:`minimize`: the best vector ``x``, labeled by ``param``."""
 
     x: np.ndarray
+    param: list  # labels of x, in its order
     fun: float
     nfev: int
     nit: int
@@ -135,9 +137,13 @@ def minimize(fun, bounds, method: str = "de", pop: int = 40, max_iter: int = 200
     Parameters
     ----------
     fun : callable
-        ``fun(X) -> f`` on a population ``X`` of shape ``(pop, n)``; returns ``(pop,)``.
+        ``fun(X) -> f`` on a population ``X`` of shape ``(pop, n)``; returns ``(pop,)``. An
+        attribute ``fun.param`` (as :func:`basinsx.inverse.objective` sets: the surrogate's
+        input labels) gives the labels of the columns of ``X``.
     bounds : mapping, array or DataArray
-        Box bounds, see :func:`basinsx.inverse.as_bounds`.
+        Box bounds, see :func:`basinsx.inverse.as_bounds`. With ``fun.param``, labeled bounds
+        are put in that order (an error names missing or unknown labels) and a plain array is
+        taken in it; otherwise the columns of ``X`` are the bounds in their own order.
     method : {"ga", "pso", "de", "sa"}
         Genetic algorithm (real-coded), particle swarm, differential evolution, or parallel
         simulated-annealing chains (``pop`` chains; the paper's chain length).
@@ -157,8 +163,14 @@ def minimize(fun, bounds, method: str = "de", pop: int = 40, max_iter: int = 200
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     if pop < 4 or max_iter < 1:
         raise ValueError("pop must be at least 4 and max_iter at least 1")
-    b = as_bounds(bounds).values
-    lo, hi = b[:, 0], b[:, 1]
+    b = as_bounds(bounds)
+    names = getattr(fun, "param", None)
+    if names is not None:
+        if b.sizes["param"] != len(names):
+            raise ValueError(f"bounds give {b.sizes['param']} parameters, the objective takes {len(names)}")
+        b = (b.isel(param=order(b.indexes["param"], names, "bounds 'param'", "the objective's"))
+             if _labeled(bounds) else b.assign_coords(param=names))
+    lo, hi = b.values[:, 0], b.values[:, 1]
     rng = np.random.default_rng(seed)
     history, nfev_hist = [], []
     nfev = pop
@@ -170,4 +182,5 @@ def minimize(fun, bounds, method: str = "de", pop: int = 40, max_iter: int = 200
             best_x, best_f = X[k].copy(), float(f[k])
         history.append(best_f)
         nfev_hist.append(nfev)
-    return OptimizeResult(best_x, best_f, nfev, max_iter, method, np.array(history), np.array(nfev_hist))
+    return OptimizeResult(best_x, b["param"].values.tolist(), best_f, nfev, max_iter, method, np.array(history),
+                          np.array(nfev_hist))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ._labels import align
+
 __all__ = ["Surrogate"]
 
 KINDS = ("kernel", "mlp", "lenet", "resnet")
@@ -25,6 +27,12 @@ def _flat(da: xr.DataArray, name: str) -> np.ndarray:
 
 class Surrogate:
     """A data-driven surrogate ``y = F(x)`` on labeled arrays.
+
+    Inputs and outputs given later (``predict``, ``score``, ``fine_tune``, observations of an
+    inversion) meet the training arrays by their labels: a dim (``param``, ``obs``, ``y``, ...)
+    labeled on both sides is reordered to the training labels, and missing or unknown labels
+    are an error naming them. A dim without labels (a plain array, a DataArray without that
+    coordinate) is taken by position, in the order of the training arrays.
 
     Parameters
     ----------
@@ -89,14 +97,21 @@ class Surrogate:
     def unscale_y(self, z):
         return np.asarray(z) * self.y_span + self.y_lo
 
-    def _flat_obs(self, y: xr.DataArray) -> np.ndarray:
-        dims = [d for d in self.y_template.dims if d != "sample"]
-        missing = set(dims) - set(y.dims)
-        if missing:
-            raise ValueError(f"observations lack dims {sorted(missing)} of the surrogate outputs")
-        lead = [d for d in y.dims if d not in dims]
-        arr = np.asarray(y.transpose(*lead, *dims).values, float)
-        return arr.reshape(*arr.shape[: len(lead)], -1)
+    def _flat_obs(self, y: xr.DataArray, name="observations") -> np.ndarray:
+        """Outputs ``(..., n_out)`` of ``y`` aligned by label to the training outputs; other dims lead."""
+        y = align(y, self.y_template, name)
+        arr = np.ascontiguousarray(y.values, float)
+        return arr.reshape(*arr.shape[: y.ndim - self.y_template.ndim], -1)
+
+    def _samples(self, da, template, name) -> np.ndarray:
+        """``(sample, n_features)`` of ``da (sample, ...)`` aligned by label to a training template."""
+        if not isinstance(da, xr.DataArray) or "sample" not in da.dims:
+            raise ValueError(f"{name} must be a DataArray with a 'sample' dim")
+        extra = [d for d in da.dims if d != "sample" and d not in template.dims]
+        if extra:
+            raise ValueError(f"{name} has dims {extra} that the surrogate's {list(template.dims)} lack")
+        da = align(da, template, name)
+        return np.ascontiguousarray(da.values, float).reshape(da.sizes["sample"], -1)
 
     # ---------------------------------------------------------------- fit
     def fit(self, x: xr.DataArray, y: xr.DataArray) -> Surrogate:
@@ -189,8 +204,8 @@ class Surrogate:
     def fine_tune(self, x: xr.DataArray, y: xr.DataArray, epochs=100) -> Surrogate:
         """Continue training on new samples with the original scaling (refit for ``kernel``)."""
         self._require_fit()
-        Xs = self._scale_x(_flat(x, "x").reshape(x.sizes["sample"], -1))
-        Ys = self.scale_y(_flat(y, "y").reshape(y.sizes["sample"], -1))
+        Xs = self._scale_x(self._samples(x, self.x_template, "x"))
+        Ys = self.scale_y(self._samples(y, self.y_template, "y"))
         if self.kind == "kernel":
             from sklearn.kernel_ridge import KernelRidge
 
@@ -219,11 +234,10 @@ class Surrogate:
             return self.model(torch.as_tensor(Xs, dtype=torch.float32, device=self.device)).cpu().numpy().astype(float)
 
     def predict(self, x: xr.DataArray) -> xr.DataArray:
-        """Outputs in physical units, labeled like the training ``y``, for inputs ``x (sample, ...)``."""
+        """Outputs in physical units, labeled like the training ``y``, for inputs ``x (sample, ...)``
+        (matched to the training inputs by label, see the class notes)."""
         self._require_fit()
-        X = _flat(x, "x")
-        if X.shape[1:] != self.in_shape:
-            raise ValueError(f"inputs have feature shape {X.shape[1:]}, the surrogate was fitted on {self.in_shape}")
+        X = self._samples(x, self.x_template, "x")
         Y = self.unscale_y(self.predict_scaled(X)).reshape(len(X), *self.y_template.shape)
         return xr.DataArray(
             Y, dims=("sample", *self.y_template.dims), coords={**self.y_template.coords, "sample": x["sample"].values}
@@ -231,8 +245,9 @@ class Surrogate:
 
     def score(self, x: xr.DataArray, y: xr.DataArray) -> xr.Dataset:
         """RMSE and R^2 of the scaled outputs (the paper's normalised metrics), over all outputs."""
-        pred = self.predict_scaled(_flat(x, "x"))
-        obs = self.scale_y(_flat(y, "y").reshape(y.sizes["sample"], -1))
+        self._require_fit()
+        pred = self.predict_scaled(self._samples(x, self.x_template, "x"))
+        obs = self.scale_y(self._samples(y, self.y_template, "y"))
         rmse = float(np.sqrt(np.mean((pred - obs) ** 2)))
         r2 = float(1 - np.sum((pred - obs) ** 2) / np.sum((obs - obs.mean()) ** 2))
         return xr.Dataset({"rmse": rmse, "r2": r2})

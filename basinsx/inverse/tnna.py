@@ -16,27 +16,78 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .sampling import as_bounds, latin_hypercube, training_set
+from ._labels import _labels, align, order, where
+from .sampling import _labeled, as_bounds, latin_hypercube, training_set
 
 __all__ = ["TNNA", "local_refine", "objective"]
 
 
-def _prepare(surrogate, y_obs, sigma, clip=False):
-    """Scaled observations ``(S, n_obs)`` (clipped to [0, 1] with ``clip``), their leading dims
-    and the weights ``1 / sigma``."""
+def _prepare(surrogate, y_obs, sigma, clip=False, mask_nan=False):
+    """Scaled observations ``(S, n_obs)`` aligned by label to the surrogate outputs (clipped to
+    [0, 1] with ``clip``), their leading dims and the weights ``(S, n_obs)``: ``1 / sigma``, and
+    zero where an observation is NaN with ``mask_nan``."""
     if not isinstance(y_obs, xr.DataArray):
         raise TypeError("y_obs must be a DataArray labeled like the surrogate outputs")
-    flat = surrogate._flat_obs(y_obs)
-    lead = [d for d in y_obs.dims if d not in surrogate.y_template.dims]
+    y_obs = align(y_obs, surrogate.y_template, "y_obs")
+    lead = list(y_obs.dims[: y_obs.ndim - surrogate.y_template.ndim])
     if len(lead) > 1:
         raise ValueError(f"y_obs may have at most one extra dim (e.g. scenario), got {lead}")
-    Y = surrogate.scale_y(flat).reshape(-1, flat.shape[-1])
+    raw = np.ascontiguousarray(y_obs.values, float)  # a transposed layout would change the float32 round-off
+    if np.isinf(raw).any():
+        raise ValueError(f"y_obs is inf at {where(y_obs, np.isinf(raw))}")
+    if np.isnan(raw).any() and not mask_nan:
+        raise ValueError(f"y_obs is NaN at {where(y_obs, np.isnan(raw))}; pass mask_nan=True to leave "
+                         "them out of the misfit")
+    empty = y_obs.isnull().all(surrogate.y_template.dims)
+    if empty.any():
+        raise ValueError("y_obs has no finite observation" + (f" at {where(empty, empty.values)}" if lead else ""))
+    Y = surrogate.scale_y(raw.reshape(-1, int(np.prod(surrogate.y_template.shape))))
+    seen = np.isfinite(Y)
+    Y = np.where(seen, Y, 0.0)
     if clip:
         Y = np.clip(Y, 0.0, 1.0)
-    w = np.ones(Y.shape[1]) if sigma is None else 1.0 / np.broadcast_to(np.asarray(sigma, float), (Y.shape[1],))
+    if isinstance(sigma, xr.DataArray):
+        sigma = surrogate._flat_obs(sigma, "sigma")
+    w = np.ones(Y.shape) if sigma is None else 1.0 / np.broadcast_to(np.asarray(sigma, float), Y.shape)
     if np.any(~np.isfinite(w)) or np.any(w <= 0):
         raise ValueError("sigma must be positive and finite")
-    return Y, lead, w
+    return Y, lead, np.where(seen, w, 0.0)
+
+
+def _input_labels(surrogate):
+    """The labels of the surrogate's inputs when they are one labeled dim (its parameters), else None."""
+    t = surrogate.x_template
+    return t.indexes[t.dims[0]].tolist() if t.ndim == 1 and t.dims[0] in t.indexes else None
+
+
+def _param_bounds(surrogate, bounds, transform):
+    """Bounds of the estimated parameters, and the order ``bounds`` listed them in where it differs.
+
+    Without a transform the parameters are the surrogate's inputs: labeled bounds are put in the
+    order of its input labels (an error names missing or unknown ones); unlabeled bounds are
+    taken in that order and get its labels. With a transform they stay as given.
+    """
+    b = as_bounds(bounds)
+    t = surrogate.x_template
+    if transform is not None or t.ndim != 1:
+        return b, None
+    if b.sizes["param"] != t.size:
+        raise ValueError(f"bounds give {b.sizes['param']} parameters, the surrogate takes {t.size} inputs {t.dims}")
+    names = _input_labels(surrogate)
+    if names is None:
+        return b, None
+    if not _labeled(bounds):
+        return b.assign_coords(param=names), None
+    idx = order(b.indexes["param"], names, "bounds 'param'", "the surrogate's inputs")
+    return b.isel(param=idx), (None if np.array_equal(idx, np.arange(len(idx))) else list(b["param"].values))
+
+
+def _positional(what, given, bounds, hint=""):
+    """A plain per-parameter array is in the estimate's order; bounds listed in another order make it ambiguous."""
+    if given is not None:
+        raise ValueError(f"{what} as a plain array is taken in the surrogate's order "
+                         f"{_labels(bounds['param'].values)}, but bounds list the parameters as {_labels(given)}; "
+                         f"give bounds in the surrogate's order{hint}")
 
 
 def _known(known, n_param):
@@ -80,22 +131,30 @@ def _penalty(known, known_weight, prior, prior_weight, n_param):
 
 
 def objective(surrogate, y_obs, *, transform=None, sigma=None, known=None, known_weight=1.0, prior=None,
-              prior_weight=1.0, clip=False):
+              prior_weight=1.0, clip=False, mask_nan=False):
     """Vectorised misfit ``f(M) -> (pop,)`` of parameter vectors for one observation vector.
 
     The same weighted least squares as TNNA's loss (plus the same known-value and prior
-    terms, and the same ``clip``), evaluated by the surrogate on a whole population at once,
-    for :func:`basinsx.inverse.minimize`.
+    terms, the same ``clip`` and ``mask_nan``), evaluated by the surrogate on a whole population
+    at once, for :func:`basinsx.inverse.minimize`. ``y_obs`` (and ``sigma`` given as a DataArray)
+    are matched to the surrogate outputs by label.
+
+    Returns
+    -------
+    callable
+        ``f(M)`` on plain arrays ``M (pop, n_param)``, columns in the surrogate's input order.
+        Its attribute ``param`` holds those labels (None with a ``transform`` or unlabeled
+        inputs); :func:`minimize` puts labeled bounds in that order.
     """
     import torch
 
-    Y, _, w = _prepare(surrogate, y_obs, sigma, clip)
+    Y, _, w = _prepare(surrogate, y_obs, sigma, clip, mask_nan)
     if Y.shape[0] != 1:
         raise ValueError("objective takes one observation vector; loop over scenarios")
     fwd = surrogate.torch_module()
     dev = surrogate.device
     y = torch.as_tensor(Y[0], dtype=torch.float32, device=dev)
-    wt = torch.as_tensor(w, dtype=torch.float32, device=dev)
+    wt = torch.as_tensor(w[0], dtype=torch.float32, device=dev)
     pen = {}  # built on the first call, which tells the number of parameters
 
     def fun(M):
@@ -109,6 +168,7 @@ def objective(surrogate, y_obs, *, transform=None, sigma=None, known=None, known
                 f = f + pen["f"](m)
         return f.cpu().numpy().astype(float)
 
+    fun.param = None if transform is not None else _input_labels(surrogate)
     return fun
 
 
@@ -121,7 +181,11 @@ class TNNA:
         Fitted forward surrogate; it stays frozen.
     bounds : mapping, array or DataArray
         Bounds of the estimated parameters (see :func:`as_bounds`); estimates stay inside
-        (sigmoid output layer mapped onto the box).
+        (sigmoid output layer mapped onto the box). Without a ``transform`` the parameters are
+        the surrogate's inputs: labeled bounds are matched to them by label (the estimate comes
+        in the surrogate's order), a plain ``(n, 2)`` array is taken in the surrogate's order.
+        Plain arrays of ``init``, ``prior`` and ``known`` are in that order too; with bounds
+        listed in another order they are an error, not a guess.
     transform : callable, optional
         torch function from parameters ``(batch, n_param)`` to surrogate inputs, e.g. a KLE
         or a generative decoder; identity by default.
@@ -143,6 +207,9 @@ class TNNA:
         produced: scaled by a range of 1e-5 it becomes 100 or more) cannot be matched by a
         sigmoid-output surrogate; unclipped, its residual dominates the misfit and its
         gradient whatever the other observations say. Not in the paper.
+    mask_nan : bool
+        Leave NaN observations out of the misfit (weight zero). By default they are an error
+        naming their labels; inf is always one.
     pretrain : (params, outputs), optional
         Training pairs for the supervised initialisation: ``params (sample, param)`` inside
         ``bounds`` and ``outputs (sample, ...)`` labeled like the surrogate outputs (usually
@@ -198,6 +265,7 @@ class TNNA:
         prior=None,
         prior_weight=1.0,
         clip=False,
+        mask_nan=False,
         pretrain=None,
         pretrain_epochs=200,
         pretrain_batch=64,
@@ -208,11 +276,19 @@ class TNNA:
     ):
         surrogate._require_fit()
         self.surrogate = surrogate
-        self.bounds = as_bounds(bounds)
+        self.bounds, given = _param_bounds(surrogate, bounds, transform)
+        # labels of unlabeled bounds (p0, p1, ...) are made up: pretraining params then go by position
+        self._named = _labeled(bounds) or (transform is None and _input_labels(surrogate) is not None)
         self.transform = transform
         self.hidden, self.epochs, self.lr, self.weight_decay = tuple(hidden), int(epochs), lr, weight_decay
         self.sigma, self.known_weight, self.seed, self.progress = sigma, known_weight, seed, progress
-        self.clip = bool(clip)
+        self.clip, self.mask_nan = bool(clip), bool(mask_nan)
+        if known is not None:
+            _positional("known", given, self.bounds)
+        if prior is not None and any(np.ndim(v) for v in prior):
+            _positional("prior", given, self.bounds)
+        if init is not None and not isinstance(init, str) and "param" not in getattr(init, "indexes", {}):
+            _positional("init", given, self.bounds, " or init as a DataArray with a 'param' coord")
         self.penalty = _penalty(known, known_weight, prior, prior_weight, self.bounds.sizes["param"])
         self.pretrain = None if pretrain is None else self._pairs(*pretrain)
         self.pretrain_epochs, self.pretrain_batch = int(pretrain_epochs), int(pretrain_batch)
@@ -230,13 +306,18 @@ class TNNA:
             raise TypeError("pretrain=(params, outputs) takes two DataArrays with a 'sample' dim")
         if "sample" not in params.dims or "sample" not in outputs.dims:
             raise ValueError("pretrain=(params, outputs) takes two DataArrays with a 'sample' dim")
+        if self._named and "param" in params.indexes:
+            params = params.isel(param=order(params.indexes["param"], self.bounds.indexes["param"],
+                                             "pretrain params 'param'", "the bounds"))
         P = np.asarray(params.transpose("sample", ...).values, float).reshape(params.sizes["sample"], -1)
         b = self.bounds.values
         if P.shape[1] != len(b):
             raise ValueError(f"pretrain params have {P.shape[1]} values per sample, bounds have {len(b)}")
-        Y = self.surrogate.scale_y(self.surrogate._flat_obs(outputs.transpose("sample", ...)))
+        Y = self.surrogate.scale_y(self.surrogate._samples(outputs, self.surrogate.y_template, "pretrain outputs"))
         if len(Y) != len(P):
             raise ValueError(f"pretrain params have {len(P)} samples, outputs {len(Y)}")
+        if not (np.isfinite(P).all() and np.isfinite(Y).all()):
+            raise ValueError("pretrain=(params, outputs) contain NaN or inf")
         return Y, np.clip((P - b[:, 0]) / (b[:, 1] - b[:, 0]), 0.0, 1.0)
 
     def _start(self, init):
@@ -250,7 +331,8 @@ class TNNA:
         if isinstance(init, xr.DataArray):
             if init.dims not in (("param",), ("start", "param")):
                 raise ValueError(f"init must have dims ('param',) or ('start', 'param'), got {init.dims}")
-            init = init.sel(param=b["param"]) if "param" in init.coords else init
+            if "param" in init.indexes:
+                init = init.isel(param=order(init.indexes["param"], b.indexes["param"], "init 'param'", "the bounds"))
         u = np.asarray(init, float)
         if u.shape not in ((n,), (self.starts, n)):
             raise ValueError(f"init needs shape ({n},) or (starts={self.starts}, {n}), got {u.shape}")
@@ -289,12 +371,13 @@ class TNNA:
 
     def fit(self, y_obs: xr.DataArray) -> xr.DataArray:
         """Train the reverse network on ``y_obs`` (surrogate output dims, optionally one extra
-        dim such as ``scenario``) and return the estimate ``(..., param)``."""
+        dim such as ``scenario``; matched to the surrogate outputs by label) and return the
+        estimate ``(..., param)``."""
         import torch
         from torch import nn
         from tqdm.auto import trange
 
-        Y, lead, w = _prepare(self.surrogate, y_obs, self.sigma, self.clip)
+        Y, lead, w = _prepare(self.surrogate, y_obs, self.sigma, self.clip, self.mask_nan)
         n_param = self.bounds.sizes["param"]
         fwd = self.surrogate.torch_module()
         torch.manual_seed(self.seed)
@@ -312,7 +395,7 @@ class TNNA:
             return torch.as_tensor(v, dtype=torch.float32, device=dev)
 
         lo, span = tensor(self.bounds.values[:, 0]), tensor(self.bounds.values[:, 1] - self.bounds.values[:, 0])
-        y, wt = tensor(Y), tensor(w)
+        y, wt = tensor(Y), tensor(w).repeat(self.starts, 1)
 
         def estimates():  # (starts * S, n_param), start-major
             return lo + span * torch.cat([net(y) for net in nets])
@@ -384,10 +467,12 @@ def local_refine(surrogate, simulator, centre, bounds, *, n_local=20, radius=0.0
         Fitted surrogate of ``simulator`` (through ``transform``), changed in place.
     simulator : callable
         ``simulator(params) -> outputs`` as for :func:`training_set`, matching the surrogate outputs.
-    centre : array_like (n_param,)
-        The current estimate.
+    centre : DataArray (param,) or array_like (n_param,)
+        The current estimate; a plain array is in the surrogate's order (as for :class:`TNNA`).
     bounds : mapping, array or DataArray
-        Parameter bounds (see :func:`as_bounds`); the local box is clipped to them.
+        Parameter bounds (see :func:`as_bounds`), matched to the surrogate's inputs as for
+        :class:`TNNA`; the local box is clipped to them and the simulator gets the parameters
+        in the surrogate's order.
     n_local : int
         Simulator runs per round, the centre included (at least 2).
     radius : float
@@ -410,8 +495,12 @@ def local_refine(surrogate, simulator, centre, bounds, *, n_local=20, radius=0.0
     """
     import torch
 
-    b = as_bounds(bounds)
+    b, given = _param_bounds(surrogate, bounds, transform)
     names, lim = b["param"].values, b.values
+    if isinstance(centre, xr.DataArray) and "param" in centre.indexes:
+        centre = centre.isel(param=order(centre.indexes["param"], b.indexes["param"], "centre 'param'", "the bounds"))
+    else:
+        _positional("centre", given, b, " or centre as a DataArray with a 'param' coord")
     centre = np.asarray(centre, float)
     if centre.shape != (len(names),):
         raise ValueError(f"centre needs {len(names)} values, got shape {centre.shape}")
