@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import tarfile
+import tempfile
 import uuid
 import zipfile
 import zlib
@@ -14,6 +16,11 @@ from pathlib import Path
 
 import pooch
 import yaml
+
+try:
+    import fcntl
+except ImportError:  # Windows: concurrent fetches of one data set are not serialised
+    fcntl = None
 
 DATA_ENV = "BASINSX_DATA_DIR"
 MIRROR_ENV = "BASINSX_MIRROR"
@@ -70,7 +77,15 @@ def _check_content(path: Path) -> None:
         raise ValueError(f"corrupted download {path.name}: {err}; the file was removed, fetch again") from err
 
 
+def _unwritable(folder: Path, err: OSError) -> OSError:
+    """The same OSError subclass (PermissionError, NotADirectoryError, ...) with a message that says what to do."""
+    return type(err)(err.errno, f"cannot write to the basinsx cache folder {folder} ({err.strerror}); "
+                                f"make it writable or set ${DATA_ENV} to a writable folder")
+
+
 def _download(entry: dict, item: dict, folder: Path, progress: bool) -> Path:
+    import requests
+
     mirror = os.environ.get(MIRROR_ENV)
     url = f"{mirror.rstrip('/')}/{item['name']}" if mirror else item["url"]
     known = item.get("hash")
@@ -79,6 +94,11 @@ def _download(entry: dict, item: dict, folder: Path, progress: bool) -> Path:
         path = Path(pooch.retrieve(url, known_hash=known, fname=item["name"], path=folder, progressbar=progress))
     except ValueError as err:
         raise ValueError(f"corrupted download of {item['name']} for {entry['name']} from {url}: {err}") from err
+    except requests.RequestException as err:  # an OSError too: caught before the cache-folder case
+        raise ConnectionError(f"download of {item['name']} for {entry['name']} from {url} failed: {err}; "
+                              "nothing was kept, fetch again") from err
+    except OSError as err:
+        raise _unwritable(folder, err) from err
     if not known:
         _check_content(path)
     return path
@@ -103,21 +123,41 @@ def _find_member(top: Path, member: str) -> Path | None:
     return None
 
 
+def _lock(fd: int, name: str, lock: Path) -> None:
+    """Take the exclusive lock on ``fd`` (released when it is closed), saying so when another process holds it."""
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"waiting for another process fetching {name} (lock {lock})", file=sys.stderr)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
 def fetch(name: str, *, progress: bool = True, **reader_kwargs) -> Path:
     """Download, verify, unpack and convert the catalog data set ``name`` to zarr.
 
-    A second call returns the existing store at once. Downloads are checked
-    against the host's hash where it publishes one, otherwise by reading every
+    A second call returns the existing store at once (also from a read-only cache). Downloads
+    are checked against the host's hash where it publishes one, otherwise by reading every
     archive member; a corrupted file raises and is removed. Unpacking and
     conversion happen in temporary folders renamed into place, so an interrupted
-    fetch leaves nothing that is taken as valid. ``$BASINSX_MIRROR`` replaces the
-    hosts (file names appended); ``$BASINSX_DATA_DIR`` sets the cache.
+    fetch leaves nothing that is taken as valid. Processes fetching the same data set at
+    once take turns (a lock file in the cache): the later ones find the store ready.
+    ``$BASINSX_MIRROR`` replaces the hosts (file names appended); ``$BASINSX_DATA_DIR``
+    sets the cache.
 
     Returns the path of the zarr store.
+
+    Raises
+    ------
+    ConnectionError
+        A download failed (refused, dropped part-way, HTTP error); names the URL.
+    ValueError
+        A download is corrupted (hash or archive check) or lacks a member of the layout.
+    OSError
+        The cache folder cannot be written (PermissionError, NotADirectoryError, ...); names it.
     """
     from . import store as _store
-    from .camels_us import read_camels_us
-    from .caravan import read_caravan
 
     entries = load_catalog()
     if name not in entries:
@@ -129,7 +169,28 @@ def fetch(name: str, *, progress: bool = True, **reader_kwargs) -> Path:
     zarr_path = cache / f"{name}{suffix}.zarr"
     if _store.is_zarr(zarr_path):
         return zarr_path
+    lock = cache / f".{name}.lock"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=cache).close()  # the lock file may exist in a cache made read-only since
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:
+        raise _unwritable(cache, err) from err
+    try:
+        _lock(fd, name, lock)
+        if _store.is_zarr(zarr_path):  # written by the process we waited for
+            return zarr_path
+        return _fetch_locked(entry, cache, zarr_path, progress, kwargs)
+    finally:
+        os.close(fd)
 
+
+def _fetch_locked(entry: dict, cache: Path, zarr_path: Path, progress: bool, kwargs: dict) -> Path:
+    from . import store as _store
+    from .camels_us import read_camels_us
+    from .caravan import read_caravan
+
+    name = entry["name"]
     root = cache / name / "data"
     if not root.is_dir():
         archives = [_download(entry, item, cache / name / "downloads", progress) for item in entry["files"]]

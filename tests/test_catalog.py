@@ -1,10 +1,16 @@
+import collections
 import http.server
+import os
+import re
+import subprocess
+import sys
 import threading
 import zipfile
 from functools import partial
 from importlib.resources import files
 
 import pytest
+import requests
 import xarray as xr
 import yaml
 
@@ -15,9 +21,17 @@ BASINS = ["01031500", "01055000"]
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves a folder; paths under /cut/ send half the file, then hang up (an interrupted download)."""
+    """Serves a folder; paths under /cut/ send half the file, then hang up (an interrupted download);
+    paths under /together/ wait (up to 5 s) until a second request arrives, so two clients download at once."""
 
     def do_GET(self):
+        self.server.hits[self.path] += 1
+        if self.path.startswith("/together/"):
+            try:
+                self.server.together.wait(timeout=5)
+            except threading.BrokenBarrierError:
+                pass  # no second client came (it waited for the first instead)
+            self.path = self.path.replace("/together/", "/", 1)
         if self.path.startswith("/cut/"):
             path = self.translate_path(self.path.replace("/cut/", "/", 1))
             body = open(path, "rb").read()
@@ -49,9 +63,10 @@ def server(data_dir, tmp_path_factory):
     data = archive.read_bytes()
     (root / "corrupt.zip").write_bytes(data[:200] + bytes(b ^ 0xFF for b in data[200:400]) + data[400:])
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+    httpd.hits, httpd.together = collections.Counter(), threading.Barrier(2)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", root, httpd.hits
     httpd.shutdown()
 
 
@@ -85,7 +100,7 @@ def test_packaged_catalogs():
 
 
 def test_fetch_converts_once_and_opens(server, env):
-    base, root = server
+    base, root, _ = server
     write_catalog(env / "catalogs", "mini", f"{base}/mini-caravan.zip", sha256(root / "mini-caravan.zip"))
     assert "mini" in basinsx.catalog()
     store = basinsx.fetch("mini", progress=False)
@@ -100,7 +115,7 @@ def test_fetch_converts_once_and_opens(server, env):
 
 
 def test_mirror_replaces_the_host(server, env, monkeypatch):
-    base, root = server
+    base, root, _ = server
     write_catalog(env / "catalogs", "mirrored", "https://unreachable.invalid/mini-caravan.zip",
                   sha256(root / "mini-caravan.zip"))
     monkeypatch.setenv("BASINSX_MIRROR", base)
@@ -108,13 +123,14 @@ def test_mirror_replaces_the_host(server, env, monkeypatch):
 
 
 def _cache_holds_nothing(cache, name):
-    leftovers = [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
+    """Nothing but the (empty) lock file is left."""
+    leftovers = [p for p in cache.rglob("*") if p.is_file() and p.name != f".{name}.lock"] if cache.exists() else []
     assert not leftovers, leftovers
     assert not (cache / f"{name}.zarr").exists()
 
 
 def test_corrupted_download_with_hash(server, env):
-    base, root = server
+    base, root, _ = server
     write_catalog(env / "catalogs", "bad", f"{base}/corrupt.zip", sha256(root / "mini-caravan.zip"))
     with pytest.raises(ValueError, match="corrupted download"):
         basinsx.fetch("bad", progress=False)
@@ -122,19 +138,71 @@ def test_corrupted_download_with_hash(server, env):
 
 
 def test_corrupted_download_without_published_hash(server, env):
-    base, _ = server
+    base, _, _ = server
     write_catalog(env / "catalogs", "nohash", f"{base}/corrupt.zip", None)
     with pytest.raises(ValueError, match="corrupted download"):
         basinsx.fetch("nohash", progress=False)
     _cache_holds_nothing(env / "cache", "nohash")
 
 
-def test_interrupted_download_is_never_taken_as_valid(server, env):
-    base, _ = server
-    write_catalog(env / "catalogs", "cut", f"{base}/cut/mini-caravan.zip", None)
-    with pytest.raises(Exception):
+@pytest.mark.parametrize("path", ["cut/mini-caravan.zip", "missing.zip", None])
+def test_failed_download_names_the_url_and_is_never_taken_as_valid(server, env, path):
+    """A connection dropped half way, a 404 and a refused connection: a ConnectionError naming the URL."""
+    base, root, _ = server
+    url = f"{base}/{path}" if path else "http://127.0.0.1:9/mini-caravan.zip"  # port 9: nothing listens
+    write_catalog(env / "catalogs", "cut", url, sha256(root / "mini-caravan.zip"))
+    with pytest.raises(ConnectionError, match=f"{re.escape(url)}.*fetch again") as info:
         basinsx.fetch("cut", progress=False)
+    assert not isinstance(info.value, requests.RequestException)
     _cache_holds_nothing(env / "cache", "cut")
+
+
+def test_concurrent_fetches_both_succeed(server, env):
+    """Two processes fetch one data set at the same moment: both return the same store."""
+    base, root, hits = server
+    write_catalog(env / "catalogs", "both", f"{base}/together/mini-caravan.zip", sha256(root / "mini-caravan.zip"))
+    # each client imports basinsx, says it is ready and waits for the other, so both start fetching together
+    code = ("import pathlib, sys, time, basinsx; ready = pathlib.Path(sys.argv[1]); (ready / sys.argv[2]).touch()\n"
+            "while len(list(ready.iterdir())) < 2: time.sleep(0.01)\n"
+            "print(basinsx.fetch('both', progress=False))")
+    (env / "ready").mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(env / "ready"), str(i)], env=os.environ.copy(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, results):
+        assert p.returncode == 0, err
+    assert results[0][0] == results[1][0] == f"{env / 'cache' / 'both.zarr'}\n"
+    assert hits["/together/mini-caravan.zip"] == 1  # the second waited for the first instead of downloading
+    assert basinsx.open_dataset("both").sizes["basin"] == 2
+    assert sorted(p.name for p in (env / "cache" / "both").iterdir()) == ["data", "downloads"]
+
+
+@pytest.mark.parametrize("how", ["read-only", "under-a-file"])
+def test_unwritable_cache_names_the_folder(server, env, monkeypatch, how):
+    base, root, _ = server
+    write_catalog(env / "catalogs", "mini", f"{base}/mini-caravan.zip", sha256(root / "mini-caravan.zip"))
+    if how == "read-only":
+        cache = env / "cache"
+        store = basinsx.fetch("mini", progress=False)
+        cache.chmod(0o555)  # a store already there is still returned from a read-only cache
+        try:
+            try:
+                (cache / "probe").touch()
+            except PermissionError:
+                pass
+            else:
+                pytest.skip("chmod does not stop this user (root) from writing; the under-a-file case still runs")
+            assert basinsx.fetch("mini", progress=False) == store
+            with pytest.raises(PermissionError, match=f"{re.escape(str(cache))}.*BASINSX_DATA_DIR"):
+                basinsx.fetch("mini", progress=False, subset="camels")  # another store: needs writing
+        finally:
+            cache.chmod(0o755)
+    else:
+        (env / "a-file").write_text("not a folder")
+        cache = env / "a-file" / "cache"
+        monkeypatch.setenv("BASINSX_DATA_DIR", str(cache))
+        with pytest.raises(NotADirectoryError, match=f"{re.escape(str(cache))}.*BASINSX_DATA_DIR"):
+            basinsx.fetch("mini", progress=False)
 
 
 def test_unknown_name(env):
