@@ -63,7 +63,7 @@ def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_lengt
         Diameters in m.
     conduit_length : array (n_throats, 3), optional
         Lengths of the pore1 half, the throat and the pore2 half. Default: the sphere and
-        cylinder rule of :func:`basinsx.porenet.conductance.conduit_lengths`.
+        cylinder rule of OpenPNM, as in :func:`basinsx.porenet.conductance.spheres_and_cylinders`.
     spacing : array (n_throats,), optional
         Centre-to-centre distance; default the distance between the pore coordinates.
     faces : dict, optional
