@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -21,9 +22,40 @@ def _fetch(args) -> None:
     print(fetch(args.name, **kwargs))
 
 
-def _convert(args) -> None:
-    from .store import open_dataset, to_zarr
+def _basins_per_chunk(text: str) -> int:
+    if not text.lstrip("-").isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of basins, got {text!r}")
+    return int(text)
 
+
+def _not_the_input(src: str, out: str) -> None:
+    if Path(src).expanduser().exists() and Path(out).expanduser().resolve() == Path(src).expanduser().resolve():
+        raise ValueError(f"{out} is the input being read; write the result to another path")
+
+
+# Options that do not change a result; every other parsed option is recorded in a result store and must match
+# for a rerun to resume (options added later join automatically).
+NOT_THE_RESULT = {"func", "command", "store", "out", "scheduler", "overwrite", "progress"}
+
+
+def _run(args) -> dict:
+    """What determines a result: the command, the input's identity and the options, by flag name."""
+    from .store import source_id
+
+    options = {f"--{k.replace('_', '-')}": v for k, v in vars(args).items() if k not in NOT_THE_RESULT}
+    return {"command": args.command, "input": source_id(args.store), **options}
+
+
+def _with_pet(ds, method: str | None):
+    """``ds`` with ``pet`` computed by ``method`` if it has none (CAMELS-US forcing has no PET)."""
+    return ds if method is None or "pet" in ds else ds.assign(pet=ds.hydro.pet(method))
+
+
+def _convert(args) -> None:
+    from .store import check_destination, open_dataset, to_zarr
+
+    _not_the_input(args.src, args.dest)
+    check_destination(args.dest, args.overwrite)
     kwargs = {"forcing": args.forcing} if args.forcing else {}
     ds = open_dataset(args.src, basins=args.basins, chunks=args.basin_chunk, **kwargs)
     out = to_zarr(ds, args.dest, basin_chunk=args.basin_chunk, overwrite=args.overwrite, progress=True)
@@ -36,7 +68,11 @@ def _scheduler(name: str | None):
 
     import dask
 
-    if name is None or name in ("threads", "processes", "synchronous"):
+    if name == "processes":  # pool workers must not outlive a client killed outright
+        from .progress import exit_with_parent
+
+        return dask.config.set({"scheduler": "processes", "multiprocessing.initializer": exit_with_parent})
+    if name is None or name in ("threads", "synchronous"):
         return dask.config.set(scheduler=name or "threads")
     from distributed import Client
 
@@ -50,25 +86,37 @@ def _scheduler(name: str | None):
 
 
 def _calibrate(args) -> None:
-    from .store import open_dataset, to_zarr_regions
+    from .store import RunMismatchError, open_dataset, to_zarr_regions
 
-    ds = open_dataset(args.store, basins=args.basins, chunks=args.basin_chunk)
+    _not_the_input(args.store, args.out)
+    ds = _with_pet(open_dataset(args.store, basins=args.basins, chunks=args.basin_chunk), args.pet)
     period = slice(*args.period) if args.period else None
     result = ds.hydro.calibrate(model=args.model, loss=args.loss, period=period, warmup=args.warmup,
                                 n_starts=args.n_starts, optimizer=args.optimizer, seed=args.seed, snow=args.snow)
     with _scheduler(args.scheduler):
-        out = to_zarr_regions(result, args.out, basin_chunk=args.basin_chunk, progress=True)
+        try:
+            out = to_zarr_regions(result, args.out, basin_chunk=args.basin_chunk, run=_run(args),
+                                  overwrite=args.overwrite, progress=True)
+        except RunMismatchError as err:
+            raise ValueError(f"{args.out} holds another run: {'; '.join(err.differences)}; "
+                             "pass --overwrite to start afresh") from None
     done = open_dataset(out)
     failed = int((done.message.astype(str).str.startswith("failed")).sum())
     print(f"wrote {out}: {done.sizes['basin']} basins, median KGE {float(done.kge.median()):.3f}, {failed} failed")
+    from .flags import summarize
+
+    for line, _ in summarize(done.compute()):  # once, after the run: workers' warnings never reach us
+        print(f"warning: {line}", file=sys.stderr)
 
 
 def _embed(args) -> None:
     from .embedding import KGSSL, evaluate
     from .sample import KRATZERT_ATTRIBUTES
-    from .store import open_dataset, to_zarr
+    from .store import check_destination, open_dataset, to_zarr
 
-    ds = open_dataset(args.store, basins=args.basins)
+    _not_the_input(args.store, args.out)
+    check_destination(args.out, args.overwrite)  # before training, not after
+    ds = _with_pet(open_dataset(args.store, basins=args.basins), args.pet)
     attributes = args.attributes
     if attributes == ["kratzert"]:
         attributes = [a for a in KRATZERT_ATTRIBUTES if a in ds]
@@ -100,8 +148,22 @@ def _demo(args) -> None:
     run(Path(args.out), model=args.model, n_starts=args.n_starts, snow=not args.no_snow)
 
 
+def _default_period() -> list[str]:
+    """``calibrate``'s own default period, so that the command line and Python agree."""
+    import inspect
+
+    from .calibration import calibrate
+
+    period = inspect.signature(calibrate).parameters["period"].default
+    return [period.start, period.stop]
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``basinsx`` command line: one subcommand per task, each with its ``--help``."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="basinsx", description="xarray-native large-sample basin studies")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("datasets", help="list the data sets basinsx can fetch")
@@ -117,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dest", help="zarr store to write (atomically)")
     p.add_argument("--basins", nargs="+", help="basin ids to keep")
     p.add_argument("--forcing", nargs="+", help="CAMELS-US forcing products (default daymet)")
-    p.add_argument("--basin-chunk", type=int, default=16, help="basins per zarr chunk (default 16)")
+    p.add_argument("--basin-chunk", type=_basins_per_chunk, default=16, help="basins per zarr chunk (default 16)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.set_defaults(func=_convert)
 
@@ -126,15 +188,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="result zarr store; a rerun skips basin blocks already written")
     p.add_argument("--model", default="gr4j", help="gr4j, gr4j_ode, hymod or hmodel (default gr4j)")
     p.add_argument("--loss", default="kge", help="loss name, e.g. kge, nse, lognse, kge2012, huber (default kge)")
-    p.add_argument("--period", nargs=2, metavar=("START", "END"), help="calibration period, e.g. 1982 1995")
+    p.add_argument("--period", nargs=2, metavar=("START", "END"), default=_default_period(),
+                   help=f"calibration period, dates or years (default {' '.join(_default_period())}, as in Python)")
     p.add_argument("--warmup", type=int, default=365, help="spin-up days before the period (default 365)")
     p.add_argument("--n-starts", type=int, default=8, help="Latin-hypercube starts per basin (default 8)")
     p.add_argument("--optimizer", default="lbfgsb", choices=["lbfgsb", "lm"])
     p.add_argument("--snow", action="store_true", help="add the degree-day snow module (needs tmean)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--basins", nargs="+", help="basin ids to calibrate (default all)")
-    p.add_argument("--basin-chunk", type=int, default=8, help="basins per task and per written block (default 8)")
+    p.add_argument("--basin-chunk", type=_basins_per_chunk, default=8,
+                   help="basins per task and per written block (default 8)")
+    p.add_argument("--pet", choices=["oudin", "hargreaves", "priestley_taylor"],
+                   help="compute pet with this method if the data set has none (CAMELS-US)")
     p.add_argument("--scheduler", help="threads (default), processes, or a dask-distributed scheduler address")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh: replace an existing --out store (a rerun without it resumes only the same run)")
     p.set_defaults(func=_calibrate)
 
     p = sub.add_parser("embed", help="learn KGSSL basin embeddings (and impute attributes) from a store")
@@ -150,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--basins", nargs="+", help="basin ids (default all)")
+    p.add_argument("--pet", choices=["oudin", "hargreaves", "priestley_taylor"],
+                   help="compute pet with this method if the data set has none (CAMELS-US)")
     p.add_argument("--save", help="write the fitted model (weights, config, normalisation) to this file")
     p.add_argument("--checkpoint", help="checkpoint file written during training")
     p.add_argument("--resume", action="store_true", help="resume training from --checkpoint")
@@ -176,14 +246,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Errors in what the user gave (arguments, paths, file contents): a one-line message and exit status 2.
+USER_ERRORS = (KeyError, ValueError, OSError)
+
+
+def _in_flags(message: str, parser: argparse.ArgumentParser) -> str:
+    """Library message in command-line words: ``overwrite=True`` -> ``--overwrite``, ``n_starts=0`` -> ``--n-starts 0``.
+
+    Only the names of this command's options change; other words stay as they are.
+    """
+    flags = {a.dest: a.option_strings[-1] for a in parser._actions if any(o.startswith("--") for o in a.option_strings)}
+
+    def flag(match):
+        name, value = match[1], match[2]
+        if name not in flags:
+            return match[0]
+        return flags[name] if value in (None, "True") else f"{flags[name]} {value}"
+
+    return re.sub(r"\b([a-z]+_[a-z_]+|[a-z]+(?==))(?:=([^\s,;)]+))?", flag, message)
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (2: a problem with the input, 1: work left undone)."""
+    from .progress import IncompleteError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+
+    def error(err, status):
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"basinsx {args.command}: error: {_in_flags(message, command)}", file=sys.stderr)
+        return status
+
     try:
         args.func(args)
-    except (FileNotFoundError, FileExistsError, KeyError, ValueError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"basinsx {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    except IncompleteError as err:  # a lost worker or a failing block: the finished blocks are written
+        status = error(err, 2 if isinstance(err.__cause__, USER_ERRORS) else 1)
+        print("the other blocks are written; run the same command again to compute the rest", file=sys.stderr)
+        return status
+    except USER_ERRORS as err:
+        return error(err, 2)
+    except KeyboardInterrupt:
+        print(f"basinsx {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import hashlib
 import json
 import os
 import shutil
+import socket
+import time
 import uuid
+import warnings
 from importlib.resources import files
 from pathlib import Path
 
@@ -17,6 +23,158 @@ from .progress import compute
 SAMPLE = "sample"
 
 
+STORE_ID = "basinsx_store_id"
+STALE_AFTER = 86400.0  # seconds a lock from another machine (whose processes we cannot see) is trusted
+
+
+def _check_chunk(basin_chunk) -> None:
+    if isinstance(basin_chunk, bool) or not isinstance(basin_chunk, (int, np.integer)) or basin_chunk < 1:
+        raise ValueError(f"basin_chunk must be a positive number of basins, got {basin_chunk!r}")
+
+
+def check_destination(store, overwrite: bool = False, source=None) -> None:
+    """Raise unless a store may be written at ``store``: it is absent, or ``overwrite`` and it is a zarr store.
+
+    An empty folder counts as absent; another folder, a file, or ``source``
+    (the path being read) is never replaced (``ValueError``).
+    """
+    store = Path(store).expanduser()
+    if source is not None and store.resolve() == Path(source).expanduser().resolve():
+        raise ValueError(f"{store} is the input being read; write to another path")
+    if not store.exists():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
+    if not is_zarr(store) and not (store.is_dir() and not any(store.iterdir())):
+        what = "a folder with other files" if store.is_dir() else "a file"
+        raise ValueError(f"{store} is {what}, not a zarr store: overwrite replaces only zarr stores")
+
+
+def _writer(store: Path, kind: str, token: str) -> Path:
+    """The sibling ``.NAME.{tmp,old,lock}-TOKEN`` of ``store`` used by the write with ``token``."""
+    return store.with_name(f".{store.name}.{kind}-{token}")
+
+
+def _writer_alive(lock: Path) -> bool:
+    """Whether the process named in ``lock`` (``pid@host``) may still be writing."""
+    try:
+        pid, host = lock.read_text().split("@", 1)
+        age = time.time() - lock.stat().st_mtime
+    except (FileNotFoundError, ValueError):
+        return False
+    if host != socket.gethostname():
+        return age < STALE_AFTER
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def recover(store) -> list[str]:
+    """Clean up after killed writes of ``store``: what stale ``.tmp-*``/``.old-*`` siblings were there.
+
+    A write works in ``.NAME.tmp-TOKEN`` beside the store, next to a lock file
+    ``.NAME.lock-TOKEN`` naming its process, and swaps with two renames (store
+    to ``.NAME.old-TOKEN``, temporary to store). For a writer that is gone,
+    the temporary is removed, and the old store is put back if the store is
+    missing (killed between the two renames) or removed if not. Siblings of a
+    writer that may still be running are left alone and only reported.
+
+    Returns
+    -------
+    list of str
+        One line per sibling restored, removed or left alone.
+    """
+    store = Path(store).expanduser()
+    if not store.parent.is_dir():
+        return []
+    groups: dict[str, dict[str, Path]] = {}
+    for path in store.parent.glob(f".{glob.escape(store.name)}.*-*"):
+        kind, _, token = path.name[len(store.name) + 2:].partition("-")
+        if kind in ("tmp", "old", "lock"):
+            groups.setdefault(token, {})[kind] = path
+    report = []
+    for token, paths in sorted(groups.items()):
+        lock = _writer(store, "lock", token)
+        if _writer_alive(lock):
+            report.extend(f"left {p.name}: its writer (see {lock.name}) may still be running"
+                          for kind, p in paths.items() if kind != "lock")
+            continue
+        if "old" in paths and not store.exists():
+            os.replace(paths.pop("old"), store)
+            report.append(f"restored {store} from {_writer(store, 'old', token).name}, left by a write killed "
+                          "between its two renames")
+        for kind in ("tmp", "old"):
+            if kind in paths:
+                shutil.rmtree(paths[kind], ignore_errors=True)
+                report.append(f"removed {paths[kind].name}, left by a killed write")
+        if "lock" in paths:
+            paths["lock"].unlink(missing_ok=True)
+    return report
+
+
+def _recover_and_warn(store: Path) -> None:
+    for line in recover(store):
+        warnings.warn(line, stacklevel=3)
+
+
+@contextlib.contextmanager
+def _locked(store: Path):
+    """A token whose ``.tmp-``/``.old-`` siblings belong to this process until the block ends."""
+    token = uuid.uuid4().hex[:8]
+    lock = _writer(store, "lock", token)
+    lock.write_text(f"{os.getpid()}@{socket.gethostname()}")  # before the siblings, so none is ever unowned
+    try:
+        yield token
+    finally:
+        shutil.rmtree(_writer(store, "tmp", token), ignore_errors=True)
+        old = _writer(store, "old", token)
+        if old.exists():  # failed between the two renames: put the old store back
+            if store.exists():
+                shutil.rmtree(old)
+            else:
+                os.replace(old, store)
+        lock.unlink(missing_ok=True)
+
+
+def _replace(store: Path, new: Path, token: str) -> None:
+    """Put ``new`` at ``store``; an existing store is kept as ``.old-TOKEN`` until ``new`` is in place."""
+    if store.exists():
+        old = _writer(store, "old", token)
+        os.replace(store, old)
+        os.replace(new, store)
+        shutil.rmtree(old)
+    else:
+        os.replace(new, store)
+
+
+def _fixed_width_strings(ds: xr.Dataset, width: str = "U200") -> xr.Dataset:
+    """zarr v2 needs fixed-width unicode: labels (object or numpy StringDType) are converted.
+
+    In-memory labels are small and converted exactly; lazily computed strings
+    (e.g. messages) get the fixed ``width``. The old encoding is dropped: a
+    ``vlen-utf8`` filter kept from a source store would make an unreadable store.
+    """
+    def fixed(var: xr.Variable) -> xr.Variable:
+        data = var.data.astype(width) if var.chunks else var.values.astype(object).astype(str)
+        return xr.Variable(var.dims, data, var.attrs)
+
+    strings = {n: fixed(v) for n, v in ds.variables.items() if v.dtype.kind in "OTU"}
+    ds = ds.assign_coords({n: v for n, v in strings.items() if n in ds.coords})
+    return ds.assign({n: v for n, v in strings.items() if n not in ds.coords})
+
+
+def _for_zarr(ds: xr.Dataset) -> xr.Dataset:
+    ds = _fixed_width_strings(ds)
+    for var in ds.variables.values():
+        var.encoding.pop("chunks", None)
+        var.encoding.pop("preferred_chunks", None)
+    return ds
+
+
 def to_zarr(ds: xr.Dataset, store, *, basin_chunk: int = 16, overwrite: bool = False,
             progress: bool = False) -> Path:
     """Write ``ds`` to a zarr store chunked ``{"basin": basin_chunk, "time": -1}``.
@@ -24,36 +182,32 @@ def to_zarr(ds: xr.Dataset, store, *, basin_chunk: int = 16, overwrite: bool = F
     The store is written under a temporary name beside ``store`` and renamed
     into place only when complete (with consolidated metadata), so a crash or
     an interrupt never leaves a store that opens. Dask-backed input is computed
-    chunk by chunk while writing; ``progress=True`` shows a progress bar.
+    chunk by chunk while writing; ``progress=True`` shows a progress bar. Every
+    store gets a new id in its attrs (``basinsx_store_id``), by which a
+    restartable run recognises its input.
+
+    ``overwrite=True`` replaces only a zarr store (or an empty folder), never
+    another folder, a file or the store ``ds`` was read from (``ValueError``).
+    The old store is kept as ``.NAME.old-*`` until the new one is in place; if
+    the process is killed between the two renames, the next open or write puts
+    it back. Temporaries left by killed writes are removed on the next write
+    (see :func:`recover`), those of a writer still running are left alone.
 
     Returns the path of the store.
     """
     store = Path(store).expanduser()
-    if store.exists() and not overwrite:
-        raise FileExistsError(f"{store} exists; pass overwrite=True to replace it")
+    _check_chunk(basin_chunk)
     store.parent.mkdir(parents=True, exist_ok=True)
-    tmp = store.with_name(f".{store.name}.tmp-{uuid.uuid4().hex[:8]}")
+    _recover_and_warn(store)
+    check_destination(store, overwrite, ds.encoding.get("source"))
     out = _pack_statics(chunk_dynamic(ds, min(basin_chunk, max(ds.sizes.get("basin", 1), 1))))
-    for var in out.variables.values():
-        var.encoding.pop("chunks", None)
-        var.encoding.pop("preferred_chunks", None)
-    # zarr needs fixed-width strings: labels held as Python objects become unicode (they are small).
-    strings = {name: out[name].astype(str) for name, var in out.variables.items() if var.dtype == object}
-    out = out.assign_coords({n: v for n, v in strings.items() if n in out.coords})
-    out = out.assign({n: v for n, v in strings.items() if n not in out.coords})
-    try:
+    out = _for_zarr(out)
+    out.attrs[STORE_ID] = uuid.uuid4().hex
+    with _locked(store) as token:
+        tmp = _writer(store, "tmp", token)
         job = out.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2, compute=False)
         compute(job, progress=progress, desc="writing zarr")
-        if store.exists():
-            old = store.with_name(f".{store.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(store, old)
-            os.replace(tmp, store)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, store)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        _replace(store, tmp, token)
     return store
 
 
@@ -85,22 +239,84 @@ def _unpack_statics(ds: xr.Dataset) -> xr.Dataset:
     return ds.drop_vars([STATICS, "static_name"]).assign(statics)
 
 
+def _fingerprint(path: Path) -> str:
+    """Names, sizes and modification times of every file under ``path``, hashed (cheap for any size)."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def source_id(name_or_path) -> str:
+    """The identity of a data set, by which a restartable run recognises its input.
+
+    ``"sample"``: a hash of the bundled file; a store written by :func:`to_zarr`:
+    its ``basinsx_store_id`` (new with every write); a catalog name: that of its
+    converted store; any other folder: a hash of its files' names, sizes and
+    modification times.
+    """
+    if isinstance(name_or_path, str) and name_or_path == SAMPLE:
+        data = (files("basinsx") / "data" / "sample.nc").read_bytes()
+        return f"sample:{hashlib.sha256(data).hexdigest()[:16]}"
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        from .catalog import fetch
+
+        path = fetch(str(name_or_path), progress=False)
+    if is_zarr(path):
+        store_id = xr.open_zarr(path, chunks=None).attrs.get(STORE_ID)
+        if store_id:
+            return f"store:{store_id}"
+    return f"files:{_fingerprint(path)}"
+
+
 def is_zarr(path: Path) -> bool:
+    """Whether ``path`` is a zarr store (v2 or v3 metadata at its top)."""
     return path.is_dir() and any((path / f).exists() for f in (".zmetadata", ".zgroup", "zarr.json"))
 
 
-def open_zarr(path, chunks="auto") -> xr.Dataset:
-    """Open a basinsx zarr store lazily (dask) with its stored chunks."""
+def open_zarr(path, chunks="auto", *, allow_incomplete: bool = False) -> xr.Dataset:
+    """Open a basinsx zarr store lazily (dask) with its stored chunks.
+
+    A :func:`to_zarr_regions` store whose run was stopped part-way raises
+    :class:`IncompleteStoreError` naming the missing basins; with
+    ``allow_incomplete=True`` it opens with a warning and a boolean coordinate
+    ``written(basin)`` that is False for the basins never written.
+    """
+    path = Path(path).expanduser()
     # Opened without dask first, so labels and statics stay lazily indexed and load without a dask compute.
-    ds = _unpack_statics(xr.open_zarr(path, chunks=None))
+    raw = xr.open_zarr(path, chunks=None)
+    missing = _missing_blocks(path, raw)
+    ds = _unpack_statics(raw)
     dynamic = {}
     for name, var in ds.data_vars.items():
         if "time" in var.dims and chunks is not None:
             size = dict(zip(var.dims, var.encoding.get("chunks", var.shape))) if chunks == "auto" else chunks
             dynamic[name] = var.chunk(size if isinstance(size, dict) else {"basin": size, "time": -1})
-    strings = {n: v.astype(object) for n, v in ds.variables.items() if v.dtype.kind == "U"}
+    # labels come back as fixed-width or numpy StringDType arrays; basinsx holds them as Python strings
+    strings = {n: v.astype(object) for n, v in ds.variables.items() if v.dtype.kind in "UT"}
     ds = ds.assign({n: v for n, v in strings.items() if n not in ds.coords} | dynamic)
-    return ds.assign_coords({n: v for n, v in strings.items() if n in ds.coords})
+    ds = ds.assign_coords({n: v for n, v in strings.items() if n in ds.coords})
+    ds.attrs.pop(STORE_ID, None)
+    ds.encoding["source"] = str(path.resolve())
+    if not missing:
+        return ds
+    written = np.ones(ds.sizes["basin"], dtype=bool)
+    for a, b in missing:
+        written[a:b] = False
+    names = ds.basin.values[~written].tolist()
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    blocks = ", ".join(f"{a}-{b}" for a, b in missing)
+    if not allow_incomplete:
+        rerun = " ".join(f"{k} {_show(v)}" for k, v in ds.attrs.get(RUN, {}).items() if k.startswith("--"))
+        raise IncompleteStoreError(
+            f"{path} is incomplete: basin blocks {blocks} (basins {shown}) were never written, the run that "
+            f"writes it was stopped. Rerun it with the same arguments to finish it"
+            + (f" ({rerun})" if rerun else "") + ", or open it with allow_incomplete=True")
+    warnings.warn(f"{path} is incomplete: {len(names)} basins never written ({shown}); "
+                  "they are marked written=False", stacklevel=2)
+    return ds.assign_coords(written=("basin", written))
 
 
 def open_sample(chunks="auto") -> xr.Dataset:
@@ -122,7 +338,8 @@ def chunk_dynamic(ds: xr.Dataset, basin) -> xr.Dataset:
     return ds.assign({name: ds[name].chunk({"basin": basin, "time": -1}) for name in dynamic})
 
 
-def open_dataset(name_or_path, *, basins=None, chunks="auto", **kwargs) -> xr.Dataset:
+def open_dataset(name_or_path, *, basins=None, chunks="auto", allow_incomplete: bool = False,
+                 **kwargs) -> xr.Dataset:
     """Open a data set by name or path, lazily.
 
     Parameters
@@ -135,6 +352,9 @@ def open_dataset(name_or_path, *, basins=None, chunks="auto", **kwargs) -> xr.Da
         Subset of basin ids.
     chunks : "auto", int, dict or None
         Dask chunks (basins per chunk); ``None`` loads into memory.
+    allow_incomplete : bool
+        Open a result store whose run was stopped part-way (see :func:`open_zarr`)
+        instead of raising :class:`IncompleteStoreError`.
     **kwargs
         Passed to the reader (``forcing=`` for CAMELS-US, ``subset=``/``format=`` for Caravan).
     """
@@ -153,6 +373,12 @@ def open_dataset(name_or_path, *, basins=None, chunks="auto", **kwargs) -> xr.Da
         return subset(open_sample(chunks))
     path = Path(name_or_path).expanduser()
     if not path.exists():
+        _recover_and_warn(path)  # a write killed between its two renames left the store as .old-*
+    if not path.exists():
+        held = sorted(path.parent.glob(f".{glob.escape(path.name)}.old-*"))
+        if held:
+            raise FileNotFoundError(f"{path} is missing: {held[0]} holds the previous store while it is being "
+                                    "replaced by a running write; retry when that write ends")
         names = load_catalog()
         if str(name_or_path) in names:
             return subset(open_zarr(fetch(str(name_or_path), **kwargs), chunks))
@@ -161,7 +387,7 @@ def open_dataset(name_or_path, *, basins=None, chunks="auto", **kwargs) -> xr.Da
             f"more via ${CATALOG_ENV}) nor an existing path"
         )
     if is_zarr(path):
-        ds = subset(open_zarr(path, chunks))
+        ds = subset(open_zarr(path, chunks, allow_incomplete=allow_incomplete))
         return ds if chunks is not None else ds.load()
     if (path / "timeseries").is_dir():
         return read_caravan(path, basins=basins, chunks=chunks, **kwargs)
@@ -174,48 +400,135 @@ def open_dataset(name_or_path, *, basins=None, chunks="auto", **kwargs) -> xr.Da
 
 
 DONE = ".basinsx-done"
+RUN = "basinsx_run"
 
 
-def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, progress: bool = False) -> Path:
+class IncompleteStoreError(ValueError):
+    """A restartable result store whose run was stopped before every basin block was written."""
+
+
+class RunMismatchError(ValueError):
+    """An existing result store was written by another run; ``differences`` says what differs."""
+
+    def __init__(self, store: Path, differences: list[str]):
+        self.differences = differences
+        super().__init__(f"{store} holds another run: {'; '.join(differences)}; pass overwrite=True to start afresh")
+
+
+def _show(value) -> str:
+    if value is None:
+        return "unset"
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _missing_blocks(path: Path, ds: xr.Dataset) -> list[tuple[int, int]]:
+    """Basin blocks ``(start, stop)`` of a :func:`to_zarr_regions` store without a completion mark."""
+    if not (path / DONE).is_dir():
+        return []
+    n = ds.sizes["basin"]
+    chunked = [v.encoding["chunks"][v.dims.index("basin")] for v in ds.data_vars.values()
+               if "basin" in v.dims and "chunks" in v.encoding]
+    step = chunked[0] if chunked else n
+    blocks = [(start, min(start + step, n)) for start in range(0, n, step)]
+    return [(a, b) for a, b in blocks if not (path / DONE / f"{a}-{b}").exists()]
+
+
+def _differences(store: Path, result: xr.Dataset, run: dict, basin_chunk: int) -> list[str]:
+    """What differs between the run recorded in ``store`` and this one (empty: the rerun may resume)."""
+    old = xr.open_zarr(store, chunks=None)
+    recorded = old.attrs.get(RUN, {})
+    keys = list(dict.fromkeys([*recorded, *run]))
+    differences = [f"{k}: {_show(recorded.get(k))} in {store.name}, {_show(run.get(k))} now"
+                   for k in keys if recorded.get(k) != run.get(k)]
+    if differences:
+        return differences
+    if old.basin.values.tolist() != result.basin.values.tolist():
+        differences.append(f"basins: {_show(old.basin.values.tolist())} in {store.name}, "
+                           f"{_show(result.basin.values.tolist())} now")
+    differences += [f"variable {n}: {dict(old[n].sizes) if n in old else 'absent'} in {store.name}, "
+                    f"{dict(v.sizes)} now" for n, v in result.variables.items()
+                    if n not in old or dict(old[n].sizes) != dict(v.sizes)]
+    chunks = [v.encoding["chunks"][v.dims.index("basin")] for v in old.data_vars.values() if "basin" in v.dims]
+    if chunks and chunks[0] != min(basin_chunk, old.sizes["basin"]):
+        differences.append(f"basin_chunk: {chunks[0]} in {store.name}, {basin_chunk} now")
+    return differences
+
+
+def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, run: dict | None = None,
+                    overwrite: bool = False, progress: bool = False) -> Path:
     """Compute a lazy per-basin ``result`` into a zarr store one basin block at a time, restartably.
 
-    The store's metadata is written first; then each block of ``basin_chunk``
-    basins is computed and written into its own region, and a marker file is
-    left for it once it is complete. A rerun after a crash or a killed job skips
-    the blocks already marked and computes only the rest. Blocks are independent
-    dask tasks, so a distributed cluster writes them in parallel.
+    The store's metadata is written first (atomically, with ``run`` in its
+    attrs); then each block of ``basin_chunk`` basins is computed and written
+    into its own region, and a marker file is left for it once it is complete.
+    A rerun after a crash or a killed job skips the blocks already marked and
+    computes only the rest. Blocks are independent dask tasks, so a distributed
+    cluster writes them in parallel. Until every block is marked,
+    :func:`open_dataset` refuses the store (see ``allow_incomplete``).
 
-    Returns the path of the store.
+    Parameters
+    ----------
+    result : xarray.Dataset
+        Lazy result with a ``basin`` dimension.
+    store : path-like
+        Result store to create, or to resume.
+    basin_chunk : int
+        Basins per block.
+    run : dict, optional
+        JSON-able description of everything that determines ``result`` (arguments,
+        the input's identity). An existing store is resumed only when its recorded
+        ``run``, basins, variables and blocks equal this one's; otherwise
+        :class:`RunMismatchError` names what differs.
+    overwrite : bool
+        Start afresh: replace an existing zarr store (never another folder or file).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    Path
+        The store.
     """
     import dask
 
     store = Path(store).expanduser()
+    _check_chunk(basin_chunk)
     if "basin" not in result.dims:
         raise ValueError("to_zarr_regions needs a result with a 'basin' dimension")
-    # zarr needs fixed-width strings: labels are loaded (small), computed strings get a fixed width.
-    labels = {n: np.asarray(c.values, dtype=str) for n, c in result.coords.items() if c.dtype == object}
-    result = result.assign_coords({n: (result[n].dims, v) for n, v in labels.items()})
-    result = result.assign({n: v.astype("U200") for n, v in result.data_vars.items() if v.dtype == object})
-    result = result.chunk({"basin": basin_chunk})
-    for var in result.variables.values():
-        var.encoding.pop("chunks", None)
-        var.encoding.pop("preferred_chunks", None)
-    marks = store / DONE
-    if not is_zarr(store):
-        result.to_zarr(store, mode="w", compute=False, consolidated=True, zarr_format=2)
-    marks.mkdir(exist_ok=True)
+    result = _for_zarr(result).chunk({"basin": basin_chunk})
+    run = json.loads(json.dumps(run or {}))  # as the store's attrs give it back: lists, not tuples
+    store.parent.mkdir(parents=True, exist_ok=True)
+    _recover_and_warn(store)
+    if store.exists() and not overwrite:
+        if not (is_zarr(store) and (store / DONE).is_dir()):
+            raise FileExistsError(f"{store} exists and is not a restartable result store; "
+                                  "pass overwrite=True to replace it")
+        differences = _differences(store, result, run, basin_chunk)
+        if differences:
+            raise RunMismatchError(store, differences)
+    else:
+        check_destination(store, overwrite)
+        with _locked(store) as token:
+            tmp = _writer(store, "tmp", token)
+            start = result.assign_attrs({STORE_ID: uuid.uuid4().hex, RUN: run})
+            start.to_zarr(tmp, mode="w", compute=False, consolidated=True, zarr_format=2)
+            (tmp / DONE).mkdir()
+            _replace(store, tmp, token)
 
     def write(block: xr.Dataset, region: slice, mark: Path) -> None:
         block = block.drop_vars([n for n in block.variables if "basin" not in block[n].dims])
         block.to_zarr(store, region={"basin": region}, mode="r+", zarr_format=2)
         mark.touch()
 
-    tasks, start = [], 0
+    tasks, sizes, names, start, ids = [], [], [], 0, result["basin"].values
     for size in result.chunks["basin"]:
         region = slice(start, start + size)
-        mark = marks / f"{region.start}-{region.stop}"
+        mark = store / DONE / f"{region.start}-{region.stop}"
         if not mark.exists():
             tasks.append(dask.delayed(write)(result.isel(basin=region), region, mark))
+            sizes.append(size)
+            names.append(f"{mark.name} ({ids[region.start]}..{ids[region.stop - 1]})")
         start += size
-    compute(*tasks, progress=progress, desc="writing basin blocks")
+    # the bar counts basins; a block that fails is named (IncompleteError), the finished ones stay written
+    compute(*tasks, progress=progress, desc="writing basin blocks", weights=sizes, labels=names)
     return store

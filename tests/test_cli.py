@@ -2,6 +2,8 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
+import xarray as xr
 
 import basinsx
 from basinsx.cli import main
@@ -62,3 +64,112 @@ def test_embed_writes_embeddings(tmp_path, capsys):
     assert (tmp_path / "model.pt").stat().st_size > 0
     assert main(argv) == 2  # the store exists
     assert "overwrite" in capsys.readouterr().err
+
+
+SOURCES = {  # every kind of data set basinsx opens, cut to two basins and a short period
+    "sample": ("sample", ["01031500", "03346000"], ("2001", "2002")),
+    "zarr": (None, ["01031500", "03346000"], ("2001", "2002")),
+    "caravan": ("caravan", ["01031500", "01055000"], ("2001", "2002")),
+    "camels_us": ("camels_us", ["01022500", "01547700"], ("2001", "2002")),
+}
+
+
+@pytest.fixture(params=list(SOURCES))
+def source(request, tmp_path, data_dir):
+    name, basins, period = SOURCES[request.param]
+    if name is None:  # a store written by `basinsx convert`
+        name = tmp_path / "in.zarr"
+        assert main(["convert", "sample", str(name), "--basins", *basins, "--basin-chunk", "1"]) == 0
+    elif name != "sample":
+        name = data_dir / name
+    return str(name), basins, period
+
+
+def test_every_command_round_trips_every_data_set(source, tmp_path, capsys):
+    src, basins, period = source
+    expected = basinsx.open_dataset(src, basins=basins).compute()
+    for dest in (tmp_path / "a.zarr", tmp_path / "b.zarr"):  # convert, and convert the store it wrote
+        assert main(["convert", src, str(dest), "--basins", *basins]) == 0
+        xr.testing.assert_identical(basinsx.open_dataset(dest).compute(), expected)
+        src = str(dest)
+    assert main(["convert", src, src, "--overwrite"]) == 2
+
+    cal = ["--basins", *basins, "--period", *period, "--n-starts", "1", "--pet", "oudin"]
+    assert main(["calibrate", source[0], "--out", str(tmp_path / "r0.zarr"), *cal]) == 0
+    assert main(["calibrate", src, "--out", str(tmp_path / "r1.zarr"), *cal]) == 0
+    assert "2 basins" in capsys.readouterr().out
+    direct, via_store = (basinsx.open_dataset(tmp_path / f"r{i}.zarr").compute().drop_attrs() for i in (0, 1))
+    xr.testing.assert_identical(direct, via_store)  # the store holds exactly what the source holds
+    assert list(direct.basin.values) == basins and np.isfinite(direct.params).all()
+
+    assert main(["embed", src, "--out", str(tmp_path / "e.zarr"), "--basins", *basins, "--period", *period,
+                 "--epochs", "1", "--dim", "4", "--pet", "oudin", "--attributes", "p_mean"]) == 0
+    emb = basinsx.open_dataset(tmp_path / "e.zarr")
+    assert list(emb.basin.values) == basins and np.isfinite(emb.embedding).all()
+
+
+def test_version_and_the_default_period_match_python(capsys):
+    import inspect
+
+    from basinsx.calibration import calibrate
+    from basinsx.cli import build_parser
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"basinsx {basinsx.__version__}"
+    default = inspect.signature(calibrate).parameters["period"].default
+    args = build_parser().parse_args(["calibrate", "sample", "--out", "x.zarr"])
+    assert slice(*args.period) == default
+    out = subprocess.run([sys.executable, "-m", "basinsx.cli", "calibrate", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    assert f"(default {default.start} {default.stop}" in " ".join(out.split())
+
+
+def test_messages_use_flag_names_and_dates(tmp_path, capsys):
+    dest = tmp_path / "s.zarr"
+    assert main(["convert", "sample", str(dest), "--basins", "01031500"]) == 0
+    assert main(["convert", "sample", str(dest), "--basins", "01031500"]) == 2
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "overwrite=True" not in err
+    assert main(["calibrate", "sample", "--out", str(tmp_path / "r.zarr"), "--basins", "01031500",
+                 "--period", "1995", "1982"]) == 2
+    err = capsys.readouterr().err
+    assert "calibration period 1995 to 1982 selects no days of the record 1981-01-01 to" in err
+    assert "slice(" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_in_flags_rewrites_only_this_commands_options():
+    from basinsx.cli import _in_flags, build_parser
+
+    parser = build_parser()
+    calibrate = next(a for a in parser._actions if a.choices and "calibrate" in a.choices).choices["calibrate"]
+    assert _in_flags("pass overwrite=True to replace it", calibrate) == "pass --overwrite to replace it"
+    assert (_in_flags("need n_starts >= 1, got n_starts=0, warmup=-1; gauge_name kept", calibrate)
+            == "need --n-starts >= 1, got --n-starts 0, --warmup -1; gauge_name kept")
+
+
+def test_file_system_errors_exit_2_without_a_traceback(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    run = subprocess.run([sys.executable, "-m", "basinsx.cli", "convert", "sample", str(blocker / "sub" / "s.zarr"),
+                          "--basins", "01031500"], capture_output=True, text=True)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.startswith("basinsx convert: error:") and "a-file" in run.stderr
+
+
+def test_calibrate_summarises_negative_pet_once(tmp_path, capsys):
+    ds = basinsx.open_dataset("sample", basins=["01031500", "03346000", "12010000"]).sel(time=slice("1990", "1992"))
+    pet = ds.pet.load()
+    pet[0, 400:403] = -1.0
+    pet[2, 500] = -0.5
+    basinsx.to_zarr(ds.assign(pet=pet), tmp_path / "in.zarr", basin_chunk=1)
+    assert main(["calibrate", str(tmp_path / "in.zarr"), "--out", str(tmp_path / "r.zarr"), "--period", "1991",
+                 "1992", "--n-starts", "1", "--basin-chunk", "1"]) == 0
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if "negative PET" in line]
+    days = (pet < 0).sum("time").values  # the window is 1990-1992: 365 warm-up days, then the period
+    assert days[0] >= 3 and days[2] >= 1  # ERA5-Land PET has negative days of its own
+    named = ", ".join(f"{b} ({n})" for b, n in zip(ds.basin.values, days) if n)
+    assert lines == [f"warning: negative PET clipped to zero (days) in {(days > 0).sum()} of 3 basins: {named}"]
+    assert (basinsx.open_dataset(tmp_path / "r.zarr").n_negative_pet.values == days).all()
+    assert "NegativePETWarning" not in captured.err and "dask" not in captured.err

@@ -1,0 +1,214 @@
+"""Stores and restartable runs: no mixed runs, no incomplete store taken as complete, no user file deleted."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import basinsx
+from basinsx.cli import main
+from basinsx.store import DONE, IncompleteStoreError
+
+ROOT = Path(__file__).resolve().parents[1]
+CAL = ["--period", "1982", "1995", "--n-starts", "2"]
+
+
+def run_cli(*argv, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "basinsx.cli", *map(str, argv)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def kill_after_first_block(out: Path, *argv) -> None:
+    """Start ``basinsx calibrate`` and SIGKILL it as soon as its first basin block is marked done."""
+    proc = run_cli("calibrate", "sample", "--out", out, *argv)
+    try:
+        while not (out / DONE).is_dir() or not any((out / DONE).iterdir()):
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.005)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def test_killed_calibration_never_mixes_runs(tmp_path, capsys):
+    out = tmp_path / "r.zarr"
+    argv = ["--basins", "01031500", "01440000", "01606500", "02324400", "--basin-chunk", "1", *CAL]
+    kill_after_first_block(out, *argv, "--scheduler", "synchronous")
+    done = sorted(p.name for p in (out / DONE).iterdir())
+    assert 1 <= len(done) < 4, done  # killed part-way
+
+    # an incomplete store never opens as complete
+    with pytest.raises(IncompleteStoreError, match="incomplete") as err:
+        basinsx.open_dataset(out)
+    missing = [b for i, b in enumerate(argv[1:5]) if f"{i}-{i + 1}" not in done]
+    assert all(b in str(err.value) for b in missing) and "allow_incomplete=True" in str(err.value)
+    with pytest.warns(UserWarning, match=missing[0]):
+        partial = basinsx.open_dataset(out, allow_incomplete=True)
+    assert sorted(partial.basin.values[~partial.written.values]) == missing
+
+    # other basins, another model or loss: exit 2 naming what differs, nothing written
+    other = ["--basins", "01031500", "03346000", "12010000", "09510200", "--basin-chunk", "1", *CAL]
+    assert main(["calibrate", "sample", "--out", str(out), *other]) == 2
+    message = capsys.readouterr().err
+    assert "--basins" in message and "01440000" in message and "--overwrite" in message
+    assert main(["calibrate", "sample", "--out", str(out), *argv, "--model", "hymod"]) == 2
+    assert "--model: gr4j in r.zarr, hymod now" in capsys.readouterr().err
+    assert sorted(p.name for p in (out / DONE).iterdir()) == done
+
+    # the same arguments resume and give the result of an uninterrupted run
+    assert main(["calibrate", "sample", "--out", str(out), *argv]) == 0
+    clean = tmp_path / "clean.zarr"
+    assert main(["calibrate", "sample", "--out", str(clean), *argv]) == 0
+    resumed = basinsx.open_dataset(out).compute()
+    xr.testing.assert_identical(resumed.drop_attrs(), basinsx.open_dataset(clean).compute().drop_attrs())
+    assert np.isfinite(resumed.kge).all()
+
+    # a finished store and another loss: exit 2 (the old result is not printed); --overwrite starts afresh
+    capsys.readouterr()
+    assert main(["calibrate", "sample", "--out", str(out), *argv, "--loss", "nse"]) == 2
+    captured = capsys.readouterr()
+    assert "--loss: kge in r.zarr, nse now" in captured.err and "median KGE" not in captured.out
+    assert main(["calibrate", "sample", "--out", str(out), *argv, "--loss", "nse", "--overwrite"]) == 0
+    assert basinsx.open_dataset(out).attrs["basinsx_run"]["--loss"] == "nse"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_input_identity_is_part_of_the_run(tmp_path, capsys):
+    src = tmp_path / "s.zarr"
+    assert main(["convert", "sample", str(src), "--basins", "01031500", "01440000"]) == 0
+    argv = ["calibrate", str(src), "--out", str(tmp_path / "r.zarr"), "--period", "1982", "1983", "--n-starts", "1"]
+    assert main(argv) == 0
+    assert main(argv) == 0  # same input, same arguments: nothing to do
+    assert main(["convert", "sample", str(src), "--basins", "01031500", "01440000", "--overwrite"]) == 0
+    capsys.readouterr()
+    assert main(argv) == 2  # a rewritten input is another input, even with the same basins
+    assert "input" in capsys.readouterr().err
+
+
+def test_cli_rejects_bad_chunks_and_out_equal_to_input(tmp_path, capsys):
+    for bad in ("0", "-3"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["calibrate", "sample", "--out", str(tmp_path / "r.zarr"), "--basin-chunk", bad])
+        assert exit_.value.code == 2 and "--basin-chunk" in capsys.readouterr().err
+        with pytest.raises(SystemExit):
+            main(["convert", "sample", str(tmp_path / "s.zarr"), "--basin-chunk", bad])
+    with pytest.raises(ValueError, match="basin_chunk"):
+        basinsx.to_zarr(basinsx.open_dataset("sample"), tmp_path / "s.zarr", basin_chunk=0)
+    src = tmp_path / "s.zarr"
+    assert main(["convert", "sample", str(src), "--basins", "01031500"]) == 0
+    for argv in (["calibrate", str(src), "--out", str(src)], ["embed", str(src), "--out", str(src), "--overwrite"],
+                 ["convert", str(src), str(src), "--overwrite"]):
+        assert main(argv) == 2
+        assert "is the input" in capsys.readouterr().err
+    assert basinsx.open_dataset(src).sizes["basin"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]
+
+
+def test_overwrite_replaces_a_zarr_store_and_nothing_else(tmp_path, data_dir, capsys):
+    ds = basinsx.open_dataset("sample", basins=["01031500"])
+    folder = tmp_path / "mydir"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("years of work")
+    plain = tmp_path / "notes.txt"
+    plain.write_text("keep me")
+    for dest in (folder, plain):
+        with pytest.raises(ValueError, match="not a zarr store"):
+            basinsx.to_zarr(ds, dest, overwrite=True)
+        assert main(["convert", "sample", str(dest), "--overwrite"]) == 2
+        assert "not a zarr store" in capsys.readouterr().err
+        for command in ("calibrate", "embed"):
+            assert main([command, "sample", "--out", str(dest), "--overwrite"]) == 2
+    assert (folder / "thesis.tex").read_text() == "years of work" and plain.read_text() == "keep me"
+
+    caravan = tmp_path / "cv"  # files linked to the shared data: deleting the copy would delete only links
+    shutil.copytree(data_dir / "caravan", caravan, copy_function=os.symlink)
+    before = sorted(str(p.relative_to(caravan)) for p in caravan.rglob("*"))
+    assert main(["convert", str(caravan), str(caravan), "--basins", "01031500", "--overwrite"]) == 2
+    assert sorted(str(p.relative_to(caravan)) for p in caravan.rglob("*")) == before
+
+    store = basinsx.to_zarr(ds, tmp_path / "s.zarr")
+    with pytest.raises(ValueError, match="is the input"):
+        basinsx.to_zarr(basinsx.open_dataset(store), store, overwrite=True)
+    (tmp_path / "empty").mkdir()  # an empty folder holds nothing to lose
+    basinsx.to_zarr(ds, tmp_path / "empty", overwrite=True)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+SWAP_KILLED = """
+import os, signal, sys
+import basinsx, basinsx.store as store
+
+replace = os.replace
+def killed_between_renames(src, dst):
+    replace(src, dst)
+    if ".old-" in str(dst):
+        os.kill(os.getpid(), signal.SIGKILL)
+store.os.replace = killed_between_renames
+basinsx.to_zarr(basinsx.open_dataset("sample", basins=["01031500", "01440000"]), sys.argv[1], overwrite=True)
+"""
+
+
+def kill_between_the_two_renames(store: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(SWAP_KILLED), str(store)], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    names = sorted(p.name.rsplit("-", 1)[0] for p in store.parent.iterdir())
+    assert names == [".s.zarr.lock", ".s.zarr.old", ".s.zarr.tmp"]  # the old store survives under .old-*
+
+
+def test_a_kill_between_the_two_renames_stays_recoverable(tmp_path):
+    store = tmp_path / "s.zarr"
+    basinsx.to_zarr(basinsx.open_dataset("sample", basins=["01031500"]), store)
+    kill_between_the_two_renames(store)
+    # the next open restores the old store (its writer is dead) and says so
+    with pytest.warns(UserWarning, match="restored"):
+        assert basinsx.open_dataset(store).sizes["basin"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]
+
+    # ... and so does the next write, which then replaces it as asked
+    kill_between_the_two_renames(store)
+    with pytest.raises(FileExistsError), pytest.warns(UserWarning, match="restored"):
+        basinsx.to_zarr(basinsx.open_dataset("sample"), store)
+    basinsx.to_zarr(basinsx.open_dataset("sample", basins=["01440000"]), store, overwrite=True)
+    assert list(basinsx.open_dataset(store).basin.values) == ["01440000"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]
+
+
+def test_a_live_writers_swap_is_named_not_touched(tmp_path):
+    store = tmp_path / "s.zarr"
+    basinsx.to_zarr(basinsx.open_dataset("sample", basins=["01031500"]), store)
+    kill_between_the_two_renames(store)
+    lock = next(tmp_path.glob(".s.zarr.lock-*"))
+    lock.write_text(f"{os.getpid()}@{os.uname().nodename}")  # as if its writer were still at work
+    with pytest.raises(FileNotFoundError, match=r"\.s\.zarr\.old-.*being replaced"):
+        basinsx.open_dataset(store)
+    assert len(list(tmp_path.iterdir())) == 3
+
+
+def test_stale_temporaries_are_cleaned_up_and_live_ones_left(tmp_path):
+    ds = basinsx.open_dataset("sample", basins=["01031500"])
+    store = tmp_path / "s.zarr"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = os.uname().nodename
+    for token, owner in [("aaaa0001", f"{dead.stdout.strip()}@{host}"), ("aaaa0002", f"{os.getpid()}@{host}"),
+                         ("aaaa0003", "1@another-host")]:
+        (tmp_path / f".s.zarr.tmp-{token}").mkdir()
+        (tmp_path / f".s.zarr.tmp-{token}" / "part").write_text("half-written")
+        (tmp_path / f".s.zarr.lock-{token}").write_text(owner)
+    old = time.time() - 3 * 86400  # a lock from another machine is trusted for a day
+    os.utime(tmp_path / ".s.zarr.lock-aaaa0003", (old, old))
+    (tmp_path / ".s.zarr.tmp-aaaa0004").mkdir()  # no lock at all: its writer is gone
+    with pytest.warns(UserWarning, match="removed") as record:
+        basinsx.to_zarr(ds, store)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".s.zarr.lock-aaaa0002", ".s.zarr.tmp-aaaa0002", "s.zarr"]
+    assert "aaaa0002" in " ".join(str(w.message) for w in record)  # the live one is reported, not removed
