@@ -178,3 +178,79 @@ def test_bad_arguments_name_the_problem():
         calibrate(ds, model=MODEL, period=slice("2001", "2002"))
     with pytest.raises(TypeError, match="lacks"):
         calibrate(ds, model=object())
+
+
+class BrokenOnMarker(LinearReservoir):
+    """Raises an error no optimizer expects (not ValueError/ArithmeticError) for the basin whose rain holds 77."""
+
+    def run(self, theta, forcing, warmup=0, sensitivities=True):
+        if np.any(forcing[0] == 77.0):
+            raise RuntimeError("solver library crashed")
+        return super().run(theta, forcing, warmup, sensitivities)
+
+
+def test_any_exception_in_one_basin_fails_that_basin_only():
+    ds, theta = make_dataset(n_basins=3)
+    ds["prcp"][1, 500] = 77.0
+    lazy = calibrate(ds.chunk({"basin": 2}), model=BrokenOnMarker(), loss="nse", period=slice("1991", "1993"),
+                     n_starts=1)
+    with dask.config.set(scheduler="threads"):
+        out = lazy.compute()  # one basin's error does not sink its block, nor the others
+    assert out["message"].values[1] == "failed: RuntimeError: solver library crashed"
+    assert np.isnan(out["params"][1]).all()
+    for i in (0, 2):
+        np.testing.assert_allclose(out["params"][i], theta[i], rtol=2e-3)
+
+
+class ReservoirWithPET(LinearReservoir):
+    """The linear reservoir fed by ``prcp - pet``: a model that reads PET."""
+
+    forcings = ("prcp", "pet")
+
+    def run(self, theta, forcing, warmup=0, sensitivities=True):
+        if np.any(forcing[1] < 0):
+            raise AssertionError("calibrate must clip negative PET before the model sees it")
+        return super().run(theta, np.maximum(forcing[:1] - 0.1 * forcing[1:], 0.0), warmup, sensitivities)
+
+
+def pet_dataset():
+    ds, _ = make_dataset(n_basins=4)
+    pet = np.full(ds["prcp"].shape, 1.0, dtype="float32")
+    pet[1, [10, 400, 800]] = -0.5  # day 10 lies before the warm-up window of a calibration from July 1991
+    pet[3, 500:520] = -2.0
+    return ds.assign(pet=(("basin", "time"), pet))
+
+
+def test_negative_pet_counted_per_basin_and_summarised_once():
+    import warnings
+
+    from basinsx.models import NegativePETWarning
+
+    ds = pet_dataset()
+    kwargs = dict(model=ReservoirWithPET(), loss="nse", period=slice("1991-07", "1993"), warmup=365, n_starts=1)
+    with pytest.warns(NegativePETWarning) as record:
+        eager = calibrate(ds, **kwargs)
+    assert [w.filename for w in record] == [__file__]  # one warning, from this line, not from dask or basinsx
+    assert str(record[0].message) == "negative PET clipped to zero (days) in 2 of 4 basins: b1 (2), b3 (20)"
+    np.testing.assert_array_equal(eager["n_negative_pet"], [0, 2, 0, 20])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing warns while a lazy result is built and computed
+        lazy = calibrate(ds.chunk({"basin": 1}), **kwargs)
+        with dask.config.set(scheduler="threads"):
+            computed = lazy.compute()
+    xr.testing.assert_identical(computed, eager)
+    from basinsx import flags
+
+    with pytest.warns(NegativePETWarning, match="in 2 of 4 basins: b1 .2., b3 .20.$") as record:
+        flags.warn(computed)
+    assert [w.filename for w in record] == [__file__]
+    with pytest.raises(ValueError, match="compute the result"):
+        flags.summarize(lazy)
+
+
+def test_period_messages_show_dates_and_progress_needs_in_memory_input():
+    ds, _ = make_dataset(n_basins=1)
+    with pytest.raises(ValueError, match="period 1995 to 1982 selects no days of the record 1990-01-01 to"):
+        calibrate(ds, model=MODEL, period=slice("1995", "1982"))
+    with pytest.raises(ValueError, match=r"basinsx.progress.compute\(result\)"):
+        calibrate(ds.chunk({"basin": 1}), model=MODEL, progress=True)

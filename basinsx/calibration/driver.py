@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import flags
 from .optimize import OPTIMIZERS, calibrate_basin
 
 __all__ = ["calibrate"]
 
-OUTPUTS = ("params", "loss", "kge", "nse", "n_evals", "converged", "message")
+OUTPUTS = ("params", "loss", "kge", "nse", "n_evals", "converged", "message", "n_negative_pet")
 
 
 def resolve_model(model, snow=False):
@@ -29,17 +28,26 @@ def resolve_model(model, snow=False):
 
 def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, seed, maxiter, tol, log_scale,
                      solver_options, dates, forcing_names, progress):
-    """Kernel over a block of basins: forcings ``(..., T)`` then flow ``(..., T)``; time last."""
+    """Kernel over a block of basins: forcings ``(..., T)`` then flow ``(..., T)``; time last.
+
+    Negative PET is counted per basin and clipped here, as the models would clip it, so
+    that no model run warns from inside a dask task (see :mod:`basinsx.flags`).
+    """
     from tqdm.auto import tqdm
 
     model = resolve_model(model, snow)
     *forcings, flow = arrays
     shape, d = flow.shape[:-1], len(model.params)
     out = (np.full(shape + (d,), np.nan), np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan),
-           np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=bool), np.empty(shape, dtype=object))
+           np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=bool), np.empty(shape, dtype=object),
+           np.zeros(shape, dtype=np.int64))
+    pet = forcing_names.index("pet") if "pet" in forcing_names else None
     for idx in tqdm(list(np.ndindex(shape)), disable=not progress, desc="calibrate", unit="basin"):
         forcing = np.stack([np.asarray(f[idx], dtype=np.float64) for f in forcings])
         obs = np.asarray(flow[idx][warmup:], dtype=np.float64)
+        if pet is not None:
+            out[7][idx] = int((forcing[pet] < 0).sum())
+            np.maximum(forcing[pet], 0.0, out=forcing[pet])
         bad = ~np.isfinite(forcing)
         if bad.any():
             var, t = np.argwhere(bad)[0]
@@ -49,19 +57,13 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
             out[6][idx] = "failed: no observed streamflow in the calibration period"
             continue
         try:
-            # every run of a basin sees the same forcing: its warnings (negative PET) are told once
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                res = calibrate_basin(model, forcing, obs, loss=loss, warmup=warmup, n_starts=n_starts,
-                                      optimizer=optimizer, seed=seed, maxiter=maxiter, tol=tol, log_scale=log_scale,
-                                      solver_options=solver_options)
-        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:  # this basin only
+            res = calibrate_basin(model, forcing, obs, loss=loss, warmup=warmup, n_starts=n_starts,
+                                  optimizer=optimizer, seed=seed, maxiter=maxiter, tol=tol, log_scale=log_scale,
+                                  solver_options=solver_options)
+        except Exception as err:  # whatever goes wrong in one basin fails that basin only (not KeyboardInterrupt)
             out[6][idx] = f"failed: {type(err).__name__}: {err}"
             continue
-        finally:
-            for message, category in dict.fromkeys((str(w.message), w.category) for w in caught):
-                warnings.warn(message, category, stacklevel=2)
-        for k, name in enumerate(OUTPUTS):
+        for k, name in enumerate(OUTPUTS[:7]):
             out[k][idx] = res[name]
     return out
 
@@ -114,7 +116,9 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     solver_options : dict, optional
         Passed to ``model.run`` (ODE models: ``method``, ``n_sub``, ``rtol``, ...).
     progress : bool
-        Show a progress bar over the basins of each block.
+        Show a progress bar over the basins, for in-memory input. A dask-backed result is
+        computed later: :func:`basinsx.progress.compute` shows one bar over its basins on
+        any scheduler, so ``progress=True`` with dask input is an error that says so.
 
     Returns
     -------
@@ -122,8 +126,17 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
         ``params(basin, param)`` in physical units, ``loss(basin)``, ``kge(basin)``,
         ``nse(basin)`` (of the calibrated simulation over ``period``), ``n_evals(basin)``
         (model runs, a run with sensitivities counting as one), ``converged(basin)``,
-        ``message(basin)``. A basin that fails (no observed flow, NaN forcing, model
-        failure) gets NaN parameters and a message starting with ``"failed:"``.
+        ``message(basin)``, ``n_negative_pet(basin)`` (days of negative PET, clipped to
+        zero; a flag of :mod:`basinsx.flags`). A basin that fails (no observed flow, NaN
+        forcing, any exception in the model or the optimizer) gets NaN parameters and a
+        message ``"failed: <reason>"``; the other basins are unaffected.
+
+    Warns
+    -----
+    NegativePETWarning
+        For in-memory input, once per call, naming the basins with negative PET. For dask
+        input nothing warns from inside the tasks: summarise the computed result with
+        :func:`basinsx.flags.warn` (the command line does).
     """
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"calibrate needs a Dataset with forcings and observed flow, got {type(ds).__name__}")
@@ -139,6 +152,9 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
                          f"recession); got {loss_obj.name!r}")
     model_obj = resolve_model(model, snow)
     names = list(model_obj.forcings) + [flow]
+    if progress and any(ds[n].chunks is not None for n in names if n in ds):
+        raise ValueError("progress=True shows a bar for in-memory input only; compute this lazy result with "
+                         "basinsx.progress.compute(result), which counts its basins on any scheduler")
     missing = [n for n in names if n not in ds]
     if missing:
         raise KeyError(f"calibrate needs variables {missing} for model {model_obj.name!r}; the dataset has "
@@ -149,7 +165,8 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     time = ds.indexes["time"]
     cal = ds.sel(time=period) if period is not None else ds.isel(time=slice(int(warmup), None))
     if cal.sizes["time"] == 0:
-        raise ValueError(f"period {period} selects no days of the record {time[0].date()}..{time[-1].date()}")
+        raise ValueError(f"calibration period {period_text(period)} selects no days of the record "
+                         f"{time[0].date()} to {time[-1].date()}")
     first = time.get_loc(cal.indexes["time"][0])
     last = time.get_loc(cal.indexes["time"][-1])
     spin = min(int(warmup), first)
@@ -160,9 +177,9 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     results = xr.apply_ufunc(
         _calibrate_block, *arrays,
         input_core_dims=[["time"]] * len(arrays),
-        output_core_dims=[["param"]] + [[]] * 6,
+        output_core_dims=[["param"]] + [[]] * 7,
         dask="parallelized",
-        output_dtypes=[np.float64, np.float64, np.float64, np.float64, np.int64, bool, object],
+        output_dtypes=[np.float64, np.float64, np.float64, np.float64, np.int64, bool, object, np.int64],
         dask_gufunc_kwargs={"output_sizes": {"param": d}},
         kwargs={"model": model if isinstance(model, str) else model_obj, "snow": snow, "loss": loss,
                 "warmup": spin, "n_starts": int(n_starts), "optimizer": optimizer, "seed": seed,
@@ -182,6 +199,18 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     out["n_evals"].attrs = {"long_name": "model runs (a run with sensitivities counts as one)"}
     out["converged"].attrs = {"long_name": "optimizer convergence of the best start"}
     out["message"].attrs = {"long_name": "optimizer message of the best start, or why the basin failed"}
+    out["n_negative_pet"].attrs = {"long_name": "days of negative PET in the calibration window, clipped to zero",
+                                   "units": "d", "flag": "negative PET clipped to zero (days)",
+                                   "flag_category": "NegativePETWarning"}
     out.attrs = {"model": model_obj.name, "loss": loss_obj.name, "period": span, "warmup_days": spin,
                  "optimizer": optimizer, "n_starts": int(n_starts), "seed": seed, "log_scale": int(log_scale)}
+    if out["n_negative_pet"].chunks is None:  # computed now: summarise now, from the caller's line
+        flags.warn(out)
     return out
+
+
+def period_text(period) -> str:
+    """A calibration period as the user wrote it: ``1982 to 1995``, not a slice repr."""
+    if isinstance(period, slice):
+        return f"{period.start or 'the start'} to {period.stop or 'the end'}"
+    return str(period)
