@@ -106,7 +106,7 @@ def _figure(obs: xr.DataArray, sim: xr.DataArray, prcp: xr.DataArray, result: xr
     ax.bar(x + 0.2, result.kge_validation, 0.4, label=f"validation {VALIDATION.start}-{VALIDATION.stop}")
     ax.set_xticks(x, result.basin.values, rotation=70, fontsize=7)
     ax.get_xticklabels()[list(result.basin.values).index(shown)].set_fontweight("bold")
-    ax.set(ylabel="KGE (-)", title=f"{label}: KGE per basin (the hydrograph's in bold)")
-    ax.set_ylim(top=1.3)  # room for the legend above the bars (KGE <= 1)
-    ax.legend(loc="upper center", ncols=2)
+    ax.set_ylabel("KGE (-)")
+    ax.set_title(f"{label}: KGE per basin (the hydrograph's in bold)", pad=24)  # the legend sits in the pad
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
     return fig
