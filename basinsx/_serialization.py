@@ -15,6 +15,7 @@ import pickletools
 import tempfile
 import zipfile
 import zlib
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -25,21 +26,23 @@ ARRAY = "__ndarray__"
 def _encode(obj, where: str):
     import torch
 
-    if obj is None or isinstance(obj, (bool, int, float, str, torch.Tensor)) and not isinstance(obj, np.generic):
-        return obj  # np.float64 subclasses float but pickles as a numpy object
-    if isinstance(obj, dict):
+    # exact types: subclasses (np.float64 is a float, namedtuples are tuples) pickle as their own class
+    if obj is None or type(obj) in (bool, int, float, str) or isinstance(obj, torch.Tensor):
+        return obj
+    if type(obj) in (dict, OrderedDict):
         return type(obj)((k, _encode(v, f"{where}[{k!r}]")) for k, v in obj.items())
-    if isinstance(obj, (list, tuple)):
+    if type(obj) in (list, tuple):
         return type(obj)(_encode(v, f"{where}[{i}]") for i, v in enumerate(obj))
     if isinstance(obj, (np.ndarray, np.generic)):
         a = np.asarray(obj)
         scalar = isinstance(obj, np.generic)
         if a.dtype.kind in "biufc":
             return {ARRAY: torch.from_numpy(np.array(a, order="C")), "scalar": scalar}
-        if a.dtype.kind in "US":
+        if a.dtype.kind == "U":
             return {ARRAY: a.tolist(), "dtype": a.dtype.str, "scalar": scalar}
-    raise TypeError(f"cannot store {type(obj).__name__} {getattr(obj, 'dtype', '')} at {where} in a model file "
-                    "(only numbers, strings, None, lists, tuples, dicts, tensors and numeric or string arrays)")
+    what = type(obj).__name__ + (f" of dtype {obj.dtype}" if isinstance(obj, (np.ndarray, np.generic)) else "")
+    raise TypeError(f"cannot store {what} at {where} in a model file (only numbers, strings, None, lists, "
+                    "tuples, dicts, tensors and numeric or unicode arrays)")
 
 
 def _decode(obj):

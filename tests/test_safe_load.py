@@ -5,6 +5,7 @@ Every model ``load`` (and every ``fit(checkpoint=..., resume=True)``) goes throu
 with ``torch.load(weights_only=True)``.
 """
 
+import collections
 import pickle
 import zipfile
 
@@ -195,7 +196,9 @@ def test_helper_refuses_what_it_cannot_store_safely(tmp_path):
     from basinsx import _serialization
 
     for bad, where in [({"a": {"b": object()}}, r"\['a'\]\['b'\]"), ({"a": [np.array([object()])]}, r"\['a'\]\[0\]"),
-                       ({"d": np.array(["2000-01-01"], dtype="datetime64[D]")}, r"\['d'\]")]:
+                       ({"d": np.array(["2000-01-01"], dtype="datetime64[D]")}, r"\['d'\]"),
+                       ({"s": (1, np.array([b"x"]))}, r"\['s'\]\[1\]"),
+                       ({"n": collections.namedtuple("Pair", "a b")(1, 2)}, r"Pair at \['n'\]")]:
         with pytest.raises(TypeError, match=where):
             _serialization.save(tmp_path / "x.pt", "basinsx.Test/1", bad)
     assert not list(tmp_path.iterdir())
