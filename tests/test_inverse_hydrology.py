@@ -62,3 +62,32 @@ def test_tnna_inverts_gr4j_from_streamflow():
     r = minimize(objective(sur, q_obs), bounds, "pso", pop=20, max_iter=100, seed=0)
     nse_pso = 1 - np.sum((sim(r.x) - q_obs.values) ** 2) / np.sum((q_obs.values - q_obs.values.mean()) ** 2)
     assert nse_pso > 0.9 and r.nfev > 4 * tn.nfev
+
+
+def test_streamflow_inversion_matches_days_and_parameters_by_label():
+    # days are matched by date, not by position; a missing day is named, or left out on request
+    ds = basinsx.open_dataset("sample").isel(basin=0).sel(time=slice("2000-09-01", "2001-03-31"))
+    forcing = np.stack([ds.prcp.values, np.maximum(ds.pet.values, 0.0)]).astype(float)
+    sim = GR4JFlow(forcing)
+    bounds = {"x1": (100.0, 1200.0), "x2": (-3.0, 2.0), "x3": (20.0, 300.0), "x4": (1.0, 4.0)}
+    train = training_set(sim, latin_hypercube(bounds, 60, seed=0), progress=False)
+    time = ds.time.values[120:]
+    sur = Surrogate("kernel").fit(train.params, train.output.rename(obs="time").assign_coords(time=time))
+    q_obs = xr.DataArray(sim(np.array([600.0, -0.5, 90.0, 2.2])), dims="time", coords={"time": time})
+    M = np.array([[600.0, -0.5, 90.0, 2.2], [300.0, 1.0, 200.0, 1.5]])
+    fun = objective(sur, q_obs)
+    np.testing.assert_array_equal(objective(sur, q_obs.sortby("time", ascending=False))(M), fun(M))
+    with pytest.raises(ValueError, match=r"y_obs 'time' labels do not match.*missing \[2001-03-31\]$"):
+        objective(sur, q_obs.sel(time=slice(None, "2001-03-30")))
+    gap = q_obs.where(q_obs.time != np.datetime64("2001-01-15"))
+    with pytest.raises(ValueError, match=r"y_obs is NaN at time=2001-01-15; pass mask_nan=True"):
+        objective(sur, gap)
+    masked = objective(sur, gap, mask_nan=True)(M)
+    assert np.all(np.isfinite(masked)) and np.all(masked <= fun(M) + 1e-6)
+    # x4 listed first: the same search, the estimate labeled in the surrogate's order
+    ref = minimize(fun, bounds, "de", pop=12, max_iter=15, seed=0)
+    r = minimize(fun, {"x4": bounds["x4"], **bounds}, "de", pop=12, max_iter=15, seed=0)
+    np.testing.assert_array_equal(r.x, ref.x)
+    assert r.param == ["x1", "x2", "x3", "x4"]
+    with pytest.raises(ValueError, match=r"missing \['x4'\], unknown \['X4'\]"):
+        TNNA(sur, {**{k: bounds[k] for k in ("x1", "x2", "x3")}, "X4": bounds["x4"]})

@@ -36,7 +36,8 @@ def order(have, want, what: str, whose: str) -> np.ndarray:
     missing = [v for v in want if v not in have]
     unknown = [v for v in have if v not in want]
     if missing or unknown:
-        raise ValueError(f"{what} labels do not match {whose}: missing {_labels(missing)}, unknown {_labels(unknown)}")
+        parts = [f"{word} {_labels(v)}" for word, v in (("missing", missing), ("unknown", unknown)) if v]
+        raise ValueError(f"{what} labels do not match {whose}: {', '.join(parts)}")
     if not (have.is_unique and want.is_unique):
         raise ValueError(f"{what} labels repeat and are in another order than {whose}; give them in that order")
     return have.get_indexer(want)
@@ -65,6 +66,8 @@ def align(da: xr.DataArray, template: xr.DataArray, name: str) -> xr.DataArray:
 
 def where(da: xr.DataArray, mask: np.ndarray, k=5) -> str:
     """The labels of the first ``k`` cells of ``da`` where ``mask`` is true, e.g. ``obs='t3', obs='t7'``."""
+    if da.ndim == 0:
+        return "its only value"
     cells = np.argwhere(mask)
 
     def at(cell):
