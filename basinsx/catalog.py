@@ -173,7 +173,7 @@ def fetch(name: str, *, progress: bool = True, **reader_kwargs) -> Path:
     try:
         cache.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=cache).close()  # the lock file may exist in a cache made read-only since
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o666)  # flock needs no write access: shared caches
     except OSError as err:
         raise _unwritable(cache, err) from err
     try:
