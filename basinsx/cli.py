@@ -69,9 +69,13 @@ def _scheduler(name: str | None):
     import dask
 
     if name == "processes":  # pool workers must not outlive a client killed outright
+        import functools
+        import os
+
         from .progress import exit_with_parent
 
-        return dask.config.set({"scheduler": "processes", "multiprocessing.initializer": exit_with_parent})
+        watch = functools.partial(exit_with_parent, os.getpid())
+        return dask.config.set({"scheduler": "processes", "multiprocessing.initializer": watch})
     if name is None or name in ("threads", "synchronous"):
         return dask.config.set(scheduler=name or "threads")
     from distributed import Client

@@ -177,14 +177,15 @@ def _concat(blocks):
     return xr.concat(blocks, dim="basin", data_vars="minimal", **options)
 
 
-def exit_with_parent(interval: float = 0.5) -> None:
-    """Worker-process initializer: exit when the parent process dies.
+def exit_with_parent(parent: int, interval: float = 0.5) -> None:
+    """Worker-process initializer: exit when the process ``parent`` is no longer this one's parent.
 
     A process pool's workers otherwise keep computing after their client is killed
-    outright (``kill -9``, a lost session), holding cores for nothing. Used by the command
-    line for ``--scheduler processes`` (dask's ``multiprocessing.initializer``).
+    outright (``kill -9``, a lost session), holding cores for nothing. The parent's pid
+    is given, not read here: a client killed while a worker starts up has already
+    handed it to another parent. Used by the command line for ``--scheduler processes``
+    (dask's ``multiprocessing.initializer``, as ``functools.partial(exit_with_parent, os.getpid())``).
     """
-    parent = os.getppid()
 
     def watch():
         while os.getppid() == parent:

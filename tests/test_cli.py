@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -173,3 +174,99 @@ def test_calibrate_summarises_negative_pet_once(tmp_path, capsys):
     assert lines == [f"warning: negative PET clipped to zero (days) in {(days > 0).sum()} of 3 basins: {named}"]
     assert (basinsx.open_dataset(tmp_path / "r.zarr").n_negative_pet.values == days).all()
     assert "NegativePETWarning" not in captured.err and "dask" not in captured.err
+
+
+def doomed_store(tmp_path, doomed=1):
+    """Three sample basins, 1990-1992; the basin at ``doomed`` carries a marker rain of 77 mm on the first day."""
+    ds = basinsx.open_dataset("sample", basins=["01031500", "03346000", "12010000"]).sel(time=slice("1990", "1992"))
+    prcp = ds.prcp.load()
+    prcp[doomed, 0] = 77.0
+    return basinsx.to_zarr(ds.assign(prcp=prcp), tmp_path / "in.zarr", basin_chunk=1)
+
+
+def test_a_dead_pool_worker_loses_only_its_blocks(tmp_path, capsys, monkeypatch):
+    import dask
+
+    import basinsx.calibration.driver as driver
+
+    real = driver.resolve_model
+
+    class DiesOnMarker:  # a model whose run kills its worker process on one basin (a segfault, the OOM killer)
+        def __init__(self, model):
+            self.model = model
+
+        def __getattr__(self, name):
+            return getattr(self.model, name)
+
+        def run(self, theta, forcing, *args, **kwargs):
+            if np.any(np.asarray(forcing) == 77.0):
+                os._exit(3)
+            return self.model.run(theta, forcing, *args, **kwargs)
+
+    store, out = doomed_store(tmp_path), tmp_path / "r.zarr"
+    argv = ["calibrate", str(store), "--out", str(out), "--period", "1991", "1992", "--n-starts", "1",
+            "--basin-chunk", "1", "--scheduler", "processes"]
+    monkeypatch.setattr(driver, "resolve_model", lambda model, snow=False: DiesOnMarker(real(model, snow)))
+    # forked workers see the patched model; one task per dispatch, so a dead worker takes only its own block
+    with dask.config.set({"multiprocessing.context": "fork", "chunksize": 1, "num_workers": 2}):
+        assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "BrokenProcessPool" in err and "1-2 (03346000..03346000)" in err and "Traceback" not in err
+    assert "run the same command again" in err
+    marked = {p.name for p in (out / ".basinsx-done").iterdir()}
+    assert "1-2" not in marked and all(f"{m} (" not in err for m in marked)  # every block not written is named
+    monkeypatch.undo()
+    assert main(argv) == 0  # the rerun computes what was lost
+    result = basinsx.open_dataset(out)
+    assert np.isfinite(result.params).all() and result.sizes["basin"] == 3
+
+
+def pool_workers(pid):
+    """Live (not zombie) multiprocessing children of ``pid``."""
+    from pathlib import Path
+
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError):
+            continue
+        if stat[1] == str(pid) and stat[0] != "Z" and "spawn_main" in cmd:
+            found.append(int(proc.name))
+    return found
+
+
+def alive(pid):
+    from pathlib import Path
+
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_pool_workers_exit_when_their_client_is_killed(tmp_path):
+    import time
+
+    cmd = [sys.executable, "-m", "basinsx.cli", "calibrate", "sample", "--out", str(tmp_path / "r.zarr"),
+           "--basins", "01031500", "03346000", "--n-starts", "8", "--basin-chunk", "1", "--scheduler", "processes"]
+    client = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (workers := pool_workers(client.pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert workers, "the process pool never started"
+        time.sleep(1.0)  # the workers are busy calibrating
+        assert client.poll() is None
+    finally:
+        client.kill()
+        client.wait()
+    deadline = time.monotonic() + 10  # a calibration block takes far longer than this
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [w for w in workers if alive(w)]
+    for w in left:  # do not leave them behind for the rest of the suite
+        os.kill(w, 9)
+    assert not left, f"pool workers {left} kept running after their client was killed"
