@@ -58,11 +58,11 @@ def _writer(store: Path, kind: str, token: str) -> Path:
 def _writer_alive(lock: Path) -> bool:
     """Whether the process named in ``lock`` (``pid@host``) may still be writing."""
     try:
-        pid, host = lock.read_text().split("@", 1)
+        pid, _, host = lock.read_text().partition("@")
         age = time.time() - lock.stat().st_mtime
-    except (FileNotFoundError, ValueError):
+    except FileNotFoundError:
         return False
-    if host != socket.gethostname():
+    if host != socket.gethostname() or not pid.isdigit():  # another machine, or a lock still being written
         return age < STALE_AFTER
     try:
         os.kill(int(pid), 0)
