@@ -90,7 +90,7 @@ def _scheduler(name: str | None):
 
 
 def _calibrate(args) -> None:
-    from .store import RunMismatchError, open_dataset, to_zarr_regions
+    from .store import open_dataset, to_zarr_regions
 
     _not_the_input(args.store, args.out)
     ds = _with_pet(open_dataset(args.store, basins=args.basins, chunks=args.basin_chunk), args.pet)
@@ -98,12 +98,8 @@ def _calibrate(args) -> None:
     result = ds.hydro.calibrate(model=args.model, loss=args.loss, period=period, warmup=args.warmup,
                                 n_starts=args.n_starts, optimizer=args.optimizer, seed=args.seed, snow=args.snow)
     with _scheduler(args.scheduler):
-        try:
-            out = to_zarr_regions(result, args.out, basin_chunk=args.basin_chunk, run=_run(args),
-                                  overwrite=args.overwrite, progress=True)
-        except RunMismatchError as err:
-            raise ValueError(f"{args.out} holds another run: {'; '.join(err.differences)}; "
-                             "pass --overwrite to start afresh") from None
+        out = to_zarr_regions(result, args.out, basin_chunk=args.basin_chunk, run=_run(args),
+                              overwrite=args.overwrite, progress=True)
     done = open_dataset(out)
     failed = int((done.message.astype(str).str.startswith("failed")).sum())
     print(f"wrote {out}: {done.sizes['basin']} basins, median KGE {float(done.kge.median()):.3f}, {failed} failed")

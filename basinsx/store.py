@@ -117,8 +117,10 @@ def recover(store) -> list[str]:
 
 
 def _recover_and_warn(store: Path) -> None:
+    from .flags import _user_stacklevel
+
     for line in recover(store):
-        warnings.warn(line, stacklevel=3)
+        warnings.warn(line, stacklevel=_user_stacklevel())
 
 
 @contextlib.contextmanager
@@ -309,13 +311,18 @@ def open_zarr(path, chunks="auto", *, allow_incomplete: bool = False) -> xr.Data
     shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
     blocks = ", ".join(f"{a}-{b}" for a, b in missing)
     if not allow_incomplete:
-        rerun = " ".join(f"{k} {_show(v)}" for k, v in ds.attrs.get(RUN, {}).items() if k.startswith("--"))
+        run = ds.attrs.get(RUN, {})
+        options = [k if v is True else f"{k} {_show(v)}" for k, v in run.items()
+                   if k.startswith("--") and v not in (None, False)]
+        rerun = f": basinsx {run['command']} INPUT --out {path} {' '.join(options)}" if "command" in run else ""
         raise IncompleteStoreError(
             f"{path} is incomplete: basin blocks {blocks} (basins {shown}) were never written, the run that "
-            f"writes it was stopped. Rerun it with the same arguments to finish it"
-            + (f" ({rerun})" if rerun else "") + ", or open it with allow_incomplete=True")
+            f"writes it was stopped. Rerun it with the same input and arguments to finish it{rerun}; "
+            "or open it with allow_incomplete=True")
+    from .flags import _user_stacklevel
+
     warnings.warn(f"{path} is incomplete: {len(names)} basins never written ({shown}); "
-                  "they are marked written=False", stacklevel=2)
+                  "they are marked written=False", stacklevel=_user_stacklevel())
     return ds.assign_coords(written=("basin", written))
 
 
