@@ -33,6 +33,12 @@ _UNITS = [
     (r"^snow_depth_water_equivalent", "mm"),
 ]
 
+#: Caravan's ERA5-Land PET is several times observation-based PET in many basins; readers mark it (inputs.KNOWN_BIAS).
+ERA5_PET_BIAS = (
+    "ERA5-Land potential_evaporation_sum (Caravan) exceeds observation-based PET several-fold in many basins "
+    "(Clerc-Schwarzenbach et al. 2024, HESS 28, 4219, doi:10.5194/hess-28-4219-2024)"
+)
+
 LAYOUT = (
     "expected the Caravan layout: <root>/timeseries/{netcdf,csv}/<subset>/<subset>_<id>.{nc,csv} "
     "and <root>/attributes/<subset>/attributes_*_<subset>.csv"
@@ -198,4 +204,6 @@ def read_caravan(path, subset: str = "camels", basins=None, format: str = "netcd
             ds = ds.assign_coords({column: ("basin", values)})
         else:
             ds[column] = ("basin", values)
+    if "pet" in ds:
+        ds["pet"].attrs["known_bias"] = ERA5_PET_BIAS
     return finalize(ds, source=f"Caravan ({subset})", license=LICENSE, citation=CITATION)

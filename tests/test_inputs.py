@@ -63,3 +63,12 @@ def test_model_inputs_convert_and_record(sample):
     ds, attrs = model_inputs(kelvin, ("prcp", "pet", "tmean"), flow="streamflow", pet="oudin", where="calibrate")
     xr.testing.assert_allclose(ds.tmean, sample.tmean, atol=1e-4)
     assert attrs == {"pet": "oudin (computed by basinsx.pet)", "units_converted": "tmean converted from K to degC"}
+
+
+def test_readers_mark_the_era5_land_pet_and_stores_keep_it(data_dir, tmp_path):
+    caravan = basinsx.read_caravan(data_dir / "caravan", basins=["01031500"])
+    assert "Clerc-Schwarzenbach et al. 2024" in caravan.pet.attrs["known_bias"]
+    sample = basinsx.open_dataset("sample", basins=["01031500"])
+    assert sample.pet.attrs["known_bias"] == caravan.pet.attrs["known_bias"]
+    store = basinsx.to_zarr(sample, tmp_path / "s.zarr")
+    assert basinsx.open_dataset(store).pet.attrs["known_bias"] == caravan.pet.attrs["known_bias"]
