@@ -254,3 +254,21 @@ def test_period_messages_show_dates_and_progress_needs_in_memory_input():
         calibrate(ds, model=MODEL, period=slice("1995", "1982"))
     with pytest.raises(ValueError, match=r"basinsx.progress.compute\(result\)"):
         calibrate(ds.chunk({"basin": 1}), model=MODEL, progress=True)
+
+
+def test_chunked_coordinates_are_not_computed(data_dir):
+    import basinsx
+
+    ds = basinsx.open_dataset(data_dir / "caravan", basins=["01031500", "01055000", "01078000"])
+    ds = ds.sel(time=slice("1990", "1991")).chunk({"basin": 2})  # gauge_name becomes an object dask array
+    assert ds["gauge_name"].chunks is not None
+    params = {"x1": 300.0, "x2": -0.5, "x3": 80.0, "x4": 1.7}
+    with raise_if_dask_computes():
+        results = [ds.hydro.calibrate(period="1991", n_starts=1), ds.hydro.simulate(params),
+                   ds.hydro.sensitivity(params), ds.hydro.metrics(ds.streamflow * 1.1), ds.hydro.signatures(),
+                   ds.hydro.pet("oudin")]
+    for result in results:
+        assert result["gauge_name"].chunks is not None  # kept, still lazy
+    with raise_if_dask_computes(max_computes=1):
+        cal = results[0].compute()
+    assert list(cal.gauge_name.values) == list(ds.gauge_name.values)

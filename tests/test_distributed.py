@@ -62,10 +62,52 @@ def test_surrogate_training_set(client):
 def test_progress_compute_on_a_client_and_locally(client, ds, capsys):
     from basinsx.progress import compute
 
-    signatures = ds.hydro.signatures()
+    signatures = ds.hydro.signatures().chunk({"basin": 2})
     (on_client,) = compute(signatures, desc="signatures")
-    assert "100%" in capsys.readouterr().out  # distributed's text bar: dask's local callbacks see nothing here
+    err = capsys.readouterr().err
+    assert "signatures" in err and "3/3" in err and "basin" in err  # basins, counted as the client's blocks finish
     with dask.config.set(scheduler="threads"):
         expected = signatures.compute()
     xr.testing.assert_identical(on_client, expected)
 
+
+
+class DiesOnMarker:
+    """GR4J, except that a run on the basin whose rain holds 77 mm kills its worker process."""
+
+    def __init__(self):
+        self.model = basinsx.models.get("gr4j")
+        for name in ("name", "params", "bounds", "units", "forcings"):
+            setattr(self, name, getattr(self.model, name))
+
+    def run(self, theta, forcing, *args, **kwargs):
+        if np.any(np.asarray(forcing) == 77.0):
+            import os
+
+            os._exit(3)
+        return self.model.run(theta, forcing, *args, **kwargs)
+
+
+def test_a_block_that_keeps_killing_workers_is_named_and_the_others_written(tmp_path, ds):
+    import sys
+
+    import cloudpickle
+
+    from basinsx.progress import IncompleteError
+    from basinsx.store import DONE, open_dataset, to_zarr_regions
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    short = ds.sel(time=slice("1990", "1991"))
+    prcp = short.prcp.load()
+    prcp[1, 0] = 77.0
+    lazy = short.assign(prcp=prcp).chunk({"basin": 1}).hydro.calibrate(model=DiesOnMarker(), period="1991",
+                                                                        n_starts=1, maxiter=20)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):  # retried once, then given up
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, distributed.Client(cluster):
+            with pytest.raises(IncompleteError, match="KilledWorker") as info:
+                to_zarr_regions(lazy, tmp_path / "r.zarr", basin_chunk=1)
+    assert info.value.pending == ["1-2 (03346000..03346000)"]
+    assert sorted(p.name for p in (tmp_path / "r.zarr" / DONE).iterdir()) == ["0-1", "2-3"]
+    written = open_dataset(tmp_path / "r.zarr", allow_incomplete=True).isel(basin=[0, 2])
+    assert np.isfinite(written.params).all()
