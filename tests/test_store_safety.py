@@ -212,3 +212,21 @@ def test_stale_temporaries_are_cleaned_up_and_live_ones_left(tmp_path):
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == [".s.zarr.lock-aaaa0002", ".s.zarr.tmp-aaaa0002", "s.zarr"]
     assert "aaaa0002" in " ".join(str(w.message) for w in record)  # the live one is reported, not removed
+
+
+def test_library_regions_resume_only_the_same_result(tmp_path):
+    from basinsx.store import RunMismatchError, to_zarr_regions
+
+    ds = basinsx.open_dataset("sample")
+    result = ds.hydro.metrics(ds.streamflow.shift(time=1))
+    store = to_zarr_regions(result.isel(basin=slice(0, 4)), tmp_path / "m.zarr", basin_chunk=2, run={"lag": 1})
+    with pytest.raises(RunMismatchError, match="basins: 01031500 01440000 01606500 02324400 in m.zarr, 0"):
+        to_zarr_regions(result.isel(basin=slice(4, 8)), store, basin_chunk=2, run={"lag": 1})
+    with pytest.raises(RunMismatchError, match="lag: 1 in m.zarr, 2 now"):
+        to_zarr_regions(result.isel(basin=slice(0, 4)), store, basin_chunk=2, run={"lag": 2})
+    with pytest.raises(RunMismatchError, match="basin_chunk: 2 in m.zarr, 3 now"):
+        to_zarr_regions(result.isel(basin=slice(0, 4)), store, basin_chunk=3, run={"lag": 1})
+    plain = basinsx.to_zarr(ds.isel(basin=[0]), tmp_path / "plain.zarr")
+    with pytest.raises(FileExistsError, match="not a restartable result store"):
+        to_zarr_regions(result, plain, basin_chunk=2)
+    xr.testing.assert_allclose(basinsx.open_dataset(store).compute(), result.isel(basin=slice(0, 4)).compute())
