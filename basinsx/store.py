@@ -194,6 +194,8 @@ def to_zarr(ds: xr.Dataset, store, *, basin_chunk: int = 16, overwrite: bool = F
     the process is killed between the two renames, the next open or write puts
     it back. Temporaries left by killed writes are removed on the next write
     (see :func:`recover`), those of a writer still running are left alone.
+    The store ``ds`` was read from is known by ``ds.encoding["source"]``,
+    which :func:`open_dataset` sets and some xarray operations drop.
 
     Returns the path of the store.
     """
@@ -203,8 +205,7 @@ def to_zarr(ds: xr.Dataset, store, *, basin_chunk: int = 16, overwrite: bool = F
     _recover_and_warn(store)
     check_destination(store, overwrite, ds.encoding.get("source"))
     out = _pack_statics(chunk_dynamic(ds, min(basin_chunk, max(ds.sizes.get("basin", 1), 1))))
-    out = _for_zarr(out)
-    out.attrs[STORE_ID] = uuid.uuid4().hex
+    out = _for_zarr(out).assign_attrs({STORE_ID: uuid.uuid4().hex})
     with _locked(store) as token:
         tmp = _writer(store, "tmp", token)
         job = out.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2, compute=False)
