@@ -84,10 +84,13 @@ def grad_fd(m, theta, f, obs, warmup, opts, central):
 
 
 def gr4j_torch(theta, p, e):
-    """GR4J in torch, operation for operation as :func:`basinsx.models.gr4j.gr4j_kernel`."""
+    """GR4J in torch, operation for operation as :func:`basinsx.models._grcore.gr_kernel`."""
     import torch
 
-    from basinsx.models.gr4j import _B, _D, _PERC, INIT_LEVELS, NH
+    from basinsx.models._grcore import INIT_LEVELS, NH
+    from basinsx.models._grcore import PERC as _PERC
+    from basinsx.models._grcore import B as _B
+    from basinsx.models._grcore import D as _D
 
     x1, x2, x3, x4 = theta[0], theta[1], theta[2], theta[3]
     i1 = torch.arange(0, NH + 1, dtype=torch.float64)

@@ -4,10 +4,10 @@
 >>> m = bm.get("gr4j")
 >>> q, J = m.run(theta, forcing, warmup=365)   # forcing rows: m.forcings
 
-``gr4j`` is the discrete daily GR4J of airGR, differentiated step by step; ``gr4j_ode``,
-``hymod`` and ``hmodel`` are continuous-time models with smoothed thresholds whose
-sensitivity equations are integrated with the states (Heun with an embedded Euler error
-estimate, or fixed Heun steps). ``snow=True`` adds a smooth degree-day snow module
+``gr4j``, ``gr5j`` and ``gr6j`` are the discrete daily GR models of airGR, differentiated step
+by step; ``gr4j_ode``, ``hymod`` and ``hmodel`` are continuous-time models with smoothed
+thresholds whose sensitivity equations are integrated with the states (Heun with an embedded
+Euler error estimate, or fixed Heun steps). ``snow=True`` adds a smooth degree-day snow module
 (parameters ``T_tr``, ``f_dd``; forcing ``tmean``) to any of them.
 """
 
@@ -18,7 +18,8 @@ from importlib import import_module
 from . import snow as _snow
 from .base import Model, NegativePETWarning
 
-_MODULES = {"gr4j": "gr4j", "gr4j_ode": "gr4j_ode", "hymod": "hymod", "hmodel": "hmodel"}
+_MODULES = {"gr4j": "gr4j", "gr5j": "gr5j", "gr6j": "gr6j", "gr4j_ode": "gr4j_ode", "hymod": "hymod",
+            "hmodel": "hmodel"}
 
 
 def available() -> tuple:

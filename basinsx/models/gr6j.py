@@ -1,0 +1,33 @@
+"""Daily GR6J (Pushpalatha et al. 2011) exactly as airGR computes it, with forward-mode sensitivities.
+
+GR4J plus an exponential store (airGR's ``frun_GR6J.f90``): 40 % of UH1's output feeds a store
+that can go negative and drains as ``x6 log(1 + exp(R_exp / x6))``, the other 60 % the routing
+store; the groundwater exchange ``x2 (R/x3 - x5)`` (threshold ``x5``) acts on both stores and
+the direct branch. The kernel is airGR's, operation by operation
+(:func:`basinsx.models._grcore.gr_kernel`), differentiated exactly like GR4J's. Initial states
+as airGR: production store at 30 % of ``x1``, routing store at 50 % of ``x3``, exponential store
+and unit hydrographs empty.
+"""
+
+from __future__ import annotations
+
+from ._grcore import gr_kernel
+from .gr4j import BOUNDS as _GR4J_BOUNDS
+from .gr4j import UNITS as _GR4J_UNITS
+
+NAME = "gr6j"
+PARAMS = ("x1", "x2", "x3", "x4", "x5", "x6")
+# x1..x4 as basinsx's GR4J; x5 airGR's search range (TransfoParam_GR6J: x5 = t/5, t in [-9.99, 9.99]);
+# x6 airGR's log range exp([-9.99, 9.99]) cut to where the store is neither a threshold nor inert
+BOUNDS = {**_GR4J_BOUNDS, "x5": (-1.998, 1.998), "x6": (0.01, 1000.0)}
+UNITS = {**_GR4J_UNITS, "x5": "1", "x6": "mm"}
+POSITIVE = ("x1", "x3", "x4", "x6")
+STATES = ("production", "routing", "exponential", "uh1", "uh2")
+
+
+def gr6j_kernel(theta, forcing, warmup, sens, snow):
+    """Run GR6J (optionally with the degree-day snow module) and its Jacobian (see :func:`gr_kernel`)."""
+    return gr_kernel(theta, forcing, warmup, sens, snow, 6)
+
+
+KERNEL = gr6j_kernel
