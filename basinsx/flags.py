@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-__all__ = ["summarize", "warn"]
+__all__ = ["summarize", "user_stacklevel", "warn"]
 
 #: How many basin names a summary line lists before it says "and N more".
 MAX_NAMES = 10
@@ -57,7 +57,7 @@ def summarize(result: xr.Dataset) -> list[tuple[str, type[Warning]]]:
     return lines
 
 
-def _user_stacklevel() -> int:
+def user_stacklevel() -> int:
     """The ``stacklevel`` of the innermost frame outside basinsx, xarray and dask: the user's line."""
     skip = tuple(os.path.dirname(m.__file__) for m in (sys.modules[__package__], xr, sys.modules.get("dask"))
                  if m is not None)
@@ -70,4 +70,4 @@ def _user_stacklevel() -> int:
 def warn(result: xr.Dataset) -> None:
     """Issue :func:`summarize`'s lines as warnings, attributed to the user's code (never to dask)."""
     for line, category in summarize(result):
-        warnings.warn(line, category, stacklevel=_user_stacklevel())
+        warnings.warn(line, category, stacklevel=user_stacklevel())

@@ -38,7 +38,8 @@ def choose_pet(ds: xr.Dataset, pet=None, *, warn: bool = False) -> tuple[xr.Data
         Warn (:class:`BiasedPETWarning`) when ``pet=None`` takes a variable that a
         reader marked as biased (attribute ``known_bias``).
     """
-    from .pet import _NEEDS
+    from .flags import user_stacklevel
+    from .pet import METHODS
     from .pet import pet as compute_pet
 
     if pet is None:
@@ -48,21 +49,21 @@ def choose_pet(ds: xr.Dataset, pet=None, *, warn: bool = False) -> tuple[xr.Data
         if warn and bias:
             warnings.warn(f"the data set's 'pet' has a known bias: {bias}. Choose the PET explicitly: pet='oudin' "
                           "(computed from tmean and latitude) or pet='pet' to keep it (CLI: --pet)",
-                          BiasedPETWarning, stacklevel=3)
+                          BiasedPETWarning, stacklevel=user_stacklevel())
         return ds, "pet (the data set's variable)"
     if isinstance(pet, xr.DataArray):
         return ds.assign(pet=pet), f"a DataArray ({pet.attrs.get('long_name', pet.name)})"
     if not isinstance(pet, str):
         raise TypeError(f"pet must be None, a variable name, a PET method or a DataArray; got {type(pet).__name__}")
-    if pet in ds.data_vars and pet in _NEEDS:
+    if pet in ds.data_vars and pet in METHODS:
         raise ValueError(f"pet={pet!r} is both a variable of the dataset and a PET method: pass pet=ds[{pet!r}] "
                          "for the variable, or rename it to use the method")
     if pet in ds.data_vars:
         return ds.assign(pet=ds[pet]), f"{pet} (the data set's variable)"
-    if pet in _NEEDS:
+    if pet in METHODS:
         return ds.assign(pet=compute_pet(ds, method=pet)), f"{pet} (computed by basinsx.pet)"
     raise ValueError(f"pet={pet!r} is neither a variable of the dataset ({sorted(ds.data_vars)}) nor a PET method "
-                     f"({sorted(_NEEDS)})")
+                     f"({sorted(METHODS)})")
 
 
 def check_time(ds: xr.Dataset, where: str) -> pd.DatetimeIndex:
@@ -80,9 +81,11 @@ def check_time(ds: xr.Dataset, where: str) -> pd.DatetimeIndex:
 
 
 def period_slice(period) -> slice | None:
-    """A ``period`` given as a slice or a ``(start, end)`` tuple, as a slice of labels; checked for order."""
+    """``period`` (a slice, a ``(start, end)`` tuple or one label such as ``"1990"``) as a slice; checked for order."""
     if period is None:
         return None
+    if isinstance(period, str):  # one label, e.g. a year
+        period = slice(period, period)
     if isinstance(period, tuple | list):
         if len(period) != 2:
             raise ValueError(f"period must be (start, end); got {period!r}")

@@ -63,6 +63,8 @@ _NEEDS = {
     "hargreaves": ("tmin", "tmax"),
     "priestley_taylor": ("tmin", "tmax", "srad", "dayl", "vp"),
 }
+#: The methods of :func:`pet`.
+METHODS = tuple(_NEEDS)
 _KERNELS = {"oudin": oudin_kernel, "hargreaves": hargreaves_kernel, "priestley_taylor": priestley_taylor_kernel}
 
 

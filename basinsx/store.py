@@ -117,10 +117,10 @@ def recover(store) -> list[str]:
 
 
 def _recover_and_warn(store: Path) -> None:
-    from .flags import _user_stacklevel
+    from .flags import user_stacklevel
 
     for line in recover(store):
-        warnings.warn(line, stacklevel=_user_stacklevel())
+        warnings.warn(line, stacklevel=user_stacklevel())
 
 
 @contextlib.contextmanager
@@ -320,10 +320,10 @@ def open_zarr(path, chunks="auto", *, allow_incomplete: bool = False) -> xr.Data
             f"{path} is incomplete: basin blocks {blocks} (basins {shown}) were never written, the run that "
             f"writes it was stopped. Rerun it with the same input and arguments to finish it{rerun}; "
             "or open it with allow_incomplete=True")
-    from .flags import _user_stacklevel
+    from .flags import user_stacklevel
 
     warnings.warn(f"{path} is incomplete: {len(names)} basins never written ({shown}); "
-                  "they are marked written=False", stacklevel=_user_stacklevel())
+                  "they are marked written=False", stacklevel=user_stacklevel())
     return ds.assign_coords(written=("basin", written))
 
 

@@ -141,7 +141,7 @@ def test_calibrate_dataset_and_failures():
         assert out["converged"][i] and out["nse"][i] > 0.9999
         assert float(out["loss"][i]) == pytest.approx(1 - float(out["nse"][i]), abs=1e-12)
     assert np.isnan(out["params"][1]).all() and "no observed streamflow" in out["message"].values[1]
-    assert np.isnan(out["params"][2]).all() and "NaN in forcing 'prcp' on 1991-02-05" in out["message"].values[2]
+    assert np.isnan(out["params"][2]).all() and "forcing 'prcp' is NaN on 1991-02-05" in out["message"].values[2]
     assert out["n_evals"][1] == 0 and not out["converged"][2]
     assert out.attrs["model"] == "linear_reservoir" and out.attrs["loss"] == "nse"
     assert out.attrs["period"] == "1991-01-01/1993-12-31" and out.attrs["warmup_days"] == 365
@@ -250,8 +250,8 @@ def test_negative_pet_counted_per_basin_and_summarised_once():
 
 def test_period_messages_show_dates_and_progress_needs_in_memory_input():
     ds, _ = make_dataset(n_basins=1)
-    with pytest.raises(ValueError, match="period 1995 to 1982 selects no days of the record 1990-01-01 to"):
-        calibrate(ds, model=MODEL, period=slice("1995", "1982"))
+    with pytest.raises(ValueError, match="period 2001 to 2002 selects no days of the record 1990-01-01 to"):
+        calibrate(ds, model=MODEL, period=slice("2001", "2002"))
     with pytest.raises(ValueError, match=r"basinsx.progress.compute\(result\)"):
         calibrate(ds.chunk({"basin": 1}), model=MODEL, progress=True)
 
@@ -272,3 +272,58 @@ def test_chunked_coordinates_are_not_computed(data_dir):
     with raise_if_dask_computes(max_computes=1):
         cal = results[0].compute()
     assert list(cal.gauge_name.values) == list(ds.gauge_name.values)
+
+
+def test_wrong_forcing_fails_its_basin_naming_variable_and_date():
+    ds, theta = make_dataset()
+    ds["prcp"][0, 500] = -999.0  # a fill value
+    ds["prcp"][3, 450] = np.inf
+    out = calibrate(ds, model=MODEL, loss="nse", period=slice("1991", "1993"), n_starts=2)
+    assert out["message"].values[0] == "failed: forcing 'prcp' is negative (-999) on 1991-05-16"
+    assert out["message"].values[3] == "failed: forcing 'prcp' is infinite on 1991-03-27"
+    np.testing.assert_allclose(out["params"][1], theta[1], rtol=2e-3)  # the others calibrated
+
+
+def test_units_are_converted_and_recorded():
+    ds, theta = make_dataset(n_basins=2)
+    area = xr.DataArray([86.4, 172.8], dims="basin", attrs={"units": "km2"})
+    cms = (ds.streamflow * area / 86.4).assign_attrs(units="m3 s-1")  # the same flow as a discharge
+    ds = ds.assign(streamflow=cms, prcp=(ds.prcp / 1000).assign_attrs(units="m d-1")).assign_coords(area=area)
+    out = calibrate(ds, model=MODEL, loss="nse", period=("1991", "1993"), n_starts=2)
+    np.testing.assert_allclose(out["params"], theta, rtol=2e-3)
+    assert out.attrs["units_converted"] == ("prcp converted from m d-1 to mm d-1; streamflow converted from m3 s-1 "
+                                            "to mm d-1 with the basin area")
+    with pytest.raises(ValueError, match="'streamflow' is a discharge in 'm3 s-1'.*needs the basin area"):
+        calibrate(ds.drop_vars("area"), model=MODEL, period=("1991", "1993"))
+    with pytest.raises(ValueError, match="'prcp' is in 'degC', which cannot be converted to mm d-1"):
+        calibrate(ds.assign(prcp=ds.prcp.assign_attrs(units="degC")), model=MODEL, period=("1991", "1993"))
+
+
+def test_time_axis_and_period_are_checked():
+    ds, _ = make_dataset(n_basins=1)
+    weekly = ds.isel(time=slice(None, None, 7))
+    with pytest.raises(ValueError, match="calibrate: time axis is not daily: 1990-01-01 is followed by 1990-01-08"):
+        calibrate(weekly, model=MODEL, period=None)
+    with pytest.raises(ValueError, match="the time axis must hold dates"):
+        calibrate(ds.assign_coords(time=np.arange(ds.sizes["time"])), model=MODEL, period=None)
+    with pytest.raises(ValueError, match="period runs backwards: 1995 to 1982"):
+        calibrate(ds, model=MODEL, period=("1995", "1982"))
+
+
+def test_parameters_on_a_bound_are_flagged():
+    ds, theta = make_dataset(n_basins=2)
+    narrow = LinearReservoir()
+    narrow.bounds = {"b": (0.2, 1.5), "k": (0.01, 0.1)}  # the true k (> 0.1) lies outside
+    out = calibrate(ds, model=narrow, loss="nse", period=("1991", "1993"), n_starts=2)
+    assert out["at_bound"].dims == ("basin", "param")
+    assert out["at_bound"].sel(param="k").all() and not out["at_bound"].sel(param="b").any()
+    free = calibrate(ds, model=MODEL, loss="nse", period=("1991", "1993"), n_starts=2)
+    assert not free["at_bound"].any()
+
+
+def test_inverted_bounds_of_a_model_object_are_an_error():
+    ds, _ = make_dataset(n_basins=1)
+    inverted = LinearReservoir()
+    inverted.bounds = {"b": (1.5, 0.2), "k": (0.01, 0.9)}
+    with pytest.raises(ValueError, match=r"bounds must be finite with low < high; got \{'b': \(1.5, 0.2\)\}"):
+        calibrate(ds, model=inverted)

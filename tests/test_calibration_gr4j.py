@@ -83,4 +83,4 @@ def test_failing_basins_do_not_stop_the_batch(sample):
     assert np.isfinite(out["params"][0]).all() and out["converged"][0]
     assert np.isnan(out["params"][1:]).all()
     assert out["message"].values[1].startswith("failed: no observed streamflow")
-    assert out["message"].values[2] == "failed: NaN in forcing 'prcp' on 1985-05-15"
+    assert out["message"].values[2] == "failed: forcing 'prcp' is NaN on 1985-05-15"

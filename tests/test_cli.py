@@ -133,9 +133,9 @@ def test_messages_use_flag_names_and_dates(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--overwrite" in err and "overwrite=True" not in err
     assert main(["calibrate", "sample", "--out", str(tmp_path / "r.zarr"), "--basins", "01031500",
-                 "--period", "1995", "1982"]) == 2
+                 "--period", "2031", "2032"]) == 2
     err = capsys.readouterr().err
-    assert "calibration period 1995 to 1982 selects no days of the record 1981-01-01 to" in err
+    assert "calibration period 2031 to 2032 selects no days of the record 1981-01-01 to" in err
     assert "slice(" not in err and len(err.strip().splitlines()) == 1
 
 

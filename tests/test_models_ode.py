@@ -142,7 +142,16 @@ def test_bad_forcing_and_options(name):
     f = _forcing(100)[:2]
     bad = f.copy()
     bad[1, 37] = np.nan
-    with pytest.raises(ValueError, match="'pet' is not finite at time index 37"):
+    with pytest.raises(ValueError, match="'pet' is NaN at time index 37"):
+        m.run(theta, bad)
+    bad[0, 20] = -999.0  # a fill value in precipitation, earlier than the NaN
+    with pytest.raises(ValueError, match=r"'prcp' is negative \(-999\) at time index 20"):
+        m.run(theta, bad)
+    bad[0, 20], bad[0, 10] = 0.0, -np.inf
+    with pytest.raises(ValueError, match="'prcp' is infinite at time index 10"):
+        m.run(theta, bad)
+    bad[0, 10] = -1e-7  # round-off below zero is no error
+    with pytest.raises(ValueError, match="'pet' is NaN at time index 37"):
         m.run(theta, bad)
     neg = f.copy()
     neg[1, [3, 5]] = -0.2

@@ -7,7 +7,9 @@ import pandas as pd
 import xarray as xr
 
 from .. import flags
-from .optimize import OPTIMIZERS, calibrate_basin
+from ..inputs import model_inputs, period_slice
+from ..models.base import forcing_problem
+from .optimize import OPTIMIZERS, calibrate_basin, log_scaled
 
 __all__ = ["calibrate"]
 
@@ -23,6 +25,9 @@ def resolve_model(model, snow=False):
     missing = [a for a in ("params", "bounds", "forcings", "run") if not hasattr(model, a)]
     if missing:
         raise TypeError(f"model must be a registry name or a model object; {model!r} lacks {missing}")
+    from ..models.base import check_bounds
+
+    check_bounds(getattr(model, "name", type(model).__name__), model.params, model.bounds)
     return model
 
 
@@ -48,10 +53,10 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
         if pet is not None:
             out[7][idx] = int((forcing[pet] < 0).sum())
             np.maximum(forcing[pet], 0.0, out=forcing[pet])
-        bad = ~np.isfinite(forcing)
-        if bad.any():
-            var, t = np.argwhere(bad)[0]
-            out[6][idx] = f"failed: NaN in forcing {forcing_names[var]!r} on {pd.Timestamp(dates[t]).date()}"
+        problem = forcing_problem(forcing, forcing_names)
+        if problem:
+            var, t, what = problem
+            out[6][idx] = f"failed: forcing {forcing_names[var]!r} is {what} on {pd.Timestamp(dates[t]).date()}"
             continue
         if not np.isfinite(obs).any():
             out[6][idx] = "failed: no observed streamflow in the calibration period"
@@ -70,7 +75,7 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
 
 def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "1995"), warmup: int = 365,
               n_starts: int = 8, optimizer: str = "lbfgsb", seed: int = 0, *, flow: str = "streamflow",
-              snow: bool = False, maxiter: int = 200, tol: float | None = None, log_scale: bool = True,
+              pet=None, snow: bool = False, maxiter: int = 200, tol: float | None = None, log_scale: bool = True,
               solver_options: dict | None = None, progress: bool = False) -> xr.Dataset:
     """Calibrate a conceptual model for every basin with exact-gradient optimization.
 
@@ -91,8 +96,9 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     loss : str, dict or Loss
         A name from :data:`basinsx.calibration.losses.LOSSES` (``"kge"``, ``"nse"``, ``"sse"``,
         ...), a ``{name: weight}`` dict for a weighted sum, or a :class:`~basinsx.calibration.losses.Loss`.
-    period : slice or None
-        Calibration period (labels on ``time``); ``None`` uses the whole record after the warm-up.
+    period : slice, (start, end) or None
+        Calibration period (labels on ``time``, which must be daily dates); ``None`` uses
+        the whole record after the warm-up.
     warmup : int
         Days before the start of ``period`` used to spin up the model states. They are
         taken from the data where present; if the record starts later, the warm-up is shorter.
@@ -104,7 +110,14 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     seed : int
         Seed of the Latin hypercube (the same starting points for every basin).
     flow : str
-        Name of the observed streamflow variable.
+        Name of the observed streamflow variable (mm/d; m3 s-1 or ft3 s-1 are converted
+        with the ``area`` coordinate, as are other convertible units of every input: see
+        :func:`basinsx.units.to_canonical`).
+    pet : None, str or xr.DataArray
+        The PET to use (see :func:`basinsx.inputs.choose_pet`): ``None`` takes the data
+        set's ``pet`` (and warns once if a reader marked it as biased, as Caravan's
+        ERA5-Land PET is), a variable name, a method computed on the fly (``"oudin"``,
+        ``"hargreaves"``, ``"priestley_taylor"``) or a DataArray. Recorded in ``attrs["pet"]``.
     snow : bool
         Add the degree-day snow module (needs ``tmean``); only with a model name.
     maxiter, tol : int, float
@@ -151,6 +164,9 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
         raise ValueError(f"optimizer 'lm' needs a residual loss (sse, nse, lognse, kge, kge2012, fdc, fdc_log, "
                          f"recession); got {loss_obj.name!r}")
     model_obj = resolve_model(model, snow)
+    period = period_slice(period)
+    ds, input_attrs = model_inputs(ds, model_obj.forcings, flow=flow, pet=pet, where="calibrate",
+                                   warn_biased_pet=True)
     names = list(model_obj.forcings) + [flow]
     if progress and any(ds[n].chunks is not None for n in names if n in ds):
         raise ValueError("progress=True shows a bar for in-memory input only; compute this lazy result with "
@@ -159,8 +175,6 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     if missing:
         raise KeyError(f"calibrate needs variables {missing} for model {model_obj.name!r}; the dataset has "
                        f"{sorted(ds.data_vars)}")
-    if "time" not in ds.dims:
-        raise ValueError("the dataset has no 'time' dimension")
 
     time = ds.indexes["time"]
     cal = ds.sel(time=period) if period is not None else ds.isel(time=slice(int(warmup), None))
@@ -202,10 +216,33 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     out["n_negative_pet"].attrs = {"long_name": "days of negative PET in the calibration window, clipped to zero",
                                    "units": "d", "flag": "negative PET clipped to zero (days)",
                                    "flag_category": "NegativePETWarning"}
+    out["at_bound"] = _at_bound(out["params"], model_obj, log_scale)
     out.attrs = {"model": model_obj.name, "loss": loss_obj.name, "period": span, "warmup_days": spin,
-                 "optimizer": optimizer, "n_starts": int(n_starts), "seed": seed, "log_scale": int(log_scale)}
+                 "optimizer": optimizer, "n_starts": int(n_starts), "seed": seed, "log_scale": int(log_scale),
+                 **input_attrs}
     if out["n_negative_pet"].chunks is None:  # computed now: summarise now, from the caller's line
         flags.warn(out)
+    return out
+
+
+#: A parameter within this fraction of its range (in the search space) of a bound is flagged ``at_bound``.
+AT_BOUND = 1e-3
+
+
+def _at_bound(params: xr.DataArray, model, log_scale: bool) -> xr.DataArray:
+    """Whether each calibrated parameter ends on a bound, measured in the search space (log for x1, x3); lazy."""
+    names = list(model.params)
+    lo, hi = (xr.DataArray([float(model.bounds[p][i]) for p in names], dims="param", coords={"param": names})
+              for i in (0, 1))
+    log = xr.DataArray(log_scaled(lo.values, hi.values, log_scale), dims="param", coords={"param": names})
+
+    def scaled(x):
+        return xr.where(log, np.log(x.where(log & (x > 0), 1.0)), x)
+
+    u = (scaled(params) - scaled(lo)) / (scaled(hi) - scaled(lo))
+    out = ((u < AT_BOUND) | (u > 1 - AT_BOUND)).transpose(*params.dims)
+    out.attrs = {"long_name": f"parameter within {AT_BOUND:g} of its range of a bound (log scale where searched "
+                              "so): the optimum may lie outside the bounds"}
     return out
 
 

@@ -24,6 +24,15 @@ SLOW_ITERATIONS = 2
 __all__ = ["OPTIMIZERS", "Problem", "calibrate_basin", "latin_hypercube", "levenberg_marquardt", "lbfgsb"]
 
 
+def log_scaled(lo, hi, log_scale: bool = True) -> np.ndarray:
+    """Which parameters are searched on a log scale: positive ones spanning two decades or more.
+
+    Store capacities (GR4J's x1, x3) are far better conditioned on a log scale.
+    """
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    return (lo > 0) & (hi >= 100 * lo) if log_scale else np.zeros(lo.shape, dtype=bool)
+
+
 def latin_hypercube(n: int, d: int, seed=0) -> np.ndarray:
     """``n`` points of a Latin hypercube in ``[0, 1]^d``: one point per stratum and axis."""
     rng = np.random.default_rng(seed)
@@ -48,9 +57,7 @@ class Problem:
         self.loss = get_loss(loss)
         self.warmup = int(warmup)
         lo, hi = np.array([model.bounds[p] for p in model.params], dtype=float).T
-        # Positive parameters spanning two decades or more (store capacities) are searched
-        # on a log scale, where the loss is far better conditioned.
-        self.log = (lo > 0) & (hi >= 100 * lo) if log_scale else np.zeros(lo.size, dtype=bool)
+        self.log = log_scaled(lo, hi, log_scale)
         self.lo = np.where(self.log, np.log(np.where(self.log, lo, 1.0)), lo)
         self.width = np.where(self.log, np.log(np.where(self.log, hi, 1.0)), hi) - self.lo
         self.n_evals = 0

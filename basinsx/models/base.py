@@ -13,6 +13,30 @@ class NegativePETWarning(UserWarning):
     """Negative potential evapotranspiration was found and treated as zero."""
 
 
+#: Precipitation below this (mm/d) is a fill value such as -999 or a sign error, not round-off.
+NEGATIVE_PRCP = -1e-6
+
+
+def forcing_problem(forcing: np.ndarray, names) -> tuple[int, int, str] | None:
+    """``(row, time index, what)`` of the earliest bad value of ``forcing`` (rows named ``names``), else None.
+
+    Bad values are NaN, infinities and precipitation below :data:`NEGATIVE_PRCP`
+    (negative PET is real in ERA5-Land and is clipped instead).
+    """
+    bad = ~np.isfinite(forcing)
+    names = list(names)
+    if "prcp" in names:
+        row = names.index("prcp")
+        bad[row] |= forcing[row] < NEGATIVE_PRCP
+    if not bad.any():
+        return None
+    rows, cols = np.nonzero(bad)
+    k = int(np.argmin(cols))
+    value = forcing[rows[k], cols[k]]
+    what = "NaN" if np.isnan(value) else "infinite" if np.isinf(value) else f"negative ({value:g})"
+    return int(rows[k]), int(cols[k]), what
+
+
 def check_bounds(name: str, params, bounds) -> None:
     """Raise unless every parameter has finite bounds with low < high."""
     missing = [p for p in params if p not in bounds]
@@ -68,16 +92,17 @@ class Model:
         """Validated float64 copy of ``forcing`` with negative PET set to zero.
 
         Returns the array and the number of negative PET values replaced. Raises
-        ``ValueError`` naming the forcing and the first time index holding a NaN.
+        ``ValueError`` naming the forcing and the first time index holding a NaN, an
+        infinity or a negative precipitation (see :func:`forcing_problem`).
         """
         f = np.array(forcing, dtype=np.float64, order="C")
         if f.ndim != 2 or f.shape[0] != len(self.forcings):
             raise ValueError(f"forcing must have shape ({len(self.forcings)}, T) with rows {self.forcings}; "
                              f"got {f.shape}")
-        bad = ~np.isfinite(f)
-        if bad.any():
-            row, col = np.argwhere(bad)[np.argmin(np.argwhere(bad)[:, 1])]
-            raise ValueError(f"forcing {self.forcings[row]!r} is not finite at time index {col}")
+        problem = forcing_problem(f, self.forcings)
+        if problem:
+            row, col, what = problem
+            raise ValueError(f"forcing {self.forcings[row]!r} is {what} at time index {col}")
         pet = f[self.forcings.index("pet")]
         neg = int((pet < 0).sum())
         if neg:
