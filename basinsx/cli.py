@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="calibrate a conceptual model on every basin of a store (restartable)")
     p.add_argument("store", help="zarr store, data-set folder, catalog name or 'sample'")
     p.add_argument("--out", required=True, help="result zarr store; a rerun skips basin blocks already written")
-    p.add_argument("--model", default="gr4j", help="gr4j, gr4j_ode, hymod or hmodel (default gr4j)")
+    p.add_argument("--model", default="gr4j", help="gr4j, gr5j, gr6j, gr4j_ode, hymod or hmodel (default gr4j)")
     p.add_argument("--loss", default="kge", help="loss name, e.g. kge, nse, lognse, kge2012, huber (default kge)")
     p.add_argument("--period", nargs=2, metavar=("START", "END"), default=_default_period(),
                    help=f"calibration period, dates or years (default {' '.join(_default_period())}, as in Python)")
