@@ -148,7 +148,11 @@ def basin_map(values: xr.DataArray, *, lon=None, lat=None, ax=None, cmap="viridi
 
 
 def sensitivity_heatmap(jacobian: xr.DataArray, *, basin=None, time=None, normalise=True, ax=None):
-    """Heat map of d q_t / d theta (param x time) for one basin; rows scaled to [-1, 1] with ``normalise``."""
+    """Heat map of d q_t / d theta (param x time) for one basin; rows scaled to [-1, 1] with ``normalise``.
+
+    The colour bar says what the colours are (scaled rows, or the Jacobian's ``units``), the
+    rows carry the ``param_units`` coordinate where there is one, and the title names the basin.
+    """
     ax = _axes(ax, (10, 3.5))
     jac = _one_basin(jacobian, basin)
     jac = jac.sel(time=time) if time is not None else jac
@@ -159,9 +163,14 @@ def sensitivity_heatmap(jacobian: xr.DataArray, *, basin=None, time=None, normal
     vmax = float(np.nanmax(np.abs(values))) or 1.0
     mesh = ax.pcolormesh(jac["time"].values, np.arange(values.shape[0]), values, shading="nearest",
                          cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-    ax.set_yticks(np.arange(values.shape[0]), [str(p) for p in jac["param"].values])
-    ax.figure.colorbar(mesh, ax=ax, label="dq/dθ" + (" (row-scaled)" if normalise else ""))
-    ax.set_title("parameter sensitivity of daily flow")
+    units = jac["param_units"].values if "param_units" in jac.coords else [None] * values.shape[0]
+    ax.set_yticks(np.arange(values.shape[0]),
+                  [f"{p} ({u})" if u else str(p) for p, u in zip(jac["param"].values, units)])
+    label = ("∂q/∂θ, each row divided by its largest |value|" if normalise
+             else f"∂q/∂θ ({jac.attrs.get('units', 'flow units per parameter unit')})")
+    ax.figure.colorbar(mesh, ax=ax, label=label)
+    where = f", basin {jac['basin'].item()}" if "basin" in jac.coords and jac["basin"].ndim == 0 else ""
+    ax.set_title(f"sensitivity of daily flow to each parameter{where}")
     return ax
 
 

@@ -59,6 +59,26 @@ def test_fdc_observed_and_simulated_with_zero_flows(ds):
                       "observed", "GR4J"]
 
 
+def colorbar_label(ax):
+    bar = ax.collections[0].colorbar
+    return bar.ax.get_ylabel() or bar.ax.get_xlabel()
+
+
+def test_sensitivity_heatmap_says_what_it_shows(ds):
+    time = ds.time.sel(time="2000")
+    jac = xr.DataArray(np.random.default_rng(2).normal(size=(1, time.size, 2)), dims=("basin", "time", "param"),
+                       coords={"basin": ["01031500"], "time": time, "param": ["x1", "x4"],
+                               "param_units": ("param", ["mm", "d"])},
+                       attrs={"units": "mm d-1 per parameter unit"})
+    ax = rendered(jac.hydro.plot.sensitivity())
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x1 (mm)", "x4 (d)"]
+    assert colorbar_label(ax) == "∂q/∂θ, each row divided by its largest |value|"
+    assert ax.get_title() == "sensitivity of daily flow to each parameter, basin 01031500"
+    ax = rendered(jac.hydro.plot.sensitivity(normalise=False))
+    assert colorbar_label(ax) == "∂q/∂θ (mm d-1 per parameter unit)"
+    assert np.isclose(ax.collections[0].get_clim()[1], np.abs(jac).max())
+
+
 def embedding_projection_xy(emb):
     return basinsx.plot.embedding_projection(emb).collections[0].get_offsets()
 
