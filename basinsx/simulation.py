@@ -7,13 +7,13 @@ chunk (``time`` must be a single chunk), and the numbers do not depend on the ch
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import models
+from . import flags, models
+from .inputs import model_inputs
+from .models.base import forcing_problem
 
 __all__ = ["simulate", "sensitivity"]
 
@@ -57,7 +57,11 @@ def _forcings(ds, model: models.Model) -> list:
 
 
 def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options):
-    """Kernel over a block of basins: forcings ``(..., T)``, theta ``(..., d)``, basin labels ``(...)``."""
+    """Kernel over a block of basins: forcings ``(..., T)``, theta ``(..., d)``, basin labels ``(...)``.
+
+    Returns the flow (or Jacobian) and the days of negative PET per basin, which are
+    clipped here so that no model run warns from inside a dask task (:mod:`basinsx.flags`).
+    """
     m = models.get(model, snow=snow)
     *forcings, theta, labels = arrays
     n, d = forcings[0].shape[-1], theta.shape[-1]
@@ -67,30 +71,30 @@ def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options):
     labels = np.broadcast_to(labels, shape)
     q = np.full(shape + (n - warmup,), np.nan)
     jac = np.full(shape + (n - warmup, d), np.nan) if sens else None
+    negative_pet = np.zeros(shape, dtype=np.int64)
+    pet = m.forcings.index("pet")
     for idx in np.ndindex(shape):
         f = np.stack([np.asarray(a[idx], dtype=np.float64) for a in forcings])
-        basin = labels[idx]
-        bad = ~np.isfinite(f)
-        if bad.any():
-            row, col = np.argwhere(bad)[np.argmin(np.argwhere(bad)[:, 1])]
-            day = pd.Timestamp(dates[col]).date()
-            raise ValueError(f"forcing {m.forcings[row]!r} is NaN for basin {basin} on {day}")
+        problem = forcing_problem(f, m.forcings)
+        if problem:
+            row, col, what = problem
+            raise ValueError(f"forcing {m.forcings[row]!r} is {what} for basin {labels[idx]} on "
+                             f"{pd.Timestamp(dates[col]).date()}")
+        negative_pet[idx] = int((f[pet] < 0).sum())
+        np.maximum(f[pet], 0.0, out=f[pet])
         th = np.asarray(theta[idx], dtype=np.float64)
         if not np.all(np.isfinite(th)):
             continue  # e.g. a basin whose calibration failed: NaN flow, not an error
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", models.NegativePETWarning)
-            out = m.run(th, f, warmup=warmup, sensitivities=sens, **solver_options)
-        for w in caught:
-            warnings.warn(f"basin {basin}: {w.message}", w.category, stacklevel=2)
+        out = m.run(th, f, warmup=warmup, sensitivities=sens, **solver_options)
         q[idx] = out[0]
         if sens:
             jac[idx] = out[1]
-    return jac if sens else q
+    return (jac if sens else q), negative_pet
 
 
-def _apply(ds, params, model, warmup, snow, sens, solver_options):
+def _apply(ds, params, model, warmup, snow, sens, solver_options, pet):
     m = models.get(model, snow=snow)
+    ds, input_attrs = model_inputs(ds, m.forcings, pet=pet, where="sensitivity" if sens else "simulate")
     forcings = _forcings(ds, m)
     theta = _theta(params, m)
     n = ds.sizes["time"]
@@ -111,20 +115,26 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options):
             theta = theta.chunk({"basin": chunks["basin"]})
     d = len(m.params)
     core_out = ["time", "param"] if sens else ["time"]
-    out = xr.apply_ufunc(
+    out, negative_pet = xr.apply_ufunc(
         _run_block,
         *forcings,
         theta,
         labels,
         input_core_dims=[["time"]] * len(forcings) + [["param"], []],
-        output_core_dims=[core_out],
+        output_core_dims=[core_out, []],
         exclude_dims={"time"},
         dask="parallelized",
-        output_dtypes=[np.float64],
+        output_dtypes=[np.float64, np.int64],
         dask_gufunc_kwargs={"output_sizes": {"time": n - warmup, "param": d} if sens else {"time": n - warmup}},
         kwargs={"model": m.name, "snow": snow, "warmup": warmup, "sens": sens,
                 "dates": ds["time"].values, "solver_options": dict(solver_options)},
     )
+    negative_pet.attrs = {"long_name": "days of negative PET, clipped to zero", "units": "d",
+                          "flag": "negative PET clipped to zero (days)", "flag_category": "NegativePETWarning"}
+    if negative_pet.chunks is None and negative_pet.dims == ("basin",):  # computed now: summarise now, once
+        flags.warn(xr.Dataset({"n_negative_pet": negative_pet}, coords={"basin": ds["basin"]}))
+    out = out.assign_coords(n_negative_pet=negative_pet)
+    out.attrs = input_attrs
     out = out.assign_coords(time=ds["time"].values[warmup:])
     if sens:
         out = out.assign_coords(param=list(m.params), param_units=("param", [m.units[p] for p in m.params]))
@@ -132,7 +142,7 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options):
     return out.transpose(*order, ...)
 
 
-def simulate(ds: xr.Dataset, params, model="gr4j", warmup: int = 0, *, snow: bool = False,
+def simulate(ds: xr.Dataset, params, model="gr4j", warmup: int = 0, *, snow: bool = False, pet=None,
              **solver_options) -> xr.DataArray:
     """Simulated daily streamflow of a conceptual model for every basin.
 
@@ -151,27 +161,36 @@ def simulate(ds: xr.Dataset, params, model="gr4j", warmup: int = 0, *, snow: boo
         Leading days used to spin up the states; they are dropped from the result.
     snow : bool
         Add the degree-day snow module (parameters ``T_tr``, ``f_dd``).
+    pet : None, str or xr.DataArray
+        The PET to use: the data set's ``pet`` (None), a variable name, a method of
+        :func:`basinsx.pet.pet` computed on the fly, or a DataArray (see
+        :func:`basinsx.inputs.choose_pet`); recorded in ``attrs["pet"]``. Inputs in other
+        convertible units are converted (:func:`basinsx.units.to_canonical`).
     **solver_options
         ODE models: ``method``, ``n_sub``, ``rtol``, ``atol``, ``h0``, ``hmin``, ``hmax``.
 
     Returns
     -------
     xr.DataArray
-        ``q_sim`` (basin, time) in mm/d, starting ``warmup`` days after the first date.
+        ``q_sim`` (basin, time) in mm/d, starting ``warmup`` days after the first date,
+        with the coordinate ``n_negative_pet(basin)``: days of negative PET, clipped to
+        zero (for in-memory input one warning names the basins; for dask input summarise
+        the computed coordinate with :func:`basinsx.flags.warn`).
 
     Raises
     ------
     ValueError
-        NaN forcing (naming basin and date), bad parameters or warm-up.
+        NaN, infinite or negative precipitation in the forcing (naming basin, variable and
+        date), a time axis that is not daily, bad parameters or warm-up.
     """
-    q = _apply(ds, params, model, warmup, snow, False, solver_options)
+    q = _apply(ds, params, model, warmup, snow, False, solver_options, pet)
     name = model if isinstance(model, str) else model.name
     q.attrs = {"units": "mm d-1", "long_name": f"streamflow simulated by {name}{' + snow' if snow else ''}",
-               "standard_name": "runoff_flux", "model": name, "warmup_days": warmup}
+               "standard_name": "runoff_flux", "model": name, "warmup_days": warmup, **q.attrs}
     return q.rename("q_sim")
 
 
-def sensitivity(ds: xr.Dataset, params, model="gr4j", warmup: int = 0, *, snow: bool = False,
+def sensitivity(ds: xr.Dataset, params, model="gr4j", warmup: int = 0, *, snow: bool = False, pet=None,
                 **solver_options) -> xr.DataArray:
     """Jacobian ``d q_t / d theta`` of the simulated flow for every basin.
 
@@ -184,9 +203,9 @@ def sensitivity(ds: xr.Dataset, params, model="gr4j", warmup: int = 0, *, snow: 
         ``dq_dparam`` (basin, time, param) in mm/d per parameter unit (coordinate
         ``param_units``).
     """
-    jac = _apply(ds, params, model, warmup, snow, True, solver_options)
+    jac = _apply(ds, params, model, warmup, snow, True, solver_options, pet)
     name = model if isinstance(model, str) else model.name
     jac.attrs = {"units": "mm d-1 per parameter unit (see param_units)",
                  "long_name": f"sensitivity of {name} streamflow to its parameters", "model": name,
-                 "warmup_days": warmup}
+                 "warmup_days": warmup, **jac.attrs}
     return jac.rename("dq_dparam")

@@ -122,7 +122,29 @@ def test_negative_pet_is_zero_and_warned_per_basin(sample):
     ds["pet"][1, [10, 20, 30]] = 0.0
     clipped = simulate(ds, P)
     ds["pet"][1, [10, 20, 30]] = -0.3
-    with pytest.warns(bm.NegativePETWarning, match=rf"basin {ds.basin.values[1]}: 3 negative PET") as record:
+    with pytest.warns(bm.NegativePETWarning, match=rf"clipped to zero \(days\) in 1 of 2 basins: "
+                      rf"{ds.basin.values[1]} \(3\)") as record:
         q = simulate(ds, P)
-    assert len(record) == 1
+    assert len(record) == 1 and record[0].filename == __file__  # once, from this line, never from dask
     np.testing.assert_array_equal(q.values, clipped.values)
+    assert q["n_negative_pet"].values.tolist() == [0, 3]
+    lazy = simulate(ds.chunk({"basin": 1}), P)  # lazy: nothing warns; the flag is a coordinate to summarise
+    assert lazy["n_negative_pet"].chunks is not None
+    assert lazy["n_negative_pet"].compute().values.tolist() == [0, 3]
+
+
+def test_wrong_forcing_is_an_error_naming_basin_variable_and_date(sample):
+    ds = sample.isel(basin=slice(0, 2), time=slice(0, 300)).compute()
+    ds["prcp"][1, 40] = -999.0
+    with pytest.raises(ValueError, match=rf"'prcp' is negative \(-999\) for basin {ds.basin.values[1]} on 1981-02-10"):
+        simulate(ds, P)
+    with pytest.raises(ValueError, match="simulate: time axis is not daily"):
+        simulate(ds.isel(time=slice(None, None, 2)), P)
+
+
+def test_pet_is_chosen_and_recorded(sample):
+    ds = sample.isel(basin=slice(0, 2), time=slice(0, 300)).compute()
+    q = simulate(ds, P, pet="oudin")
+    xr.testing.assert_equal(q, simulate(ds.assign(pet=ds.hydro.pet("oudin")), P).assign_attrs(q.attrs))
+    assert q.attrs["pet"] == "oudin (computed by basinsx.pet)"
+    assert not np.array_equal(q.values, simulate(ds, P).values)
