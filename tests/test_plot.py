@@ -25,6 +25,10 @@ def test_hydrograph_and_fdc(ds):
     ax = rendered(ds.hydro.plot.hydrograph(ds.streamflow * 0.9, basin="01031500", time=slice("2000-03", "2000-06")))
     assert [line.get_label() for line in ax.get_lines()] == ["observed", "simulated"]
     assert ax.get_lines()[0].get_xdata().size == 122
+    ax = rendered(ds.hydro.plot.hydrograph(basin="01031500", time=slice("2000-03", "2000-06")))
+    bars = next(other for other in ax.figure.axes if other is not ax)
+    assert bars.get_ylabel() == "precipitation (mm d-1)" and bars.yaxis_inverted()
+    assert ax.get_zorder() > bars.get_zorder() and not ax.patch.get_visible()  # flow and legend above the bars
     ax = rendered(ds.hydro.plot.fdc())
     assert len(ax.get_lines()) == ds.sizes["basin"]
     y = ax.get_lines()[0].get_ydata()
