@@ -63,6 +63,9 @@ def kge_terms(q, y, mask=None):
     mu_q, mu_y = qm.mean(), ym.mean()
     dq, dy = qm - mu_q, ym - mu_y
     sqq, syy, sqy = dq @ dq, dy @ dy, dq @ dy
+    if sqq == 0.0:  # constant simulation (e.g. all water lost): r = 0 as airGR's ErrorCrit_KGE, alpha = 0
+        zero = np.zeros(n)
+        return 0.0, 0.0, mu_q / mu_y, zero, zero, np.full(n, 1.0 / (n * mu_y))
     root = np.sqrt(sqq * syy)
     r = sqy / root
     alpha = np.sqrt(sqq / syy)
@@ -137,6 +140,10 @@ def _kge_value_grad(q, J, y, modified):
                 jy[j] += J[t, j] * dy
                 jq[j] += J[t, j] * dq
                 j1[j] += J[t, j]
+    if sqq == 0.0:  # constant simulation: r = 0 (airGR's convention), alpha and gamma 0; only beta moves
+        rb = mu_q / mu_y - 1.0
+        ed = np.sqrt(2.0 + rb * rb)
+        return ed, rb / (n * mu_y * ed) * j1
     root = np.sqrt(sqq * syy)
     r = sqy / root
     alpha = np.sqrt(sqq / syy)
@@ -307,8 +314,8 @@ class KGE2012(KGE):
     def _terms(self, q, y):
         mask = _observed(y)
         r, a, b, dr, da, db = kge_terms(q, y, mask)
-        gamma = a / b
-        dgamma = da / b - a * db / b**2
+        gamma = a / b if a else 0.0  # a constant simulation has CV 0 (0/0 for zero flow)
+        dgamma = da / b - a * db / b**2 if a else da
         return mask, np.array([r - 1.0, gamma - 1.0, b - 1.0]), np.stack([dr, dgamma, db])
 
 
