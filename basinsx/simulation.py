@@ -132,8 +132,9 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet):
     negative_pet.attrs = {"long_name": "days of negative PET, clipped to zero", "units": "d",
                           "flag": "negative PET clipped to zero (days)", "flag_category": "NegativePETWarning"}
     if negative_pet.chunks is None and negative_pet.dims == ("basin",):  # computed now: summarise now, once
-        flags.warn(xr.Dataset({"n_negative_pet": negative_pet}, coords={"basin": ds["basin"]}))
-    out = out.assign_coords(n_negative_pet=negative_pet)
+        flags.warn(xr.Dataset({"negative_pet_days": negative_pet}, coords={"basin": ds["basin"]}))
+    # a coordinate named apart from calibrate's n_negative_pet, so metrics of q_sim merge into its result
+    out = out.assign_coords(negative_pet_days=negative_pet)
     out.attrs = input_attrs
     out = out.assign_coords(time=ds["time"].values[warmup:])
     if sens:
@@ -173,7 +174,7 @@ def simulate(ds: xr.Dataset, params, model="gr4j", warmup: int = 0, *, snow: boo
     -------
     xr.DataArray
         ``q_sim`` (basin, time) in mm/d, starting ``warmup`` days after the first date,
-        with the coordinate ``n_negative_pet(basin)``: days of negative PET, clipped to
+        with the coordinate ``negative_pet_days(basin)``: days of negative PET, clipped to
         zero (for in-memory input one warning names the basins; for dask input summarise
         the computed coordinate with :func:`basinsx.flags.warn`).
 

@@ -327,3 +327,16 @@ def test_inverted_bounds_of_a_model_object_are_an_error():
     inverted.bounds = {"b": (1.5, 0.2), "k": (0.01, 0.9)}
     with pytest.raises(ValueError, match=r"bounds must be finite with low < high; got \{'b': \(1.5, 0.2\)\}"):
         calibrate(ds, model=inverted)
+
+
+def test_lazy_result_keeps_labels_and_computes_by_basin_block():
+    import basinsx
+    from basinsx.progress import compute
+
+    ds = basinsx.open_dataset("sample").isel(basin=slice(0, 3)).sel(time=slice("1985", "1987"))
+    lazy = calibrate(ds, model="gr4j", period="1986", n_starts=1, pet="oudin")
+    # labels as the user gave them (in memory), not chunked as one block at odds with the result's basin chunks
+    assert list(lazy.basin.values) == list(ds.basin.values) and lazy.gauge_lat.chunks is None
+    (done,) = compute(lazy, progress=False)
+    xr.testing.assert_identical(done, lazy.compute())
+    assert done.attrs["pet"] == "oudin (computed by basinsx.pet)"

@@ -127,10 +127,10 @@ def test_negative_pet_is_zero_and_warned_per_basin(sample):
         q = simulate(ds, P)
     assert len(record) == 1 and record[0].filename == __file__  # once, from this line, never from dask
     np.testing.assert_array_equal(q.values, clipped.values)
-    assert q["n_negative_pet"].values.tolist() == [0, 3]
+    assert q["negative_pet_days"].values.tolist() == [0, 3]
     lazy = simulate(ds.chunk({"basin": 1}), P)  # lazy: nothing warns; the flag is a coordinate to summarise
-    assert lazy["n_negative_pet"].chunks is not None
-    assert lazy["n_negative_pet"].compute().values.tolist() == [0, 3]
+    assert lazy["negative_pet_days"].chunks is not None
+    assert lazy["negative_pet_days"].compute().values.tolist() == [0, 3]
 
 
 def test_wrong_forcing_is_an_error_naming_basin_variable_and_date(sample):

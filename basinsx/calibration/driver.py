@@ -185,7 +185,11 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     last = time.get_loc(cal.indexes["time"][-1])
     spin = min(int(warmup), first)
     sub = ds[names].isel(time=slice(first - spin, last + 1))
-    arrays = [sub[n].chunk({"time": -1}) if sub[n].chunks is not None else sub[n] for n in names]
+    # Non-index coordinates stay out of apply_ufunc (DataArray.chunk would chunk them as one block, at odds
+    # with the basin chunks of the result) and are put back as the user gave them.
+    arrays = [sub[n].reset_coords(drop=True) for n in names]
+    arrays = [a.chunk({"time": -1}) if a.chunks is not None else a for a in arrays]
+    labels = {c: sub[c] for c in sub.coords if c not in sub.indexes and sub[c].dims == ("basin",)}
 
     d = len(model_obj.params)
     results = xr.apply_ufunc(
@@ -201,7 +205,7 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
                 "solver_options": dict(solver_options or {}), "dates": sub.indexes["time"].values,
                 "forcing_names": list(model_obj.forcings), "progress": progress},
     )
-    out = xr.Dataset(dict(zip(OUTPUTS, results)))
+    out = xr.Dataset(dict(zip(OUTPUTS, results))).assign_coords(labels)
     units = getattr(model_obj, "units", {}) or {}
     out = out.assign_coords(param=list(model_obj.params),
                             param_units=("param", [str(units.get(p, "")) for p in model_obj.params]))
