@@ -53,7 +53,7 @@ def main():
     print(f"{'model':9s} {'KGE cal q25/med/q75':>22s} {'KGE val q25/med/q75':>22s} {'runs':>6s} "
           f"{'s/basin':>8s} {'failed':>6s}")
     for name in args.models.split(","):
-        opts = {} if name == "gr4j" else {"method": args.solver, "n_sub": args.n_sub}
+        opts = {"method": args.solver, "n_sub": args.n_sub} if bm.get(name).solver_options else {}
         t0 = time.perf_counter()
         cal = calibrate(ds, model=name, loss="kge", period=slice("1982", "1995"), warmup=365,
                         n_starts=args.n_starts, snow=args.snow, solver_options=opts, progress=True)

@@ -1,0 +1,69 @@
+"""Run cost of the discrete GR models, with and without sensitivities, next to GRsuite's (airGR port).
+
+One sample basin (01031500), 15 years of real forcing with Oudin PET. Each timing is the median
+of ``--repeat`` runs, the contenders interleaved so that load on the machine hits all alike:
+basinsx's ``Model.run`` without and with the Jacobian, GRsuite's ``run_model`` (airGR's
+``RunModel_GR*J``: kernel plus output assembly) and GRsuite's numba kernel alone. Printed as
+ratios to GRsuite's kernel; the flows are checked to be equal first.
+
+    python benchmarks/model_cost.py --repeat 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+import basinsx
+import basinsx.models as bm
+
+THETA = {"gr4j": [350.0, 0.5, 90.0, 1.7], "gr5j": [350.0, 0.5, 90.0, 1.7, 0.3],
+         "gr6j": [350.0, 0.5, 90.0, 1.7, 0.2, 8.0]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--years", type=int, default=15)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    import grsuite
+    from grsuite import _kernels
+
+    ds = basinsx.open_dataset("sample", basins=["01031500"], chunks=None)
+    ds = ds.assign(pet=ds.hydro.pet("oudin")).isel(basin=0, time=slice(0, 365 * args.years))
+    p, e = ds["prcp"].values.astype(float), ds["pet"].values.astype(float)
+    dates = ds["time"].values.astype("datetime64[D]")
+    im = grsuite.InputsModel(dates, precip=p, pot_evap=e)
+    print(f"{p.size} days, median of {args.repeat} interleaved runs; ratios to GRsuite's kernel alone")
+    print(f"{'model':6s} {'GRsuite kernel ms':>17s} {'GRsuite run_model':>17s} {'basinsx run':>11s} "
+          f"{'basinsx run + J':>15s}")
+    for name, theta in THETA.items():
+        m = bm.get(name)
+        ro = grsuite.RunOptions(im, name.upper(), ind_period_run=np.arange(p.size), ind_period_warmup=np.arange(0))
+        kernel = getattr(_kernels, f"run_{name}")
+        ini = np.asarray(ro.ini_states, dtype=float).copy()
+        ini[0], ini[1] = 0.3 * theta[0], 0.5 * theta[2]
+        th = np.asarray(theta, dtype=float)
+        f = np.vstack([p, e])
+        ref = grsuite.run_model(im, ro, theta)["Qsim"]
+        assert np.array_equal(m.run(theta, f, sensitivities=False)[0], ref), name
+        assert np.array_equal(kernel(p, e, th, ini)[0][:, -1], ref), name
+        runs = {"kernel": lambda: kernel(p, e, th, ini), "run_model": lambda: grsuite.run_model(im, ro, theta),
+                "run": lambda: m.run(theta, f, sensitivities=False), "run_J": lambda: m.run(theta, f)}
+        times = {k: [] for k in runs}
+        for _ in range(args.repeat):
+            for k, fn in runs.items():
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        r = {k: med[k] / med["kernel"] for k in med}
+        print(f"{name:6s} {1e3 * med['kernel']:17.2f} {r['run_model']:17.2f} {r['run']:11.2f} {r['run_J']:15.2f}")
+
+
+if __name__ == "__main__":
+    main()
