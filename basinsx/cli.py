@@ -46,9 +46,11 @@ def _run(args) -> dict:
     return {"command": args.command, "input": source_id(args.store), **options}
 
 
-def _with_pet(ds, method: str | None):
-    """``ds`` with ``pet`` computed by ``method`` if it has none (CAMELS-US forcing has no PET)."""
-    return ds if method is None or "pet" in ds else ds.assign(pet=ds.hydro.pet(method))
+def _with_pet(ds, pet: str | None):
+    """``ds`` with the ``--pet`` the user chose as its ``pet`` (CAMELS-US forcing has none)."""
+    from .inputs import choose_pet
+
+    return ds if pet is None else choose_pet(ds, pet)[0]
 
 
 def _convert(args) -> None:
@@ -198,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--basins", nargs="+", help="basin ids to calibrate (default all)")
     p.add_argument("--basin-chunk", type=_basins_per_chunk, default=8,
                    help="basins per task and per written block (default 8)")
-    p.add_argument("--pet", choices=["oudin", "hargreaves", "priestley_taylor"],
-                   help="compute pet with this method if the data set has none (CAMELS-US)")
+    p.add_argument("--pet", help="PET to use: oudin, hargreaves or priestley_taylor (computed from the forcing) or a "
+                   "variable, e.g. pet (default: the data set's pet; CAMELS-US has none)")
     p.add_argument("--scheduler", help="threads (default), processes, or a dask-distributed scheduler address")
     p.add_argument("--overwrite", action="store_true",
                    help="start afresh: replace an existing --out store (a rerun without it resumes only the same run)")
@@ -218,8 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--basins", nargs="+", help="basin ids (default all)")
-    p.add_argument("--pet", choices=["oudin", "hargreaves", "priestley_taylor"],
-                   help="compute pet with this method if the data set has none (CAMELS-US)")
+    p.add_argument("--pet", help="PET to use: oudin, hargreaves or priestley_taylor (computed from the forcing) or a "
+                   "variable, e.g. pet (default: the data set's pet; CAMELS-US has none)")
     p.add_argument("--save", help="write the fitted model (weights, config, normalisation) to this file")
     p.add_argument("--checkpoint", help="checkpoint file written during training")
     p.add_argument("--resume", action="store_true", help="resume training from --checkpoint")

@@ -503,7 +503,12 @@ def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, run: di
     _check_chunk(basin_chunk)
     if "basin" not in result.dims:
         raise ValueError("to_zarr_regions needs a result with a 'basin' dimension")
-    result = _for_zarr(result).chunk({"basin": basin_chunk})
+    result = _for_zarr(result)
+    # labels without a basin dim (param_units, ...) are written with the metadata, so they stay in memory
+    shared = {n: v.compute() for n, v in result.variables.items() if "basin" not in v.dims and n not in result.indexes}
+    result = result.chunk({"basin": basin_chunk})
+    result = result.assign_coords({n: v for n, v in shared.items() if n in result.coords})
+    result = result.assign({n: v for n, v in shared.items() if n not in result.coords})
     run = json.loads(json.dumps(run or {}))  # as the store's attrs give it back: lists, not tuples
     store.parent.mkdir(parents=True, exist_ok=True)
     _recover_and_warn(store)
@@ -523,9 +528,7 @@ def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, run: di
             (tmp / DONE).mkdir()
             _replace(store, tmp, token)
 
-    def write(block: xr.Dataset, region: slice, mark: Path) -> None:
-        block = block.drop_vars([n for n in block.variables if "basin" not in block[n].dims])
-        block.to_zarr(store, region={"basin": region}, mode="r+", zarr_format=2)
+    def done(_, mark: Path) -> None:
         mark.touch()
 
     tasks, sizes, names, start, ids = [], [], [], 0, result["basin"].values
@@ -533,7 +536,11 @@ def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, run: di
         region = slice(start, start + size)
         mark = store / DONE / f"{region.start}-{region.stop}"
         if not mark.exists():
-            tasks.append(dask.delayed(write)(result.isel(basin=region), region, mark))
+            # xarray's own region writer: dask.delayed(f)(block) lost tasks of some graphs ("Missing dependency")
+            block = result.isel(basin=region)
+            block = block.drop_vars([n for n in block.variables if "basin" not in block[n].dims])
+            job = block.to_zarr(store, region={"basin": region}, mode="r+", zarr_format=2, compute=False)
+            tasks.append(dask.delayed(done)(job, mark))
             sizes.append(size)
             names.append(f"{mark.name} ({ids[region.start]}..{ids[region.stop - 1]})")
         start += size

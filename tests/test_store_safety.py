@@ -230,3 +230,15 @@ def test_library_regions_resume_only_the_same_result(tmp_path):
     with pytest.raises(FileExistsError, match="not a restartable result store"):
         to_zarr_regions(result, plain, basin_chunk=2)
     xr.testing.assert_allclose(basinsx.open_dataset(store).compute(), result.isel(basin=slice(0, 4)).compute())
+
+
+def test_regions_write_a_calibration_with_a_computed_pet(tmp_path):
+    # dask.delayed(f)(dataset) lost a task of this graph ("Missing dependency ('transpose-...')")
+    from basinsx.store import to_zarr_regions
+
+    ds = basinsx.open_dataset("sample", basins=["01031500", "01440000", "01606500"], chunks=3)
+    result = ds.hydro.calibrate(period=("1982", "1983"), n_starts=1, pet="oudin")
+    store = to_zarr_regions(result, tmp_path / "r.zarr", basin_chunk=3)  # one block: the failing case
+    back, expected = basinsx.open_dataset(store).compute(), result.compute()
+    for name in ("params", "kge", "loss", "message"):  # with their labels (param_units was lost)
+        xr.testing.assert_equal(back[name], expected[name])
