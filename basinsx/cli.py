@@ -47,7 +47,7 @@ def _run(args) -> dict:
 
 
 def _with_pet(ds, pet: str | None):
-    """``ds`` with the ``--pet`` the user chose as its ``pet`` (CAMELS-US forcing has none)."""
+    """``ds`` with the ``--pet`` the user chose as its ``pet`` (as ``calibrate(pet=)`` does; CAMELS-US has none)."""
     from .inputs import choose_pet
 
     return ds if pet is None else choose_pet(ds, pet)[0]
@@ -95,10 +95,11 @@ def _calibrate(args) -> None:
     from .store import open_dataset, to_zarr_regions
 
     _not_the_input(args.store, args.out)
-    ds = _with_pet(open_dataset(args.store, basins=args.basins, chunks=args.basin_chunk), args.pet)
+    ds = open_dataset(args.store, basins=args.basins, chunks=args.basin_chunk)
     period = slice(*args.period) if args.period else None
     result = ds.hydro.calibrate(model=args.model, loss=args.loss, period=period, warmup=args.warmup,
-                                n_starts=args.n_starts, optimizer=args.optimizer, seed=args.seed, snow=args.snow)
+                                n_starts=args.n_starts, optimizer=args.optimizer, seed=args.seed, snow=args.snow,
+                                pet=args.pet)
     with _scheduler(args.scheduler):
         out = to_zarr_regions(result, args.out, basin_chunk=args.basin_chunk, run=_run(args),
                               overwrite=args.overwrite, progress=True)
