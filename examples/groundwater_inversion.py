@@ -74,9 +74,14 @@ for k, (name, values) in enumerate({"truth": truth, **estimates}.items()):
     axes[0].bar(x + (k - 1) * 0.27, (values - low) / span, 0.27, label=name)
 axes[0].set(xticks=x, xticklabels=list(BOUNDS), ylabel="value (fraction of range)", title="parameters")
 axes[0].legend(fontsize=8)
+x_edges, y_edges = np.linspace(0, LENGTH[1], SHAPE[1] + 1), np.linspace(0, LENGTH[0], SHAPE[0] + 1)
+wells = np.array(list(WELLS.values()))
 for ax, (name, theta) in zip(axes[1:], (("truth", truth), ("TNNA estimate", estimates["TNNA"]))):
-    ax.pcolormesh(np.log10(zoned_field(ZONES, theta[:8])), vmin=-12, vmax=-11, cmap="cividis")
-    ax.set(title=f"log10 permeability (m2), {name}", xticks=[], yticks=[])
-fig.colorbar(axes[2].collections[0], ax=axes[1:], label="log10 k (m2)")
+    ax.pcolormesh(x_edges, y_edges, np.log10(zoned_field(ZONES, theta[:8])), vmin=-12, vmax=-11, cmap="cividis")
+    ax.scatter(wells[:, 0], wells[:, 1], marker="^", s=22, c="w", edgecolor="k", lw=0.5, label="observation wells")
+    ax.set(title=f"permeability, {name}", xlabel="x (m): head 1 m and inflow at x = 0", ylabel="y (m)",
+           aspect="equal")
+axes[1].legend(loc="lower left", bbox_to_anchor=(0, 1.1), fontsize=8, frameon=False)
+fig.colorbar(axes[1].collections[0], ax=axes[1:], label="log10 permeability (m2)")
 fig.savefig(out / "groundwater_inversion.png", dpi=100)
 print(f"wrote {out / 'groundwater_inversion.png'}")

@@ -42,6 +42,7 @@ print(f"sum of throat elasticities dlnK/dln g = {share.sum():.6f} (1 for a linea
 
 fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
 ax.hist(share, bins=60, log=True)
-ax.set(xlabel="d ln K / d ln g per throat", ylabel="throats", title="where the permeability comes from")
+ax.set(xlabel="throat's share of K: elasticity ∂ln K / ∂ln g (sums to 1)", ylabel="number of throats (log scale)",
+       title=f"which of the {share.size} throats carry the permeability")
 fig.savefig(out / "pore_network.png", dpi=100)
 print(f"wrote {out / 'pore_network.png'}")
