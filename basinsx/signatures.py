@@ -188,6 +188,11 @@ def signatures(obj, flow="streamflow", prcp="prcp", dim="time", **kwargs) -> xr.
         raise TypeError(f"signatures needs a Dataset or a DataArray, got {type(obj).__name__}")
     if dim not in q.dims:
         raise ValueError(f"flow has no dimension {dim!r}; its dims are {q.dims}")
+    from .units import to_canonical
+
+    area = obj["area"] if "area" in obj.coords or (isinstance(obj, xr.Dataset) and "area" in obj) else None
+    q, _ = to_canonical(q, "streamflow", area=area)
+    p = None if p is None else to_canonical(p, "prcp", area=area)[0]
     if period is not None:
         q = q.sel({dim: period})
         p = None if p is None else p.sel({dim: period})

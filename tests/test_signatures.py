@@ -84,3 +84,11 @@ def test_errors_name_the_problem(sample):
         signatures(sample["streamflow"], dim="date")
     with pytest.raises(TypeError, match="unexpected arguments"):
         signatures(sample, thresholds=3)
+    with pytest.raises(ValueError, match="'streamflow' is in 'degC', which cannot be converted to mm d-1"):
+        signatures(sample["streamflow"].assign_attrs(units="degC"))
+
+
+def test_discharge_is_converted_with_the_area(sample):
+    ds = sample.isel(basin=slice(0, 2)).compute()
+    cms = (ds.streamflow * ds.area / 86.4).assign_attrs(units="m3 s-1")
+    xr.testing.assert_allclose(signatures(ds.assign(streamflow=cms)), signatures(ds), rtol=1e-5)
