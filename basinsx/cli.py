@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -103,12 +104,17 @@ def _calibrate(args) -> None:
     with _scheduler(args.scheduler):
         out = to_zarr_regions(result, args.out, basin_chunk=args.basin_chunk, run=_run(args),
                               overwrite=args.overwrite, progress=True)
-    done = open_dataset(out)
+    done = open_dataset(out).compute()
     failed = int((done.message.astype(str).str.startswith("failed")).sum())
     print(f"wrote {out}: {done.sizes['basin']} basins, median KGE {float(done.kge.median()):.3f}, {failed} failed")
+    if "at_bound" in done:
+        per_param = done.at_bound.sum("basin")
+        names = ", ".join(f"{p}: {int(n)}" for p, n in zip(done.param.values, per_param.values) if n)
+        print(f"{int(done.at_bound.any('param').sum())} basins with a parameter on a bound" + (f" ({names})" if names
+              else "") + "; see at_bound in the store")
     from .flags import summarize
 
-    for line, _ in summarize(done.compute()):  # once, after the run: workers' warnings never reach us
+    for line, _ in summarize(done):  # once, after the run: workers' warnings never reach us
         print(f"warning: {line}", file=sys.stderr)
 
 
@@ -282,8 +288,13 @@ def main(argv=None) -> int:
         print(f"basinsx {args.command}: error: {_in_flags(message, command)}", file=sys.stderr)
         return status
 
+    def warn(message, category, filename, lineno, file=None, line=None):  # one line, in flag names, no source
+        print(f"basinsx {args.command}: warning: {_in_flags(str(message), command)}", file=sys.stderr)
+
     try:
-        args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = warn
+            args.func(args)
     except IncompleteError as err:  # a lost worker or a failing block: the finished blocks are written
         status = error(err, 2 if isinstance(err.__cause__, USER_ERRORS) else 1)
         print("the other blocks are written; run the same command again to compute the rest", file=sys.stderr)

@@ -48,7 +48,7 @@ def choose_pet(ds: xr.Dataset, pet=None, *, warn: bool = False) -> tuple[xr.Data
         bias = ds["pet"].attrs.get(KNOWN_BIAS)
         if warn and bias:
             warnings.warn(f"the data set's 'pet' has a known bias: {bias}. Choose the PET explicitly: pet='oudin' "
-                          "(computed from tmean and latitude) or pet='pet' to keep it (CLI: --pet)",
+                          "(computed from tmean and latitude) or pet='pet' to keep it",
                           BiasedPETWarning, stacklevel=user_stacklevel())
         return ds, "pet (the data set's variable)"
     if isinstance(pet, xr.DataArray):

@@ -133,7 +133,7 @@ def test_messages_use_flag_names_and_dates(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--overwrite" in err and "overwrite=True" not in err
     assert main(["calibrate", "sample", "--out", str(tmp_path / "r.zarr"), "--basins", "01031500",
-                 "--period", "2031", "2032"]) == 2
+                 "--period", "2031", "2032", "--pet", "oudin"]) == 2
     err = capsys.readouterr().err
     assert "calibration period 2031 to 2032 selects no days of the record 1981-01-01 to" in err
     assert "slice(" not in err and len(err.strip().splitlines()) == 1
@@ -270,3 +270,20 @@ def test_pool_workers_exit_when_their_client_is_killed(tmp_path):
     for w in left:  # do not leave them behind for the rest of the suite
         os.kill(w, 9)
     assert not left, f"pool workers {left} kept running after their client was killed"
+
+
+def test_calibrate_pet_choice_and_bound_summary(tmp_path, capsys):
+    args = ["calibrate", "sample", "--basins", "01031500", "03346000", "--period", "1991", "1992", "--n-starts", "1"]
+    assert main(args + ["--out", str(tmp_path / "era5.zarr")]) == 0
+    captured = capsys.readouterr()
+    warned = [line for line in captured.err.splitlines() if "known bias" in line]  # the ERA5-Land PET, unchosen
+    assert len(warned) == 1 and warned[0].startswith("basinsx calibrate: warning: the data set's 'pet'")
+    assert "--pet 'oudin'" in warned[0] and "pet='oudin'" not in warned[0] and ".py:" not in warned[0]
+    era5 = basinsx.open_dataset(tmp_path / "era5.zarr")
+    assert f"{int(era5.at_bound.any('param').sum())} basins with a parameter on a bound" in captured.out
+    assert main(args + ["--out", str(tmp_path / "oudin.zarr"), "--pet", "oudin"]) == 0
+    captured = capsys.readouterr()
+    assert "known bias" not in captured.err
+    oudin = basinsx.open_dataset(tmp_path / "oudin.zarr")
+    assert oudin.attrs["pet"] == "oudin (computed by basinsx.pet)" and era5.attrs["pet"].startswith("pet ")
+    assert not np.allclose(oudin.params, era5.params)
