@@ -115,7 +115,11 @@ def select_period(ds: xr.Dataset, period) -> xr.Dataset:
 
 
 def stack_inputs(ds: xr.Dataset, inputs, period=None) -> xr.DataArray:
-    """Lazy ``(basin, variable, time)`` float32 array of ``inputs`` in ``period``, leap days dropped."""
+    """Lazy ``(basin, variable, time)`` float32 array of ``inputs`` in ``period``, leap days dropped.
+
+    Inputs with a canonical name (``prcp``, ``tmean``, ``pet``, ``streamflow``, ...) are checked
+    for units and converted to canonical ones (:func:`basinsx.units.to_canonical`).
+    """
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"expected an xarray Dataset, got {type(ds).__name__}")
     inputs = list(inputs)
@@ -125,6 +129,9 @@ def stack_inputs(ds: xr.Dataset, inputs, period=None) -> xr.DataArray:
     for v in inputs:
         if set(ds[v].dims) != {"basin", "time"}:
             raise ValueError(f"input {v!r} must have dims (basin, time), it has {ds[v].dims}")
+    from ..units import canonical_units, dataset_to_canonical
+
+    ds, _ = dataset_to_canonical(ds, [v for v in inputs if canonical_units(v)])  # K -> degC, m3 s-1 -> mm d-1, ...
     sub = drop_leap_days(select_period(ds[inputs], period))
     da = sub.to_dataarray("variable").transpose("basin", "variable", "time").astype(np.float32)
     return da
