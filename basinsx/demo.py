@@ -26,8 +26,10 @@ def summary(ds: xr.Dataset) -> pd.DataFrame:
 
 
 def results_table(result: xr.Dataset) -> pd.DataFrame:
-    """KGE over both periods and the calibrated parameters per basin; units in the headers."""
-    table = result.params.to_pandas().round(3)
+    """KGE over both periods and the calibrated parameters per basin; units in the headers, ``*`` on a bound."""
+    values = result.params.to_pandas().round(3)
+    marks = result.at_bound.to_pandas().replace({True: "*", False: ""})  # a parameter on a bound of its range
+    table = values.astype(str) + marks
     table.columns = [f"{p} ({u})" for p, u in zip(result.param.values, result.param_units.values)]
     table.insert(0, f"KGE {VALIDATION.start}-{VALIDATION.stop} (-)", result.kge_validation.values.round(3))
     table.insert(0, f"KGE {CALIBRATION.start}-{CALIBRATION.stop} (-)", result.kge.values.round(3))
@@ -62,6 +64,8 @@ def run(out: Path, model: str = "gr4j", n_starts: int = 4, snow: bool = True) ->
     result["kge_validation"] = validation.kge
 
     print(results_table(result).to_string())
+    if result.at_bound.any():
+        print("* the parameter ended on a bound of its range: the optimum may lie outside it")
     print(f"\nmedian KGE: calibration {np.nanmedian(result.kge):.3f}, validation {np.nanmedian(validation.kge):.3f}")
     result.to_netcdf(out / "calibration.nc")
     try:

@@ -50,6 +50,16 @@ def test_demo_tables_show_units(demo_run):
         assert column in header
 
 
+def test_demo_table_flags_parameters_on_a_bound():
+    result = xr.Dataset({"params": (("basin", "param"), [[10.0, 2.5], [350.0, 2.5]]),
+                         "at_bound": (("basin", "param"), [[True, False], [False, False]]),
+                         "kge": ("basin", [0.5, 0.7]), "kge_validation": ("basin", [0.4, 0.6])},
+                        coords={"basin": ["a", "b"], "param": ["x1", "x4"], "param_units": ("param", ["mm", "d"])})
+    table = demo.results_table(result)
+    assert table.loc["a", "x1 (mm)"] == "10.0*" and table.loc["b", "x1 (mm)"] == "350.0"
+    assert table.loc["a", "x4 (d)"] == "2.5"
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_demo_figure_names_basin_period_and_zero_flows(demo_run):
     out, _ = demo_run
