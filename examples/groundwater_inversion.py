@@ -5,7 +5,7 @@
 A small version of case 1 of Chen et al. (2025) (20 x 40 cells instead of 40 x 80, 400
 training runs instead of 2,000), under a minute on one CPU core: the solver, a Latin-hypercube
 training set, an MLP surrogate, the tandem network (TNNA) against a genetic algorithm on the
-same surrogate, and the solver run again at both estimates. docs/benchmarks.md has the
+same surrogate, and the solver run again at both estimates. docs/benchmarks/inversion.md has the
 paper-scale runs.
 """
 

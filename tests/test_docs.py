@@ -66,7 +66,8 @@ def test_site_builds(site):
     api = (site / "api" / "index.html").read_text()
     for name in ("open_dataset", "calibrate", "KGSSL", "Aquifer", "permeability"):
         assert name in api
-    for page in ("data", "calibration", "embedding", "inversion", "porenet", "cluster", "benchmarks"):
+    for page in ("data", "calibration", "embedding", "inversion", "porenet", "cluster", "benchmarks",
+                 *(f"benchmarks/{area}" for area in ("data", "calibration", "embedding", "inversion", "porenet"))):
         assert (site / page / "index.html").exists(), page
 
 
