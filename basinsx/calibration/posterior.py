@@ -1,0 +1,516 @@
+r"""``posterior`` and ``predictive``: parameter and predictive uncertainty from the exact Jacobian.
+
+The posterior of a model's parameters under a likelihood of :mod:`.likelihood` and a
+uniform prior on the model's bounds is worked with in the unbounded space
+:math:`z = \operatorname{logit}(u)`, where :math:`u \in (0, 1)^d` is the search cube of
+``calibrate`` (``theta = lo + u (hi - lo)``, or its logarithm for store capacities). The
+prior's Jacobian term :math:`\log |d\theta/dz|` keeps the density uniform in ``theta``:
+
+.. math:: \log p(z \mid y) = \log p(y \mid \theta(z)) + \sum_j \log \frac{d\theta_j}{dz_j} + \text{const}.
+
+A bound is at :math:`z = \pm\infty`, so every draw honours the bounds and an optimum on a
+bound leaves the mode in ``z`` defined.
+"""
+
+from __future__ import annotations
+
+import time as _time
+import zlib
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import expit, logit
+
+from .. import flags
+from ..inputs import model_inputs, period_slice
+from ..models.base import forcing_problem
+from .driver import period_text, resolve_model
+from .hmc import ess, nuts, rhat
+from .likelihood import PosteriorLoss, get_likelihood
+from .optimize import calibrate_basin, log_scaled
+
+__all__ = ["METHODS", "Target", "posterior", "posterior_basin", "predictive"]
+
+METHODS = ("laplace", "hmc")
+#: Unit-cube margin of a start on a bound (its logit must be finite).
+EDGE = 1e-6
+#: Newton iterations in ``z`` from the calibrated optimum to the mode of the transformed posterior.
+NEWTON_MAXITER = 30
+#: Spread of the chains' starts, in standard deviations of the Laplace approximation (over-dispersed).
+DISPERSION = 2.0
+
+
+class Target:
+    """The log posterior in ``z`` for one basin, its gradient and the model runs it took (layer 1)."""
+
+    def __init__(self, model, forcing, obs, likelihood="gaussian", warmup=0, log_scale=True, solver_options=None):
+        self.model, self.forcing, self.obs = model, forcing, obs
+        self.likelihood = get_likelihood(likelihood)
+        self.warmup, self.solver_options = int(warmup), dict(solver_options or {})
+        lo, hi = np.array([model.bounds[p] for p in model.params], dtype=float).T
+        self.log = log_scaled(lo, hi, log_scale)
+        self.lo = np.where(self.log, np.log(np.where(self.log, lo, 1.0)), lo)
+        self.width = np.where(self.log, np.log(np.where(self.log, hi, 1.0)), hi) - self.lo
+        self.n = int(np.isfinite(obs).sum())
+        self.n_evals = 0
+
+    def theta(self, z):
+        """Physical parameters of points ``z`` (..., d)."""
+        v = self.lo + expit(z) * self.width
+        return np.where(self.log, np.exp(v), v)
+
+    def z(self, theta):
+        """``z`` of physical parameters, kept :data:`EDGE` inside the bounds."""
+        theta = np.asarray(theta, dtype=float)
+        v = np.where(self.log, np.log(np.where(self.log, np.maximum(theta, 1e-300), 1.0)), theta)
+        return logit(np.clip((v - self.lo) / self.width, EDGE, 1 - EDGE))
+
+    def _chain(self, z):
+        """``dtheta/dz``, ``d2theta/dz2``, ``log|dtheta/dz|`` and its first and second derivatives."""
+        u = expit(z)
+        s = u * (1 - u)
+        theta = self.theta(z)
+        tv = np.where(self.log, theta, 1.0)  # dtheta/dv, v = lo + u width
+        dt = tv * self.width * s
+        d2t = np.where(self.log, theta, 0.0) * (self.width * s) ** 2 + tv * self.width * s * (1 - 2 * u)
+        # log(u (1 - u)) without underflow far out in z
+        logjac = np.where(self.log, np.log(np.where(self.log, theta, 1.0)), 0.0) + np.log(self.width) \
+            - np.logaddexp(0, z) - np.logaddexp(0, -z)
+        dlog = (1 - 2 * u) + np.where(self.log, self.width * s, 0.0)
+        d2log = -2 * s + np.where(self.log, self.width * s * (1 - 2 * u), 0.0)
+        return theta, dt, d2t, logjac, dlog, d2log
+
+    def run(self, theta, sensitivities=True):
+        self.n_evals += 1
+        return self.model.run(theta, self.forcing, warmup=self.warmup, sensitivities=sensitivities,
+                              **self.solver_options)
+
+    def __call__(self, z):
+        """``(log p(z | y), gradient, S)``; ``-inf`` where the model fails."""
+        theta, dt, _, logjac, dlog, _ = self._chain(z)
+        try:
+            q, J = self.run(theta)
+        except (FloatingPointError, ValueError):
+            return -np.inf, np.zeros(z.size), np.inf
+        value, delta, s = self.likelihood.value_delta(q, self.obs)
+        if not np.isfinite(value):
+            return -np.inf, np.zeros(z.size), np.inf
+        return value + logjac.sum(), dt * (J.T @ delta) + dlog, s
+
+    def newton(self, z, maxiter=NEWTON_MAXITER, tol=1e-8):
+        """The mode of ``log p(z | y)`` by damped Gauss-Newton from ``z``, and the precision there.
+
+        The Hessian is the likelihood's expected information (``J.T phi J``, from the one
+        sensitivity run) in ``z`` plus the exact curvature of the transformation. Returns
+        ``(z, precision, S, J, q)`` at the mode.
+        """
+        def at(z):
+            theta, dt, d2t, logjac, dlog, d2log = self._chain(z)
+            q, J = self.run(theta)
+            value, delta, s = self.likelihood.value_delta(q, self.obs)
+            if not np.isfinite(value):
+                raise FloatingPointError(f"the flow at theta={theta} is outside the domain of the likelihood")
+            g_theta = J.T @ delta
+            info = J.T @ (self.likelihood.fisher_weights(q, self.obs, s)[:, None] * J)
+            precision = dt[:, None] * info * dt[None, :] - np.diag(g_theta * d2t + d2log)
+            return value + logjac.sum(), dt * g_theta + dlog, precision, s, J, q
+
+        lp, g, prec, s, J, q = at(z)
+        for _ in range(maxiter):
+            step = _solve(prec, g)
+            if g @ step < tol:  # Newton decrement: the mode is reached to well below 1e-4 in log density
+                break
+            for _ in range(30):  # backtrack until the log density increases
+                try:
+                    new = at(z + step)
+                except (FloatingPointError, ValueError):
+                    new = None
+                if new is not None and new[0] >= lp:
+                    break
+                step = step / 2
+            else:
+                break
+            z = z + step
+            lp, g, prec, s, J, q = new
+        return z, _positive_definite(prec), s, J, q
+
+
+def _solve(prec, g):
+    """``prec^-1 g``, or a gradient step where ``prec`` is not positive definite."""
+    try:
+        np.linalg.cholesky(prec)
+        return np.linalg.solve(prec, g)
+    except np.linalg.LinAlgError:
+        return g / np.maximum(np.abs(np.diag(prec)), 1.0)
+
+
+def _positive_definite(prec):
+    """``prec`` with eigenvalues floored at a small fraction of the largest (a flat direction stays finite)."""
+    w, v = np.linalg.eigh(0.5 * (prec + prec.T))
+    return (v * np.maximum(w, 1e-10 * max(w.max(), 1e-300))) @ v.T
+
+
+def collinearity(J):
+    """Collinearity index (Brun et al. 2001) of the sensitivity columns: ``1 / sqrt(min eig(S'S))``, unit columns."""
+    norms = np.linalg.norm(J, axis=0)
+    if not np.all(norms > 0):
+        return np.inf
+    s = J / norms
+    return float(1.0 / np.sqrt(max(np.linalg.eigvalsh(s.T @ s)[0], 1e-300)))
+
+
+def posterior_basin(model, forcing, obs, method="laplace", likelihood="gaussian", warmup=0, start=None,
+                    n_chains=4, n_draws=500, n_adapt=300, seed=0, n_starts=8, log_scale=True, solver_options=None,
+                    max_depth=10):
+    """Posterior of ``model``'s parameters for one basin (plain arrays).
+
+    Parameters are as :func:`posterior`; ``start`` is a physical parameter vector (or None
+    to calibrate first), ``seed`` an int or a sequence for :func:`numpy.random.default_rng`.
+
+    Returns
+    -------
+    dict
+        ``draws`` (n_chains, n_draws, d) physical, ``sigma`` (n_chains, n_draws), ``mean``,
+        ``sd`` (d,), ``rhat``, ``ess`` (d,), ``correlation`` (d, d), ``collinearity``,
+        ``n_evals``, ``n_divergent``, ``step``, ``mean_depth``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    target = Target(model, forcing, obs, likelihood, warmup, log_scale, solver_options)
+    rng = np.random.default_rng(seed)
+    d = len(model.params)
+    n_cal = 0
+    if start is None or not np.all(np.isfinite(start)):
+        cal = calibrate_basin(model, forcing, obs, loss=PosteriorLoss(target.likelihood), warmup=warmup,
+                              n_starts=n_starts, seed=0, log_scale=log_scale, solver_options=solver_options)
+        start, n_cal = cal["params"], cal["n_evals"]
+    z_mode, prec, s, J, _ = target.newton(target.z(start))
+    cov_z = np.linalg.inv(prec)
+    out = {"collinearity": collinearity(J), "n_divergent": 0, "step": np.nan, "mean_depth": np.nan,
+           "rhat": np.full(d, np.nan), "ess": np.full(d, np.nan)}
+    chol = np.linalg.cholesky(cov_z)
+    if method == "laplace":
+        z = z_mode + rng.standard_normal((n_chains, n_draws, d)) @ chol.T
+        dt = target._chain(z_mode)[1]
+        cov = dt[:, None] * cov_z * dt[None, :]  # delta method
+        out.update(mean=target.theta(z_mode), sd=np.sqrt(np.diag(cov)))
+        ss = np.full((n_chains, n_draws), s)  # sigma given the mode's residuals
+    else:
+        z = np.empty((n_chains, n_draws, d))
+        ss = np.empty((n_chains, n_draws))
+        divergent, steps, depths = 0, [], []
+        for c in range(n_chains):
+            for _ in range(100):  # an over-dispersed start where the model runs
+                z0 = z_mode + DISPERSION * chol @ rng.standard_normal(d)
+                if np.isfinite(target(z0)[0]):
+                    break
+            else:
+                z0 = z_mode
+            res = nuts(target, z0, n_adapt, n_draws, rng, cov=cov_z, max_depth=max_depth)
+            z[c], ss[c] = res["z"], res["aux"]
+            divergent += res["n_divergent"]
+            steps.append(res["step"])
+            depths.append(res["mean_depth"])
+        out.update(n_divergent=divergent, step=float(np.mean(steps)), mean_depth=float(np.mean(depths)))
+    draws = target.theta(z)
+    if method == "hmc":
+        flat = draws.reshape(-1, d)
+        out.update(mean=flat.mean(axis=0), sd=flat.std(axis=0, ddof=1),
+                   rhat=np.array([rhat(draws[..., j]) for j in range(d)]),
+                   ess=np.array([ess(draws[..., j]) for j in range(d)]))
+        cov = np.cov(flat, rowvar=False)
+    sd = np.sqrt(np.diag(cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["correlation"] = cov / np.outer(sd, sd)
+    out["sigma"] = np.sqrt(ss / rng.chisquare(target.n, size=ss.shape))  # sigma^2 | theta, y ~ S / chi2(n)
+    out.update(draws=draws, n_evals=n_cal + target.n_evals)
+    return out
+
+
+OUTPUTS = ("draws", "sigma", "mean", "sd", "rhat", "ess", "correlation", "collinearity", "n_evals", "seconds",
+           "n_divergent", "message", "n_negative_pet")
+
+
+def _posterior_block(*arrays, model, snow, method, likelihood, warmup, n_chains, n_draws, n_adapt, seed, n_starts,
+                     log_scale, solver_options, dates, forcing_names, has_start, max_depth):
+    """Kernel over a block of basins: forcings ``(..., T)``, flow ``(..., T)``, [start ``(..., d)``], labels."""
+    model = resolve_model(model, snow)
+    if has_start:
+        *forcings, flow, start, labels = arrays
+    else:
+        *forcings, flow, labels = arrays
+        start = None
+    shape, d = flow.shape[:-1], len(model.params)
+    out = (np.full(shape + (n_chains, n_draws, d), np.nan), np.full(shape + (n_chains, n_draws), np.nan),
+           np.full(shape + (d,), np.nan), np.full(shape + (d,), np.nan), np.full(shape + (d,), np.nan),
+           np.full(shape + (d,), np.nan), np.full(shape + (d, d), np.nan), np.full(shape, np.nan),
+           np.zeros(shape, dtype=np.int64), np.full(shape, np.nan), np.zeros(shape, dtype=np.int64),
+           np.full(shape, "", dtype=object), np.zeros(shape, dtype=np.int64))
+    pet = forcing_names.index("pet") if "pet" in forcing_names else None
+    labels = np.broadcast_to(labels, shape)
+    for idx in np.ndindex(shape):
+        forcing = np.stack([np.asarray(f[idx], dtype=np.float64) for f in forcings])
+        obs = np.asarray(flow[idx][warmup:], dtype=np.float64)
+        if pet is not None:
+            out[12][idx] = int((forcing[pet] < 0).sum())
+            np.maximum(forcing[pet], 0.0, out=forcing[pet])
+        problem = forcing_problem(forcing, forcing_names)
+        if problem:
+            var, t, what = problem
+            out[11][idx] = f"failed: forcing {forcing_names[var]!r} is {what} on {pd.Timestamp(dates[t]).date()}"
+            continue
+        if not np.isfinite(obs).any():
+            out[11][idx] = "failed: no observed streamflow in the calibration period"
+            continue
+        tic = _time.process_time()
+        try:
+            # the basin's label seeds its own stream: the draws do not depend on the chunking
+            res = posterior_basin(model, forcing, obs, method=method, likelihood=likelihood, warmup=warmup,
+                                  start=None if start is None else np.asarray(start[idx], dtype=float),
+                                  n_chains=n_chains, n_draws=n_draws, n_adapt=n_adapt,
+                                  seed=[int(seed), zlib.crc32(str(labels[idx]).encode())], n_starts=n_starts,
+                                  log_scale=log_scale, solver_options=solver_options, max_depth=max_depth)
+        except Exception as err:  # whatever goes wrong in one basin fails that basin only
+            out[11][idx] = f"failed: {type(err).__name__}: {err}"
+            continue
+        for k, name in enumerate(OUTPUTS[:9]):
+            out[k][idx] = res[name]
+        out[9][idx] = _time.process_time() - tic
+        out[10][idx] = res["n_divergent"]
+    return out
+
+
+def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood="gaussian",
+              period=slice("1982", "1995"), warmup: int = 365, pet=None, n_chains: int = 4, n_draws: int = 500,
+              seed: int = 0, start=None, *, n_adapt: int = 300, n_starts: int = 8, flow: str = "streamflow",
+              snow: bool = False, log_scale: bool = True, solver_options: dict | None = None,
+              max_depth: int = 10) -> xr.Dataset:
+    r"""Posterior of a conceptual model's parameters for every basin, from the exact Jacobian.
+
+    Uniform prior on the model's bounds; a likelihood of :mod:`basinsx.calibration.likelihood`
+    with the residual scale integrated out (``"gaussian"``: :math:`\log p(\theta \mid y) =
+    -\frac{n}{2}\log \mathrm{SSE}(\theta)`). Worked in :math:`z = \operatorname{logit}(u)`,
+    ``u`` the unit cube of ``calibrate``'s search space, with the prior's Jacobian term, so
+    that the bounds are at infinity. Each basin is first calibrated to the likelihood's
+    mode (``calibrate_basin`` with ``n_starts`` starts), unless ``start`` gives parameters,
+    then Gauss-Newton steps in ``z`` find the mode there.
+
+    - ``method="laplace"``: ``z ~ N(mode, H^-1)``, ``H`` the expected information
+      ``J.T phi J`` (one sensitivity run at the mode) in ``z`` plus the exact curvature of the
+      transformation. ``mean`` is the mode, ``sd`` the delta-method standard deviation.
+    - ``method="hmc"``: the no-U-turn sampler (:func:`basinsx.calibration.hmc.nuts`), one
+      chain per start drawn :data:`DISPERSION` Laplace standard deviations around the mode,
+      step size and a dense metric adapted during ``n_adapt`` iterations, starting from the
+      Laplace covariance. ``mean`` and ``sd`` are those of the draws.
+
+    Dask-backed input gives a lazy result, one task per basin chunk; the draws of a basin
+    depend on ``seed`` and its label only (not on the chunking).
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        Forcings and observed ``flow`` as for :func:`basinsx.calibration.calibrate`.
+    model : str or model object
+    method : {"laplace", "hmc"}
+    likelihood : str or Likelihood
+        ``"gaussian"``, ``"log"``, ``"boxcox"`` (lambda 0.2) or ``"heteroscedastic"`` (see
+        :mod:`basinsx.calibration.likelihood` for the equations).
+    period, warmup, pet, flow, snow, log_scale, solver_options
+        As for :func:`basinsx.calibration.calibrate`.
+    n_chains, n_draws : int
+        Chains and draws kept per chain (Laplace: independent draws in the same layout).
+    seed : int
+    start : xr.Dataset or xr.DataArray, optional
+        A calibration result (``params(basin, param)``) or parameters to start from; the
+        mode is then found from there (a few sensitivity runs) instead of calibrating.
+    n_adapt : int
+        HMC warm-up iterations per chain (step size and metric adaptation; discarded).
+    n_starts : int
+        Starts of the calibration to the likelihood's mode when ``start`` is None.
+    max_depth : int
+        Largest NUTS tree depth.
+
+    Returns
+    -------
+    xr.Dataset
+        ``draws(basin, chain, draw, param)`` in physical units, ``sigma(basin, chain, draw)``
+        (residual scale in the likelihood's space, drawn from its conditional), ``mean`` and
+        ``sd(basin, param)``, ``rhat`` and ``ess(basin, param)`` (HMC; rank-normalised split
+        R-hat and bulk ESS over chains), ``correlation(basin, param, param_)``,
+        ``collinearity(basin)`` (Brun et al. 2001 index of the sensitivities at the mode;
+        above 10-15 the parameters are not identifiable together), ``n_evals(basin)`` (model
+        runs, calibration included; a sensitivity run counts as one), ``seconds(basin)``
+        (CPU seconds), the flags ``n_divergent(basin)`` and ``n_negative_pet(basin)``, and
+        ``message(basin)`` (``"failed: <reason>"`` where a basin failed; NaN results there).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    lik = get_likelihood(likelihood)
+    if int(n_chains) < 1 or int(n_draws) < 2 or int(n_adapt) < 0 or int(warmup) < 0:
+        raise ValueError(f"need n_chains >= 1, n_draws >= 2, n_adapt >= 0 and warmup >= 0; got n_chains={n_chains}, "
+                         f"n_draws={n_draws}, n_adapt={n_adapt}, warmup={warmup}")
+    if method == "hmc" and int(n_chains) < 2:
+        raise ValueError("method='hmc' needs n_chains >= 2 for R-hat")
+    model_obj = resolve_model(model, snow)
+    period = period_slice(period)
+    ds, input_attrs = model_inputs(ds, model_obj.forcings, flow=flow, pet=pet, where="posterior",
+                                   warn_biased_pet=True)
+    names = list(model_obj.forcings) + [flow]
+    missing = [n for n in names if n not in ds]
+    if missing:
+        raise KeyError(f"posterior needs variables {missing} for model {model_obj.name!r}; the dataset has "
+                       f"{sorted(ds.data_vars)}")
+    time = ds.indexes["time"]
+    cal = ds.sel(time=period) if period is not None else ds.isel(time=slice(int(warmup), None))
+    if cal.sizes["time"] == 0:
+        raise ValueError(f"calibration period {period_text(period)} selects no days of the record "
+                         f"{time[0].date()} to {time[-1].date()}")
+    first, last = time.get_loc(cal.indexes["time"][0]), time.get_loc(cal.indexes["time"][-1])
+    spin = min(int(warmup), first)
+    sub = ds[names].isel(time=slice(first - spin, last + 1))
+    arrays = [sub[n].reset_coords(drop=True) for n in names]
+    arrays = [a.chunk({"time": -1}) if a.chunks is not None else a for a in arrays]
+    chunks = next((a.chunksizes for a in arrays if a.chunks is not None), None)
+    if start is not None:
+        from ..simulation import _theta
+
+        theta0 = _theta(start, model_obj).reset_coords(drop=True)
+        arrays.append(theta0.chunk({"basin": chunks["basin"]}) if chunks and "basin" in theta0.dims
+                      and "basin" in chunks else theta0)
+    if "basin" in sub.dims:
+        labels = xr.DataArray(np.asarray(sub["basin"].values).astype(str), dims="basin")
+        if chunks and "basin" in chunks:
+            labels = labels.chunk({"basin": chunks["basin"]})
+    else:
+        labels = xr.DataArray(str(sub["basin"].values) if "basin" in sub.coords else "")
+    arrays.append(labels)
+    coords = {c: sub[c] for c in sub.coords if c not in sub.indexes and sub[c].dims == ("basin",)}
+
+    d = len(model_obj.params)
+    core_in = [["time"]] * len(names) + ([["param"]] if start is not None else []) + [[]]
+    results = xr.apply_ufunc(
+        _posterior_block, *arrays,
+        input_core_dims=core_in,
+        output_core_dims=[["chain", "draw", "param"], ["chain", "draw"], ["param"], ["param"], ["param"], ["param"],
+                          ["param", "param_"]] + [[]] * 6,
+        dask="parallelized",
+        output_dtypes=[np.float64] * 8 + [np.int64, np.float64, np.int64, object, np.int64],
+        dask_gufunc_kwargs={"output_sizes": {"chain": int(n_chains), "draw": int(n_draws), "param": d, "param_": d}},
+        kwargs={"model": model if isinstance(model, str) else model_obj, "snow": snow, "method": method,
+                "likelihood": lik, "warmup": spin, "n_chains": int(n_chains), "n_draws": int(n_draws),
+                "n_adapt": int(n_adapt), "seed": int(seed), "n_starts": int(n_starts), "log_scale": bool(log_scale),
+                "solver_options": dict(solver_options or {}), "dates": sub.indexes["time"].values,
+                "forcing_names": list(model_obj.forcings), "has_start": start is not None,
+                "max_depth": int(max_depth)},
+    )
+    out = xr.Dataset(dict(zip(OUTPUTS, results))).assign_coords(coords)
+    # the likelihoods' offsets scale with the mean observed flow: predictive() needs it
+    out["flow_mean"] = cal[flow].reset_coords(drop=True).astype(np.float64).mean("time")
+    out["flow_mean"].attrs = {"long_name": "mean observed flow in the calibration period", "units": "mm d-1"}
+    units = getattr(model_obj, "units", {}) or {}
+    params = list(model_obj.params)
+    out = out.assign_coords(param=params, param_=params, chain=np.arange(int(n_chains)), draw=np.arange(int(n_draws)),
+                            param_units=("param", [str(units.get(p, "")) for p in params]))
+    span = f"{cal.indexes['time'][0].date()}/{cal.indexes['time'][-1].date()}"
+    what = "Laplace approximation" if method == "laplace" else "NUTS"
+    attrs = {
+        "draws": f"posterior draws of the {model_obj.name} parameters ({what}; units: param_units)",
+        "sigma": f"residual standard deviation of the {lik.name} likelihood, drawn given each parameter draw",
+        "mean": "posterior mode" if method == "laplace" else "posterior mean",
+        "sd": "posterior standard deviation" + (" (delta method at the mode)" if method == "laplace" else ""),
+        "rhat": "rank-normalised split R-hat over chains (HMC only)",
+        "ess": "bulk effective sample size over chains (HMC only)",
+        "correlation": "posterior correlation of the parameters",
+        "collinearity": "collinearity index of the sensitivities at the mode (Brun et al. 2001)",
+        "n_evals": "model runs, calibration included (a run with sensitivities counts as one)",
+        "seconds": "CPU seconds of the basin, calibration included",
+        "message": "why the basin failed, or empty",
+    }
+    for name, text in attrs.items():
+        out[name].attrs = {"long_name": text}
+    out["mean"].attrs["units"] = out["sd"].attrs["units"] = "see param_units"
+    out["seconds"].attrs["units"] = "s"
+    out["n_divergent"].attrs = {"long_name": "divergent NUTS transitions after warm-up",
+                                "flag": "divergent transitions after warm-up (the posterior may be biased)"}
+    out["n_negative_pet"].attrs = {"long_name": "days of negative PET in the calibration window, clipped to zero",
+                                   "units": "d", "flag": "negative PET clipped to zero (days)",
+                                   "flag_category": "NegativePETWarning"}
+    out.attrs = {"model": model_obj.name, "method": method, "likelihood": lik.name, "period": span,
+                 "warmup_days": spin, "n_chains": int(n_chains), "n_draws": int(n_draws), "seed": int(seed),
+                 "log_scale": int(log_scale), **({"n_adapt": int(n_adapt)} if method == "hmc" else {}),
+                 "start": "calibrated to the likelihood's mode" if start is None else "given", **input_attrs}
+    if out["n_divergent"].chunks is None and "basin" in out.dims:
+        flags.warn(out)
+    return out
+
+
+def _predictive_block(q, sigma, obs_mean, labels, *, likelihood, quantiles, seed):
+    """Kernel: ``q (..., S, T)`` simulated per draw, ``sigma (..., S)`` -> quantiles ``(..., Q, T)`` with noise."""
+    shape = q.shape[:-2]
+    out = np.full(shape + (len(quantiles), q.shape[-1]), np.nan)
+    labels = np.broadcast_to(labels, shape)
+    obs_mean = np.broadcast_to(obs_mean, shape)
+    for idx in np.ndindex(shape):
+        ok = np.isfinite(sigma[idx])
+        if not ok.any():
+            continue
+        rng = np.random.default_rng([int(seed), zlib.crc32(str(labels[idx]).encode())])
+        y = likelihood.noise(q[idx][ok], sigma[idx][ok], obs_mean[idx], rng)
+        out[idx] = np.quantile(y, quantiles, axis=0)
+    return out
+
+
+def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), warmup: int = 365, *, pet=None,
+               thin: int = 1, seed: int = 0, snow: bool = False) -> xr.Dataset:
+    """Predictive bands of streamflow: every posterior draw simulated, plus the likelihood's residual noise.
+
+    The noise matters: parameter uncertainty alone gives bands far narrower than the
+    scatter of the observations (see the coverage in the uncertainty docs).
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        Forcings over the prediction period, ``warmup`` days before it included.
+    post : xr.Dataset
+        A result of :func:`posterior`.
+    quantiles : sequence of float
+    warmup : int
+        Leading days used to spin up the model, dropped from the result.
+    thin : int
+        Use every ``thin``-th draw of each chain.
+    seed : int
+
+    Returns
+    -------
+    xr.Dataset
+        ``q_pred(basin, quantile, time)`` (with noise) and ``q_param(basin, quantile, time)``
+        (parameter uncertainty only), mm/d; lazy for dask input.
+    """
+    from ..simulation import simulate
+
+    lik = get_likelihood(post.attrs["likelihood"])
+    draws = post["draws"].isel(draw=slice(None, None, int(thin))).stack(sample=("chain", "draw"))
+    sigma = post["sigma"].isel(draw=slice(None, None, int(thin))).stack(sample=("chain", "draw"))
+    draws = draws.drop_vars(["sample", "chain", "draw"]).transpose(..., "sample", "param")
+    sigma = sigma.drop_vars(["sample", "chain", "draw"])
+    q = simulate(ds, draws, model=post.attrs["model"], warmup=warmup, pet=pet, snow=snow)
+    q = q.reset_coords(drop=True).transpose(..., "sample", "time")
+    if q.chunks is not None:
+        q = q.chunk({"sample": -1, "time": -1})
+    obs_mean = post["flow_mean"].reset_coords(drop=True)
+    labels = xr.DataArray(np.asarray(ds["basin"].values).astype(str), dims=ds["basin"].dims) if "basin" in ds.coords \
+        else xr.DataArray("")
+    qs = [float(x) for x in quantiles]
+    kw = {"input_core_dims": [["sample", "time"], ["sample"], [], []], "output_core_dims": [["quantile", "time"]],
+          "dask": "parallelized", "output_dtypes": [np.float64],
+          "dask_gufunc_kwargs": {"output_sizes": {"quantile": len(qs)}}}
+    pred = xr.apply_ufunc(_predictive_block, q, sigma, obs_mean, labels, **kw,
+                          kwargs={"likelihood": lik, "quantiles": qs, "seed": seed})
+    param = q.quantile(qs, dim="sample").transpose(*pred.dims)
+    out = xr.Dataset({"q_pred": pred, "q_param": param}).assign_coords(quantile=qs)
+    out["q_pred"].attrs = {"units": "mm d-1", "long_name": f"predictive quantiles of streamflow (parameters and "
+                                                           f"{lik.name} residual noise)"}
+    out["q_param"].attrs = {"units": "mm d-1", "long_name": "quantiles of simulated streamflow over the parameter "
+                                                            "draws (no residual noise)"}
+    return out
