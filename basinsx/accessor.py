@@ -59,6 +59,12 @@ class HydroAccessor:
 
         return calibrate(self._obj, model=model, loss=loss, **kwargs)
 
+    def posterior(self, model: str = "gr4j", method: str = "laplace", **kwargs) -> xr.Dataset:
+        """Posterior draws of a model's parameters per basin; see :func:`basinsx.calibration.posterior`."""
+        from .calibration import posterior
+
+        return posterior(self._obj, model=model, method=method, **kwargs)
+
     def signatures(self, flow="streamflow", **kwargs) -> xr.Dataset:
         """Hydrological signatures (Addor et al. 2018); see :func:`basinsx.signatures.signatures`."""
         from .signatures import signatures

@@ -8,5 +8,6 @@ three xarray-level functions behind ``ds.hydro``.
 from ..simulation import sensitivity, simulate
 from .driver import calibrate
 from .losses import LOSSES, Loss, Weighted, get_loss
+from .posterior import posterior, predictive
 
-__all__ = ["LOSSES", "Loss", "Weighted", "calibrate", "get_loss", "sensitivity", "simulate"]
+__all__ = ["LOSSES", "Loss", "Weighted", "calibrate", "get_loss", "posterior", "predictive", "sensitivity", "simulate"]
