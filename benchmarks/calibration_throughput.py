@@ -11,48 +11,17 @@ the largest sum of the resident set sizes of the client and the workers, sampled
 
 from __future__ import annotations
 
-import argparse
 import os
-import threading
 import time
 import warnings
 from pathlib import Path
 
-import psutil
+from common import PeakMemory, argument_parser, caravan
 
 import basinsx
 from basinsx.calibration import calibrate
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "caravan"
 KW = dict(model="gr4j", loss="kge", period=slice("1982", "1995"), warmup=365, n_starts=8)
-
-
-class PeakMemory:
-    """Sample the summed RSS of this process and its children in a background thread."""
-
-    def __init__(self, interval=0.1):
-        self.interval, self.peak, self._stop = interval, 0, threading.Event()
-
-    def _sample(self):
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for p in [me] + me.children(recursive=True):
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            time.sleep(self.interval)
-
-    def __enter__(self):
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def warm_up():
@@ -62,20 +31,20 @@ def warm_up():
     basinsx.models.get("gr4j").run([300.0, 0.0, 60.0, 2.0], [[1.0] * 30, [1.0] * 30])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = argument_parser(__doc__)
     parser.add_argument("--sizes", default="10,25,50,100", help="numbers of basins to calibrate")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--basin-chunk", type=int, default=2)
     parser.add_argument("--serial", type=int, default=4, help="basins for the serial one-core reference")
     parser.add_argument("--store", default="/tmp/caravan_cal.zarr")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     from distributed import Client, LocalCluster
 
     store = Path(args.store)
     if not store.exists():
-        ds = basinsx.open_dataset(DATA, chunks=None)[["prcp", "pet", "streamflow"]]
+        ds = caravan("era5")[["prcp", "pet", "streamflow"]]
         basinsx.to_zarr(ds, store, basin_chunk=args.basin_chunk)
     ds = basinsx.open_dataset(store)
     print(f"store {store}: {ds.sizes['basin']} basins, chunks {ds['prcp'].chunks[0][:3]}... x {ds.sizes['time']} days")
@@ -91,7 +60,7 @@ def main():
         client.run(warm_up)
         for n in map(int, args.sizes.split(",")):
             sub = ds.isel(basin=slice(0, n))
-            with PeakMemory() as mem:
+            with PeakMemory(interval=0.1) as mem:  # client + worker processes
                 t0 = time.perf_counter()
                 out = calibrate(sub, **KW).compute()
                 wall = time.perf_counter() - t0

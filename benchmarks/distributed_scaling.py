@@ -11,39 +11,16 @@
    in the number of basins.
 """
 
-import argparse
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from common import PeakMemory, argument_parser, caravan, dask_worker_memory
 
 import basinsx
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "caravan"
-
-
-def peak_memory(client, fn):
-    """Run ``fn()`` while sampling the workers' RSS; return (result, seconds, peak MB per worker)."""
-    peaks, stop = {}, threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            for addr, info in client.scheduler_info()["workers"].items():
-                peaks[addr] = max(peaks.get(addr, 0), info["metrics"]["memory"])
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    start = time.perf_counter()
-    result = fn()
-    elapsed = time.perf_counter() - start
-    stop.set()
-    sampler.join()
-    return result, elapsed, [v / 2**20 for v in peaks.values()]
 
 
 def calibrate(store, basins, n_starts, chunk):
@@ -54,18 +31,18 @@ def calibrate(store, basins, n_starts, chunk):
                               n_starts=n_starts, seed=0).compute()
 
 
-def main():
+def main(argv=None):
     from distributed import Client, LocalCluster
 
-    parser = argparse.ArgumentParser()
+    parser = argument_parser(__doc__)
     parser.add_argument("--basins", type=int, default=40)
     parser.add_argument("--n-starts", type=int, default=4)
     parser.add_argument("--chunk", type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="basinsx-scale-"))
     try:
-        store = basinsx.to_zarr(basinsx.read_caravan(DATA), work / "caravan.zarr", basin_chunk=args.chunk)
+        store = basinsx.to_zarr(caravan("era5"), work / "caravan.zarr", basin_chunk=args.chunk)
         timings, results = {}, {}
         for workers in (1, 2):
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) as cluster, Client(cluster):
@@ -81,7 +58,11 @@ def main():
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster) as client:
             calibrate(store, 2, 1, args.chunk)
             for n in (20, 100):
-                res, secs, peaks = peak_memory(client, lambda: calibrate(store, n, 1, args.chunk))
+                with PeakMemory(dask_worker_memory(client), interval=0.2) as mem:
+                    start = time.perf_counter()
+                    res = calibrate(store, n, 1, args.chunk)
+                    secs = time.perf_counter() - start
+                peaks = [v / 2**20 for v in mem.peaks.values()]
                 print(f"{n:3d} basins from zarr, 1 start: {secs:6.1f} s, {n / secs:5.2f} basins/s, "
                       f"peak worker RSS {', '.join(f'{p:.0f}' for p in peaks)} MB, "
                       f"median KGE {float(np.nanmedian(res.kge)):.3f}")

@@ -9,21 +9,17 @@ of the difference.
 Run: ``python benchmarks/embedding_bootstrap.py docs/benchmarks/embedding_imputation_seeds5.json --a kgssl --b ridge forest``
 """
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from embedding_data import DATA
+from common import CAMELS_ATTRIBUTES, CARAVAN, argument_parser
 
 import basinsx
-from basinsx.camels_us import read_attributes
 from basinsx.embedding import evaluate
-from basinsx.sample import KRATZERT_ATTRIBUTES
+from basinsx.io.camels_us import read_attributes
+from basinsx.io.sample import KRATZERT_ATTRIBUTES
 
 ATTRS = list(KRATZERT_ATTRIBUTES)
 
@@ -35,7 +31,7 @@ def truth_table(basins, attributes) -> np.ndarray:
     basins of ``../shared/data/caravan`` in the order ``read_caravan`` gives them.
     """
     if basins is None:
-        basins = [str(b) for b in basinsx.read_caravan(DATA / "caravan").basin.values]
+        basins = [str(b) for b in basinsx.read_caravan(CARAVAN).basin.values]
     return read_attributes(attributes).loc[basins, ATTRS].to_numpy(float)
 
 
@@ -56,17 +52,17 @@ def summaries(r: np.ndarray, rmse: np.ndarray) -> dict:
             "mean r": r.mean(-1), "median RMSE (z)": -np.median(rmse, -1)}  # negated: higher is better
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def main(argv=None):
+    ap = argument_parser(__doc__)
     ap.add_argument("json", help="output of embedding_imputation.py with unseen or unlabelled predictions")
     ap.add_argument("--a", default="kgssl")
     ap.add_argument("--b", nargs="+", default=["ridge", "forest"])
     ap.add_argument("--setting", default="unseen", help="unseen or unlabelled")
     ap.add_argument("--draws", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--attributes", default=str(DATA / "camels_us" / "camels_attributes_v2.0"),
+    ap.add_argument("--attributes", default=str(CAMELS_ATTRIBUTES),
                     help="folder of the CAMELS attribute tables")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     run = json.loads(Path(args.json).read_text())
     preds = run[args.setting]["predictions"]

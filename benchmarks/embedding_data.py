@@ -5,20 +5,17 @@ ERA5-Land; the CAMELS values (Daymet-based, used by Kratzert et al. 2019 and Gho
 replace them here.
 """
 
-from pathlib import Path
-
 import numpy as np
 import xarray as xr
+from common import CAMELS_ATTRIBUTES, CARAVAN, caravan
 
-import basinsx
-from basinsx.camels_us import read_attributes
-from basinsx.sample import KRATZERT_ATTRIBUTES
+from basinsx.io.camels_us import read_attributes
+from basinsx.io.sample import KRATZERT_ATTRIBUTES
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 INPUTS = ("prcp", "tmean", "pet", "streamflow")
 
 
-def load(caravan=DATA / "caravan", attributes=DATA / "camels_us" / "camels_attributes_v2.0", pet="era5") -> xr.Dataset:
+def load(path=CARAVAN, attributes=CAMELS_ATTRIBUTES, pet="era5") -> xr.Dataset:
     """Inputs ``(basin, time)`` in memory and the 27 CAMELS attributes ``(basin,)``.
 
     The defaults are the 100 basins of ``../shared/data``; any Caravan folder with a ``camels`` subset and the
@@ -26,16 +23,12 @@ def load(caravan=DATA / "caravan", attributes=DATA / "camels_us" / "camels_attri
     experiment at another scale. Basins without CAMELS attributes are dropped. ``pet="oudin"``
     replaces Caravan's ERA5-Land PET (several times observation-based PET) by Oudin's formula.
     """
-    if pet not in ("era5", "oudin"):
-        raise ValueError(f"pet must be 'era5' or 'oudin', not {pet!r}")
-    ds = basinsx.read_caravan(caravan)
+    ds = caravan(pet, path=path)
     attrs = read_attributes(attributes)
     known = [b for b in ds["basin"].values if str(b) in attrs.index]
     if not known:
-        raise ValueError(f"none of the basins in {caravan} has attributes in {attributes}")
-    out = ds[list(INPUTS)].sel(basin=known).load()
-    if pet == "oudin":
-        out["pet"] = out.hydro.pet("oudin").astype(np.float32)
+        raise ValueError(f"none of the basins in {path} has attributes in {attributes}")
+    out = ds[list(INPUTS)].sel(basin=known)
     basins = [str(b) for b in out["basin"].values]
     for name in KRATZERT_ATTRIBUTES:
         out[name] = ("basin", attrs.loc[basins, name].to_numpy(dtype=np.float64))

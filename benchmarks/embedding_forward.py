@@ -16,7 +16,6 @@
 Run: ``python benchmarks/embedding_forward.py [--kgssl-epochs 150] [--forward-epochs 60]``
 """
 
-import argparse
 import json
 import resource
 import sys
@@ -26,12 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import xarray as xr
-from scipy.spatial.distance import pdist
-from scipy.stats import pearsonr, spearmanr
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, argument_parser
 from embedding_data import load, nse
 from embedding_imputation import ATTRS, TEST, TRAIN, features
+from scipy.spatial.distance import pdist
+from scipy.stats import pearsonr, spearmanr
 
 from basinsx.embedding import KGSSL, ForwardLSTM
 
@@ -45,8 +43,8 @@ def distance_corr(x, ref):
     return {"pearson": float(pearsonr(d, dr)[0]), "spearman": float(spearmanr(d, dr)[0])}
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def main(argv=None):
+    ap = argument_parser(__doc__)
     ap.add_argument("--kgssl-epochs", type=int, default=150)
     ap.add_argument("--forward-epochs", type=int, default=60)
     ap.add_argument("--noise", type=float, nargs="*", default=[0.25, 0.5, 1.0],
@@ -55,8 +53,8 @@ def main():
                     help="noise levels (a subset of --noise) also used to train a model on noisy attributes")
     ap.add_argument("--forward-config", default="{}", help="JSON object of ForwardLSTM options")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default="docs/benchmarks/embedding_forward.json")
-    args = ap.parse_args()
+    ap.add_argument("--out", default=str(RESULTS / "embedding_forward.json"))
+    args = ap.parse_args(argv)
     if not set(args.train_noise) <= set(args.noise):
         ap.error("--train-noise levels must be among --noise")
     torch.set_num_threads(args.threads)

@@ -14,7 +14,6 @@ Run: ``python benchmarks/embedding_imputation.py [--epochs N] [--config JSON] [-
 (``--caravan`` and ``--attributes`` point it at another Caravan folder, e.g. all CAMELS basins.)
 """
 
-import argparse
 import itertools
 import json
 import re
@@ -25,12 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import xarray as xr
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from embedding_data import DATA, load
+from common import CAMELS_ATTRIBUTES, CARAVAN, PET_CHOICES, RESULTS, argument_parser
+from embedding_data import load
 
 from basinsx.embedding import KGSSL, evaluate
-from basinsx.sample import KRATZERT_ATTRIBUTES
+from basinsx.io.sample import KRATZERT_ATTRIBUTES
 
 TRAIN = ("1999-10-01", "2009-09-30")
 TEST = ("1989-10-01", "1999-09-30")
@@ -145,8 +143,8 @@ def reused_predictions(paths, setting, fold_of_basin, config) -> dict:
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def main(argv=None):
+    ap = argument_parser(__doc__)
     ap.add_argument("--epochs", type=int, help="maximum epochs (default: KGSSL's)")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
@@ -160,14 +158,14 @@ def main():
                     help="earlier output JSON whose per-seed unseen or unlabelled predictions (same folds and config) are reused")
     ap.add_argument("--fold-groups", nargs="*", default=[],
                     help="comma-separated fold ids, e.g. 0,1 2,3,4: unseen summaries over those folds' basins too")
-    ap.add_argument("--out", default="docs/benchmarks/embedding_imputation.json")
-    ap.add_argument("--caravan", default=str(DATA / "caravan"),
+    ap.add_argument("--out", default=str(RESULTS / "embedding_imputation.json"))
+    ap.add_argument("--caravan", default=str(CARAVAN),
                     help="Caravan folder (default: the 100 basins of ../shared/data; a full one runs at paper scale)")
-    ap.add_argument("--attributes", default=str(DATA / "camels_us" / "camels_attributes_v2.0"),
+    ap.add_argument("--attributes", default=str(CAMELS_ATTRIBUTES),
                     help="folder of the CAMELS attribute tables")
-    ap.add_argument("--pet", choices=("era5", "oudin"), default="era5",
+    ap.add_argument("--pet", choices=PET_CHOICES, default="era5",
                     help="PET input of KGSSL and the baselines: Caravan's ERA5-Land or Oudin's formula")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = json.loads(args.config)
     if args.epochs is not None:

@@ -13,27 +13,30 @@ Run: ``python benchmarks/embedding_proxy.py CONFIG_JSON EPOCHS SETTINGS [FOLDS]`
 """
 
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from common import argument_parser
+from embedding_data import load
+from embedding_imputation import ATTRS, TEST, TRAIN, as_pred, baseline_predict, features
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from embedding_data import load
-from embedding_imputation import ATTRS, TEST, TRAIN, as_pred, baseline_predict, features
-
 from basinsx.embedding import KGSSL, evaluate
 
 
-def main():
+def main(argv=None):
+    ap = argument_parser(__doc__)
+    ap.add_argument("config", type=json.loads, help="JSON object of KGSSL options")
+    ap.add_argument("epochs", type=int)
+    ap.add_argument("settings", help="comma-separated: period, unseen")
+    ap.add_argument("folds", nargs="?", default="", help="comma-separated fold ids of the unseen setting")
+    args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    cfg, epochs, settings = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split(",")
-    folds = [int(f) for f in sys.argv[4].split(",")] if len(sys.argv) > 4 else []
+    cfg, epochs, settings = args.config, args.epochs, args.settings.split(",")
+    folds = [int(f) for f in args.folds.split(",")] if args.folds else []
     ds = load()
     basins, truth = ds.basin.values, ds[ATTRS]
     y = np.stack([ds[a].values for a in ATTRS], 1)

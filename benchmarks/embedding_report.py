@@ -3,11 +3,12 @@
 Run: ``python benchmarks/embedding_report.py docs/benchmarks/embedding_imputation.json [more imputation JSON] [--forward docs/benchmarks/embedding_forward.json]``
 """
 
-import argparse
 import json
 from pathlib import Path
 
-from basinsx.sample import KRATZERT_ATTRIBUTES
+from common import argument_parser
+
+from basinsx.io.sample import KRATZERT_ATTRIBUTES
 
 
 def imputation_tables(paths):
@@ -53,11 +54,11 @@ def forward_tables(path):
             print(f"- {k}: {v:.3g}" if isinstance(v, float) else f"- {k}: {v}")
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def main(argv=None):
+    ap = argument_parser(__doc__)
     ap.add_argument("imputation", nargs="*")
     ap.add_argument("--forward")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.imputation:
         imputation_tables(args.imputation)
     if args.forward:

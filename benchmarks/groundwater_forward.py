@@ -9,25 +9,18 @@ available here, so the peer is the analytic split: the time of the flow solve al
 number of implicit steps the transport needs.
 """
 
-import argparse
-import time
 
 import numpy as np
+from common import argument_parser, best_of
 
 from basinsx.groundwater import Aquifer, conductivity
 from basinsx.inverse import KLE, channel_fields
 
 
-def timed(fn, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def main(repeat):
+def main(argv=None):
+    parser = argument_parser(__doc__)
+    parser.add_argument("--repeat", type=int, default=5)
+    repeat = parser.parse_args(argv).repeat
     kle = KLE((64, 64), (10.0, 10.0), 2.5, variance=2.0, n_terms=100)
     K2 = conductivity(2e-13) * np.exp(kle.sample(1, seed=0)[0][0])
     aq2 = Aquifer((64, 64), (10.0, 10.0), porosity=0.3, dispersivity=(0.1, 0.01),
@@ -41,8 +34,8 @@ def main(repeat):
         ("64x64 (case 2)", aq2, K2, np.arange(2.0, 41.0, 2.0)),
         ("80x80 (case 3)", aq3, K3, np.arange(2.0, 25.0, 2.0) * 365.25),
     ):
-        t_flow, _ = timed(lambda: aq.flow(K), repeat)
-        t_all, ds = timed(lambda: aq.simulate(K, times), repeat)
+        t_flow, _ = best_of(lambda: aq.flow(K), repeat)
+        t_all, ds = best_of(lambda: aq.simulate(K, times), repeat)
         n_steps = int(np.sum(np.ceil(np.diff(np.r_[0.0, times]) / ds.attrs["max_dt"] - 1e-9)))
         rows.append((name, t_all, t_flow, n_steps, float(ds.mass[-1] - ds.net_inflow[-1] - ds.attrs["clipped_mass"])))
     print(f"{'grid':16s} {'forward [ms]':>12s} {'flow only [ms]':>14s} {'forward/flow':>12s} {'steps':>6s} {'mass-balance err':>16s}")
@@ -52,6 +45,4 @@ def main(repeat):
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--repeat", type=int, default=5)
-    main(p.parse_args().repeat)
+    main()

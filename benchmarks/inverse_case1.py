@@ -15,13 +15,12 @@ Usage: python benchmarks/inverse_case1.py [--sizes 200 500 1000 2000] [--epochs 
    training pairs (no extra forward call).
 """
 
-import argparse
-import pathlib
 import time
 
 import numpy as np
 import torch
 import xarray as xr
+from common import argument_parser, cached
 
 from basinsx.groundwater import Aquifer, conductivity
 from basinsx.inverse import (
@@ -51,21 +50,6 @@ class Case1:
         return aq.observe(conductivity(zoned_field(ZONES, theta[:8])), TIMES)
 
 
-def cached(cache, name, make, params=None):
-    """A training set from ``cache/name.nc`` if there (and made of ``params`` when given), else
-    made (and stored when cache is set). Cases 2 and 3 use it too."""
-    path = pathlib.Path(cache, f"{name}.nc") if cache else None
-    if path is not None and path.exists():
-        ds = xr.load_dataset(path)
-        if params is None or np.array_equal(ds.params.values, params.values):
-            return ds
-    ds = make()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ds.to_netcdf(path)
-    return ds
-
-
 def split_scores(sur, x, y):
     pred = sur.predict_scaled(x.values)
     obs = sur.scale_y(y.values)
@@ -77,7 +61,21 @@ def split_scores(sur, x, y):
     return out
 
 
-def main(a):
+def main(argv=None):
+    p = argument_parser(__doc__)
+    p.add_argument("--sizes", type=int, nargs="+", default=[200, 500, 1000, 2000])
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--cnn-epochs", type=int, default=200)
+    p.add_argument("--kinds", nargs="+", default=["kernel", "mlp", "lenet", "resnet"])
+    p.add_argument("--scenarios", type=int, default=10)
+    p.add_argument("--pops", type=int, nargs="+", default=[20, 80])
+    p.add_argument("--iters", type=int, default=200)
+    p.add_argument("--tnna-epochs", type=int, default=1000)
+    p.add_argument("--tnna-lr", type=float, default=1e-3)
+    p.add_argument("--pretrain-epochs", type=int, default=200)
+    p.add_argument("--scheduler", default="synchronous")
+    p.add_argument("--cache", default=None, help="folder to keep the simulated training sets in")
+    a = p.parse_args(argv)
     torch.set_num_threads(1)
     sim = Case1()
     t0 = time.perf_counter()
@@ -152,17 +150,4 @@ def main(a):
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--sizes", type=int, nargs="+", default=[200, 500, 1000, 2000])
-    p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--cnn-epochs", type=int, default=200)
-    p.add_argument("--kinds", nargs="+", default=["kernel", "mlp", "lenet", "resnet"])
-    p.add_argument("--scenarios", type=int, default=10)
-    p.add_argument("--pops", type=int, nargs="+", default=[20, 80])
-    p.add_argument("--iters", type=int, default=200)
-    p.add_argument("--tnna-epochs", type=int, default=1000)
-    p.add_argument("--tnna-lr", type=float, default=1e-3)
-    p.add_argument("--pretrain-epochs", type=int, default=200)
-    p.add_argument("--scheduler", default="synchronous")
-    p.add_argument("--cache", default=None, help="folder to keep the simulated training sets in")
-    main(p.parse_args())
+    main()

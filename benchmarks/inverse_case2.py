@@ -24,16 +24,15 @@ finite-difference Jacobian (101 runs per iteration), the known values and the pr
 the noise level.
 """
 
-import argparse
 import copy
 import pickle
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import xarray as xr
+from common import argument_parser, cached
 
 from basinsx.groundwater import Aquifer, conductivity
 from basinsx.inverse import (
@@ -45,9 +44,6 @@ from basinsx.inverse import (
     objective,
     training_set,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inverse_case1 import cached
 
 COORD = (np.arange(9) + 0.5) * 10.0 / 9
 WELLS = {f"w{j}{i}": (x, y) for j, y in enumerate(COORD) for i, x in enumerate(COORD)}
@@ -67,7 +63,31 @@ class Case2:
         return aq.observe(conductivity(2e-13) * np.exp(self.kle.field(xi)), TIMES)
 
 
-def main(a):
+def main(argv=None):
+    p = argument_parser(__doc__)
+    p.add_argument("--train", type=int, default=2000)
+    p.add_argument("--test", type=int, default=100)
+    p.add_argument("--extra", type=int, default=0, help="training runs added to --train (another random stream)")
+    p.add_argument("--surrogate", choices=("mlp", "lenet", "resnet"), default="mlp")
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch", type=int, default=50)
+    p.add_argument("--pops", type=int, nargs="*", default=[100, 1000], help="none: no metaheuristic table")
+    p.add_argument("--iters", type=int, default=200)
+    p.add_argument("--known-weight", type=float, default=100.0)
+    p.add_argument("--pretrain-epochs", type=int, default=200)
+    p.add_argument("--sigma", choices=("none", "surrogate"), default="none",
+                   help="weights of Eq. 19: equal, or from the surrogate's test error per output")
+    p.add_argument("--no-pretrain", action="store_true", help="leave out the TNNA-pre rows")
+    p.add_argument("--prior", type=float, default=0.0, help="weight W of the prior term W |xi|^2 (0: none, as the paper)")
+    p.add_argument("--adapt", type=int, default=0, help="rounds of the adaptive update for TNNA-200 and GA-100")
+    p.add_argument("--n-local", type=int, default=50, help="solver runs per adaptive round")
+    p.add_argument("--radius", type=float, default=0.05, help="half-width of the local box, fraction of the range")
+    p.add_argument("--finetune-epochs", type=int, default=100)
+    p.add_argument("--gauss-newton", type=int, default=0, help="iterations of the solver-only reference")
+    p.add_argument("--scheduler", default="synchronous")
+    p.add_argument("--cache", default=None, help="folder to keep the simulated training sets in")
+    a = p.parse_args(argv)
     torch.set_num_threads(1)
     KLE2 = KLE((64, 64), (10.0, 10.0), 2.5, variance=2.0, n_terms=100, kernel="isotropic")
     print(f"KLE: {KLE2.n_terms} terms keep {100 * KLE2.fraction:.2f}% of the variance (isotropic, l = 2.5 m)")
@@ -234,27 +254,4 @@ def gauss_newton(a, sim, sur, ys_obs, known, xi0, rmse):
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--train", type=int, default=2000)
-    p.add_argument("--test", type=int, default=100)
-    p.add_argument("--extra", type=int, default=0, help="training runs added to --train (another random stream)")
-    p.add_argument("--surrogate", choices=("mlp", "lenet", "resnet"), default="mlp")
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch", type=int, default=50)
-    p.add_argument("--pops", type=int, nargs="*", default=[100, 1000], help="none: no metaheuristic table")
-    p.add_argument("--iters", type=int, default=200)
-    p.add_argument("--known-weight", type=float, default=100.0)
-    p.add_argument("--pretrain-epochs", type=int, default=200)
-    p.add_argument("--sigma", choices=("none", "surrogate"), default="none",
-                   help="weights of Eq. 19: equal, or from the surrogate's test error per output")
-    p.add_argument("--no-pretrain", action="store_true", help="leave out the TNNA-pre rows")
-    p.add_argument("--prior", type=float, default=0.0, help="weight W of the prior term W |xi|^2 (0: none, as the paper)")
-    p.add_argument("--adapt", type=int, default=0, help="rounds of the adaptive update for TNNA-200 and GA-100")
-    p.add_argument("--n-local", type=int, default=50, help="solver runs per adaptive round")
-    p.add_argument("--radius", type=float, default=0.05, help="half-width of the local box, fraction of the range")
-    p.add_argument("--finetune-epochs", type=int, default=100)
-    p.add_argument("--gauss-newton", type=int, default=0, help="iterations of the solver-only reference")
-    p.add_argument("--scheduler", default="synchronous")
-    p.add_argument("--cache", default=None, help="folder to keep the simulated training sets in")
-    main(p.parse_args())
+    main()

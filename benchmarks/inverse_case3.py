@@ -29,15 +29,15 @@ encoded realisations (printed: its score on 100 encoded held-out ones).
 run the solver on decoded latents, for TNNA and for GA at population --pop).
 """
 
-import argparse
 import pathlib
 import pickle
-import sys
 import time
 
 import numpy as np
 import torch
 import xarray as xr
+from common import argument_parser, cached
+from inverse_case2 import adaptive_rounds
 
 from basinsx.groundwater import Aquifer, conductivity
 from basinsx.inverse import (
@@ -49,10 +49,6 @@ from basinsx.inverse import (
     objective,
     training_set,
 )
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from inverse_case1 import cached
-from inverse_case2 import adaptive_rounds
 
 COORD = (np.arange(7) + 0.5) * 800.0 / 7
 WELLS = {f"w{j}{i}": (x, y) for j, y in enumerate(COORD) for i, x in enumerate(COORD)}
@@ -119,7 +115,42 @@ def summarise(results, background):
                   f"{np.sum(d >= 0)} of {len(refs)} fields")
 
 
-def main(a):
+def main(argv=None):
+    p = argument_parser(__doc__)
+    p.add_argument("--fields", type=int, default=2000)
+    p.add_argument("--vae-epochs", type=int, default=60)
+    p.add_argument("--train", type=int, default=2000)
+    p.add_argument("--clip", action="store_true",
+                   help="clip the scaled observations to the surrogate's training range (TNNA and metaheuristics)")
+    p.add_argument("--encoded", type=int, default=0,
+                   help="also simulate the latents of the reducer's first N training realisations for the surrogate")
+    p.add_argument("--surrogate", choices=("mlp", "lenet", "resnet"), default="mlp")
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--pop", type=int, default=1000)
+    p.add_argument("--pretrain-epochs", type=int, default=200)
+    p.add_argument("--scheduler", default="synchronous")
+    p.add_argument("--cache", default=None, help="folder to keep the VAE and the simulated training set in")
+    p.add_argument("--iters", type=int, default=200)
+    p.add_argument("--noise", type=float, nargs="+", default=[0.01, 0.10])
+    p.add_argument("--prior", type=float, default=0.0, help="weight W of the prior term W |z|^2 (0: none, as the paper)")
+    p.add_argument("--adapt", type=int, default=0, help="rounds of the adaptive update for TNNA and GA")
+    p.add_argument("--n-local", type=int, default=50, help="solver runs per adaptive round")
+    p.add_argument("--radius", type=float, default=0.05, help="half-width of the local box, fraction of the range")
+    p.add_argument("--finetune-epochs", type=int, default=100)
+    p.add_argument("--stages", nargs="+", default=None, metavar="E:LR",
+                   help="surrogate training in stages of E epochs at learning rate LR (overrides --epochs, --lr); "
+                        "with --cache each stage is saved and a longer list resumes from the longest saved prefix")
+    p.add_argument("--batch-size", type=int, default=50, help="surrogate minibatch")
+    p.add_argument("--fit-size", type=int, default=0, help="train the surrogate on the first N runs (0: all but the test tenth)")
+    p.add_argument("--surrogate-only", action="store_true", help="stop after fitting and scoring the surrogate")
+    p.add_argument("--refs", type=int, default=1, help="invert this many held-out reference fields (summary if > 1)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of TNNA (and of the metaheuristics)")
+    p.add_argument("--meta-seeds", type=int, nargs="+", default=None, help="seeds of the metaheuristics (default: --seeds)")
+    p.add_argument("--starts", type=int, default=5, help="TNNA-ms: networks from prior draws sharing 1000 calls")
+    p.add_argument("--methods", nargs="+", default=["tnna", "tnna-pre", "tnna-ms", "ga", "pso", "de", "sa"],
+                   choices=("tnna", "tnna-pre", "tnna-ms", "ga", "pso", "de", "sa"))
+    a = p.parse_args(argv)
     if not 1 <= a.refs <= N_REFS:
         raise ValueError(f"--refs must be in 1..{N_REFS} (the held-out realisations)")
     if not 1 <= a.starts <= 1000:
@@ -319,38 +350,4 @@ def main(a):
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--fields", type=int, default=2000)
-    p.add_argument("--vae-epochs", type=int, default=60)
-    p.add_argument("--train", type=int, default=2000)
-    p.add_argument("--clip", action="store_true",
-                   help="clip the scaled observations to the surrogate's training range (TNNA and metaheuristics)")
-    p.add_argument("--encoded", type=int, default=0,
-                   help="also simulate the latents of the reducer's first N training realisations for the surrogate")
-    p.add_argument("--surrogate", choices=("mlp", "lenet", "resnet"), default="mlp")
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--pop", type=int, default=1000)
-    p.add_argument("--pretrain-epochs", type=int, default=200)
-    p.add_argument("--scheduler", default="synchronous")
-    p.add_argument("--cache", default=None, help="folder to keep the VAE and the simulated training set in")
-    p.add_argument("--iters", type=int, default=200)
-    p.add_argument("--noise", type=float, nargs="+", default=[0.01, 0.10])
-    p.add_argument("--prior", type=float, default=0.0, help="weight W of the prior term W |z|^2 (0: none, as the paper)")
-    p.add_argument("--adapt", type=int, default=0, help="rounds of the adaptive update for TNNA and GA")
-    p.add_argument("--n-local", type=int, default=50, help="solver runs per adaptive round")
-    p.add_argument("--radius", type=float, default=0.05, help="half-width of the local box, fraction of the range")
-    p.add_argument("--finetune-epochs", type=int, default=100)
-    p.add_argument("--stages", nargs="+", default=None, metavar="E:LR",
-                   help="surrogate training in stages of E epochs at learning rate LR (overrides --epochs, --lr); "
-                        "with --cache each stage is saved and a longer list resumes from the longest saved prefix")
-    p.add_argument("--batch-size", type=int, default=50, help="surrogate minibatch")
-    p.add_argument("--fit-size", type=int, default=0, help="train the surrogate on the first N runs (0: all but the test tenth)")
-    p.add_argument("--surrogate-only", action="store_true", help="stop after fitting and scoring the surrogate")
-    p.add_argument("--refs", type=int, default=1, help="invert this many held-out reference fields (summary if > 1)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of TNNA (and of the metaheuristics)")
-    p.add_argument("--meta-seeds", type=int, nargs="+", default=None, help="seeds of the metaheuristics (default: --seeds)")
-    p.add_argument("--starts", type=int, default=5, help="TNNA-ms: networks from prior draws sharing 1000 calls")
-    p.add_argument("--methods", nargs="+", default=["tnna", "tnna-pre", "tnna-ms", "ga", "pso", "de", "sa"],
-                   choices=("tnna", "tnna-pre", "tnna-ms", "ga", "pso", "de", "sa"))
-    main(p.parse_args())
+    main()

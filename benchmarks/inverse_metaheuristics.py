@@ -7,10 +7,10 @@ its 'vectorization' mode, SA evaluates one vector at a time (scikit-opt has no v
 SA). Reports the median best objective over seeds, forward calls, and the wall-time ratio.
 """
 
-import argparse
 import time
 
 import numpy as np
+from common import argument_parser
 
 from basinsx.inverse import minimize
 
@@ -67,7 +67,13 @@ def run_sko(method, f, d, lo, hi, pop, iters, seed):
     return float(np.ravel(y)[0]), cf.n
 
 
-def main(pop, iters, seeds, d=9):
+def main(argv=None):
+    p = argument_parser(__doc__)
+    p.add_argument("--pop", type=int, default=40)
+    p.add_argument("--iters", type=int, default=200)
+    p.add_argument("--seeds", type=int, default=5)
+    a = p.parse_args(argv)
+    pop, iters, seeds, d = a.pop, a.iters, a.seeds, 9
     problems = {"sphere": (sphere, -2.0, 2.0), "rastrigin": (rastrigin, -5.12, 5.12), "rosenbrock": (rosenbrock, -2.0, 2.0)}
     print(f"d={d}, pop={pop}, iters={iters}, seeds={seeds}")
     print(f"{'problem':11s} {'method':6s} {'basinsx f':>11s} {'sko f':>11s} {'basinsx nfev':>12s} {'sko nfev':>9s} {'time sko/basinsx':>16s}")
@@ -89,9 +95,4 @@ def main(pop, iters, seeds, d=9):
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--pop", type=int, default=40)
-    p.add_argument("--iters", type=int, default=200)
-    p.add_argument("--seeds", type=int, default=5)
-    a = p.parse_args()
-    main(a.pop, a.iters, a.seeds)
+    main()

@@ -11,24 +11,19 @@ parameter on a bound (``at_bound``), x1 on its lower bound in particular.
 
 from __future__ import annotations
 
-import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
-
-import basinsx
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "caravan"
+from common import argument_parser, caravan
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = argument_parser(__doc__)
     parser.add_argument("--basins", type=int, default=100, help="number of basins (the first N)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # the warning on the ERA5-Land PET is the point of the first row
-    ds = basinsx.open_dataset(DATA, chunks=None)
+    ds = caravan("era5")  # the data set's PET as read: calibrate(pet=...) below makes the choice
     ds = ds.isel(basin=slice(0, args.basins)).sel(time=slice("1981", "2014"))
     rows = []
     for label, pet in (("ERA5-Land (pet=None, the data set's)", None), ("Oudin (pet='oudin')", "oudin")):

@@ -8,30 +8,21 @@ Run: python benchmarks/porenet_adjoint.py --side 30 --repeat 3
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import torch
+from common import argument_parser, best_of
 
 from basinsx.porenet import cones_and_cylinders, cubic
 from basinsx.porenet.torch_solver import permeability_torch, pressure_torch
 
 
-def timed(fn, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
+def main(argv=None):
+    ap = argument_parser(__doc__)
     ap.add_argument("--side", type=int, default=30)
     ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     s, a = args.side, 1e-4
@@ -45,7 +36,7 @@ def main():
         for name, loss in (("K (closed form)", lambda g: permeability_torch(net, g, method=method)),
                            ("sum w p (adjoint solve)", lambda g: (pressure_torch(net, g, method=method) * w).sum())):
             g = g0.clone().requires_grad_(True)
-            t_fwd = timed(lambda: loss(g), args.repeat)
+            t_fwd, _ = best_of(lambda: loss(g), args.repeat)
             out = [None]
 
             def fwd():

@@ -20,11 +20,10 @@ Run: python benchmarks/porenet_gnn.py --data benchmarks/data/porenet_gnn_data.nc
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import torch
 import xarray as xr
+from common import BENCHMARK_DATA, argument_parser
 from torch import nn
 
 from basinsx.porenet.dataset import networks
@@ -110,14 +109,14 @@ def per_source(src, sets, k, k_pnm, k_gnn, k_dd):
                   + " ".join(f"{v[1]:7.3f}" for v in r))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--data", nargs="+", default=["benchmarks/data/porenet_gnn_data.nc"],
+def main(argv=None):
+    ap = argument_parser(__doc__)
+    ap.add_argument("--data", nargs="+", default=[str(BENCHMARK_DATA / "porenet_gnn_data.nc")],
                     help="one or more files written by basinsx.porenet.dataset.build")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (the split uses the first)")
     ap.add_argument("--plot", default=None)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(1)
     parts = [drop_unlabelled(xr.load_dataset(path)) for path in args.data]
     nets = [net for ds in parts for net in networks(ds)]

@@ -19,16 +19,13 @@ Run: python benchmarks/porenet_lbm.py --berea-size 64
 
 from __future__ import annotations
 
-import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
+from common import ROCKS, argument_parser
 
 from basinsx.porenet import MILLIDARCY, from_porespy, lbm_permeability, permeability, trim_disconnected
-
-ROCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rocks"
 
 
 def sangani_acrivos_drag(c):
@@ -61,15 +58,15 @@ def speed():
                   f"{nodes * info['steps'] / dt / 1e6:6.2f} {k / ref - 1:+20.1e}", flush=True)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
+def main(argv=None):
+    ap = argument_parser(__doc__)
     ap.add_argument("--berea-size", type=int, default=64)
     ap.add_argument("--speed", action="store_true", help="only the throughput / convergence table")
     ap.add_argument("--setup", choices=("both", "periodic", "reservoirs"), default="both",
                     help="Berea LBM boundary set-up(s)")
     ap.add_argument("--tol", type=float, default=1e-5, help="LBM convergence tolerance for Berea")
     ap.add_argument("--skip-checks", action="store_true", help="only the Berea part")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.speed:
         return speed()
 

@@ -10,12 +10,10 @@ Run: python benchmarks/porenet_solver.py [--sizes 10000 100000 1000000] [--repea
 
 from __future__ import annotations
 
-import argparse
-import time
 import warnings
-from pathlib import Path
 
 import numpy as np
+from common import STATOIL, argument_parser, best_of
 
 from basinsx.porenet import (
     cones_and_cylinders,
@@ -26,8 +24,6 @@ from basinsx.porenet import (
     to_openpnm,
     trim_disconnected,
 )
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rocks" / "statoil"
 
 
 def openpnm_rate(pn, g):
@@ -42,20 +38,11 @@ def openpnm_rate(pn, g):
     return float(sf.rate(pores=pn.pores("xmin"))[0])
 
 
-def best_of(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
+def main(argv=None):
+    ap = argument_parser(__doc__)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     import openpnm as op
 
     print(f"openpnm {op.__version__}, default solver {op.Workspace().settings.default_solver}")
@@ -76,11 +63,11 @@ def main():
             q = float(res["flow_rate"])
             print(f"{f'cubic {side}^3':>16} {side**3:>9} {t_op:10.3f} {t_bx:10.3f} {method:>7} {t_op / t_bx:7.2f} "
                   f"{abs(q - q_op) / q_op:9.1e}", flush=True)
-    if DATA.exists():
+    if STATOIL.exists():
         for name in ("Berea", "F42A"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                net = trim_disconnected(from_statoil(DATA / name))
+                net = trim_disconnected(from_statoil(STATOIL / name))
             g = hagen_poiseuille(net).values
             pn = to_openpnm(net)
             t_op, q_op = best_of(lambda: openpnm_rate(pn, g), args.repeat)

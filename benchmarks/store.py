@@ -7,32 +7,22 @@ the time to open the zarr store, the time to read every variable from it, and th
 ratios. Both reads produce the same in-memory Dataset (checked).
 """
 
-import argparse
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import xarray as xr
+from common import CARAVAN, argument_parser, best_of
 
 import basinsx
 
 
-def best_of(fn, repeat):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
-
-
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("caravan", nargs="?", default=str(Path(__file__).resolve().parents[2] / "shared/data/caravan"))
+def main(argv=None):
+    parser = argument_parser(__doc__)
+    parser.add_argument("caravan", nargs="?", default=str(CARAVAN))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--format", default="netcdf", choices=["netcdf", "csv"])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="basinsx-bench-"))
     try:
