@@ -340,3 +340,13 @@ def test_lazy_result_keeps_labels_and_computes_by_basin_block():
     (done,) = compute(lazy, progress=False)
     xr.testing.assert_identical(done, lazy.compute())
     assert done.attrs["pet"] == "oudin (computed by basinsx.pet)"
+
+
+def test_failed_basins_are_not_flagged_at_a_bound():
+    ds, _ = make_dataset(n_basins=2)
+    ds["streamflow"][1] = np.nan  # basin b1 fails: NaN parameters
+    wide = LinearReservoir()
+    wide.bounds = {"b": (0.2, 1.5), "k": (0.001, 0.9)}  # k spans two decades: searched (and flagged) on a log scale
+    out = calibrate(ds, model=wide, loss="nse", period=("1991", "1993"), n_starts=2)
+    assert np.isnan(out["params"][1]).all()
+    assert not out["at_bound"].any()

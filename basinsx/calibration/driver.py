@@ -234,17 +234,23 @@ AT_BOUND = 1e-3
 
 
 def _at_bound(params: xr.DataArray, model, log_scale: bool) -> xr.DataArray:
-    """Whether each calibrated parameter ends on a bound, measured in the search space (log for x1, x3); lazy."""
-    names = list(model.params)
-    lo, hi = (xr.DataArray([float(model.bounds[p][i]) for p in names], dims="param", coords={"param": names})
-              for i in (0, 1))
-    log = xr.DataArray(log_scaled(lo.values, hi.values, log_scale), dims="param", coords={"param": names})
+    """Whether each calibrated parameter ends on a bound, measured in the search space (log for x1, x3); lazy.
+
+    NaN parameters (a failed basin) are on no bound. One numpy pass per block: the same
+    arithmetic on labeled arrays cost 25 ms per call, more than a basin's calibration.
+    """
+    lo, hi = np.array([model.bounds[p] for p in model.params], dtype=float).T
+    log = log_scaled(lo, hi, log_scale)
 
     def scaled(x):
-        return xr.where(log, np.log(x.where(log & (x > 0), 1.0)), x)
+        return np.where(log, np.log(np.where(log & (x > 0), x, 1.0)), x)
 
-    u = (scaled(params) - scaled(lo)) / (scaled(hi) - scaled(lo))
-    out = ((u < AT_BOUND) | (u > 1 - AT_BOUND)).transpose(*params.dims)
+    def flag(x):
+        u = (scaled(x) - scaled(lo)) / (scaled(hi) - scaled(lo))
+        return np.isfinite(x) & ((u < AT_BOUND) | (u > 1 - AT_BOUND))
+
+    out = xr.apply_ufunc(flag, params, input_core_dims=[["param"]], output_core_dims=[["param"]],
+                         dask="parallelized", output_dtypes=[bool]).transpose(*params.dims)
     out.attrs = {"long_name": f"parameter within {AT_BOUND:g} of its range of a bound (log scale where searched "
                               "so): the optimum may lie outside the bounds"}
     return out
