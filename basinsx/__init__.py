@@ -5,28 +5,26 @@ imports torch, matplotlib or openpnm; ``basinsx.models.get("gr4j")`` imports ``b
 """
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("basinsx")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+from . import _deprecated, accessor  # noqa: F401  (accessor registers ds.hydro)
+from .io import catalog, fetch, open_dataset, read_camels_us, read_caravan, to_zarr
+from .io.conventions import package_version
 
-from . import accessor  # noqa: F401  (registers ds.hydro)
-from .camels_us import read_camels_us
-from .caravan import read_caravan
-from .catalog import catalog, fetch
-from .store import open_dataset, to_zarr
+__version__ = package_version()
 
 __all__ = ["catalog", "fetch", "open_dataset", "read_camels_us", "read_caravan", "to_zarr", "__version__"]
 
 _SUBMODULES = ("calibration", "demo", "embedding", "groundwater", "inverse", "metrics", "models", "pet", "plot",
                "porenet", "signatures", "simulation")
+_deprecated.install(__name__)  # basinsx.store etc.: moved into basinsx.io, the old paths warn
 
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
         return import_module(f".{name}", __name__)  # the import system also binds it on the package
+    moved = _deprecated.module(__name__, name)
+    if moved is not None:
+        return moved
     raise AttributeError(f"module 'basinsx' has no attribute {name!r}")
 
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 
 def _datasets(args) -> None:
-    from .catalog import catalog
+    from .io.catalog import catalog
 
     for name, description in catalog().items():
         print(f"{name}\n    {' '.join(description.split())}")
 
 
 def _fetch(args) -> None:
-    from .catalog import fetch
+    from .io.catalog import fetch
 
     kwargs = {"subset": args.subset} if args.subset else {}
     print(fetch(args.name, **kwargs))
@@ -41,7 +41,7 @@ NOT_THE_RESULT = {"func", "command", "store", "out", "scheduler", "overwrite", "
 
 def _run(args) -> dict:
     """What determines a result: the command, the input's identity and the options, by flag name."""
-    from .store import source_id
+    from .io.open import source_id
 
     options = {f"--{k.replace('_', '-')}": v for k, v in vars(args).items() if k not in NOT_THE_RESULT}
     return {"command": args.command, "input": source_id(args.store), **options}
@@ -55,7 +55,8 @@ def _with_pet(ds, pet: str | None):
 
 
 def _convert(args) -> None:
-    from .store import check_destination, open_dataset, to_zarr
+    from .io import open_dataset
+    from .io.store import check_destination, to_zarr
 
     _not_the_input(args.src, args.dest)
     check_destination(args.dest, args.overwrite)
@@ -93,7 +94,8 @@ def _scheduler(name: str | None):
 
 
 def _calibrate(args) -> None:
-    from .store import open_dataset, to_zarr_regions
+    from .io import open_dataset
+    from .io.store import to_zarr_regions
 
     _not_the_input(args.store, args.out)
     ds = open_dataset(args.store, basins=args.basins, chunks=args.basin_chunk)
@@ -120,8 +122,9 @@ def _calibrate(args) -> None:
 
 def _embed(args) -> None:
     from .embedding import KGSSL, evaluate
-    from .sample import KRATZERT_ATTRIBUTES
-    from .store import check_destination, open_dataset, to_zarr
+    from .io import open_dataset
+    from .io.sample import KRATZERT_ATTRIBUTES
+    from .io.store import check_destination, to_zarr
 
     _not_the_input(args.store, args.out)
     check_destination(args.out, args.overwrite)  # before training, not after

@@ -44,8 +44,8 @@ def run(out: Path, model: str = "gr4j", n_starts: int = 4, snow: bool = True) ->
     matplotlib (the ``plot`` extra) the demo prints its tables and writes the results
     but no figure.
     """
+    from .io import open_dataset
     from .progress import compute
-    from .store import open_dataset
 
     out.mkdir(parents=True, exist_ok=True)
     ds = open_dataset("sample")

@@ -68,7 +68,7 @@ def choose_pet(ds: xr.Dataset, pet=None, *, warn: bool = False) -> tuple[xr.Data
 
 def check_time(ds: xr.Dataset, where: str) -> pd.DatetimeIndex:
     """The daily, strictly increasing ``time`` index of ``ds``, or an error naming the first offending date."""
-    from .variables import check_daily
+    from .io.conventions import check_daily
 
     if "time" not in ds.indexes:
         raise ValueError(f"{where}: the dataset has no 'time' coordinate")

@@ -3,7 +3,7 @@
 Every public function that takes physical data passes it through :func:`to_canonical`
 (after xclim's ``declare_units``): equivalent spellings (``mm/d``, ``mm d-1``,
 ``mm day-1``) are accepted as they are, convertible units are converted to the
-canonical ones of :data:`basinsx.variables.VARIABLES` (K -> degC, m d-1 -> mm d-1,
+canonical ones of :data:`basinsx.io.conventions.VARIABLES` (K -> degC, m d-1 -> mm d-1,
 kg m-2 s-1 -> mm d-1, m3 s-1 or ft3 s-1 -> mm d-1 with the basin ``area`` in km2),
 and anything else is an error that names the variable, its units and what is
 expected. A variable without a ``units`` attribute is taken to be in canonical units.
@@ -87,7 +87,7 @@ def parse(units: str) -> tuple[float, dict[str, int]]:
 
 def canonical_units(name: str) -> str | None:
     """The canonical units of a variable name basinsx knows (``prcp`` -> ``mm d-1``), else None."""
-    from .variables import VARIABLES
+    from .io.conventions import VARIABLES
 
     return VARIABLES.get(name, {}).get("units")
 

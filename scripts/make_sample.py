@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 import basinsx
-from basinsx.camels_us import ATTRIBUTE_UNITS
-from basinsx.camels_us import read_attributes as read_camels_attributes
-from basinsx.sample import KRATZERT_ATTRIBUTES
+from basinsx.io.camels_us import ATTRIBUTE_UNITS
+from basinsx.io.camels_us import read_attributes as read_camels_attributes
+from basinsx.io.sample import KRATZERT_ATTRIBUTES
 
 N_BASINS = 10
 

@@ -7,9 +7,9 @@ import pytest
 import xarray as xr
 
 import basinsx
-from basinsx.camels_us import CFS_TO_M3S, read_attributes
 from basinsx.cli import main
-from basinsx.readers import FileFormatError
+from basinsx.io.camels_us import CFS_TO_M3S, read_attributes
+from basinsx.io.readers import FileFormatError
 
 from conftest import raise_if_dask_computes
 
@@ -172,7 +172,7 @@ def test_a_non_positive_area_is_an_error_naming_the_file(copy, area):
     with pytest.raises(ValueError, match=f"01022500_lump_cida_forcing_leap.txt: basin area in the header is {area}"):
         basinsx.read_camels_us(copy, basins=["01022500"], chunks=1)
     with pytest.raises(ValueError, match="01022500_streamflow_qc.txt: basin area must be positive"):
-        basinsx.camels_us.read_streamflow_file(copy / "usgs_streamflow/01022500_streamflow_qc.txt", 0.0)
+        basinsx.io.camels_us.read_streamflow_file(copy / "usgs_streamflow/01022500_streamflow_qc.txt", 0.0)
 
 
 def _drop_area_line(lines):

@@ -11,7 +11,7 @@ import xarray as xr
 
 import basinsx
 from basinsx.cli import main
-from basinsx.readers import FileFormatError
+from basinsx.io.readers import FileFormatError
 
 from conftest import raise_if_dask_computes
 
@@ -41,7 +41,7 @@ def test_values_match_the_raw_netcdf(caravan):
     assert list(ds.basin.values) == ["01055000", "01031500"]
     assert ds.gauge_id.values.tolist() == ["camels_01055000", "camels_01031500"]
     raw = xr.open_dataset(caravan / "timeseries/netcdf/camels/camels_01031500.nc")
-    for ours, theirs in basinsx.caravan.RENAME.items():
+    for ours, theirs in basinsx.io.caravan.RENAME.items():
         np.testing.assert_array_equal(ds[theirs].sel(basin="01031500").values, raw[ours].values)
     assert ds.prcp.dtype == np.float32 and ds.prcp.dims == ("basin", "time")
     assert ds.prcp.attrs["units"] == "mm d-1" and ds.tmean.attrs["units"] == "degC"

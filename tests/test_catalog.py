@@ -15,7 +15,7 @@ import xarray as xr
 import yaml
 
 import basinsx
-from basinsx.catalog import load_catalog, sha256
+from basinsx.io.catalog import load_catalog, sha256
 
 BASINS = ["01031500", "01055000"]
 
@@ -93,7 +93,7 @@ def env(tmp_path, monkeypatch):
 def test_packaged_catalogs():
     names = basinsx.catalog()
     assert {"camels-us", "caravan"} <= set(names)
-    assert (files("basinsx") / "catalogs" / "caravan.yaml").is_file()
+    assert (files("basinsx.io") / "catalogs" / "caravan.yaml").is_file()
     for entry in load_catalog().values():
         for item in entry["files"]:
             assert item["url"].startswith("https://") and "hash" in item

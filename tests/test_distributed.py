@@ -93,8 +93,9 @@ def test_a_block_that_keeps_killing_workers_is_named_and_the_others_written(tmp_
 
     import cloudpickle
 
+    from basinsx import open_dataset
+    from basinsx.io.store import DONE, to_zarr_regions
     from basinsx.progress import IncompleteError
-    from basinsx.store import DONE, open_dataset, to_zarr_regions
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
     short = ds.sel(time=slice("1990", "1991"))

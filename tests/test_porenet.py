@@ -260,7 +260,7 @@ def _cut_200(lines):
 
 
 def test_statoil_link_rows_are_checked_against_the_link1_header(statoil_copy):
-    from basinsx.readers import FileFormatError
+    from basinsx.io.readers import FileFormatError
 
     full = from_statoil(statoil_copy / "F42A")
     # cutting both link files keeps them equal in length; only the header count shows the loss

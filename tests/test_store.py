@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 import basinsx
-from basinsx.sample import KRATZERT_ATTRIBUTES
+from basinsx.io.sample import KRATZERT_ATTRIBUTES
 
 from conftest import raise_if_dask_computes
 
@@ -66,7 +66,7 @@ def test_open_dataset_dispatches_on_layout(data_dir, tmp_path):
 
 
 def test_regions_are_restartable(tmp_path):
-    from basinsx.store import to_zarr_regions
+    from basinsx.io.store import to_zarr_regions
 
     ds = basinsx.open_dataset("sample")
     good = ds.hydro.metrics(ds.streamflow.shift(time=1))

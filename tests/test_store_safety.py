@@ -15,7 +15,7 @@ import xarray as xr
 
 import basinsx
 from basinsx.cli import main
-from basinsx.store import DONE, IncompleteStoreError
+from basinsx.io.store import DONE, IncompleteStoreError
 
 ROOT = Path(__file__).resolve().parents[1]
 CAL = ["--period", "1982", "1995", "--n-starts", "2"]
@@ -145,7 +145,7 @@ def test_overwrite_replaces_a_zarr_store_and_nothing_else(tmp_path, data_dir, ca
 
 SWAP_KILLED = """
 import os, signal, sys
-import basinsx, basinsx.store as store
+import basinsx, basinsx.io.store as store
 
 replace = os.replace
 def killed_between_renames(src, dst):
@@ -215,7 +215,7 @@ def test_stale_temporaries_are_cleaned_up_and_live_ones_left(tmp_path):
 
 
 def test_library_regions_resume_only_the_same_result(tmp_path):
-    from basinsx.store import RunMismatchError, to_zarr_regions
+    from basinsx.io.store import RunMismatchError, to_zarr_regions
 
     ds = basinsx.open_dataset("sample")
     result = ds.hydro.metrics(ds.streamflow.shift(time=1))
@@ -234,7 +234,7 @@ def test_library_regions_resume_only_the_same_result(tmp_path):
 
 def test_regions_write_a_calibration_with_a_computed_pet(tmp_path):
     # dask.delayed(f)(dataset) lost a task of this graph ("Missing dependency ('transpose-...')")
-    from basinsx.store import to_zarr_regions
+    from basinsx.io.store import to_zarr_regions
 
     ds = basinsx.open_dataset("sample", basins=["01031500", "01440000", "01606500"], chunks=3)
     result = ds.hydro.calibrate(period=("1982", "1983"), n_starts=1, pet="oudin")

@@ -7,6 +7,8 @@ labels on either side is taken by position. Errors name the labels that do not m
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -18,7 +20,8 @@ def _label(v) -> str:
     return repr(v.item() if isinstance(v, np.generic) else v)
 
 
-def _labels(values, k=5) -> str:
+def shown(values, k=5) -> str:
+    """The first ``k`` labels of ``values`` for a message, and how many more there are."""
     values = list(values)
     shown = "[" + ", ".join(_label(v) for v in values[:k]) + "]"
     return shown + (f" and {len(values) - k} more" if len(values) > k else "")
@@ -36,7 +39,7 @@ def order(have, want, what: str, whose: str) -> np.ndarray:
     missing = [v for v in want if v not in have]
     unknown = [v for v in have if v not in want]
     if missing or unknown:
-        parts = [f"{word} {_labels(v)}" for word, v in (("missing", missing), ("unknown", unknown)) if v]
+        parts = [f"{word} {shown(v)}" for word, v in (("missing", missing), ("unknown", unknown)) if v]
         raise ValueError(f"{what} labels do not match {whose}: {', '.join(parts)}")
     if not (have.is_unique and want.is_unique):
         raise ValueError(f"{what} labels repeat and are in another order than {whose}; give them in that order")
@@ -75,3 +78,8 @@ def where(da: xr.DataArray, mask: np.ndarray, k=5) -> str:
         return text if len(cell) == 1 else f"({text})"
 
     return ", ".join(at(c) for c in cells[:k]) + (f" and {len(cells) - k} more" if len(cells) > k else "")
+
+
+def labeled(bounds) -> bool:
+    """Whether ``bounds`` name their parameters (a mapping, or a DataArray with a ``param`` coord)."""
+    return isinstance(bounds, Mapping) or (isinstance(bounds, xr.DataArray) and "param" in bounds.indexes)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._labels import order
-from .sampling import _labeled, as_bounds
+from ._labels import labeled, order
+from .sampling import as_bounds
 
 __all__ = ["METHODS", "OptimizeResult", "minimize"]
 
@@ -169,7 +169,7 @@ def minimize(fun, bounds, method: str = "de", pop: int = 40, max_iter: int = 200
         if b.sizes["param"] != len(names):
             raise ValueError(f"bounds give {b.sizes['param']} parameters, the objective takes {len(names)}")
         b = (b.isel(param=order(b.indexes["param"], names, "bounds 'param'", "the objective's"))
-             if _labeled(bounds) else b.assign_coords(param=names))
+             if labeled(bounds) else b.assign_coords(param=names))
     lo, hi = b.values[:, 0], b.values[:, 1]
     rng = np.random.default_rng(seed)
     history, nfev_hist = [], []

@@ -39,11 +39,6 @@ def as_bounds(bounds) -> xr.DataArray:
     return xr.DataArray(arr, dims=("param", "bound"), coords={"param": names, "bound": ["lower", "upper"]})
 
 
-def _labeled(bounds) -> bool:
-    """Whether ``bounds`` name their parameters (a mapping, or a DataArray with a ``param`` coord)."""
-    return isinstance(bounds, Mapping) or (isinstance(bounds, xr.DataArray) and "param" in bounds.indexes)
-
-
 def latin_hypercube(bounds, n: int, seed=None) -> xr.DataArray:
     """A Latin-hypercube design of ``n`` samples inside ``bounds``: DataArray ``(sample, param)``.
 

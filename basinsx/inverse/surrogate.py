@@ -91,13 +91,13 @@ class Surrogate:
     def scale_y(self, y):
         """Min-max scale outputs ``(..., n_out)`` (or a DataArray like the training ``y``) to [0, 1]."""
         if isinstance(y, xr.DataArray):
-            y = self._flat_obs(y)
+            y = self.flat_outputs(y)
         return (np.asarray(y, float) - self.y_lo) / self.y_span
 
     def unscale_y(self, z):
         return np.asarray(z) * self.y_span + self.y_lo
 
-    def _flat_obs(self, y: xr.DataArray, name="observations") -> np.ndarray:
+    def flat_outputs(self, y: xr.DataArray, name="observations") -> np.ndarray:
         """Outputs ``(..., n_out)`` of ``y`` aligned by label to the training outputs; other dims lead."""
         y = align(y, self.y_template, name)
         arr = np.ascontiguousarray(y.values, float)
@@ -112,6 +112,10 @@ class Surrogate:
             raise ValueError(f"{name} has dims {extra} that the surrogate's {list(template.dims)} lack")
         da = align(da, template, name)
         return np.ascontiguousarray(da.values, float).reshape(da.sizes["sample"], -1)
+
+    def output_samples(self, y: xr.DataArray, name="y") -> np.ndarray:
+        """``(sample, n_out)`` of outputs ``y (sample, ...)`` aligned by label to the training outputs."""
+        return self._samples(y, self.y_template, name)
 
     # ---------------------------------------------------------------- fit
     def fit(self, x: xr.DataArray, y: xr.DataArray) -> Surrogate:
@@ -203,7 +207,7 @@ class Surrogate:
 
     def fine_tune(self, x: xr.DataArray, y: xr.DataArray, epochs=100) -> Surrogate:
         """Continue training on new samples with the original scaling (refit for ``kernel``)."""
-        self._require_fit()
+        self.check_fitted()
         Xs = self._scale_x(self._samples(x, self.x_template, "x"))
         Ys = self.scale_y(self._samples(y, self.y_template, "y"))
         if self.kind == "kernel":
@@ -218,13 +222,14 @@ class Surrogate:
         return self
 
     # ---------------------------------------------------------------- predict
-    def _require_fit(self):
+    def check_fitted(self):
+        """Raise a RuntimeError unless :meth:`fit` has run."""
         if self.model is None:
             raise RuntimeError("the surrogate is not fitted; call fit(x, y) first")
 
     def predict_scaled(self, X) -> np.ndarray:
         """Scaled outputs ``(n, n_out)`` for raw inputs ``X (n, ...)`` (numpy, no labels)."""
-        self._require_fit()
+        self.check_fitted()
         Xs = self._scale_x(np.asarray(X, float).reshape(len(X), -1))
         if self.kind == "kernel":
             return self.model.predict(Xs)
@@ -236,7 +241,7 @@ class Surrogate:
     def predict(self, x: xr.DataArray) -> xr.DataArray:
         """Outputs in physical units, labeled like the training ``y``, for inputs ``x (sample, ...)``
         (matched to the training inputs by label, see the class notes)."""
-        self._require_fit()
+        self.check_fitted()
         X = self._samples(x, self.x_template, "x")
         Y = self.unscale_y(self.predict_scaled(X)).reshape(len(X), *self.y_template.shape)
         return xr.DataArray(
@@ -245,7 +250,7 @@ class Surrogate:
 
     def score(self, x: xr.DataArray, y: xr.DataArray) -> xr.Dataset:
         """RMSE and R^2 of the scaled outputs (the paper's normalised metrics), over all outputs."""
-        self._require_fit()
+        self.check_fitted()
         pred = self.predict_scaled(self._samples(x, self.x_template, "x"))
         obs = self.scale_y(self._samples(y, self.y_template, "y"))
         rmse = float(np.sqrt(np.mean((pred - obs) ** 2)))
@@ -256,7 +261,7 @@ class Surrogate:
         """A frozen float32 torch module: raw inputs ``(batch, ...)`` to scaled outputs ``(batch, n_out)``."""
         from . import _nets
 
-        self._require_fit()
+        self.check_fitted()
         if self.kind == "kernel":
             net = _nets.KernelNet(self.train_x, self.model.dual_coef_.reshape(len(self.train_x), -1), self.gamma)
         else:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._labels import _labels, align, order, where
-from .sampling import _labeled, as_bounds, latin_hypercube, training_set
+from ._labels import align, labeled, order, shown, where
+from .sampling import as_bounds, latin_hypercube, training_set
 
 __all__ = ["TNNA", "local_refine", "objective"]
 
@@ -47,7 +47,7 @@ def _prepare(surrogate, y_obs, sigma, clip=False, mask_nan=False):
     if clip:
         Y = np.clip(Y, 0.0, 1.0)
     if isinstance(sigma, xr.DataArray):
-        sigma = surrogate._flat_obs(sigma, "sigma")
+        sigma = surrogate.flat_outputs(sigma, "sigma")
     w = np.ones(Y.shape) if sigma is None else 1.0 / np.broadcast_to(np.asarray(sigma, float), Y.shape)
     if np.any(~np.isfinite(w)) or np.any(w <= 0):
         raise ValueError("sigma must be positive and finite")
@@ -76,7 +76,7 @@ def _param_bounds(surrogate, bounds, transform):
     names = _input_labels(surrogate)
     if names is None:
         return b, None
-    if not _labeled(bounds):
+    if not labeled(bounds):
         return b.assign_coords(param=names), None
     idx = order(b.indexes["param"], names, "bounds 'param'", "the surrogate's inputs")
     return b.isel(param=idx), (None if np.array_equal(idx, np.arange(len(idx))) else list(b["param"].values))
@@ -86,7 +86,7 @@ def _positional(what, given, bounds, hint=""):
     """A plain per-parameter array is in the estimate's order; bounds listed in another order make it ambiguous."""
     if given is not None:
         raise ValueError(f"{what} as a plain array is taken in the surrogate's order "
-                         f"{_labels(bounds['param'].values)}, but bounds list the parameters as {_labels(given)}; "
+                         f"{shown(bounds['param'].values)}, but bounds list the parameters as {shown(given)}; "
                          f"give bounds in the surrogate's order{hint}")
 
 
@@ -274,11 +274,11 @@ class TNNA:
         seed=0,
         progress=False,
     ):
-        surrogate._require_fit()
+        surrogate.check_fitted()
         self.surrogate = surrogate
         self.bounds, given = _param_bounds(surrogate, bounds, transform)
         # labels of unlabeled bounds (p0, p1, ...) are made up: pretraining params then go by position
-        self._named = _labeled(bounds) or (transform is None and _input_labels(surrogate) is not None)
+        self._named = labeled(bounds) or (transform is None and _input_labels(surrogate) is not None)
         self.transform = transform
         self.hidden, self.epochs, self.lr, self.weight_decay = tuple(hidden), int(epochs), lr, weight_decay
         self.sigma, self.known_weight, self.seed, self.progress = sigma, known_weight, seed, progress
@@ -313,7 +313,7 @@ class TNNA:
         b = self.bounds.values
         if P.shape[1] != len(b):
             raise ValueError(f"pretrain params have {P.shape[1]} values per sample, bounds have {len(b)}")
-        Y = self.surrogate.scale_y(self.surrogate._samples(outputs, self.surrogate.y_template, "pretrain outputs"))
+        Y = self.surrogate.scale_y(self.surrogate.output_samples(outputs, "pretrain outputs"))
         if len(Y) != len(P):
             raise ValueError(f"pretrain params have {len(P)} samples, outputs {len(Y)}")
         if not (np.isfinite(P).all() and np.isfinite(Y).all()):

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .conventions import check_daily, check_unique, finalize, select_basins
 from .readers import FileFormatError, basin_chunk, reading, stack_basins
-from .variables import check_daily, check_unique, finalize, select_basins
 
 PRODUCTS = ("daymet", "maurer", "maurer_extended", "nldas")
 FORCING_VARIABLES = ("prcp", "tmean", "tmin", "tmax", "srad", "vp", "dayl", "swe")
@@ -174,32 +174,11 @@ def read_camels_us(path, forcing="daymet", basins=None, chunks=None, attributes:
     -999 (forcing and streamflow) and streamflow flagged ``M`` become NaN. A file
     that cannot be parsed (header without the area line, a zero or negative
     area, a short row, duplicate dates, a missing column) raises
-    :class:`~basinsx.readers.FileFormatError` (a ``ValueError``) naming it.
+    :class:`~basinsx.io.readers.FileFormatError` (a ``ValueError``) naming it.
     """
     root = Path(path).expanduser()
     products = [forcing] if isinstance(forcing, str) else list(forcing)
-    for p in products:
-        if p not in PRODUCTS:
-            raise ValueError(f"unknown forcing product {p!r}; choose from {PRODUCTS}")
-    check_unique(products, "forcing product")
-    forcing_files = {}
-    for p in products:
-        folder = root / "basin_mean_forcing" / p
-        if not folder.is_dir():
-            raise FileNotFoundError(f"no folder {folder}; {LAYOUT}")
-        forcing_files[p] = _find(folder, "*_lump_*_forcing_leap.txt")
-    flow_folder = root / "usgs_streamflow"
-    if not flow_folder.is_dir():
-        raise FileNotFoundError(f"no folder {flow_folder}; {LAYOUT}")
-    flow_files = _find(flow_folder, "*_streamflow_qc.txt")
-
-    available = sorted(set.intersection(*(set(f) for f in forcing_files.values())))
-    if not available:
-        raise FileNotFoundError(f"no basin has forcing files for all of {products}; {LAYOUT}")
-    ids = select_basins(available, basins)
-    missing_flow = [b for b in ids if b not in flow_files]
-    if missing_flow:
-        raise FileNotFoundError(f"no usgs_streamflow/<id>_streamflow_qc.txt for basins {missing_flow}; {LAYOUT}")
+    ids, forcing_files, flow_files = _locate(root, products, basins)
 
     # Headers and dates are read up front (cheap); values are read by the loader, lazily with chunks.
     headers, time = {}, None
@@ -246,6 +225,34 @@ def read_camels_us(path, forcing="daymet", basins=None, chunks=None, attributes:
     if attributes:
         ds = _merge_attributes(ds, root / "camels_attributes_v2.0")
     return finalize(ds, source=f"CAMELS-US v1.2 ({', '.join(products)})", license=LICENSE, citation=CITATION)
+
+
+def _locate(root: Path, products: list[str], basins) -> tuple[list[str], dict[str, dict[str, Path]],
+                                                            dict[str, Path]]:
+    """The selected basin ids, their forcing files per product and their streamflow files; errors name the layout."""
+    for p in products:
+        if p not in PRODUCTS:
+            raise ValueError(f"unknown forcing product {p!r}; choose from {PRODUCTS}")
+    check_unique(products, "forcing product")
+    forcing_files = {}
+    for p in products:
+        folder = root / "basin_mean_forcing" / p
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no folder {folder}; {LAYOUT}")
+        forcing_files[p] = _find(folder, "*_lump_*_forcing_leap.txt")
+    flow_folder = root / "usgs_streamflow"
+    if not flow_folder.is_dir():
+        raise FileNotFoundError(f"no folder {flow_folder}; {LAYOUT}")
+    flow_files = _find(flow_folder, "*_streamflow_qc.txt")
+
+    available = sorted(set.intersection(*(set(f) for f in forcing_files.values())))
+    if not available:
+        raise FileNotFoundError(f"no basin has forcing files for all of {products}; {LAYOUT}")
+    ids = select_basins(available, basins)
+    missing_flow = [b for b in ids if b not in flow_files]
+    if missing_flow:
+        raise FileNotFoundError(f"no usgs_streamflow/<id>_streamflow_qc.txt for basins {missing_flow}; {LAYOUT}")
+    return ids, forcing_files, flow_files
 
 
 def _header_and_dates(path: Path) -> tuple[dict[str, float], pd.DatetimeIndex]:

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .conventions import check_daily, check_unique, finalize, select_basins
 from .readers import FileFormatError, basin_chunk, reading, stack_basins
-from .variables import check_daily, check_unique, finalize, select_basins
 
 #: Caravan names of the canonical variables; every other variable keeps its name.
 RENAME = {

@@ -1,4 +1,5 @@
-"""Data-set catalogs (``catalogs/*.yaml``) and :func:`fetch`: download, verify, unpack, convert to zarr once."""
+"""Data-set catalogs (``basinsx/io/catalogs/*.yaml``) and :func:`fetch`: download, verify, unpack, convert to zarr
+once."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from pathlib import Path
 
 import pooch
 import yaml
+
+from .registry import get_reader
+from .store import is_zarr, to_zarr
 
 try:
     import fcntl
@@ -35,7 +39,7 @@ def cache_dir() -> Path:
 
 def load_catalog() -> dict[str, dict]:
     """Every catalog entry by name: the packaged ones, then those in ``$BASINSX_CATALOGS`` folders."""
-    folders = [files("basinsx") / "catalogs"]
+    folders = [files("basinsx.io") / "catalogs"]
     folders += [Path(p) for p in os.environ.get(CATALOG_ENV, "").split(os.pathsep) if p]
     entries = {}
     for folder in folders:
@@ -157,8 +161,6 @@ def fetch(name: str, *, progress: bool = True, **reader_kwargs) -> Path:
     OSError
         The cache folder cannot be written (PermissionError, NotADirectoryError, ...); names it.
     """
-    from . import store as _store
-
     entries = load_catalog()
     if name not in entries:
         raise KeyError(f"unknown data set {name!r}; known: {', '.join(sorted(entries))}")
@@ -167,7 +169,7 @@ def fetch(name: str, *, progress: bool = True, **reader_kwargs) -> Path:
     suffix = "".join(f"-{k}={v}" for k, v in sorted(reader_kwargs.items()))
     cache = cache_dir()
     zarr_path = cache / f"{name}{suffix}.zarr"
-    if _store.is_zarr(zarr_path):
+    if is_zarr(zarr_path):
         return zarr_path
     lock = cache / f".{name}.lock"
     try:
@@ -178,7 +180,7 @@ def fetch(name: str, *, progress: bool = True, **reader_kwargs) -> Path:
         raise _unwritable(cache, err) from err
     try:
         _lock(fd, name, lock)
-        if _store.is_zarr(zarr_path):  # written by the process we waited for
+        if is_zarr(zarr_path):  # written by the process we waited for
             return zarr_path
         return _fetch_locked(entry, cache, zarr_path, progress, kwargs)
     finally:
@@ -186,10 +188,6 @@ def fetch(name: str, *, progress: bool = True, **reader_kwargs) -> Path:
 
 
 def _fetch_locked(entry: dict, cache: Path, zarr_path: Path, progress: bool, kwargs: dict) -> Path:
-    from . import store as _store
-    from .camels_us import read_camels_us
-    from .caravan import read_caravan
-
     name = entry["name"]
     root = cache / name / "data"
     if not root.is_dir():
@@ -210,10 +208,9 @@ def _fetch_locked(entry: dict, cache: Path, zarr_path: Path, progress: bool, kwa
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    readers = {"caravan": read_caravan, "camels_us": read_camels_us}
-    ds = readers[entry["reader"]](root, chunks=16, **kwargs)
+    ds = get_reader(entry["reader"]).read(root, chunks=16, **kwargs)
     ds.attrs.update(license=entry["license"], citation=entry["citation"].strip())
-    return _store.to_zarr(ds, zarr_path, progress=progress)
+    return to_zarr(ds, zarr_path, progress=progress)
 
 
 def sha256(path) -> str:

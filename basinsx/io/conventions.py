@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import warnings
+from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 import pandas as pd
@@ -27,9 +28,6 @@ VARIABLES: dict[str, dict[str, str]] = {
                    "standard_name": "runoff_flux"},
 }
 
-#: Coordinates every canonical dataset carries along ``basin``.
-BASIN_COORDS = ("gauge_name", "gauge_lat", "gauge_lon", "area")
-
 COORD_ATTRS = {
     "gauge_lat": {"units": "degrees_north", "long_name": "gauge latitude", "standard_name": "latitude"},
     "gauge_lon": {"units": "degrees_east", "long_name": "gauge longitude", "standard_name": "longitude"},
@@ -38,6 +36,18 @@ COORD_ATTRS = {
     "gauge_id": {"long_name": "gauge id in the source data set"},
     "streamflow_valid_days": {"long_name": "days with a valid streamflow observation", "units": "1"},
 }
+
+
+def package_version() -> str:
+    """The installed basinsx version (``0.0.0+unknown`` in a source tree that is not installed).
+
+    Read from the package metadata, not from ``basinsx.__version__``: the data layer
+    imports nothing from the package root.
+    """
+    try:
+        return version("basinsx")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
 
 
 def select_basins(available: list[str], basins) -> list[str]:
@@ -90,8 +100,6 @@ def finalize(ds: xr.Dataset, *, source: str, license: str, citation: str) -> xr.
     input); basins with none are kept and, when the data are in memory, reported
     in a warning.
     """
-    from . import __version__
-
     if "time" in ds.indexes and ds.indexes["time"].dtype != "datetime64[ns]":
         ds = ds.assign_coords(time=ds.indexes["time"].astype("datetime64[ns]"))
     for name, var in ds.data_vars.items():
@@ -112,5 +120,5 @@ def finalize(ds: xr.Dataset, *, source: str, license: str, citation: str) -> xr.
             empty = ds.basin.values[count.values == 0].tolist()
             warnings.warn(f"basins with no valid streamflow (kept, flagged by streamflow_valid_days=0): {empty}",
                           stacklevel=3)
-    ds.attrs.update(source=source, license=license, citation=citation, basinsx_version=__version__)
+    ds.attrs.update(source=source, license=license, citation=citation, basinsx_version=package_version())
     return ds

@@ -1,10 +1,10 @@
-"""Zarr stores written atomically, and :func:`open_dataset` for every source basinsx knows."""
+"""Zarr stores: written atomically (:func:`to_zarr`), restartably by basin block (:func:`to_zarr_regions`), opened
+lazily (:func:`open_zarr`)."""
 
 from __future__ import annotations
 
 import contextlib
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -12,16 +12,13 @@ import socket
 import time
 import uuid
 import warnings
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from .progress import compute
-
-SAMPLE = "sample"
-
+from ..flags import user_stacklevel
+from ..progress import compute
 
 STORE_ID = "basinsx_store_id"
 STALE_AFTER = 86400.0  # seconds a lock from another machine (whose processes we cannot see) is trusted
@@ -116,9 +113,8 @@ def recover(store) -> list[str]:
     return report
 
 
-def _recover_and_warn(store: Path) -> None:
-    from .flags import user_stacklevel
-
+def warn_recovered(store: Path) -> None:
+    """:func:`recover` ``store``, each line of its report a warning attributed to the user's code."""
     for line in recover(store):
         warnings.warn(line, stacklevel=user_stacklevel())
 
@@ -202,7 +198,7 @@ def to_zarr(ds: xr.Dataset, store, *, basin_chunk: int = 16, overwrite: bool = F
     store = Path(store).expanduser()
     _check_chunk(basin_chunk)
     store.parent.mkdir(parents=True, exist_ok=True)
-    _recover_and_warn(store)
+    warn_recovered(store)
     check_destination(store, overwrite, ds.encoding.get("source"))
     out = _pack_statics(chunk_dynamic(ds, min(basin_chunk, max(ds.sizes.get("basin", 1), 1))))
     out = _for_zarr(out).assign_attrs({STORE_ID: uuid.uuid4().hex})
@@ -240,38 +236,6 @@ def _unpack_statics(ds: xr.Dataset) -> xr.Dataset:
     rows = dict(zip(packed["static_name"].values.tolist(), packed.transpose("static_name", "basin").values))
     statics = {name: xr.Variable("basin", rows[name].astype(dtype), attrs) for name, (dtype, attrs) in meta.items()}
     return ds.drop_vars([STATICS, "static_name"]).assign(statics)
-
-
-def _fingerprint(path: Path) -> str:
-    """Names, sizes and modification times of every file under ``path``, hashed (cheap for any size)."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        stat = file.stat()
-        digest.update(f"{file.relative_to(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
-
-
-def source_id(name_or_path) -> str:
-    """The identity of a data set, by which a restartable run recognises its input.
-
-    ``"sample"``: a hash of the bundled file; a store written by :func:`to_zarr`:
-    its ``basinsx_store_id`` (new with every write); a catalog name: that of its
-    converted store; any other folder: a hash of its files' names, sizes and
-    modification times.
-    """
-    if isinstance(name_or_path, str) and name_or_path == SAMPLE:
-        data = (files("basinsx") / "data" / "sample.nc").read_bytes()
-        return f"sample:{hashlib.sha256(data).hexdigest()[:16]}"
-    path = Path(name_or_path).expanduser()
-    if not path.exists():
-        from .catalog import fetch
-
-        path = fetch(str(name_or_path), progress=False)
-    if is_zarr(path):
-        store_id = xr.open_zarr(path, chunks=None).attrs.get(STORE_ID)
-        if store_id:
-            return f"store:{store_id}"
-    return f"files:{_fingerprint(path)}"
 
 
 def is_zarr(path: Path) -> bool:
@@ -320,22 +284,9 @@ def open_zarr(path, chunks="auto", *, allow_incomplete: bool = False) -> xr.Data
             f"{path} is incomplete: basin blocks {blocks} (basins {shown}) were never written, the run that "
             f"writes it was stopped. Rerun it with the same input and arguments to finish it{rerun}; "
             "or open it with allow_incomplete=True")
-    from .flags import user_stacklevel
-
     warnings.warn(f"{path} is incomplete: {len(names)} basins never written ({shown}); "
                   "they are marked written=False", stacklevel=user_stacklevel())
     return ds.assign_coords(written=("basin", written))
-
-
-def open_sample(chunks="auto") -> xr.Dataset:
-    """The bundled sample: real CAMELS-US basins in Caravan form, with the 27 CAMELS attributes."""
-    path = files("basinsx") / "data" / "sample.nc"
-    with xr.open_dataset(path, engine="h5netcdf") as f:
-        ds = f.load()
-    for name in list(ds.variables):
-        if ds[name].dtype.kind in "SU":
-            ds[name] = ds[name].astype(object)
-    return ds if chunks is None else chunk_dynamic(ds, 1 if chunks == "auto" else chunks)
 
 
 def chunk_dynamic(ds: xr.Dataset, basin) -> xr.Dataset:
@@ -344,67 +295,6 @@ def chunk_dynamic(ds: xr.Dataset, basin) -> xr.Dataset:
         basin = basin.get("basin", "auto")
     dynamic = [name for name, var in ds.data_vars.items() if "time" in var.dims]
     return ds.assign({name: ds[name].chunk({"basin": basin, "time": -1}) for name in dynamic})
-
-
-def open_dataset(name_or_path, *, basins=None, chunks="auto", allow_incomplete: bool = False,
-                 **kwargs) -> xr.Dataset:
-    """Open a data set by name or path, lazily.
-
-    Parameters
-    ----------
-    name_or_path : str or path-like
-        ``"sample"`` (bundled, offline), a catalog name (see :func:`basinsx.catalog`;
-        fetched and converted to zarr once), a zarr store, a Caravan folder or a
-        CAMELS-US folder.
-    basins : list of str, optional
-        Subset of basin ids.
-    chunks : "auto", int, dict or None
-        Dask chunks (basins per chunk); ``None`` loads into memory.
-    allow_incomplete : bool
-        Open a result store whose run was stopped part-way (see :func:`open_zarr`)
-        instead of raising :class:`IncompleteStoreError`.
-    **kwargs
-        Passed to the reader (``forcing=`` for CAMELS-US, ``subset=``/``format=`` for Caravan).
-    """
-    from .camels_us import read_camels_us
-    from .caravan import read_caravan
-    from .catalog import CATALOG_ENV, fetch, load_catalog
-
-    def subset(ds):
-        if basins is None:
-            return ds
-        from .variables import select_basins
-
-        return ds.sel(basin=select_basins(list(ds.basin.values), basins))
-
-    if isinstance(name_or_path, str) and name_or_path == SAMPLE:
-        return subset(open_sample(chunks))
-    path = Path(name_or_path).expanduser()
-    if not path.exists():
-        _recover_and_warn(path)  # a write killed between its two renames left the store as .old-*
-    if not path.exists():
-        held = sorted(path.parent.glob(f".{glob.escape(path.name)}.old-*"))
-        if held:
-            raise FileNotFoundError(f"{path} is missing: {held[0]} holds the previous store while it is being "
-                                    "replaced by a running write; retry when that write ends")
-        names = load_catalog()
-        if str(name_or_path) in names:
-            return subset(open_zarr(fetch(str(name_or_path), **kwargs), chunks))
-        raise FileNotFoundError(
-            f"{name_or_path!r} is neither 'sample', a catalog name ({', '.join(sorted(names))}; "
-            f"more via ${CATALOG_ENV}) nor an existing path"
-        )
-    if is_zarr(path):
-        ds = subset(open_zarr(path, chunks, allow_incomplete=allow_incomplete))
-        return ds if chunks is not None else ds.load()
-    if (path / "timeseries").is_dir():
-        return read_caravan(path, basins=basins, chunks=chunks, **kwargs)
-    if (path / "basin_mean_forcing").is_dir():
-        return read_camels_us(path, basins=basins, chunks=chunks, **kwargs)
-    raise ValueError(
-        f"cannot tell what {path} holds: expected a zarr store, a Caravan folder (with timeseries/) "
-        "or a CAMELS-US folder (with basin_mean_forcing/)"
-    )
 
 
 DONE = ".basinsx-done"
@@ -511,7 +401,7 @@ def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, run: di
     result = result.assign({n: v for n, v in shared.items() if n not in result.coords})
     run = json.loads(json.dumps(run or {}))  # as the store's attrs give it back: lists, not tuples
     store.parent.mkdir(parents=True, exist_ok=True)
-    _recover_and_warn(store)
+    warn_recovered(store)
     if store.exists() and not overwrite:
         if not (is_zarr(store) and (store / DONE).is_dir()):
             raise FileExistsError(f"{store} exists and is not a restartable result store; "

@@ -10,40 +10,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .geometry import cone_cylinder_lengths, sphere_cylinder_lengths
 from .network import validate
 
 _ATTRS = {"units": "m3 s-1 Pa-1", "long_name": "hydraulic conductance of the pore-throat-pore conduit"}
-
-
-def _sphere_cylinder_lengths(d1, dt, d2, l_ctc):
-    """Conduit lengths for spherical pores and cylindrical throats (OpenPNM rule)."""
-    if np.any(dt > d1) or np.any(dt > d2):
-        raise ValueError("throat diameter exceeds an adjoining pore diameter: the sphere and cylinder "
-                         "conduit is undefined (use cones_and_cylinders or cap the throat diameters)")
-    l1 = np.sqrt(d1**2 - dt**2) / 2
-    l2 = np.sqrt(d2**2 - dt**2) / 2
-    lt = l_ctc - (l1 + l2)
-    if np.any(lt < 0):  # overlapping spheres: split at the plane of intersection
-        r1, r2, d = d1 / 2, d2 / 2, l_ctc
-        l1_int = (d**2 - r2**2 + r1**2) / (2 * d)
-        if np.any(l1_int < 0) or np.any(l1_int > l_ctc):
-            raise ValueError("pores overlap too much for the sphere and cylinder conduit model")
-        d_int = np.sqrt(np.maximum(4 * d**2 * r1**2 - (d**2 - r2**2 + r1**2) ** 2, 0)) / d
-        m = d_int > dt
-        l1 = np.where(m, l1_int, l1)
-        l2 = np.where(m, l_ctc - l1_int, l2)
-        lt = np.where(m, 1e-15, lt)
-    return l1, lt, l2
-
-
-def _cone_cylinder_lengths(d1, dt, d2, l_ctc):
-    l1, l2 = d1 / 2, d2 / 2
-    overlap = l_ctc - 0.5 * (d1 + d2) < 0
-    l1_ov = (4 * l_ctc**2 + d1**2 - d2**2) / (8 * l_ctc)
-    l1 = np.where(overlap, l1_ov, l1)
-    l2 = np.where(overlap, l_ctc - l1_ov, l2)
-    lt = np.maximum(l_ctc - (l1 + l2), 1e-15)
-    return l1, lt, l2
 
 
 def _series(s1, st, s2, mu):
@@ -56,7 +26,7 @@ def _cylinder_size_factor(d, length):
 
 def sphere_cylinder_size_factors(d1, dt, d2, l_ctc):
     """Size factors (S1, St, S2) of sphere-cylinder-sphere conduits (plain arrays)."""
-    l1, lt, l2 = _sphere_cylinder_lengths(d1, dt, d2, l_ctc)
+    l1, lt, l2 = sphere_cylinder_lengths(d1, dt, d2, l_ctc)
     # F = integral of 1/A^2 along the segment; S = 1 / (16 pi^2 I F) with I = 1/(2 pi)
     f1 = 4 / (d1**3 * np.pi**2) * (2 * d1 * l1 / (d1**2 - 4 * l1**2) + np.arctanh(2 * l1 / d1))
     f2 = 4 / (d2**3 * np.pi**2) * (2 * d2 * l2 / (d2**2 - 4 * l2**2) + np.arctanh(2 * l2 / d2))
@@ -67,7 +37,7 @@ def sphere_cylinder_size_factors(d1, dt, d2, l_ctc):
 
 def cone_cylinder_size_factors(d1, dt, d2, l_ctc):
     """Size factors (S1, St, S2) of truncated-cone pores and cylindrical throats."""
-    l1, lt, l2 = _cone_cylinder_lengths(d1, dt, d2, l_ctc)
+    l1, lt, l2 = cone_cylinder_lengths(d1, dt, d2, l_ctc)
     f1 = 16 / 3 * (l1 * (d1**2 + d1 * dt + dt**2) / (d1**3 * dt**3 * np.pi**2))
     f2 = 16 / 3 * (l2 * (d2**2 + d2 * dt + dt**2) / (d2**3 * dt**3 * np.pi**2))
     ft = lt / (np.pi * dt**2 / 4) ** 2

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..readers import FileFormatError, reading
-from .conductance import _cone_cylinder_lengths
+from ..io.readers import FileFormatError, reading
+from .geometry import cone_cylinder_lengths
 from .network import FACES, make_network, validate
 
 
@@ -62,7 +62,7 @@ def from_statoil(prefix) -> xr.Dataset:
 
     Raises
     ------
-    basinsx.readers.FileFormatError
+    basinsx.io.readers.FileFormatError
         (a ``ValueError``) naming the file, when a row count differs from the pore count in
         the ``node1`` header or the throat count in the ``link1`` header, a row has too few
         or too many fields, rows are not numbered 1, 2, ..., a value is not a number, or a
@@ -167,7 +167,7 @@ def from_porespy(image, voxel_size: float, **snow_kw) -> xr.Dataset:
     dt = np.minimum(np.asarray(d["throat.inscribed_diameter"], dtype=float), 0.99 * dp[conns].min(axis=1))
     coords = np.asarray(d["pore.coords"], dtype=float)
     spacing = np.linalg.norm(coords[conns[:, 0]] - coords[conns[:, 1]], axis=1)
-    cl = np.stack(_cone_cylinder_lengths(dp[conns[:, 0]], dt, dp[conns[:, 1]], spacing), axis=1)
+    cl = np.stack(cone_cylinder_lengths(dp[conns[:, 0]], dt, dp[conns[:, 1]], spacing), axis=1)
     skip = {"pore.coords", "throat.conns", "pore.all", "throat.all", "pore.volume", "param.voxel_size",
             "param.ndim", *(f.replace("_", ".", 1) for f in FACES)}
     extra = {k.replace(".", "_"): np.asarray(v) for k, v in d.items() if k not in skip and not k.startswith("param")}

@@ -30,7 +30,8 @@ import scipy.sparse as sp
 import xarray as xr
 from scipy.sparse.csgraph import connected_components
 
-AXES = ("x", "y", "z")
+from .geometry import AXES, axis_index, sphere_cylinder_lengths
+
 FACES = tuple(f"pore_{a}{s}" for a in AXES for s in ("min", "max"))
 CONDUIT = ["pore1", "throat", "pore2"]
 
@@ -96,10 +97,8 @@ def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_lengt
     throat_diameter = np.broadcast_to(np.asarray(throat_diameter, dtype=float), (nthroat,)).copy()
     spacing = np.broadcast_to(np.asarray(spacing, dtype=float), (nthroat,)).copy()
     if conduit_length is None:
-        from .conductance import _sphere_cylinder_lengths
-
-        conduit_length = np.stack(_sphere_cylinder_lengths(pore_diameter[conns[:, 0]], throat_diameter,
-                                                           pore_diameter[conns[:, 1]], spacing), axis=1)
+        conduit_length = np.stack(sphere_cylinder_lengths(pore_diameter[conns[:, 0]], throat_diameter,
+                                                          pore_diameter[conns[:, 1]], spacing), axis=1)
     data = {
         "pore_coords": (("pore", "xyz"), coords),
         "pore_diameter": ("pore", pore_diameter),
@@ -188,12 +187,6 @@ def cubic(shape, spacing: float = 1e-4, *, pore_diameter=None, throat_diameter=N
                         attrs={"lattice_shape": list(shape), "spacing": float(spacing)})
 
 
-def _axis_index(axis: str) -> int:
-    if axis not in AXES:
-        raise ValueError(f"axis must be one of {AXES}, got {axis!r}")
-    return AXES.index(axis)
-
-
 def validate(net: xr.Dataset) -> None:
     """Raise a ValueError naming what is missing or malformed in a network Dataset."""
     if not isinstance(net, xr.Dataset):
@@ -237,7 +230,7 @@ def check_health(net: xr.Dataset, axis: str = "x") -> dict:
         ``duplicate_throats`` and ``looped_throats`` (throats joining a pore to itself).
     """
     validate(net)
-    _axis_index(axis)
+    axis_index(axis)
     conns = np.asarray(net["throat_conns"].values)
     npore = net.sizes["pore"]
     inlet = np.flatnonzero(net[f"pore_{axis}min"].values)

@@ -17,7 +17,8 @@ import xarray as xr
 from scipy.sparse.csgraph import connected_components
 
 from .conductance import conductance
-from .network import _axis_index, adjacency, validate
+from .geometry import axis_index
+from .network import adjacency, validate
 
 MILLIDARCY = 9.869233e-16  # m2
 
@@ -185,7 +186,7 @@ def length_and_area(net: xr.Dataset, axis: str) -> tuple[float, float]:
     Lattices (attribute ``lattice_shape``): the distance between the inlet and outlet pore
     planes ``(N - 1) a`` and ``A = N_1 N_2 a^2``. Other networks: the domain (image) extent.
     """
-    d = _axis_index(axis)
+    d = axis_index(axis)
     others = [k for k in range(3) if k != d]
     if "lattice_shape" in net.attrs:
         shape, a = net.attrs["lattice_shape"], net.attrs["spacing"]
@@ -201,7 +202,7 @@ def length_and_area(net: xr.Dataset, axis: str) -> tuple[float, float]:
 def system(net: xr.Dataset, axis: str) -> FlowSystem:
     """The :class:`FlowSystem` of a network for flow along ``axis``."""
     validate(net)
-    _axis_index(axis)
+    axis_index(axis)
     return FlowSystem(net["throat_conns"].values, net.sizes["pore"], net[f"pore_{axis}min"].values,
                       net[f"pore_{axis}max"].values)
 
