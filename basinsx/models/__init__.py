@@ -7,35 +7,90 @@
 ``gr4j``, ``gr5j`` and ``gr6j`` are the discrete daily GR models of airGR, differentiated step
 by step; ``gr4j_ode``, ``hymod`` and ``hmodel`` are continuous-time models with smoothed
 thresholds whose sensitivity equations are integrated with the states (Heun with an embedded
-Euler error estimate, or fixed Heun steps). ``snow=True`` adds a smooth degree-day snow module
-(parameters ``T_tr``, ``f_dd``; forcing ``tmean``) to any of them.
+Euler error estimate, or fixed Heun steps). Any of them takes a snow option: ``snow=True`` or
+``"degree_day"`` (a smooth degree-day store, parameters ``T_tr``, ``f_dd``), ``"cemaneige"`` or
+``"cemaneige_hyst"`` (airGR's CemaNeige on elevation layers, parameters ``cn_ctg``, ``cn_kf``
+[, ``cn_thacc``, ``cn_rsp``]); all need the forcing ``tmean``.
+
+Each model is described by one :class:`ModelSpec` (see ``docs/models.md#adding-a-model``),
+checked by :func:`register`.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 
-from . import snow as _snow
-from .base import Model, NegativePETWarning
+from .base import SNOW_CODES, Model, ModelSpec, NegativePETWarning, Parameter
 
-_MODULES = {"gr4j": "gr4j", "gr5j": "gr5j", "gr6j": "gr6j", "gr4j_ode": "gr4j_ode", "hymod": "hymod",
+#: built-in models: registry name -> module defining ``SPEC`` (imported on first use)
+_BUILTIN = {"gr4j": "gr4j", "gr5j": "gr5j", "gr6j": "gr6j", "gr4j_ode": "gr4j_ode", "hymod": "hymod",
             "hmodel": "hmodel"}
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model to the registry after checking its spec (:meth:`ModelSpec.check`).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the spec and what is wrong: a name already taken, duplicate or reserved parameter
+        names, bounds that are not finite with low < high, a missing units string, an unknown
+        transform, forcing or snow option, a kernel that is not callable.
+    """
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"register takes a ModelSpec; got {type(spec).__name__}")
+    spec.check(taken=set(_BUILTIN) | set(_REGISTRY))
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def spec(name: str) -> ModelSpec:
+    """The registered :class:`ModelSpec` called ``name`` (a built-in one is checked and registered on first use)."""
+    if name not in _REGISTRY:
+        if name not in _BUILTIN:
+            raise ValueError(f"unknown model {name!r}; available: {available()}")
+        builtin = import_module(f".{_BUILTIN[name]}", __name__).SPEC
+        builtin.check(taken=set(_REGISTRY))
+        _REGISTRY[name] = builtin
+    return _REGISTRY[name]
 
 
 def available() -> tuple:
-    """Names of the registered models."""
-    return tuple(_MODULES)
+    """Names of the registered models (built-in first)."""
+    return tuple(_BUILTIN) + tuple(n for n in _REGISTRY if n not in _BUILTIN)
 
 
-def get(name: str, snow: bool = False) -> Model:
-    """The model called ``name``, optionally with the degree-day snow module.
+def snow_option(snow) -> str | None:
+    """The snow option's name from ``snow`` (False/None, True, or a name of :data:`SNOW_CODES`)."""
+    if snow is None or snow is False:
+        return None
+    if snow is True:
+        return "degree_day"
+    if snow not in SNOW_CODES:
+        raise ValueError(f"unknown snow option {snow!r}; choose True/'degree_day', 'cemaneige' or 'cemaneige_hyst'")
+    return snow
+
+
+def get(name: str, snow=False, hypsometry=None, n_layers: int = 5, station_elevation=None) -> Model:
+    """The model called ``name``, optionally behind a snow module.
 
     Parameters
     ----------
     name : str
-        One of :func:`available`.
-    snow : bool
-        Add the snow store (state ``swe``, parameters ``T_tr``, ``f_dd``, forcing ``tmean``).
+        One of :func:`available` (a :class:`Model` is returned as it is).
+    snow : bool or str
+        False: none; True or ``"degree_day"``: the smooth degree-day store (state ``swe``,
+        parameters ``T_tr``, ``f_dd``); ``"cemaneige"``, ``"cemaneige_hyst"``: airGR's CemaNeige
+        (parameters ``cn_ctg``, ``cn_kf`` and with the hysteresis ``cn_thacc``, ``cn_rsp``).
+        All add the forcing ``tmean``.
+    hypsometry : array_like (101,), optional
+        CemaNeige: elevation quantiles 0..100 % of the basin, m. Without it, one layer taking
+        the basin's forcing as it is.
+    n_layers : int
+        CemaNeige: number of equal-area elevation layers (airGR's default 5).
+    station_elevation : float, optional
+        CemaNeige: elevation of the forcing, m (default the median of ``hypsometry``).
 
     Returns
     -------
@@ -43,29 +98,16 @@ def get(name: str, snow: bool = False) -> Model:
     """
     if isinstance(name, Model):
         return name
-    if name not in _MODULES:
-        raise ValueError(f"unknown model {name!r}; available: {available()}")
-    mod = import_module(f".{_MODULES[name]}", __name__)
-    params, bounds, units, states = mod.PARAMS, dict(mod.BOUNDS), dict(mod.UNITS), mod.STATES
-    forcings = ("prcp", "pet")
-    if snow:
-        params = params + _snow.PARAMS
-        bounds.update(_snow.BOUNDS)
-        units.update(_snow.UNITS)
-        states = ("swe",) + states
-        forcings = forcings + ("tmean",)
-    return Model(
-        name=name,
-        params=params,
-        bounds=bounds,
-        units=units,
-        states=states,
-        forcings=forcings,
-        snow=bool(snow),
-        kernel=mod.KERNEL,
-        solver_options=dict(getattr(mod, "SOLVER_OPTIONS", {})),
-        positive=tuple(mod.POSITIVE) + (("f_dd",) if snow else ()),
-    )
+    option = snow_option(snow)
+    s = spec(name)
+    if option is not None and option not in s.snow:
+        raise ValueError(f"model {name!r} does not take snow={option!r}; it takes {s.snow or 'none'}")
+    model = s.model(option)
+    if option in ("cemaneige", "cemaneige_hyst") and (hypsometry is not None or station_elevation is not None):
+        model = model.with_layers(hypsometry, station_elevation, n_layers)
+    elif option not in ("cemaneige", "cemaneige_hyst") and hypsometry is not None:
+        raise ValueError("hypsometry, n_layers and station_elevation are CemaNeige's; pass snow='cemaneige'")
+    return model
 
 
-__all__ = ["Model", "NegativePETWarning", "available", "get"]
+__all__ = ["Model", "ModelSpec", "NegativePETWarning", "Parameter", "available", "get", "register", "spec"]

@@ -80,15 +80,16 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant):
     Parameters
     ----------
     theta : ndarray (d,)
-        ``x1 .. x<variant>`` (then ``T_tr, f_dd`` with snow), physical units.
+        ``x1 .. x<variant>`` (then the snow module's), physical units.
     forcing : ndarray (n_forcing, T)
-        ``prcp, pet`` (then ``tmean`` with snow), mm/d and degC; PET already >= 0.
+        ``prcp, pet`` (then ``tmean`` with the degree-day snow), mm/d and degC; PET already >= 0.
     warmup : int
         Days run before the reported period.
     sens : bool
         Carry the derivatives; otherwise ``J`` is empty.
-    snow : bool
-        Prepend the snow module.
+    snow : int
+        0: none; 1: the degree-day snow module in front; 2: the water input comes from a snow module
+        run beforehand (CemaNeige): ``forcing`` rows ``w, pet, dw/dtheta_k...`` for the last parameters.
     variant : int
         4, 5 or 6: the airGR model GR<variant>J.
 
@@ -118,6 +119,7 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant):
     fuh2 = 1.0 if gr5 else 1.0 - B
 
     nd = d if sens else 0
+    dc = d - forcing.shape[0] + 2 if snow == 2 else nd  # first parameter of a snow module run beforehand
     q = np.zeros(n - warmup)
     jac = np.zeros((n - warmup if sens else 0, d))
     uh1 = np.zeros(NH)
@@ -145,12 +147,14 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant):
 
     for k in range(n):
         e = forcing[1, k]
-        if snow:
+        if snow == 1:
             swe, p1 = snow_step(swe, dswe, forcing[0, k], forcing[2, k], theta, variant, dw)
             for j in range(nd):
                 dp1[j] = dw[j]
         else:
             p1 = forcing[0, k]
+            for j in range(dc, nd):
+                dp1[j] = forcing[2 + j - dc, k]
 
         # production store: interception by PET, then store filling or evaporation
         if p1 <= e:

@@ -1,4 +1,4 @@
-"""The :class:`Model` description shared by all conceptual models, and its input checks."""
+"""The model contract (:class:`Parameter`, :class:`ModelSpec`, checked when registered) and the runnable Model."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+#: Forcings a model may ask for (canonical variable names, see the design's data model).
+KNOWN_FORCINGS = ("prcp", "pet", "tmean", "tmin", "tmax", "srad", "vp", "dayl")
+#: Snow options every built-in model takes: the name -> the kernel's snow code (see ``integrate.model_rhs``).
+SNOW_CODES = {"degree_day": 1, "cemaneige": 2, "cemaneige_hyst": 2}
+TRANSFORMS = ("linear", "log")
 
 
 class NegativePETWarning(UserWarning):
@@ -48,6 +54,131 @@ def check_bounds(name: str, params, bounds) -> None:
         raise ValueError(f"model {name!r}: bounds must be finite with low < high; got {bad}")
 
 
+def default_transform(low: float, high: float) -> str:
+    """``"log"`` for a positive range of two decades or more (store capacities), else ``"linear"``."""
+    return "log" if low > 0 and high >= 100 * low else "linear"
+
+
+#: Parameter names of the snow modules, which a model's own parameters must not take.
+RESERVED_PARAMS = {"T_tr", "f_dd", "cn_ctg", "cn_kf", "cn_thacc", "cn_rsp"}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a model: name, units, bounds (physical units) and the calibration search scale.
+
+    ``transform`` is ``"linear"``, ``"log"`` (positive bounds only) or None for
+    :func:`default_transform`; ``positive`` marks parameters that must be > 0 for the equations.
+    """
+
+    name: str
+    units: str
+    bounds: tuple
+    transform: str | None = None
+    positive: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the registry knows of a model; :func:`basinsx.models.register` checks it.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (a Python identifier).
+    parameters : tuple of Parameter
+        In the order of ``theta``.
+    states : tuple of str
+        State names of the core model.
+    kernel : callable
+        ``kernel(theta, forcing, warmup, sens, snow, *solver_args) -> (q, J)`` on float64 arrays,
+        forcing rows in the order of ``forcings``; ``snow`` the code of :data:`SNOW_CODES` (0: none).
+    forcings : tuple of str
+        ``("prcp", "pet", ...)``: precipitation and PET first, further names from :data:`KNOWN_FORCINGS`.
+    solver_options : dict
+        Option name -> default, passed to the kernel in this order (ODE models).
+    snow : tuple of str
+        The snow options of :data:`SNOW_CODES` the kernel implements.
+    reference : str
+        Publication of the model structure and its parameter ranges.
+    """
+
+    name: str
+    parameters: tuple
+    states: tuple
+    kernel: Callable = field(repr=False)
+    forcings: tuple = ("prcp", "pet")
+    solver_options: dict = field(default_factory=dict, repr=False)
+    snow: tuple = ()
+    reference: str = ""
+
+    def check(self, taken=()) -> None:
+        """Raise ``ValueError`` (``TypeError`` for a kernel that is not callable) naming what is wrong."""
+        where = f"model spec {self.name!r}"
+        if not (isinstance(self.name, str) and self.name.isidentifier()):
+            raise ValueError(f"{where}: the name must be a Python identifier")
+        if self.name in taken:
+            raise ValueError(f"{where}: a model of that name is already registered")
+        if not callable(self.kernel):
+            raise TypeError(f"{where}: kernel must be callable; got {type(self.kernel).__name__}")
+        if not self.parameters or not all(isinstance(p, Parameter) for p in self.parameters):
+            raise ValueError(f"{where}: parameters must be a non-empty tuple of Parameter")
+        names = [p.name for p in self.parameters]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"{where}: parameter names {dup} are not unique")
+        reserved = sorted(set(names) & RESERVED_PARAMS)
+        if reserved:
+            raise ValueError(f"{where}: parameter names {reserved} belong to the snow modules")
+        bad_units = [p.name for p in self.parameters if not isinstance(p.units, str) or not p.units]
+        if bad_units:
+            raise ValueError(f"{where}: parameters {bad_units} need a units string (\"1\" if dimensionless)")
+        check_bounds(self.name, names, {p.name: p.bounds for p in self.parameters})
+        bad = [p.name for p in self.parameters if p.transform not in (None, *TRANSFORMS)
+               or (p.transform == "log" and not p.bounds[0] > 0)]
+        if bad:
+            raise ValueError(f"{where}: parameters {bad} need transform 'linear', 'log' (positive bounds) or None")
+        if len(set(self.states)) != len(self.states) or "swe" in self.states:
+            raise ValueError(f"{where}: states {self.states} must be unique and leave 'swe' to the snow module")
+        if tuple(self.forcings[:2]) != ("prcp", "pet") or not set(self.forcings) <= set(KNOWN_FORCINGS):
+            raise ValueError(f"{where}: forcings {self.forcings} must start with ('prcp', 'pet') and be among "
+                             f"{KNOWN_FORCINGS}")
+        unknown = sorted(set(self.snow) - set(SNOW_CODES))
+        if unknown:
+            raise ValueError(f"{where}: unknown snow options {unknown}; known: {tuple(SNOW_CODES)}")
+
+    def model(self, snow=None) -> Model:
+        """The runnable :class:`Model`, optionally behind a snow option (CemaNeige: one layer, see ``with_layers``)."""
+        from . import cemaneige
+        from . import snow as degree_day
+
+        params = [(p.name, tuple(float(b) for b in p.bounds), p.units, p.transform, p.positive)
+                  for p in self.parameters]
+        states, forcings = self.states, self.forcings
+        if snow == "degree_day":
+            params += [(k, degree_day.BOUNDS[k], degree_day.UNITS[k], None, k == "f_dd") for k in degree_day.PARAMS]
+            states, forcings = ("swe",) + states, forcings + ("tmean",) * ("tmean" not in forcings)
+        elif snow is not None:
+            params += [(k, cemaneige.BOUNDS[k], cemaneige.UNITS[k], None, k in cemaneige.POSITIVE)
+                       for k in cemaneige.PARAMS[snow]]
+            forcings = forcings + ("tmean",) * ("tmean" not in forcings)
+        return Model(
+            name=self.name,
+            params=tuple(p[0] for p in params),
+            bounds={p[0]: p[1] for p in params},
+            units={p[0]: p[2] for p in params},
+            states=states,
+            forcings=forcings,
+            snow=snow,
+            kernel=self.kernel,
+            solver_options=dict(self.solver_options),
+            positive=tuple(p[0] for p in params if p[4]),
+            transforms={p[0]: p[3] or default_transform(*p[1]) for p in params},
+            layers=cemaneige.Layers(n_layers=1) if snow in ("cemaneige", "cemaneige_hyst") else None,
+        )
+
+
 @dataclass(frozen=True)
 class Model:
     """A conceptual rainfall-runoff model with exact parameter sensitivities.
@@ -66,12 +197,16 @@ class Model:
         State names (``q_cum`` is the cumulative outflow of the ODE models).
     forcings : tuple of str
         Forcing names in the row order of ``forcing``.
-    snow : bool
-        Whether the degree-day snow module is included.
+    snow : str or None
+        The snow option: None, ``"degree_day"``, ``"cemaneige"`` or ``"cemaneige_hyst"``.
     solver_options : dict
         Option name -> default, passed to the kernel in this order.
     positive : tuple of str
         Parameters that must be > 0 for the equations to make sense (checked by ``run``).
+    transforms : dict
+        ``name -> "linear" | "log"``: the scale a calibration searches the parameter on.
+    layers : cemaneige.Layers or None
+        CemaNeige's elevation layers (one layer at the station when none were given).
     """
 
     name: str
@@ -80,13 +215,26 @@ class Model:
     units: dict
     states: tuple
     forcings: tuple
-    snow: bool
+    snow: str | None
     kernel: Callable = field(repr=False)
     solver_options: dict = field(default_factory=dict, repr=False)
     positive: tuple = ()
+    transforms: dict = field(default_factory=dict, repr=False)
+    layers: object = field(default=None, repr=False)
 
     def __post_init__(self):
         check_bounds(self.name, self.params, self.bounds)
+
+    def with_layers(self, hypsometry=None, station_elevation=None, n_layers: int = 5) -> Model:
+        """This model with CemaNeige's elevation layers of one basin (see :class:`cemaneige.Layers`)."""
+        from dataclasses import replace
+
+        from .cemaneige import Layers
+
+        if self.snow not in ("cemaneige", "cemaneige_hyst"):
+            raise ValueError(f"{self.name}: elevation layers need snow='cemaneige' or 'cemaneige_hyst'; "
+                             f"got snow={self.snow!r}")
+        return replace(self, layers=Layers(hypsometry, n_layers, station_elevation))
 
     def check_forcing(self, forcing) -> tuple[np.ndarray, int]:
         """Validated float64 copy of ``forcing`` with negative PET set to zero.
@@ -109,7 +257,7 @@ class Model:
             np.maximum(pet, 0.0, out=pet)
         return f, neg
 
-    def run(self, theta, forcing, warmup: int = 0, sensitivities: bool = True, **solver_options):
+    def run(self, theta, forcing, warmup: int = 0, sensitivities: bool = True, dates=None, **solver_options):
         """Simulate daily flow and, optionally, its Jacobian with respect to the parameters.
 
         Parameters
@@ -122,6 +270,8 @@ class Model:
             Leading days run to spin up the states but not reported.
         sensitivities : bool
             Also return ``J = dq/dtheta``.
+        dates : array_like of datetime64 (T,), optional
+            The days of ``forcing``: CemaNeige on elevation layers needs them (daily lapse rates).
         **solver_options
             ODE models only: ``method`` ("adaptive" Heun-Euler or "fixed" Heun), ``n_sub``
             (fixed steps per day), ``rtol``, ``atol``, ``h0``, ``hmin``, ``hmax`` (days).
@@ -168,7 +318,13 @@ class Model:
             if int(opts["n_sub"]) < 1 or min(tol) <= 0 or not tol[3] <= tol[2] <= tol[4] <= 1.0:
                 raise ValueError(f"need n_sub >= 1, positive tolerances and hmin <= h0 <= hmax <= 1 day; got {opts}")
             args = [opts["method"] == "fixed", int(opts["n_sub"])] + tol
-        q, jac = self.kernel(th, f, warmup, bool(sensitivities), self.snow, *args)
+        code = SNOW_CODES[self.snow] if self.snow else 0
+        if code == 2:
+            from .cemaneige import water_input
+
+            dc = len(self.params) - (4 if self.snow == "cemaneige_hyst" else 2)
+            f = water_input(f, th, dc, self.snow == "cemaneige_hyst", self.layers, dates, bool(sensitivities))
+        q, jac = self.kernel(th, f, warmup, bool(sensitivities), code, *args)
         if not np.all(np.isfinite(q)):
             raise FloatingPointError(
                 f"{self.name}: the integration diverged (non-finite flow) at {dict(zip(self.params, th))}: parameters "

@@ -12,13 +12,15 @@ where a clamp switches and at integer values of ``x4``.
 from __future__ import annotations
 
 from ._grcore import INIT_LEVELS, gr_kernel  # noqa: F401 (INIT_LEVELS: also read by gr4j_ode)
+from .base import SNOW_CODES, ModelSpec, Parameter
 
-NAME = "gr4j"
-PARAMS = ("x1", "x2", "x3", "x4")
-BOUNDS = {"x1": (10.0, 3000.0), "x2": (-10.0, 5.0), "x3": (1.0, 1000.0), "x4": (0.5, 10.0)}
-UNITS = {"x1": "mm", "x2": "mm d-1", "x3": "mm", "x4": "d"}
-POSITIVE = ("x1", "x3", "x4")
-STATES = ("production", "routing", "uh1", "uh2")
+#: x1..x4, shared by gr4j_ode, gr5j and gr6j
+PARAMETERS = (
+    Parameter("x1", "mm", (10.0, 3000.0), positive=True, description="production store capacity"),
+    Parameter("x2", "mm d-1", (-10.0, 5.0), description="groundwater exchange coefficient"),
+    Parameter("x3", "mm", (1.0, 1000.0), positive=True, description="routing store capacity"),
+    Parameter("x4", "d", (0.5, 10.0), positive=True, description="unit-hydrograph time base"),
+)
 
 
 def gr4j_kernel(theta, forcing, warmup, sens, snow):
@@ -26,4 +28,5 @@ def gr4j_kernel(theta, forcing, warmup, sens, snow):
     return gr_kernel(theta, forcing, warmup, sens, snow, 4)
 
 
-KERNEL = gr4j_kernel
+SPEC = ModelSpec("gr4j", PARAMETERS, ("production", "routing", "uh1", "uh2"), gr4j_kernel, snow=tuple(SNOW_CODES),
+                 reference="Perrin et al. 2003")

@@ -18,14 +18,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .gr4j import BOUNDS, INIT_LEVELS, PARAMS, POSITIVE, UNITS
-from .integrate import SOLVER_OPTIONS, Kernel, heun
+from .base import SNOW_CODES, ModelSpec
+from .gr4j import INIT_LEVELS, PARAMETERS
+from .integrate import SOLVER_OPTIONS, Kernel, heun, rhs_functions
 from .smooth import smooth_pos
-from .snow import couple_snow, snow_rates
-
-NAME = "gr4j_ode"
-STATES = ("production", "uh1_1", "uh1_2", "uh2_1", "uh2_2", "uh2_3", "uh2_4", "routing", "q_cum")
-__all__ = ["BOUNDS", "PARAMS", "POSITIVE", "UNITS", "STATES", "SOLVER_OPTIONS", "KERNEL"]
 
 _C4 = 4.0 * 25.62890625  # 4 (9/4)^4
 # Smoothing width of the thresholds (mm/d; store fraction for rho): wide enough that the
@@ -122,19 +118,6 @@ def rhs_core(x, th, p, e, f, a, b, dfdp, jac):
 
 
 @njit(cache=True)
-def _rhs(x, th, forc, f, a, b, dfdp, jac):
-    rhs_core(x, th, forc[0], forc[1], f, a, b, dfdp, jac)
-
-
-@njit(cache=True)
-def _rhs_snow(x, th, forc, f, a, b, dfdp, jac):
-    rates = snow_rates(x, th, forc)
-    dc = th.shape[0] - 2
-    rhs_core(x[1:], th[:dc], rates[1], forc[1], f[1:], a[1:, 1:], b[1:, :dc], dfdp, jac)
-    couple_snow(rates, f, a, b, dfdp, jac)
-
-
-@njit(cache=True)
 def initial(theta):
     """Initial states (airGR's store levels, empty cascades) and their parameter derivatives."""
     x0 = np.zeros(9)
@@ -147,13 +130,12 @@ def initial(theta):
 
 
 @njit(cache=True)
-def _run(theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax):
-    return heun(_rhs, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
+def _run(theta, forcing, x0, s0, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax):
+    return heun(rhs_core, snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
 
 
-@njit(cache=True)
-def _run_snow(theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax):
-    return heun(_rhs_snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
-
-
-KERNEL = Kernel(initial, _run, _run_snow)
+_rhs, _rhs_snow = rhs_functions(rhs_core)
+SPEC = ModelSpec("gr4j_ode", PARAMETERS,
+                 ("production", "uh1_1", "uh1_2", "uh2_1", "uh2_2", "uh2_3", "uh2_4", "routing", "q_cum"),
+                 Kernel(initial, _run), solver_options=SOLVER_OPTIONS, snow=tuple(SNOW_CODES),
+                 reference="Santos et al. 2018")

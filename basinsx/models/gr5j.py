@@ -12,16 +12,8 @@ GR4J's. Initial states as airGR: production store at 30 % of ``x1``, routing sto
 from __future__ import annotations
 
 from ._grcore import gr_kernel
-from .gr4j import BOUNDS as _GR4J_BOUNDS
-from .gr4j import UNITS as _GR4J_UNITS
-
-NAME = "gr5j"
-PARAMS = ("x1", "x2", "x3", "x4", "x5")
-# x1..x4 as basinsx's GR4J; x5 airGR's search range (TransfoParam_GR5J: [0, 1])
-BOUNDS = {**_GR4J_BOUNDS, "x5": (0.0, 1.0)}
-UNITS = {**_GR4J_UNITS, "x5": "1"}
-POSITIVE = ("x1", "x3", "x4")
-STATES = ("production", "routing", "uh2")
+from .base import SNOW_CODES, ModelSpec, Parameter
+from .gr4j import PARAMETERS as GR4J_PARAMETERS
 
 
 def gr5j_kernel(theta, forcing, warmup, sens, snow):
@@ -29,4 +21,7 @@ def gr5j_kernel(theta, forcing, warmup, sens, snow):
     return gr_kernel(theta, forcing, warmup, sens, snow, 5)
 
 
-KERNEL = gr5j_kernel
+# x1..x4 as basinsx's GR4J; x5 airGR's search range (TransfoParam_GR5J: [0, 1])
+SPEC = ModelSpec("gr5j", GR4J_PARAMETERS + (Parameter("x5", "1", (0.0, 1.0), description="exchange threshold"),),
+                 ("production", "routing", "uh2"), gr5j_kernel, snow=tuple(SNOW_CODES),
+                 reference="Le Moine 2008; Pushpalatha et al. 2011")

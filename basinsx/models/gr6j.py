@@ -12,17 +12,8 @@ and unit hydrographs empty.
 from __future__ import annotations
 
 from ._grcore import gr_kernel
-from .gr4j import BOUNDS as _GR4J_BOUNDS
-from .gr4j import UNITS as _GR4J_UNITS
-
-NAME = "gr6j"
-PARAMS = ("x1", "x2", "x3", "x4", "x5", "x6")
-# x1..x4 as basinsx's GR4J; x5 airGR's search range (TransfoParam_GR6J: x5 = t/5, t in [-9.99, 9.99]);
-# x6 airGR's log range exp([-9.99, 9.99]) cut to where the store is neither a threshold nor inert
-BOUNDS = {**_GR4J_BOUNDS, "x5": (-1.998, 1.998), "x6": (0.01, 1000.0)}
-UNITS = {**_GR4J_UNITS, "x5": "1", "x6": "mm"}
-POSITIVE = ("x1", "x3", "x4", "x6")
-STATES = ("production", "routing", "exponential", "uh1", "uh2")
+from .base import SNOW_CODES, ModelSpec, Parameter
+from .gr4j import PARAMETERS as GR4J_PARAMETERS
 
 
 def gr6j_kernel(theta, forcing, warmup, sens, snow):
@@ -30,4 +21,12 @@ def gr6j_kernel(theta, forcing, warmup, sens, snow):
     return gr_kernel(theta, forcing, warmup, sens, snow, 6)
 
 
-KERNEL = gr6j_kernel
+# x1..x4 as basinsx's GR4J; x5 airGR's search range (TransfoParam_GR6J: x5 = t/5, t in [-9.99, 9.99]);
+# x6 airGR's log range exp([-9.99, 9.99]) cut to where the store is neither a threshold nor inert
+SPEC = ModelSpec(
+    "gr6j",
+    GR4J_PARAMETERS + (Parameter("x5", "1", (-1.998, 1.998), description="exchange threshold"),
+                       Parameter("x6", "mm", (0.01, 1000.0), positive=True, description="exponential-store scale")),
+    ("production", "routing", "exponential", "uh1", "uh2"), gr6j_kernel, snow=tuple(SNOW_CODES),
+    reference="Pushpalatha et al. 2011",
+)

@@ -19,25 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .integrate import SOLVER_OPTIONS, Kernel, heun
+from .base import SNOW_CODES, ModelSpec, Parameter
+from .integrate import SOLVER_OPTIONS, Kernel, heun, rhs_functions
 from .smooth import exp_flux
-from .snow import couple_snow, snow_rates
-
-NAME = "hmodel"
-PARAMS = ("imax", "sumax", "qsmax", "alpha_e", "alpha_f", "kf", "ks")
-BOUNDS = {
-    "imax": (0.5, 10.0),
-    "sumax": (10.0, 1000.0),
-    "qsmax": (0.0, 100.0),
-    "alpha_e": (1e-6, 100.0),
-    "alpha_f": (-10.0, 10.0),
-    "kf": (0.1, 10.0),
-    "ks": (1.0, 150.0),
-}
-UNITS = {"imax": "mm", "sumax": "mm", "qsmax": "mm d-1", "alpha_e": "1", "alpha_f": "1", "kf": "d", "ks": "d"}
-POSITIVE = ("imax", "sumax", "kf", "ks")
-STATES = ("interception", "unsaturated", "fast", "slow", "q_cum")
-__all__ = ["BOUNDS", "PARAMS", "UNITS", "STATES", "SOLVER_OPTIONS", "KERNEL"]
 
 A_I = 5.0  # shape of the interception evaporation / throughfall functions
 
@@ -119,32 +103,26 @@ def rhs_core(x, th, p, e, f, a, b, dfdp, jac):
 
 
 @njit(cache=True)
-def _rhs(x, th, forc, f, a, b, dfdp, jac):
-    rhs_core(x, th, forc[0], forc[1], f, a, b, dfdp, jac)
-
-
-@njit(cache=True)
-def _rhs_snow(x, th, forc, f, a, b, dfdp, jac):
-    rates = snow_rates(x, th, forc)
-    dc = th.shape[0] - 2
-    rhs_core(x[1:], th[:dc], rates[1], forc[1], f[1:], a[1:, 1:], b[1:, :dc], dfdp, jac)
-    couple_snow(rates, f, a, b, dfdp, jac)
-
-
-@njit(cache=True)
 def initial(theta):
     """Empty stores (the warm-up period fills them)."""
     return np.zeros(5), np.zeros((5, 7))
 
 
 @njit(cache=True)
-def _run(theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax):
-    return heun(_rhs, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
+def _run(theta, forcing, x0, s0, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax):
+    return heun(rhs_core, snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
 
 
-@njit(cache=True)
-def _run_snow(theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax):
-    return heun(_rhs_snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
-
-
-KERNEL = Kernel(initial, _run, _run_snow)
+_rhs, _rhs_snow = rhs_functions(rhs_core)
+SPEC = ModelSpec(
+    "hmodel",
+    (Parameter("imax", "mm", (0.5, 10.0), positive=True, description="interception capacity"),
+     Parameter("sumax", "mm", (10.0, 1000.0), positive=True, description="unsaturated-zone capacity"),
+     Parameter("qsmax", "mm d-1", (0.0, 100.0), description="maximum percolation"),
+     Parameter("alpha_e", "1", (1e-6, 100.0), description="evaporation shape"),
+     Parameter("alpha_f", "1", (-10.0, 10.0), description="percolation shape"),
+     Parameter("kf", "d", (0.1, 10.0), positive=True, description="fast-reservoir residence time"),
+     Parameter("ks", "d", (1.0, 150.0), positive=True, description="slow-reservoir residence time")),
+    ("interception", "unsaturated", "fast", "slow", "q_cum"),
+    Kernel(initial, _run), solver_options=SOLVER_OPTIONS, snow=tuple(SNOW_CODES), reference="Schoups & Vrugt 2010",
+)

@@ -17,17 +17,9 @@ import math
 import numpy as np
 from numba import njit
 
-from .integrate import SOLVER_OPTIONS, Kernel, heun
+from .base import SNOW_CODES, ModelSpec, Parameter
+from .integrate import SOLVER_OPTIONS, Kernel, heun, rhs_functions
 from .smooth import smooth_pos
-from .snow import couple_snow, snow_rates
-
-NAME = "hymod"
-PARAMS = ("cmax", "bexp", "alpha", "ks", "kq")
-BOUNDS = {"cmax": (10.0, 1000.0), "bexp": (0.1, 2.0), "alpha": (0.1, 0.99), "ks": (0.001, 0.1), "kq": (0.1, 0.99)}
-UNITS = {"cmax": "mm", "bexp": "1", "alpha": "1", "ks": "d-1", "kq": "d-1"}
-POSITIVE = ("cmax",)
-STATES = ("soil", "quick_1", "quick_2", "quick_3", "slow", "q_cum")
-__all__ = ["BOUNDS", "PARAMS", "UNITS", "STATES", "SOLVER_OPTIONS", "KERNEL"]
 
 #: Smoothing width of the unfilled soil fraction; it bounds u^(bexp - 1) near saturation,
 #: which would otherwise make the soil store infinitely stiff for bexp < 1.
@@ -87,32 +79,24 @@ def rhs_core(x, th, p, e, f, a, b, dfdp, jac):
 
 
 @njit(cache=True)
-def _rhs(x, th, forc, f, a, b, dfdp, jac):
-    rhs_core(x, th, forc[0], forc[1], f, a, b, dfdp, jac)
-
-
-@njit(cache=True)
-def _rhs_snow(x, th, forc, f, a, b, dfdp, jac):
-    rates = snow_rates(x, th, forc)
-    dc = th.shape[0] - 2
-    rhs_core(x[1:], th[:dc], rates[1], forc[1], f[1:], a[1:, 1:], b[1:, :dc], dfdp, jac)
-    couple_snow(rates, f, a, b, dfdp, jac)
-
-
-@njit(cache=True)
 def initial(theta):
     """Empty stores (the warm-up period fills them)."""
     return np.zeros(6), np.zeros((6, 5))
 
 
 @njit(cache=True)
-def _run(theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax):
-    return heun(_rhs, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
+def _run(theta, forcing, x0, s0, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax):
+    return heun(rhs_core, snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
 
 
-@njit(cache=True)
-def _run_snow(theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax):
-    return heun(_rhs_snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
-
-
-KERNEL = Kernel(initial, _run, _run_snow)
+_rhs, _rhs_snow = rhs_functions(rhs_core)
+SPEC = ModelSpec(
+    "hymod",
+    (Parameter("cmax", "mm", (10.0, 1000.0), positive=True, description="maximum soil storage"),
+     Parameter("bexp", "1", (0.1, 2.0), description="Pareto shape of the storage distribution"),
+     Parameter("alpha", "1", (0.1, 0.99), description="quick-flow fraction"),
+     Parameter("ks", "d-1", (0.001, 0.1), description="slow-store rate"),
+     Parameter("kq", "d-1", (0.1, 0.99), description="quick-store rate")),
+    ("soil", "quick_1", "quick_2", "quick_3", "slow", "q_cum"),
+    Kernel(initial, _run), solver_options=SOLVER_OPTIONS, snow=tuple(SNOW_CODES), reference="Boyle 2001",
+)

@@ -14,10 +14,17 @@ Two schemes:
 * fixed: ``n_sub`` Heun steps per day. Explicit Runge-Kutta steps commute with
   differentiation, so the sensitivities are then the exact derivatives of the discrete map.
 
-The kernel is inlined (numba IR inlining) into a cached function in each model module that
-names its right-hand side: a jitted function passed as a run-time argument would become a
-function pointer, which numba cannot cache. numba keys those caches on the model module's
-own file only, so after editing this module remove ``basinsx/models/__pycache__/*.nb[ic]``.
+The snow options are written once here (:func:`model_rhs`): the degree-day store as an extra
+state in front, or a snow module run beforehand (CemaNeige) whose water input and its
+parameter derivatives come as forcing rows, piecewise constant over the day.
+
+Each model module keeps one cached entry point, ``_run = heun(rhs_core, ...)`` in three lines,
+into which :func:`heun` and :func:`model_rhs` are inlined (numba IR inlining). A factory
+here cannot make it: numba caches neither a closure over a jitted function nor a jitted
+function taking one as an argument (checked with numba 0.6x: both key the cache index on the
+dispatcher's per-process uuid, so every new process misses and writes another ``.nbc``).
+numba keys the module's cache on its own file only, so after editing this module remove
+``basinsx/models/__pycache__/*.nb[ic]``.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ import math
 
 import numpy as np
 from numba import njit
+
+from .snow import couple_snow, snow_rates
 
 
 @njit(cache=True)
@@ -41,11 +50,53 @@ def _tangent(s, a, b, k):
 
 
 @njit(inline="always")
-def heun(rhs, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax):
+def model_rhs(core, snow, x, th, forc, f, a, b, dfdp, jac):
+    """The right-hand side ``core(x, theta, p, e, f, dfdx, dfdtheta, dfdp, jac)`` of a model behind a snow option.
+
+    ``snow``: 0 none; 1 the degree-day store (state 0, parameters ``T_tr, f_dd`` last, forcing
+    ``prcp, pet, tmean``); 2 the water of a snow module run beforehand (forcing rows
+    ``w, pet, dw/dtheta_k...`` for the last parameters): the chain rule ``df/dp dw/dtheta``.
+    """
+    if snow == 1:
+        rates = snow_rates(x, th, forc)
+        dc = th.shape[0] - 2
+        core(x[1:], th[:dc], rates[1], forc[1], f[1:], a[1:, 1:], b[1:, :dc], dfdp, jac)
+        couple_snow(rates, f, a, b, dfdp, jac)
+    elif snow == 2:
+        dc = th.shape[0] - forc.shape[0] + 2
+        core(x, th[:dc], forc[0], forc[1], f, a, b[:, :dc], dfdp, jac)
+        if jac:
+            for i in range(x.shape[0]):
+                for j in range(dc, th.shape[0]):
+                    b[i, j] = dfdp[i] * forc[2 + j - dc]
+    else:
+        core(x, th, forc[0], forc[1], f, a, b, dfdp, jac)
+
+
+def rhs_functions(core):
+    """Python-callable ``rhs(x, theta, forc, f, dfdx, dfdtheta, dfdp, jac)`` without and with the degree-day store.
+
+    For tests and inspection; not cached (see the module docstring), compiled on first call.
+    """
+
+    @njit
+    def rhs(x, th, forc, f, a, b, dfdp, jac):
+        model_rhs(core, 0, x, th, forc, f, a, b, dfdp, jac)
+
+    @njit
+    def rhs_snow(x, th, forc, f, a, b, dfdp, jac):
+        model_rhs(core, 1, x, th, forc, f, a, b, dfdp, jac)
+
+    return rhs, rhs_snow
+
+
+@njit(inline="always")
+def heun(core, snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax):
     """Integrate a model day by day; see the module docstring.
 
-    ``rhs(x, theta, forc, f, dfdx, dfdtheta, dfdp, jac)`` fills ``f`` and, when ``jac``, the
-    two Jacobians (``dfdp`` is scratch for the snow coupling). ``x0`` (m,) and ``s0`` (m, d)
+    ``core(x, theta, p, e, f, dfdx, dfdtheta, dfdp, jac)`` fills ``f`` and, when ``jac``, the
+    Jacobians with respect to the states, the parameters and the water input ``p``; ``snow``
+    is the option of :func:`model_rhs`. ``x0`` (m,) and ``s0`` (m, d)
     are the initial states and their derivatives. Returns ``q`` (T - warmup,) and ``J``
     (T - warmup, d), or (0, d) without ``sens``.
     """
@@ -87,14 +138,14 @@ def heun(rhs, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0
             if not fixed:
                 h_prop = h
                 h = min(h, 1.0 - t)
-            rhs(x, theta, forc, f1, a, b, dfdp, sens)
+            model_rhs(core, snow, x, theta, forc, f1, a, b, dfdp, sens)
             if sens:
                 _tangent(s, a, b, k1)
             for i in range(m):
                 xe[i] = x[i] + h * f1[i]
                 for j in range(ds_):
                     se[i, j] = s[i, j] + h * k1[i, j]
-            rhs(xe, theta, forc, f2, a, b, dfdp, sens)
+            model_rhs(core, snow, xe, theta, forc, f2, a, b, dfdp, sens)
             if sens:
                 _tangent(se, a, b, k2)
             wrms = 0.0
@@ -143,19 +194,18 @@ SOLVER_OPTIONS = {"method": "adaptive", "n_sub": 4, "rtol": 1e-5, "atol": 1e-5, 
 class Kernel:
     """Picklable callable ``(theta, forcing, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax)``.
 
-    Joins a model's cached numba pieces: ``initial(theta) -> (x0, s0)`` of the core model,
-    and the integrations without and with the snow store (``run``, ``run_snow``).
+    Joins a model's cached numba pieces: ``initial(theta) -> (x0, s0)`` of the core model and
+    ``run(theta, forcing, x0, s0, warmup, sens, snow, fixed, ...)`` (:func:`heun` on its ``rhs_core``).
     """
 
-    def __init__(self, initial, run, run_snow):
-        self.initial, self.run, self.run_snow = initial, run, run_snow
+    def __init__(self, initial, run):
+        self.initial, self.run = initial, run
 
     def __call__(self, theta, forcing, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax):
         x0, s0 = self.initial(theta)
-        if snow:
+        if snow == 1:
             # empty snow store in front; the snow parameters do not touch the initial states
             x0 = np.concatenate(([0.0], x0))
             s0 = np.vstack((np.zeros((1, s0.shape[1])), s0))
         s0 = np.hstack((s0, np.zeros((s0.shape[0], theta.shape[0] - s0.shape[1]))))
-        run = self.run_snow if snow else self.run
-        return run(theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
+        return self.run(theta, forcing, x0, s0, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax)

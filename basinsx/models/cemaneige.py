@@ -1,0 +1,282 @@
+"""CemaNeige (Valery et al. 2014) and its linear hysteresis (Riboust et al. 2019) as airGR computes them.
+
+A degree-day snow module on elevation layers, as airGR's ``DataAltiExtrapolation_Valery``,
+``CreateRunOptions`` and ``frun_CEMANEIGE.f90``:
+
+* layers: ``n_layers`` bands of equal area from the 101 elevation quantiles (the median elevation
+  of each band); precipitation extrapolated with ``exp(0.00041 (z_layer - z_station))`` (capped at
+  4000 m) and rescaled so that the layers average to the station's; temperature with the daily
+  lapse rates of Valery (2010); solid fraction ``1 - (T + 1)/4`` clipped to [0, 1] (USACE);
+* the melt threshold ``0.9`` (or ``cn_rsp`` with hysteresis) times the mean annual solid
+  precipitation of the whole forcing given;
+* per layer and day: thermal state ``eTG = min(0, ctg eTG + (1 - ctg) T)``, potential melt
+  ``min(G, kf T)`` when ``eTG = 0`` and ``T > 0``, melt ``(0.9 Gratio + 0.1) PotMelt``.
+
+Rain plus melt, averaged over the layers, is the runoff model's precipitation. The layer inputs
+do not depend on the parameters; the kernel carries the derivatives of the snow states with
+respect to ``cn_ctg, cn_kf`` (and ``cn_thacc, cn_rsp``) through every operation, so ``dw/dtheta``
+is the derivative of the discrete map (kinks where a clamp or airGR's ``Gratio == 1`` test switches).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from numba import njit
+
+from ._gradt import GRAD_TMEAN
+
+PARAMS = {"cemaneige": ("cn_ctg", "cn_kf"), "cemaneige_hyst": ("cn_ctg", "cn_kf", "cn_thacc", "cn_rsp")}
+# airGR's search ranges (TransfoParam_CemaNeige[Hyst]) except kf, cut from exp(9.99)/200 = 110 to 20 mm/degC/d, and
+# rsp, whose lower end 0 would make the melt threshold zero
+BOUNDS = {"cn_ctg": (0.0, 1.0), "cn_kf": (0.0, 20.0), "cn_thacc": (0.05, 99.95), "cn_rsp": (0.001, 1.0)}
+UNITS = {"cn_ctg": "1", "cn_kf": "mm degC-1 d-1", "cn_thacc": "mm", "cn_rsp": "1"}
+POSITIVE = ("cn_thacc", "cn_rsp")
+
+GRAD_P = 0.00041  # precipitation gradient, m-1
+Z_THRESHOLD = 4000.0  # m, above which precipitation is not extrapolated further
+# airGR writes 0.1 and 0.9 without kind: single-precision literals
+MIN_SPEED = float(np.float32(0.1))
+G_THRESHOLD = float(np.float32(0.9))
+_MONTH_START = np.cumsum([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30])
+
+
+def layer_elevations(hypsometry, n_layers: int) -> np.ndarray:
+    """Median elevation of ``n_layers`` equal-area bands of the 101 quantiles ``hypsometry`` (airGR)."""
+    nmoy, nreste = divmod(100, n_layers)
+    z, ncont = np.empty(n_layers), 0
+    for i in range(n_layers):
+        nn = nmoy + 1 if i < nreste else nmoy
+        z[i] = (hypsometry[ncont] if nn == 1 else 0.5 * (hypsometry[ncont] + hypsometry[ncont + 1]) if nn == 2
+                else hypsometry[ncont + nn // 2])
+        ncont += nn
+    return z
+
+
+class Layers:
+    """Elevation layers of one basin: airGR's ``DataAltiExtrapolation_Valery`` set-up.
+
+    Parameters
+    ----------
+    hypsometry : array_like (101,) or None
+        Elevation quantiles 0, 1, ..., 100 % of the basin, m. None: one layer at the station.
+    n_layers : int
+        Number of equal-area elevation bands.
+    station_elevation : float or None
+        Elevation the forcing refers to, m; default the median of ``hypsometry``.
+    """
+
+    def __init__(self, hypsometry=None, n_layers: int = 5, station_elevation=None):
+        n_layers = int(n_layers)
+        if n_layers < 1:
+            raise ValueError(f"n_layers must be >= 1; got {n_layers}")
+        if hypsometry is not None and np.all(np.isnan(np.asarray(hypsometry, dtype=float))):
+            hypsometry = None
+        if hypsometry is None:
+            if n_layers != 1 and station_elevation is not None:
+                # as airGR: without a hypsometry the forcing cannot be spread over layers
+                warnings.warn(f"no hypsometry: one layer instead of n_layers={n_layers}", stacklevel=3)
+            # one layer at the station: the basin's forcing as it is
+            self.hypsometry, self.n_layers, self.single = None, 1, True
+            self.station_elevation = np.nan if station_elevation is None else float(station_elevation)
+            self.z = np.array([self.station_elevation])
+            return
+        h = np.asarray(hypsometry, dtype=float)
+        if h.shape != (101,) or np.isnan(h).any() or np.any(np.diff(h) < 0):
+            raise ValueError(f"hypsometry must hold the 101 elevation quantiles (m, non-decreasing, no NaN); got "
+                             f"shape {h.shape}")
+        self.hypsometry, self.n_layers = h, n_layers
+        self.station_elevation = float(h[50]) if station_elevation is None else float(station_elevation)
+        if not np.isfinite(self.station_elevation):
+            raise ValueError(f"station_elevation must be finite (m); got {station_elevation}")
+        self.z = layer_elevations(h, n_layers)
+        self.single = n_layers == 1 and self.station_elevation == h[50]
+
+    def __repr__(self):
+        return f"Layers(n_layers={self.n_layers}, z={np.round(self.z, 1).tolist()}, station={self.station_elevation})"
+
+    def forcing(self, prcp, tmean, dates=None):
+        """Layer precipitation, temperature and solid fraction ``(n_layers, T)`` each, as airGR builds them."""
+        if self.single:
+            p, t = prcp[None].copy(), tmean[None].copy()
+        else:
+            if dates is None:
+                raise ValueError("CemaNeige on elevation layers needs the dates of the forcing (daily lapse rates of "
+                                 "Valery 2010): pass dates= to Model.run")
+            d = np.asarray(dates).astype("datetime64[D]")
+            if d.shape != prcp.shape:
+                raise ValueError(f"dates must have one date per day of forcing ({prcp.shape[0]}); got {d.shape}")
+            month = d.astype("datetime64[M]")
+            day = (d - month).astype(int)
+            grad = np.asarray(GRAD_TMEAN)[_MONTH_START[month.astype(int) % 12] + day]
+            zs, cols = self.station_elevation, []
+            for z in self.z:
+                cols.append(prcp * np.exp(GRAD_P * (z - zs)) if z <= Z_THRESHOLD else
+                            prcp * np.exp(GRAD_P * (Z_THRESHOLD - zs)) if zs <= Z_THRESHOLD else prcp.copy())
+            mat = np.column_stack(cols)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mat = mat / mat.mean(axis=1)[:, None] * prcp[:, None]
+            mat[np.isnan(mat)] = 0.0
+            p = np.ascontiguousarray(mat.T)
+            t = np.stack([tmean + (zs - z) * np.abs(grad) / 100.0 for z in self.z])
+        frac = 1.0 - (t - (-1.0)) / (3.0 - (-1.0))
+        frac[t > 3.0] = 0.0
+        frac[t < -1.0] = 1.0
+        return p, t, frac
+
+
+def mean_annual_solid_precip(p, frac) -> float:
+    """Mean annual solid precipitation (mm/yr) over the layers of the whole forcing (airGR's ``MeanAnSolidPrecip``)."""
+    n = p.shape[0]
+    total = frac[0] * p[0] / n
+    for i in range(1, n):
+        total = total + frac[i] * p[i] / n
+    return float(np.mean(total)) * 365.25
+
+
+@njit(cache=True)
+def cemaneige_kernel(p, frac, temp, masp, theta, i0, hyst, sens):
+    """Rain plus melt averaged over the layers, and its derivatives with respect to the CemaNeige parameters.
+
+    Parameters
+    ----------
+    p, frac, temp : ndarray (n_layers, T)
+        Layer precipitation (mm/d), solid fraction, mean temperature (degC).
+    masp : float
+        Mean annual solid precipitation, mm/yr.
+    theta : ndarray (d,)
+        Parameters; ``ctg, kf`` (``thacc, rsp`` with ``hyst``) from index ``i0``.
+    hyst : bool
+        Linear hysteresis (Riboust et al. 2019).
+    sens : bool
+        Carry the derivatives.
+
+    Returns
+    -------
+    w : ndarray (T,)
+        Liquid water reaching the runoff model, mm/d.
+    dw : ndarray (n_cn, T) or (0, T)
+        d w / d (ctg, kf[, thacc, rsp]).
+    """
+    nl, n = p.shape
+    nc = 4 if hyst else 2
+    ns = nc if sens else 0
+    ctg = theta[i0]
+    kf = theta[i0 + 1]
+    w = np.zeros(n)
+    dw = np.zeros((ns, n))
+    dg = np.zeros(ns)
+    de = np.zeros(ns)
+    dr = np.zeros(ns)
+    dgl = np.zeros(ns)
+    dgt = np.zeros(ns)
+    dpot = np.zeros(ns)
+    dmelt = np.zeros(ns)
+    for lay in range(nl):
+        g = 0.0
+        etg = 0.0
+        gratio = 0.0
+        dg[:] = 0.0
+        de[:] = 0.0
+        dr[:] = 0.0
+        dgt[:] = 0.0
+        if hyst:
+            gacc = theta[i0 + 2]
+            gthr = theta[i0 + 3] * masp
+            if sens:
+                dgt[3] = masp
+            glm = gthr
+        else:
+            gacc = 0.0
+            gthr = G_THRESHOLD * masp
+            glm = 0.0
+        dgl[:] = dgt
+        for k in range(n):
+            t = temp[lay, k]
+            pliq = (1.0 - frac[lay, k]) * p[lay, k]
+            psol = frac[lay, k] * p[lay, k]
+            ginit = g
+            g = g + psol
+            etg_old = etg
+            etg = ctg * etg + (1.0 - ctg) * t
+            if etg > 0.0:
+                etg = 0.0
+                de[:] = 0.0
+            else:
+                for j in range(ns):
+                    de[j] = ctg * de[j] + (etg_old - t if j == 0 else 0.0)
+            if etg == 0.0 and t > 0.0:
+                pot = kf * t
+                if pot > g:
+                    pot = g
+                    dpot[:] = dg
+                else:
+                    for j in range(ns):
+                        dpot[j] = t if j == 1 else 0.0
+            else:
+                pot = 0.0
+                dpot[:] = 0.0
+            if hyst:
+                if pot > 0.0:
+                    if g < glm and gratio == 1.0:
+                        glm = g
+                        dgl[:] = dg
+                    v = g / glm
+                    if v < 1.0:
+                        gratio = v
+                        for j in range(ns):
+                            dr[j] = (dg[j] - v * dgl[j]) / glm
+                    else:
+                        gratio = 1.0
+                        dr[:] = 0.0
+            elif g < gthr:
+                gratio = g / gthr
+                for j in range(ns):
+                    dr[j] = dg[j] / gthr
+            else:
+                gratio = 1.0
+                dr[:] = 0.0
+            fac = (1.0 - MIN_SPEED) * gratio + MIN_SPEED
+            melt = fac * pot
+            for j in range(ns):
+                dmelt[j] = (1.0 - MIN_SPEED) * dr[j] * pot + fac * dpot[j]
+                dg[j] -= dmelt[j]
+            g = g - melt
+            if hyst:
+                if g - ginit > 0.0:
+                    v = gratio + (psol - melt) / gacc
+                    if v < 1.0:
+                        gratio = v
+                        for j in range(ns):
+                            dr[j] += -dmelt[j] / gacc - ((psol - melt) / (gacc * gacc) if j == 2 else 0.0)
+                    else:
+                        gratio = 1.0
+                        dr[:] = 0.0
+                    if gratio == 1.0:
+                        glm = gthr
+                        dgl[:] = dgt
+                else:
+                    v = g / glm
+                    if v < 1.0:
+                        gratio = v
+                        for j in range(ns):
+                            dr[j] = (dg[j] - v * dgl[j]) / glm
+                    else:
+                        gratio = 1.0
+                        dr[:] = 0.0
+            w[k] = w[k] + (pliq + melt) / nl
+            for j in range(ns):
+                dw[j, k] += dmelt[j] / nl
+    return w, dw
+
+
+def water_input(forcing, theta, i0: int, hyst: bool, layers: Layers, dates, sens: bool) -> np.ndarray:
+    """Forcing rows ``[w, pet, dw/dtheta_cn...]`` for a runoff kernel behind CemaNeige (snow code 2).
+
+    ``forcing`` rows are ``prcp, pet, tmean`` (validated, PET >= 0).
+    """
+    p, t, frac = layers.forcing(forcing[0], forcing[2], dates)
+    masp = mean_annual_solid_precip(p, frac)
+    w, dw = cemaneige_kernel(p, frac, t, masp, theta, i0, hyst, sens)
+    return np.vstack((w[None], forcing[1:2], dw))
