@@ -41,15 +41,15 @@ class HydroAccessor:
 
         return pet(self._obj, method=method, **kwargs)
 
-    def simulate(self, params, model: str = "gr4j", **kwargs) -> xr.DataArray:
-        """Simulated streamflow; see :func:`basinsx.calibration.simulate`."""
-        from .calibration import simulate
+    def simulate(self, params, model: str | None = None, **kwargs) -> xr.DataArray:
+        """Simulated streamflow; see :func:`basinsx.simulation.simulate`."""
+        from .simulation import simulate
 
         return simulate(self._obj, params, model=model, **kwargs)
 
-    def sensitivity(self, params, model: str = "gr4j", **kwargs) -> xr.DataArray:
-        """Jacobian d q_t / d theta; see :func:`basinsx.calibration.sensitivity`."""
-        from .calibration import sensitivity
+    def sensitivity(self, params, model: str | None = None, **kwargs) -> xr.DataArray:
+        """Jacobian d q_t / d theta; see :func:`basinsx.simulation.sensitivity`."""
+        from .simulation import sensitivity
 
         return sensitivity(self._obj, params, model=model, **kwargs)
 
@@ -70,6 +70,12 @@ class HydroAccessor:
         from .signatures import signatures
 
         return signatures(self._obj, flow=flow, **kwargs)
+
+    def regionalize(self, learner_or_options, **kwargs) -> xr.DataArray:
+        """Parameters of any basin from a regional network; see :func:`basinsx.regional.regionalize`."""
+        from .regional import regionalize
+
+        return regionalize(self._obj, learner_or_options, **kwargs)
 
     def embed(self, **kwargs) -> xr.Dataset:
         """Fit KGSSL embeddings and transform the same data; see :func:`basinsx.embedding.embed`."""

@@ -21,6 +21,7 @@ from .train import Persistent
 DEFAULTS = {
     "inputs": ("prcp", "tmean", "pet", "streamflow"),
     "flow": "streamflow",
+    "encoder_flow": True,
     "dim": 32,
     "hidden": 32,
     "cell": "lstm",
@@ -66,6 +67,11 @@ class KGSSL(Persistent):
         Dynamic variables ``(basin, time)`` of a window; must contain ``flow``.
     flow : str
         The response variable, transformed ``log10(q + 0.005)`` and reconstructed (masked where missing).
+    encoder_flow : bool
+        Whether the encoder reads the flow (default). ``False``: it reads the drivers and the
+        season only; the flow is just what the decoder reconstructs in training, so
+        ``transform`` needs no flow and embeds ungauged basins (every window counts; a flow
+        variable, if present, is ignored).
     dim, hidden : int
         Embedding size and recurrent state size.
     cell : {"gru", "lstm"}
@@ -163,7 +169,8 @@ class KGSSL(Persistent):
 
         torch.manual_seed(self.config["seed"])
         _, n_in, drivers = self._channel_layout()
-        return KGSSLNet(n_in + 3, len(drivers), self.config["dim"], self.config["hidden"], n_attributes,
+        n_channels = n_in + 3 if self.config["encoder_flow"] else len(drivers)
+        return KGSSLNet(n_channels, len(drivers), self.config["dim"], self.config["hidden"], n_attributes,
                         cell=self.config["cell"], dropout=self.config["dropout"],
                         head_hidden=self.config["head_hidden"]).to(self.config["device"])
 
@@ -262,11 +269,12 @@ class KGSSL(Persistent):
             sum(len(s) for s in train_starts) / (cfg["window"] * p * k)))
         contrastive = ntxent_loss if cfg["contrastive"] == "ntxent" else triplet_loss
         con_arg = cfg["temperature"] if cfg["contrastive"] == "ntxent" else cfg["margin"]
+        seen = _encoder_channels(cfg)
 
         def losses(basins, starts):
             xb = torch.as_tensor(data.gather_windows(channels, basins, starts, cfg["window"]), device=device)
             labels = torch.as_tensor(basins, device=device)
-            z = net.encode(xb)
+            z = net.encode(xb[..., seen])
             rec = net.decode(z, xb[..., drivers])
             loss = cfg["w_rec"] * masked_mse(rec, xb[..., flow_index], xb[..., n_in] > 0.5)
             loss = loss + cfg["w_con"] * contrastive(z, labels, con_arg)
@@ -333,6 +341,9 @@ class KGSSL(Persistent):
         """
         self._require_fitted()
         cfg = {**self.config, "stride": stride or self.config["stride"]}
+        if not cfg["encoder_flow"] and cfg["flow"] not in ds:  # an ungauged basin: the encoder never reads it
+            driver = next(v for v in cfg["inputs"] if v != cfg["flow"])
+            ds = ds.assign({cfg["flow"]: xr.full_like(ds[driver], np.nan).assign_attrs(units="mm d-1")})
         da = data.stack_inputs(ds, cfg["inputs"], period)
         if da.sizes["time"] < cfg["window"]:
             raise ValueError(f"period has {da.sizes['time']} days (leap days dropped); a window needs {cfg['window']}")
@@ -381,6 +392,9 @@ def _mean_embeddings(net, channels: np.ndarray, observed: np.ndarray, cfg: dict)
     """``(basin, dim)`` mean embedding of each basin's windows every ``stride`` days (NaN without one)."""
     import torch
 
+    seen = _encoder_channels(cfg)
+    if not cfg["encoder_flow"]:  # the encoder reads no flow: every window counts, gauged or not
+        observed = np.ones_like(observed)
     grid = data.strided_starts(channels.shape[-1], cfg["window"], cfg["stride"])
     ok = [np.intersect1d(grid, s) for s in data.valid_starts(observed, cfg["window"], cfg["min_observed"])]
     emb = np.full((channels.shape[0], cfg["dim"]), np.nan, dtype=np.float32)
@@ -394,11 +408,19 @@ def _mean_embeddings(net, channels: np.ndarray, observed: np.ndarray, cfg: dict)
             sl = slice(i, i + cfg["batch_size_inference"])
             xb = torch.as_tensor(data.gather_windows(channels, basins[sl], starts[sl], cfg["window"]),
                                  device=cfg["device"])
-            zs.append(net.encode(xb).cpu().numpy())
+            zs.append(net.encode(xb[..., seen]).cpu().numpy())
     z = np.concatenate(zs)
     for b in np.unique(basins):
         emb[b] = z[basins == b].mean(axis=0)
     return emb
+
+
+def _encoder_channels(cfg: dict) -> slice | list[int]:
+    """Channels of :func:`data.encoder_channels` the encoder reads: all, or without the flow and its flag."""
+    if cfg["encoder_flow"]:
+        return slice(None)
+    n_in, flow_index = len(cfg["inputs"]), cfg["inputs"].index(cfg["flow"])
+    return [i for i in range(n_in) if i != flow_index] + [n_in + 1, n_in + 2]
 
 
 def _transform_kernel(x: np.ndarray, *, dayofyear: np.ndarray, model: dict):
