@@ -1,0 +1,233 @@
+"""``simulate`` and ``sensitivity``: conceptual-model runs over a labeled Dataset of basins.
+
+Both wrap :meth:`basinsx.models.Model.run` in :func:`xarray.apply_ufunc` with
+``dask="parallelized"``: dask-backed input gives a lazy result with one task per basin
+chunk (``time`` must be a single chunk), and the numbers do not depend on the chunking.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import flags, models
+from .inputs import model_inputs
+from .models.base import forcing_problem
+
+__all__ = ["simulate", "sensitivity"]
+
+
+def _theta(params, model: models.Model) -> xr.DataArray:
+    """Parameters as a float64 DataArray with a ``param`` dim in the model's order."""
+    names = list(model.params)
+    if isinstance(params, dict):
+        missing = [p for p in names if p not in params]
+        extra = [p for p in params if p not in names]
+        if missing or extra:
+            raise ValueError(f"{model.name} parameters are {model.params}; missing {missing}, unexpected {extra}")
+        values = xr.broadcast(*[v if isinstance(v, xr.DataArray) else xr.DataArray(float(v))
+                                for v in (params[p] for p in names)])
+        return xr.concat(values, dim=pd.Index(names, name="param")).astype(np.float64)
+    if isinstance(params, xr.Dataset) and "params" in params:
+        params = params["params"]  # a calibration result
+    if not isinstance(params, xr.DataArray) or "param" not in params.dims:
+        raise TypeError(f"params must be a dict or a DataArray with a 'param' dim; got {type(params).__name__}")
+    if "param" not in params.coords:
+        raise ValueError("params needs a 'param' coordinate naming the parameters")
+    have = [str(p) for p in params["param"].values]
+    missing = [p for p in names if p not in have]
+    if missing:
+        raise ValueError(f"{model.name} parameters are {model.params}; params lacks {missing}")
+    out = params.sel(param=names).astype(np.float64)
+    return out.drop_vars([c for c in out.coords if c != "param" and "param" in out[c].dims])
+
+
+def _model_options(params, model, snow) -> tuple:
+    """``model`` and ``snow`` as given, else from the attrs of ``params`` (e.g. a regional learner's), else gr4j."""
+    def snow_name(value):  # attrs hold 0/1 or the option's name (netCDF has no booleans)
+        return None if value in (None, False, 0, "none") else "degree_day" if value in (True, 1) else str(value)
+
+    attrs = params.attrs if isinstance(params, xr.DataArray | xr.Dataset) else {}
+    given = {"model": model if isinstance(model, str | None) else model.name, "snow": snow}
+    clash = {k: (v, attrs[k]) for k, v in given.items() if v is not None and k in attrs and
+             (str(v) != str(attrs[k]) if k == "model" else snow_name(v) != snow_name(attrs[k]))}
+    if clash:
+        raise ValueError("the parameters were made for " + ", ".join(f"{k}={b!r}" for k, (_, b) in clash.items())
+                         + "; got " + ", ".join(f"{k}={a!r}" for k, (a, _) in clash.items()))
+    if snow is None:
+        snow = {None: False, "degree_day": True}.get(snow_name(attrs.get("snow")), attrs.get("snow"))
+    return attrs.get("model", "gr4j") if model is None else model, snow
+
+
+def _forcings(ds, model: models.Model) -> list:
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"simulate needs a Dataset of forcings {model.forcings}; got {type(ds).__name__}")
+    missing = [v for v in model.forcings if v not in ds]
+    if missing:
+        hint = " (snow=True needs tmean)" if model.snow and missing == ["tmean"] else ""
+        raise KeyError(f"{model.name} needs forcings {model.forcings}; the dataset lacks {missing}{hint}")
+    for v in model.forcings:
+        if "time" not in ds[v].dims:
+            raise ValueError(f"forcing {v!r} has no 'time' dim (dims {ds[v].dims})")
+    return [ds[v] for v in model.forcings]
+
+
+def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options):
+    """Kernel over a block of basins: forcings ``(..., T)``, theta ``(..., d)``, basin labels ``(...)``.
+
+    Returns the flow (or Jacobian) and the days of negative PET per basin, which are
+    clipped here so that no model run warns from inside a dask task (:mod:`basinsx.flags`).
+    """
+    m = models.get(model, snow=snow)
+    *forcings, theta, labels = arrays
+    n, d = forcings[0].shape[-1], theta.shape[-1]
+    shape = np.broadcast_shapes(*(a.shape[:-1] for a in forcings), theta.shape[:-1], np.shape(labels))
+    forcings = [np.broadcast_to(a, shape + (n,)) for a in forcings]
+    theta = np.broadcast_to(theta, shape + (d,))
+    labels = np.broadcast_to(labels, shape)
+    q = np.full(shape + (n - warmup,), np.nan)
+    jac = np.full(shape + (n - warmup, d), np.nan) if sens else None
+    negative_pet = np.zeros(shape, dtype=np.int64)
+    pet = m.forcings.index("pet")
+    for idx in np.ndindex(shape):
+        f = np.stack([np.asarray(a[idx], dtype=np.float64) for a in forcings])
+        problem = forcing_problem(f, m.forcings)
+        if problem:
+            row, col, what = problem
+            raise ValueError(f"forcing {m.forcings[row]!r} is {what} for basin {labels[idx]} on "
+                             f"{pd.Timestamp(dates[col]).date()}")
+        negative_pet[idx] = int((f[pet] < 0).sum())
+        np.maximum(f[pet], 0.0, out=f[pet])
+        th = np.asarray(theta[idx], dtype=np.float64)
+        if not np.all(np.isfinite(th)):
+            continue  # e.g. a basin whose calibration failed: NaN flow, not an error
+        out = m.run(th, f, warmup=warmup, sensitivities=sens, **solver_options)
+        q[idx] = out[0]
+        if sens:
+            jac[idx] = out[1]
+    return (jac if sens else q), negative_pet
+
+
+def _apply(ds, params, model, warmup, snow, sens, solver_options, pet):
+    m = models.get(model, snow=snow)
+    ds, input_attrs = model_inputs(ds, m.forcings, pet=pet, where="sensitivity" if sens else "simulate")
+    forcings = _forcings(ds, m)
+    theta = _theta(params, m)
+    n = ds.sizes["time"]
+    warmup = int(warmup)
+    if not 0 <= warmup < n:
+        raise ValueError(f"warmup must lie in [0, {n}) days; got {warmup}")
+    if "basin" in ds.dims:
+        labels = ds["basin"]
+    else:
+        labels = xr.DataArray(str(ds["basin"].values) if "basin" in ds.coords else "")
+    # the labels must be plain strings, not a dimension coordinate that apply_ufunc would align on
+    labels = xr.DataArray(np.asarray(labels.values).astype(str), dims=labels.dims)
+    chunks = next((f.chunksizes for f in forcings if f.chunks is not None), None)
+    if chunks is not None and "basin" in chunks:
+        # same basin chunks for every input: one task per forcing chunk, no rechunking
+        labels = labels.chunk({"basin": chunks["basin"]})
+        if "basin" in theta.dims:
+            theta = theta.chunk({"basin": chunks["basin"]})
+    d = len(m.params)
+    core_out = ["time", "param"] if sens else ["time"]
+    out, negative_pet = xr.apply_ufunc(
+        _run_block,
+        *forcings,
+        theta,
+        labels,
+        input_core_dims=[["time"]] * len(forcings) + [["param"], []],
+        output_core_dims=[core_out, []],
+        exclude_dims={"time"},
+        dask="parallelized",
+        output_dtypes=[np.float64, np.int64],
+        dask_gufunc_kwargs={"output_sizes": {"time": n - warmup, "param": d} if sens else {"time": n - warmup}},
+        kwargs={"model": m.name, "snow": snow, "warmup": warmup, "sens": sens,
+                "dates": ds["time"].values, "solver_options": dict(solver_options)},
+    )
+    negative_pet.attrs = {"long_name": "days of negative PET, clipped to zero", "units": "d",
+                          "flag": "negative PET clipped to zero (days)", "flag_category": "NegativePETWarning"}
+    if negative_pet.chunks is None and negative_pet.dims == ("basin",):  # computed now: summarise now, once
+        flags.warn(xr.Dataset({"negative_pet_days": negative_pet}, coords={"basin": ds["basin"]}))
+    # a coordinate named apart from calibrate's n_negative_pet, so metrics of q_sim merge into its result
+    out = out.assign_coords(negative_pet_days=negative_pet)
+    out.attrs = input_attrs
+    out = out.assign_coords(time=ds["time"].values[warmup:])
+    if sens:
+        out = out.assign_coords(param=list(m.params), param_units=("param", [m.units[p] for p in m.params]))
+    order = [dim for dim in ("basin", "time", "param") if dim in out.dims]
+    return out.transpose(*order, ...)
+
+
+def simulate(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bool | None = None, pet=None,
+             **solver_options) -> xr.DataArray:
+    """Simulated daily streamflow of a conceptual model for every basin.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        Forcings named as the model's ``forcings`` (``prcp``, ``pet`` in mm/d; ``tmean`` in
+        degC with ``snow``), dims ``(basin, time)`` or ``(time,)``; ``time`` in one chunk.
+    params : xr.DataArray, xr.Dataset or dict
+        ``(basin, param)`` or ``(param,)`` DataArray with a ``param`` coordinate (a
+        calibration result Dataset with ``params`` works too), or a dict ``name -> float``
+        or ``name -> DataArray`` over ``basin``. Physical units. NaN parameters give NaN flow.
+    model : str, optional
+        A name of :func:`basinsx.models.available`; by default the ``model`` attribute of
+        ``params`` (set by :class:`basinsx.regional.ParameterLearner`), else ``"gr4j"``.
+    warmup : int
+        Leading days used to spin up the states; they are dropped from the result.
+    snow : bool, optional
+        Add the degree-day snow module (parameters ``T_tr``, ``f_dd``); by default the
+        ``snow`` attribute of ``params``, else False. A value that contradicts those attrs is an error.
+    pet : None, str or xr.DataArray
+        The PET to use: the data set's ``pet`` (None), a variable name, a method of
+        :func:`basinsx.pet.pet` computed on the fly, or a DataArray (see
+        :func:`basinsx.inputs.choose_pet`); recorded in ``attrs["pet"]``. Inputs in other
+        convertible units are converted (:func:`basinsx.units.to_canonical`).
+    **solver_options
+        ODE models: ``method``, ``n_sub``, ``rtol``, ``atol``, ``h0``, ``hmin``, ``hmax``.
+
+    Returns
+    -------
+    xr.DataArray
+        ``q_sim`` (basin, time) in mm/d, starting ``warmup`` days after the first date,
+        with the coordinate ``negative_pet_days(basin)``: days of negative PET, clipped to
+        zero (for in-memory input one warning names the basins; for dask input summarise
+        the computed coordinate with :func:`basinsx.flags.warn`).
+
+    Raises
+    ------
+    ValueError
+        NaN, infinite or negative precipitation in the forcing (naming basin, variable and
+        date), a time axis that is not daily, bad parameters or warm-up.
+    """
+    model, snow = _model_options(params, model, snow)
+    q = _apply(ds, params, model, warmup, snow, False, solver_options, pet)
+    name = model if isinstance(model, str) else model.name
+    q.attrs = {"units": "mm d-1", "long_name": f"streamflow simulated by {name}{' + snow' if snow else ''}",
+               "standard_name": "runoff_flux", "model": name, "warmup_days": warmup, **q.attrs}
+    return q.rename("q_sim")
+
+
+def sensitivity(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bool | None = None, pet=None,
+                **solver_options) -> xr.DataArray:
+    """Jacobian ``d q_t / d theta`` of the simulated flow for every basin.
+
+    Exact derivatives of the model as computed (the discrete GR4J map; the ODE models'
+    sensitivity equations integrated with the states). Arguments as :func:`simulate`.
+
+    Returns
+    -------
+    xr.DataArray
+        ``dq_dparam`` (basin, time, param) in mm/d per parameter unit (coordinate
+        ``param_units``).
+    """
+    model, snow = _model_options(params, model, snow)
+    jac = _apply(ds, params, model, warmup, snow, True, solver_options, pet)
+    name = model if isinstance(model, str) else model.name
+    jac.attrs = {"units": "mm d-1 per parameter unit (see param_units)",
+                 "long_name": f"sensitivity of {name} streamflow to its parameters", "model": name,
+                 "warmup_days": warmup, **jac.attrs}
+    return jac.rename("dq_dparam")
