@@ -205,7 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=365, help="spin-up days before the period (default 365)")
     p.add_argument("--n-starts", type=int, default=8, help="Latin-hypercube starts per basin (default 8)")
     p.add_argument("--optimizer", default="lbfgsb", choices=["lbfgsb", "lm"])
-    p.add_argument("--snow", action="store_true", help="add the degree-day snow module (needs tmean)")
+    p.add_argument("--snow", nargs="?", const="degree_day", choices=("degree_day", "cemaneige", "cemaneige_hyst"),
+                   help="snow module in front of the model (needs tmean): degree_day (also bare --snow), or airGR's "
+                        "cemaneige / cemaneige_hyst (elevation layers from a hypsometry variable, else one layer)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--basins", nargs="+", help="basin ids to calibrate (default all)")
     p.add_argument("--basin-chunk", type=_basins_per_chunk, default=8,

@@ -14,6 +14,7 @@ import xarray as xr
 from . import flags, models
 from .inputs import model_inputs
 from .models.base import forcing_problem
+from .models.cemaneige import layer_inputs
 
 __all__ = ["simulate", "sensitivity"]
 
@@ -73,19 +74,23 @@ def _forcings(ds, model: models.Model) -> list:
     return [ds[v] for v in model.forcings]
 
 
-def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options):
+def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options, layers=False):
     """Kernel over a block of basins: forcings ``(..., T)``, theta ``(..., d)``, basin labels ``(...)``.
 
     Returns the flow (or Jacobian) and the days of negative PET per basin, which are
     clipped here so that no model run warns from inside a dask task (:mod:`basinsx.flags`).
     """
     m = models.get(model, snow=snow)
+    if layers:  # CemaNeige's elevation layers per basin: hypsometry (..., 101), station elevation (...)
+        *arrays, hyps, elev = arrays
     *forcings, theta, labels = arrays
     n, d = forcings[0].shape[-1], theta.shape[-1]
     shape = np.broadcast_shapes(*(a.shape[:-1] for a in forcings), theta.shape[:-1], np.shape(labels))
     forcings = [np.broadcast_to(a, shape + (n,)) for a in forcings]
     theta = np.broadcast_to(theta, shape + (d,))
     labels = np.broadcast_to(labels, shape)
+    if layers:
+        hyps, elev = np.broadcast_to(hyps, shape + hyps.shape[-1:]), np.broadcast_to(elev, shape)
     q = np.full(shape + (n - warmup,), np.nan)
     jac = np.full(shape + (n - warmup, d), np.nan) if sens else None
     negative_pet = np.zeros(shape, dtype=np.int64)
@@ -102,7 +107,8 @@ def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options):
         th = np.asarray(theta[idx], dtype=np.float64)
         if not np.all(np.isfinite(th)):
             continue  # e.g. a basin whose calibration failed: NaN flow, not an error
-        out = m.run(th, f, warmup=warmup, sensitivities=sens, **solver_options)
+        mb = m.with_layers(hyps[idx], elev[idx]) if layers else m
+        out = mb.run(th, f, warmup=warmup, sensitivities=sens, dates=dates, **solver_options)
         q[idx] = out[0]
         if sens:
             jac[idx] = out[1]
@@ -113,6 +119,7 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet):
     m = models.get(model, snow=snow)
     ds, input_attrs = model_inputs(ds, m.forcings, pet=pet, where="sensitivity" if sens else "simulate")
     forcings = _forcings(ds, m)
+    extra = layer_inputs(ds) if m.snow in ("cemaneige", "cemaneige_hyst") else []
     theta = _theta(params, m)
     n = ds.sizes["time"]
     warmup = int(warmup)
@@ -130,6 +137,7 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet):
         labels = labels.chunk({"basin": chunks["basin"]})
         if "basin" in theta.dims:
             theta = theta.chunk({"basin": chunks["basin"]})
+        extra = [e.chunk({"basin": chunks["basin"]}) if "basin" in e.dims else e for e in extra]
     d = len(m.params)
     core_out = ["time", "param"] if sens else ["time"]
     out, negative_pet = xr.apply_ufunc(
@@ -137,14 +145,15 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet):
         *forcings,
         theta,
         labels,
-        input_core_dims=[["time"]] * len(forcings) + [["param"], []],
+        *extra,
+        input_core_dims=[["time"]] * len(forcings) + [["param"], []] + [["quantile"], []][: len(extra)],
         output_core_dims=[core_out, []],
         exclude_dims={"time"},
         dask="parallelized",
         output_dtypes=[np.float64, np.int64],
         dask_gufunc_kwargs={"output_sizes": {"time": n - warmup, "param": d} if sens else {"time": n - warmup}},
         kwargs={"model": m.name, "snow": snow, "warmup": warmup, "sens": sens,
-                "dates": ds["time"].values, "solver_options": dict(solver_options)},
+                "dates": ds["time"].values, "solver_options": dict(solver_options), "layers": bool(extra)},
     )
     negative_pet.attrs = {"long_name": "days of negative PET, clipped to zero", "units": "d",
                           "flag": "negative PET clipped to zero (days)", "flag_category": "NegativePETWarning"}
@@ -181,6 +190,9 @@ def simulate(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bool 
     snow : bool, optional
         Add the degree-day snow module (parameters ``T_tr``, ``f_dd``); by default the
         ``snow`` attribute of ``params``, else False. A value that contradicts those attrs is an error.
+        ``"cemaneige"``, ``"cemaneige_hyst"``: airGR's CemaNeige (see :func:`basinsx.models.get`), its
+        elevation layers per basin from ``hypsometry(basin, quantile)`` and ``station_elevation`` (else
+        ``elev_mean``); without a hypsometry, one layer.
     pet : None, str or xr.DataArray
         The PET to use: the data set's ``pet`` (None), a variable name, a method of
         :func:`basinsx.pet.pet` computed on the fly, or a DataArray (see

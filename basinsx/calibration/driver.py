@@ -9,6 +9,7 @@ import xarray as xr
 from .. import flags
 from ..inputs import model_inputs, period_slice
 from ..models.base import forcing_problem
+from ..models.cemaneige import layer_inputs
 from .optimize import OPTIMIZERS, calibrate_basin, log_scaled
 
 __all__ = ["calibrate"]
@@ -32,7 +33,7 @@ def resolve_model(model, snow=False):
 
 
 def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, seed, maxiter, tol, log_scale,
-                     solver_options, dates, forcing_names, progress):
+                     solver_options, dates, forcing_names, progress, layers=False):
     """Kernel over a block of basins: forcings ``(..., T)`` then flow ``(..., T)``; time last.
 
     Negative PET is counted per basin and clipped here, as the models would clip it, so
@@ -41,6 +42,8 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
     from tqdm.auto import tqdm
 
     model = resolve_model(model, snow)
+    if layers:  # CemaNeige's elevation layers per basin: hypsometry (..., 101), station elevation (...)
+        *arrays, hyps, elev = arrays
     *forcings, flow = arrays
     shape, d = flow.shape[:-1], len(model.params)
     out = (np.full(shape + (d,), np.nan), np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan),
@@ -62,7 +65,8 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
             out[6][idx] = "failed: no observed streamflow in the calibration period"
             continue
         try:
-            res = calibrate_basin(model, forcing, obs, loss=loss, warmup=warmup, n_starts=n_starts,
+            basin_model = model.with_layers(hyps[idx], elev[idx], dates=dates) if layers else model
+            res = calibrate_basin(basin_model, forcing, obs, loss=loss, warmup=warmup, n_starts=n_starts,
                                   optimizer=optimizer, seed=seed, maxiter=maxiter, tol=tol, log_scale=log_scale,
                                   solver_options=solver_options)
         except Exception as err:  # whatever goes wrong in one basin fails that basin only (not KeyboardInterrupt)
@@ -118,8 +122,11 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
         set's ``pet`` (and warns once if a reader marked it as biased, as Caravan's
         ERA5-Land PET is), a variable name, a method computed on the fly (``"oudin"``,
         ``"hargreaves"``, ``"priestley_taylor"``) or a DataArray. Recorded in ``attrs["pet"]``.
-    snow : bool
-        Add the degree-day snow module (needs ``tmean``); only with a model name.
+    snow : bool or str
+        A snow module (needs ``tmean``); only with a model name: True or ``"degree_day"``,
+        ``"cemaneige"``, ``"cemaneige_hyst"`` (see :func:`basinsx.models.get`). CemaNeige reads its
+        elevation layers per basin from ``hypsometry(basin, quantile)`` and ``station_elevation``
+        (else ``elev_mean``); without a hypsometry it runs on one layer.
     maxiter, tol : int, float
         Iteration limit per start and convergence tolerance of the optimizer; ``tol=None``
         is 5e-5 for L-BFGS-B (relative loss decrease per iteration, twice in a row) and 1e-10 for LM.
@@ -190,11 +197,12 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     arrays = [sub[n].reset_coords(drop=True) for n in names]
     arrays = [a.chunk({"time": -1}) if a.chunks is not None else a for a in arrays]
     labels = {c: sub[c] for c in sub.coords if c not in sub.indexes and sub[c].dims == ("basin",)}
+    extra = layer_inputs(ds) if getattr(model_obj, "snow", None) in ("cemaneige", "cemaneige_hyst") else []
 
     d = len(model_obj.params)
     results = xr.apply_ufunc(
-        _calibrate_block, *arrays,
-        input_core_dims=[["time"]] * len(arrays),
+        _calibrate_block, *arrays, *extra,
+        input_core_dims=[["time"]] * len(arrays) + [["quantile"], []][: len(extra)],
         output_core_dims=[["param"]] + [[]] * 7,
         dask="parallelized",
         output_dtypes=[np.float64, np.float64, np.float64, np.float64, np.int64, bool, object, np.int64],
@@ -203,7 +211,7 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
                 "warmup": spin, "n_starts": int(n_starts), "optimizer": optimizer, "seed": seed,
                 "maxiter": int(maxiter), "tol": None if tol is None else float(tol), "log_scale": bool(log_scale),
                 "solver_options": dict(solver_options or {}), "dates": sub.indexes["time"].values,
-                "forcing_names": list(model_obj.forcings), "progress": progress},
+                "forcing_names": list(model_obj.forcings), "progress": progress, "layers": bool(extra)},
     )
     out = xr.Dataset(dict(zip(OUTPUTS, results))).assign_coords(labels)
     units = getattr(model_obj, "units", {}) or {}

@@ -225,7 +225,7 @@ class Model:
     def __post_init__(self):
         check_bounds(self.name, self.params, self.bounds)
 
-    def with_layers(self, hypsometry=None, station_elevation=None, n_layers: int = 5) -> Model:
+    def with_layers(self, hypsometry=None, station_elevation=None, n_layers: int = 5, dates=None) -> Model:
         """This model with CemaNeige's elevation layers of one basin (see :class:`cemaneige.Layers`)."""
         from dataclasses import replace
 
@@ -234,7 +234,7 @@ class Model:
         if self.snow not in ("cemaneige", "cemaneige_hyst"):
             raise ValueError(f"{self.name}: elevation layers need snow='cemaneige' or 'cemaneige_hyst'; "
                              f"got snow={self.snow!r}")
-        return replace(self, layers=Layers(hypsometry, n_layers, station_elevation))
+        return replace(self, layers=Layers(hypsometry, n_layers, station_elevation, dates))
 
     def check_forcing(self, forcing) -> tuple[np.ndarray, int]:
         """Validated float64 copy of ``forcing`` with negative PET set to zero.

@@ -65,9 +65,12 @@ class Layers:
         Number of equal-area elevation bands.
     station_elevation : float or None
         Elevation the forcing refers to, m; default the median of ``hypsometry``.
+    dates : array_like of datetime64, optional
+        The days of the forcing, for the daily lapse rates (else given to ``Model.run``).
     """
 
-    def __init__(self, hypsometry=None, n_layers: int = 5, station_elevation=None):
+    def __init__(self, hypsometry=None, n_layers: int = 5, station_elevation=None, dates=None):
+        self.dates = dates
         n_layers = int(n_layers)
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1; got {n_layers}")
@@ -101,6 +104,7 @@ class Layers:
         if self.single:
             p, t = prcp[None].copy(), tmean[None].copy()
         else:
+            dates = self.dates if dates is None else dates
             if dates is None:
                 raise ValueError("CemaNeige on elevation layers needs the dates of the forcing (daily lapse rates of "
                                  "Valery 2010): pass dates= to Model.run")
@@ -269,6 +273,22 @@ def cemaneige_kernel(p, frac, temp, masp, theta, i0, hyst, sens):
             for j in range(ns):
                 dw[j, k] += dmelt[j] / nl
     return w, dw
+
+
+def layer_inputs(ds) -> list:
+    """Per-basin layer inputs of a Dataset: ``[hypsometry(basin, quantile), station_elevation(basin)]``, or ``[]``.
+
+    The station elevation is ``station_elevation``, else ``elev_mean``, else the median of the
+    hypsometry. Without a ``hypsometry`` variable (e.g. the sample, CAMELS, Caravan: elevation
+    statistics only) CemaNeige runs on one layer with the basin's forcing as it is.
+    """
+    if "hypsometry" not in ds:
+        return []
+    h = ds["hypsometry"]
+    if "quantile" not in h.dims or h.sizes["quantile"] != 101:
+        raise ValueError(f"hypsometry must have a 'quantile' dim of 101 elevation quantiles; got {dict(h.sizes)}")
+    z = next((ds[v] for v in ("station_elevation", "elev_mean") if v in ds), h.isel(quantile=50))
+    return [h.reset_coords(drop=True), z.reset_coords(drop=True)]
 
 
 def water_input(forcing, theta, i0: int, hyst: bool, layers: Layers, dates, sens: bool) -> np.ndarray:

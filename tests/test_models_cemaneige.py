@@ -1,0 +1,130 @@
+"""CemaNeige (with and without hysteresis) as a snow option: bit-equal to GRsuite, exact Jacobians, Dataset API, CLI."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import basinsx
+import basinsx.models as bm
+from basinsx.calibration import calibrate
+from basinsx.cli import build_parser
+from basinsx.simulation import sensitivity, simulate
+
+from conftest import raise_if_dask_computes
+
+THETA = {"gr4j": [350.0, 0.5, 90.0, 1.7], "gr5j": [350.0, 0.5, 90.0, 1.7, 0.3],
+         "gr6j": [350.0, 0.5, 90.0, 1.7, 0.2, 8.0], "gr4j_ode": [350.0, -0.5, 90.0, 1.7],
+         "hymod": [250.0, 0.6, 0.7, 0.02, 0.45]}
+CN = {"cemaneige": [0.5, 3.5], "cemaneige_hyst": [0.3, 4.0, 20.0, 0.6]}
+# a made-up hypsometry (m) reaching above airGR's 4000 m cap of the precipitation gradient
+HYPS = np.concatenate([np.linspace(150.0, 1500.0, 81), np.linspace(1600.0, 4300.0, 20)])
+STATION = 300.0
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """Six years of the snowy Maine basin 01031500 with Oudin PET, loaded."""
+    ds = basinsx.open_dataset("sample", basins=["01031500", "01440000"], chunks=None)
+    ds = ds.assign(pet=ds.hydro.pet("oudin"))[["prcp", "pet", "tmean", "streamflow"]]
+    return ds.isel(time=slice(0, 365 * 6)).astype("float64").load()
+
+
+def _arrays(sample, basin="01031500"):
+    b = sample.sel(basin=basin)
+    return b["time"].values.astype("datetime64[D]"), np.vstack([b["prcp"].values, b["pet"].values, b["tmean"].values])
+
+
+@pytest.mark.parametrize("snow", ["cemaneige", "cemaneige_hyst"])
+@pytest.mark.parametrize("name", ["gr4j", "gr5j", "gr6j"])
+def test_reproduces_grsuite(sample, name, snow):
+    grsuite = pytest.importorskip("grsuite")
+    dates, f = _arrays(sample)
+    theta = THETA[name] + CN[snow]
+    gname = "CemaNeige" + name.upper()
+    for hyps, n_layers, station in ((HYPS, 5, STATION), (HYPS, 3, 2000.0), (None, 1, None)):
+        cat = grsuite.Catchment(dates, f[0], f[1], temperature=f[2], hypsometry=np.full(101, 250.0) if hyps is None
+                                else hyps, elevation=station, n_layers=n_layers)
+        m = bm.get(name, snow=snow, hypsometry=hyps, n_layers=n_layers, station_elevation=station)
+        for warmup in (0, 365):
+            im = cat.inputs(gname)
+            ro = grsuite.RunOptions(im, gname, ind_period_run=np.arange(warmup, f.shape[1]),
+                                    ind_period_warmup=np.arange(warmup), is_hyst=snow == "cemaneige_hyst")
+            ref = grsuite.run_model(im, ro, theta, model=gname)["Qsim"]
+            q, _ = m.run(theta, f, warmup=warmup, sensitivities=False, dates=dates)
+            np.testing.assert_allclose(q, ref, rtol=1e-10, atol=0)
+            assert ref.max() > 1.0
+
+
+@pytest.mark.parametrize("snow", ["cemaneige", "cemaneige_hyst"])
+@pytest.mark.parametrize("name", ["gr4j", "gr6j", "gr4j_ode", "hymod"])
+def test_jacobian_matches_central_differences(sample, name, snow):
+    """Real forcing, five layers; ODE models with fixed steps (exact derivatives of the discrete map)."""
+    dates, f = _arrays(sample)
+    f = f[:, : 365 * 3]
+    dates = dates[: 365 * 3]
+    m = bm.get(name, snow=snow, hypsometry=HYPS, station_elevation=STATION)
+    theta = np.array(THETA[name] + CN[snow])
+    opts = {"method": "fixed", "n_sub": 8} if name in ("gr4j_ode", "hymod") else {}
+    q, J = m.run(theta, f, warmup=365, dates=dates, **opts)
+    for j, p in enumerate(m.params):
+        h = 1e-6 * max(1.0, abs(theta[j]))
+        tp, tm = theta.copy(), theta.copy()
+        tp[j] += h
+        tm[j] -= h
+        fd = (m.run(tp, f, 365, False, dates=dates, **opts)[0] - m.run(tm, f, 365, False, dates=dates, **opts)[0]) / (2 * h)
+        scale = max(np.abs(fd).max(), np.abs(J[:, j]).max())
+        if p in ("cn_ctg", "cn_thacc"):
+            # they act through switches only (thermal state reaching 0; Gratio reaching 1): flat almost everywhere
+            assert scale == 0.0, p
+            continue
+        assert scale > 0, p
+        assert np.abs(fd - J[:, j]).max() / scale < 1e-6, (p, np.abs(fd - J[:, j]).max() / scale)
+
+
+def test_layers_and_errors(sample):
+    dates, f = _arrays(sample)
+    m = bm.get("gr4j", snow="cemaneige", hypsometry=HYPS, station_elevation=STATION)
+    assert m.params[-2:] == ("cn_ctg", "cn_kf") and m.units["cn_kf"] == "mm degC-1 d-1" and m.forcings[-1] == "tmean"
+    assert m.layers.n_layers == 5 and m.layers.z[0] < m.layers.z[-1]
+    with pytest.raises(ValueError, match="needs the dates"):
+        m.run(THETA["gr4j"] + CN["cemaneige"], f)
+    with pytest.raises(ValueError, match="101 elevation quantiles"):
+        bm.get("gr4j", snow="cemaneige", hypsometry=HYPS[:50])
+    with pytest.raises(ValueError, match="unknown snow option"):
+        bm.get("gr4j", snow="glacier")
+    with pytest.raises(ValueError, match="pass snow='cemaneige'"):
+        bm.get("gr4j", hypsometry=HYPS)
+    # one layer without hypsometry: the basin's forcing as it is, no dates needed
+    q, _ = bm.get("hymod", snow="cemaneige").run(THETA["hymod"] + CN["cemaneige"], f, 365, False)
+    assert np.isfinite(q).all() and q.max() > 1.0
+
+
+def test_dataset_reads_layers_per_basin(sample):
+    ds = sample.assign(hypsometry=xr.DataArray(np.stack([HYPS, HYPS + 200.0]), dims=("basin", "quantile")),
+                       station_elevation=("basin", [STATION, 500.0]))
+    params = dict(zip(bm.get("gr4j", snow="cemaneige").params, THETA["gr4j"] + CN["cemaneige"]))
+    lazy = ds.chunk({"basin": 1})
+    with raise_if_dask_computes():
+        q = simulate(lazy, params, model="gr4j", warmup=365, snow="cemaneige")
+        jac = sensitivity(lazy, params, model="gr4j", warmup=365, snow="cemaneige")
+    q, jac = q.compute(), jac.compute()
+    for i, b in enumerate(ds.basin.values):
+        dates, f = _arrays(ds, b)
+        m = bm.get("gr4j", snow="cemaneige", hypsometry=HYPS + 200.0 * i, station_elevation=[STATION, 500.0][i])
+        ref, J = m.run(list(params.values()), f, warmup=365, dates=dates)
+        np.testing.assert_array_equal(q.sel(basin=b).values, ref)
+        np.testing.assert_array_equal(jac.sel(basin=b).values, J)
+    assert list(jac.param.values[-2:]) == ["cn_ctg", "cn_kf"]
+    cal = calibrate(ds, model="gr4j", snow="cemaneige", period=slice("1982", "1985"), n_starts=2, maxiter=15)
+    assert cal["params"].sizes["param"] == 6 and np.isfinite(cal["kge"]).all()
+    assert (cal["params"].sel(param="cn_kf") >= 0).all()
+
+
+def test_cli_snow_takes_the_module_name():
+    parser = build_parser()
+    base = ["calibrate", "sample", "--out", "x.zarr"]
+    assert parser.parse_args(base + ["--snow", "cemaneige_hyst"]).snow == "cemaneige_hyst"
+    assert parser.parse_args(base + ["--snow"]).snow == "degree_day"
+    assert parser.parse_args(base).snow is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(base + ["--snow", "glacier"])
