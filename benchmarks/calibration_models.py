@@ -12,42 +12,36 @@ the error-controlled Heun-Euler scheme, in calibration and validation alike.
 
 from __future__ import annotations
 
-import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from common import PET_CHOICES, argument_parser, caravan
 
-import basinsx
 import basinsx.models as bm
 from basinsx.calibration import calibrate, simulate
 from basinsx.calibration.losses import KGE
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "caravan"
 
 
 def kge_per_basin(sim, obs):
     return np.array([1.0 - KGE()(s, o)[0] for s, o in zip(sim.values, obs.values)])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = argument_parser(__doc__)
     parser.add_argument("--step", type=int, default=10, help="take every STEP-th of the 100 basins")
     parser.add_argument("--models", default=",".join(bm.available()))
     parser.add_argument("--n-starts", type=int, default=4)
     parser.add_argument("--solver", choices=["fixed", "adaptive"], default="fixed", help="ODE models only")
     parser.add_argument("--n-sub", type=int, default=2, help="fixed Heun steps per day for the ODE models")
-    parser.add_argument("--pet", choices=["era5", "oudin"], default="oudin")
+    parser.add_argument("--pet", choices=PET_CHOICES, default="oudin")
     parser.add_argument("--snow", action="store_true", help="add the degree-day snow module")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
 
-    ds = basinsx.open_dataset(DATA, chunks=None)
-    ds = ds.isel(basin=slice(0, None, args.step))
-    pet = ds.hydro.pet("oudin") if args.pet == "oudin" else ds["pet"].clip(min=0)
-    ds = ds.assign(pet=pet)[["prcp", "pet", "tmean", "streamflow"]].astype("float64")
+    ds = caravan(args.pet, clip_pet=True).isel(basin=slice(0, None, args.step))
+    ds = ds[["prcp", "pet", "tmean", "streamflow"]].astype("float64")
     val = ds.sel(time=slice("1995-01-01", "2014-12-31"))
     print(f"{ds.sizes['basin']} basins, PET {args.pet}, snow {args.snow}, {args.n_starts} starts")
     print(f"{'model':9s} {'KGE cal q25/med/q75':>22s} {'KGE val q25/med/q75':>22s} {'runs':>6s} "

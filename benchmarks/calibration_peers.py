@@ -19,7 +19,6 @@ CSV per basin (the run can be resumed) and summarised at the end.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import time
 import warnings
@@ -27,13 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import PET_CHOICES, argument_parser, caravan
 
-import basinsx
 import basinsx.models as bm
 from basinsx.calibration import calibrate
 from basinsx.calibration.losses import KGE
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "caravan"
 WARMUP = slice("1981-01-01", "1981-12-31")
 CAL = slice("1982-01-01", "1995-12-31")
 VAL_WARMUP = slice("1995-01-01", "1995-12-31")
@@ -99,22 +97,20 @@ def run_spotpy(forcing, obs, repetitions, seed):
     return np.asarray(sampler.status.params_min, dtype=float), int(sampler.status.rep)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = argument_parser(__doc__)
     parser.add_argument("--basins", type=int, default=100, help="number of basins (the first N)")
     parser.add_argument("--skip", type=int, default=0, help="skip the first N basins")
     parser.add_argument("--step", type=int, default=1, help="take every STEP-th basin")
     parser.add_argument("--n-starts", type=int, default=8)
     parser.add_argument("--repetitions", type=int, default=5000, help="SCE-UA budget of model runs")
     parser.add_argument("--methods", default="basinsx,grsuite,spotpy")
-    parser.add_argument("--pet", choices=["era5", "oudin"], default="era5")
+    parser.add_argument("--pet", choices=PET_CHOICES, default="era5")
     parser.add_argument("--out", default="/tmp/calibration_peers.csv")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # ERA5-Land negative PET (clipped), spotpy chatter
 
-    ds = basinsx.open_dataset(DATA, chunks=None)
-    pet = ds.hydro.pet("oudin") if args.pet == "oudin" else ds["pet"].clip(min=0)
-    ds = ds.assign(pet=pet)[["prcp", "pet", "streamflow"]]
+    ds = caravan(args.pet, clip_pet=True)[["prcp", "pet", "streamflow"]]
     basins = list(ds.basin.values)[args.skip::args.step][: args.basins]
     out = Path(args.out)
     done = set()

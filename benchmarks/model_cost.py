@@ -11,11 +11,11 @@ ratios to GRsuite's kernel; the flows are checked to be equal first.
 
 from __future__ import annotations
 
-import argparse
 import time
 import warnings
 
 import numpy as np
+from common import argument_parser
 
 import basinsx
 import basinsx.models as bm
@@ -24,11 +24,11 @@ THETA = {"gr4j": [350.0, 0.5, 90.0, 1.7], "gr5j": [350.0, 0.5, 90.0, 1.7, 0.3],
          "gr6j": [350.0, 0.5, 90.0, 1.7, 0.2, 8.0]}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = argument_parser(__doc__)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--years", type=int, default=15)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     import grsuite
     from grsuite import _kernels
