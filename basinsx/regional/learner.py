@@ -127,7 +127,7 @@ def window_loss(q, obs, scale, kind: str = "nse"):
     has = n > 1
     y = torch.where(mask, obs, q.detach())  # NaN never enters the graph
     if kind == "nse":
-        per = ((q - y) ** 2 * mask).sum(1) / (n.clamp(min=1) * scale)
+        per = ((q - y) ** 2 * mask).sum(1) / (n.clamp(min=1) * torch.where(has, scale, torch.ones_like(scale)))
     else:
         w = mask.to(q.dtype) / n.clamp(min=1)[:, None]
         mq, my = (q * w).sum(1), (y * w).sum(1)
