@@ -436,7 +436,8 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
     out["n_negative_pet"].attrs = {"long_name": "days of negative PET in the calibration window, clipped to zero",
                                    "units": "d", "flag": "negative PET clipped to zero (days)",
                                    "flag_category": "NegativePETWarning"}
-    out.attrs = {"model": model_obj.name, "method": method, "likelihood": lik.name, "period": span,
+    out["draws"].attrs.update(model=model_obj.name, snow=int(snow))  # simulate(ds, post["draws"]) picks the model
+    out.attrs = {"model": model_obj.name, "snow": int(snow), "method": method, "likelihood": lik.name, "period": span,
                  "warmup_days": spin, "n_chains": int(n_chains), "n_draws": int(n_draws), "seed": int(seed),
                  "log_scale": int(log_scale), **({"n_adapt": int(n_adapt)} if method == "hmc" else {}),
                  "start": "calibrated to the likelihood's mode" if start is None else "given", **input_attrs}
@@ -445,28 +446,47 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
     return out
 
 
-def _predictive_block(q, sigma, obs_mean, labels, *, likelihood, quantiles, seed):
-    """Kernel: ``q (..., S, T)`` simulated per draw, ``sigma (..., S)`` -> quantiles ``(..., Q, T)`` with noise."""
-    shape = q.shape[:-2]
-    out = np.full(shape + (len(quantiles), q.shape[-1]), np.nan)
-    labels = np.broadcast_to(labels, shape)
-    obs_mean = np.broadcast_to(obs_mean, shape)
+def _predictive_block(*arrays, model, snow, likelihood, quantiles, warmup, seed, forcing_names, dates,
+                      solver_options):
+    """Kernel: forcings ``(..., T)``, draws ``(..., S, d)``, sigma ``(..., S)``, flow mean and label ``(...)``.
+
+    Returns the quantiles over the draws of the flow with and without the residual noise, ``(..., Q, T - warmup)``.
+    """
+    model = resolve_model(model, snow)
+    *forcings, draws, sigma, flow_mean, labels = arrays
+    shape = np.broadcast_shapes(draws.shape[:-2], np.shape(labels))
+    n = forcings[0].shape[-1]
+    pred, param = (np.full(shape + (len(quantiles), n - warmup), np.nan) for _ in range(2))
+    labels, flow_mean = np.broadcast_to(labels, shape), np.broadcast_to(flow_mean, shape)
+    draws, sigma = np.broadcast_to(draws, shape + draws.shape[-2:]), np.broadcast_to(sigma, shape + sigma.shape[-1:])
+    pet = forcing_names.index("pet") if "pet" in forcing_names else None
     for idx in np.ndindex(shape):
-        ok = np.isfinite(sigma[idx])
+        ok = np.isfinite(sigma[idx]) & np.isfinite(draws[idx]).all(axis=-1)
         if not ok.any():
-            continue
+            continue  # a basin whose posterior failed: NaN bands
+        forcing = np.stack([np.broadcast_to(f, shape + (n,))[idx] for f in forcings]).astype(np.float64)
+        problem = forcing_problem(forcing, forcing_names)
+        if problem:
+            row, col, what = problem
+            raise ValueError(f"forcing {forcing_names[row]!r} is {what} for basin {labels[idx]} on "
+                             f"{pd.Timestamp(dates[col]).date()}")
+        if pet is not None:
+            np.maximum(forcing[pet], 0.0, out=forcing[pet])
+        q = np.stack([model.run(th, forcing, warmup=warmup, sensitivities=False, **solver_options)[0]
+                      for th in draws[idx][ok]])
         rng = np.random.default_rng([int(seed), zlib.crc32(str(labels[idx]).encode())])
-        y = likelihood.noise(q[idx][ok], sigma[idx][ok], obs_mean[idx], rng)
-        out[idx] = np.quantile(y, quantiles, axis=0)
-    return out
+        pred[idx] = np.quantile(likelihood.noise(q, sigma[idx][ok], flow_mean[idx], rng), quantiles, axis=0)
+        param[idx] = np.quantile(q, quantiles, axis=0)
+    return pred, param
 
 
-def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), warmup: int = 365, *, pet=None,
-               thin: int = 1, seed: int = 0, snow: bool = False) -> xr.Dataset:
+def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), warmup: int = 365, *, model=None,
+               pet=None, thin: int = 1, seed: int = 0, solver_options: dict | None = None) -> xr.Dataset:
     """Predictive bands of streamflow: every posterior draw simulated, plus the likelihood's residual noise.
 
     The noise matters: parameter uncertainty alone gives bands far narrower than the
-    scatter of the observations (see the coverage in the uncertainty docs).
+    scatter of the observations (see the coverage in the uncertainty docs). Predicted flow
+    below zero (possible under the Gaussian likelihoods) is set to zero.
 
     Parameters
     ----------
@@ -477,40 +497,60 @@ def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), wa
     quantiles : sequence of float
     warmup : int
         Leading days used to spin up the model, dropped from the result.
+    model : model object, optional
+        The model of ``post`` if it is not a registry model (its name is in ``post.attrs``).
+    pet : None, str or xr.DataArray
+        As for :func:`posterior`: use the same PET.
     thin : int
-        Use every ``thin``-th draw of each chain.
+        Use every ``thin``-th draw of each chain (one model run per draw used).
     seed : int
+        Seed of the residual noise (with the basin label: independent of the chunking).
 
     Returns
     -------
     xr.Dataset
-        ``q_pred(basin, quantile, time)`` (with noise) and ``q_param(basin, quantile, time)``
-        (parameter uncertainty only), mm/d; lazy for dask input.
+        ``q_pred(basin, quantile, time)`` (parameters and residual noise) and
+        ``q_param(basin, quantile, time)`` (parameter uncertainty only), mm/d; lazy for dask input.
     """
-    from ..simulation import simulate
-
+    model_obj = resolve_model(post.attrs["model"] if model is None else model, bool(post.attrs.get("snow", 0)))
     lik = get_likelihood(post.attrs["likelihood"])
-    draws = post["draws"].isel(draw=slice(None, None, int(thin))).stack(sample=("chain", "draw"))
-    sigma = post["sigma"].isel(draw=slice(None, None, int(thin))).stack(sample=("chain", "draw"))
-    draws = draws.drop_vars(["sample", "chain", "draw"]).transpose(..., "sample", "param")
-    sigma = sigma.drop_vars(["sample", "chain", "draw"])
-    q = simulate(ds, draws, model=post.attrs["model"], warmup=warmup, pet=pet, snow=snow)
-    q = q.reset_coords(drop=True).transpose(..., "sample", "time")
-    if q.chunks is not None:
-        q = q.chunk({"sample": -1, "time": -1})
-    obs_mean = post["flow_mean"].reset_coords(drop=True)
+    ds, input_attrs = model_inputs(ds, model_obj.forcings, pet=pet, where="predictive")
+    missing = [v for v in model_obj.forcings if v not in ds]
+    if missing:
+        raise KeyError(f"predictive needs forcings {list(model_obj.forcings)}; the dataset lacks {missing}")
+    n = ds.sizes["time"]
+    if not 0 <= int(warmup) < n:
+        raise ValueError(f"warmup must lie in [0, {n}) days; got {warmup}")
+    qs = [float(x) for x in quantiles]
+    if not all(0 <= x <= 1 for x in qs):
+        raise ValueError(f"quantiles must lie in [0, 1]; got {qs}")
+    thinned = post[["draws", "sigma"]].isel(draw=slice(None, None, int(thin))).stack(sample=("chain", "draw"))
+    thinned = thinned.drop_vars(["sample", "chain", "draw"]).reset_coords(drop=True)
+    forcings = [ds[v].reset_coords(drop=True) for v in model_obj.forcings]
+    forcings = [f.chunk({"time": -1}) if f.chunks is not None else f for f in forcings]
     labels = xr.DataArray(np.asarray(ds["basin"].values).astype(str), dims=ds["basin"].dims) if "basin" in ds.coords \
         else xr.DataArray("")
-    qs = [float(x) for x in quantiles]
-    kw = {"input_core_dims": [["sample", "time"], ["sample"], [], []], "output_core_dims": [["quantile", "time"]],
-          "dask": "parallelized", "output_dtypes": [np.float64],
-          "dask_gufunc_kwargs": {"output_sizes": {"quantile": len(qs)}}}
-    pred = xr.apply_ufunc(_predictive_block, q, sigma, obs_mean, labels, **kw,
-                          kwargs={"likelihood": lik, "quantiles": qs, "seed": seed})
-    param = q.quantile(qs, dim="sample").transpose(*pred.dims)
-    out = xr.Dataset({"q_pred": pred, "q_param": param}).assign_coords(quantile=qs)
+    chunks = next((f.chunksizes for f in forcings if f.chunks is not None), None)
+    extra = [thinned["draws"].transpose(..., "sample", "param"), thinned["sigma"],
+             post["flow_mean"].reset_coords(drop=True), labels]
+    if chunks and "basin" in chunks:  # the basin chunks of the forcings for every input: one task per chunk
+        extra = [a.chunk({"basin": chunks["basin"]}) if "basin" in a.dims else a for a in extra]
+    pred, param = xr.apply_ufunc(
+        _predictive_block, *forcings, *extra,
+        input_core_dims=[["time"]] * len(forcings) + [["sample", "param"], ["sample"], [], []],
+        output_core_dims=[["quantile", "time"]] * 2, exclude_dims={"time"},
+        dask="parallelized", output_dtypes=[np.float64, np.float64],
+        dask_gufunc_kwargs={"output_sizes": {"quantile": len(qs), "time": n - int(warmup)}},
+        kwargs={"model": post.attrs["model"] if model is None else model_obj,
+                "snow": bool(post.attrs.get("snow", 0)), "likelihood": lik, "quantiles": qs, "warmup": int(warmup),
+                "seed": int(seed), "forcing_names": list(model_obj.forcings), "dates": ds["time"].values,
+                "solver_options": dict(solver_options or {})},
+    )
+    out = xr.Dataset({"q_pred": pred, "q_param": param}).assign_coords(quantile=qs, time=ds["time"].values[warmup:])
     out["q_pred"].attrs = {"units": "mm d-1", "long_name": f"predictive quantiles of streamflow (parameters and "
                                                            f"{lik.name} residual noise)"}
     out["q_param"].attrs = {"units": "mm d-1", "long_name": "quantiles of simulated streamflow over the parameter "
                                                             "draws (no residual noise)"}
+    out.attrs = {"model": model_obj.name, "likelihood": lik.name, "n_samples": int(thinned.sizes["sample"]),
+                 **input_attrs}
     return out
