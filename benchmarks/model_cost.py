@@ -7,6 +7,10 @@ basinsx's ``Model.run`` without and with the Jacobian, GRsuite's ``run_model`` (
 ratios to GRsuite's kernel; the flows are checked to be equal first.
 
     python benchmarks/model_cost.py --repeat 30
+
+Then CemaNeige-GR4J (5 elevation layers, with and without hysteresis) against GRsuite's
+``run_model(..., "CemaNeigeGR4J")``, ratios to it: GRsuite's layer inputs are built once (as its
+calibration does), basinsx's ``Model.run`` builds them on every run.
 """
 
 from __future__ import annotations
@@ -63,6 +67,40 @@ def main(argv=None):
         med = {k: float(np.median(v)) for k, v in times.items()}
         r = {k: med[k] / med["kernel"] for k in med}
         print(f"{name:6s} {1e3 * med['kernel']:17.2f} {r['run_model']:17.2f} {r['run']:11.2f} {r['run_J']:15.2f}")
+
+    cemaneige(ds, p, e, dates, args.repeat)
+
+
+def cemaneige(ds, p, e, dates, repeat):
+    """CemaNeige-GR4J: basinsx ``Model.run`` with/without the Jacobian next to GRsuite's ``run_model``."""
+    import grsuite
+
+    t = ds["tmean"].values.astype(float)
+    hyps = np.linspace(150.0, 1200.0, 101)  # the sample has no hypsometry: a made-up one, 5 layers
+    print("\nCemaNeigeGR4J, 5 layers; ratios to GRsuite's run_model (its layer inputs built once, basinsx's per run)")
+    print(f"{'snow':15s} {'GRsuite run_model ms':>20s} {'basinsx run':>11s} {'basinsx run + J':>15s}")
+    for snow, cn in (("cemaneige", [0.5, 3.5]), ("cemaneige_hyst", [0.3, 4.0, 20.0, 0.6])):
+        theta = THETA["gr4j"] + cn
+        cat = grsuite.Catchment(dates, p, e, temperature=t, hypsometry=hyps, elevation=300.0, n_layers=5)
+        im = cat.inputs("CemaNeigeGR4J")
+        ro = grsuite.RunOptions(im, "CemaNeigeGR4J", ind_period_run=np.arange(p.size),
+                                ind_period_warmup=np.arange(0), is_hyst=snow == "cemaneige_hyst")
+        m = bm.get("gr4j", snow=snow).with_layers(hyps, 300.0, dates=dates)
+        f = np.vstack([p, e, t])
+        ref = grsuite.run_model(im, ro, theta, model="CemaNeigeGR4J")["Qsim"]
+        assert np.array_equal(m.run(theta, f, sensitivities=False)[0], ref), snow
+        runs = {"run_model": lambda: grsuite.run_model(im, ro, theta, model="CemaNeigeGR4J"),
+                "run": lambda: m.run(theta, f, sensitivities=False), "run_J": lambda: m.run(theta, f)}
+        times = {k: [] for k in runs}
+        for _ in range(repeat):
+            for k, fn in runs.items():
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        print(f"{snow:15s} {1e3 * med['run_model']:20.2f} {med['run'] / med['run_model']:11.2f} "
+              f"{med['run_J'] / med['run_model']:15.2f}")
+
 
 
 if __name__ == "__main__":
