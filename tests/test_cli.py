@@ -187,9 +187,9 @@ def doomed_store(tmp_path, doomed=1):
 def test_a_dead_pool_worker_loses_only_its_blocks(tmp_path, capsys, monkeypatch):
     import dask
 
-    import basinsx.calibration.driver as driver
+    import basinsx.models
 
-    real = driver.resolve_model
+    real = basinsx.models.get
 
     class DiesOnMarker:  # a model whose run kills its worker process on one basin (a segfault, the OOM killer)
         def __init__(self, model):
@@ -206,7 +206,7 @@ def test_a_dead_pool_worker_loses_only_its_blocks(tmp_path, capsys, monkeypatch)
     store, out = doomed_store(tmp_path), tmp_path / "r.zarr"
     argv = ["calibrate", str(store), "--out", str(out), "--period", "1991", "1992", "--n-starts", "1",
             "--basin-chunk", "1", "--scheduler", "processes"]
-    monkeypatch.setattr(driver, "resolve_model", lambda model, snow=False: DiesOnMarker(real(model, snow)))
+    monkeypatch.setattr(basinsx.models, "get", lambda model, snow=False, **kw: DiesOnMarker(real(model, snow, **kw)))
     # forked workers see the patched model; one task per dispatch, so a dead worker takes only its own block
     with dask.config.set({"multiprocessing.context": "fork", "chunksize": 1, "num_workers": 2}):
         assert main(argv) == 1

@@ -1,13 +1,23 @@
 """Calibration of conceptual models with exact gradients: losses, optimizers, ``calibrate``.
 
-``simulate`` and ``sensitivity`` live in :mod:`basinsx.simulation` and are re-exported
-here, so ``from basinsx.calibration import simulate, sensitivity, calibrate`` gives the
-three xarray-level functions behind ``ds.hydro``.
+``simulate`` and ``sensitivity`` live in :mod:`basinsx.simulation`; their old paths here
+(``basinsx.calibration.simulate``) still work and warn.
 """
 
-from ..simulation import sensitivity, simulate
+import warnings
+
 from .driver import calibrate
 from .losses import LOSSES, Loss, Weighted, get_loss
 from .posterior import posterior, predictive
 
-__all__ = ["LOSSES", "Loss", "Weighted", "calibrate", "get_loss", "posterior", "predictive", "sensitivity", "simulate"]
+__all__ = ["LOSSES", "Loss", "Weighted", "calibrate", "get_loss", "posterior", "predictive"]
+
+
+def __getattr__(name: str):
+    if name in ("simulate", "sensitivity"):
+        from .. import simulation
+
+        warnings.warn(f"basinsx.calibration.{name} moved to basinsx.simulation.{name}; import it from there",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(simulation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .. import flags
+from .. import flags, models
 from ..inputs import model_inputs, period_slice
 from ..models.base import forcing_problem
 from ..models.cemaneige import layer_inputs
@@ -15,21 +15,6 @@ from .optimize import OPTIMIZERS, calibrate_basin, log_scaled
 __all__ = ["calibrate"]
 
 OUTPUTS = ("params", "loss", "kge", "nse", "n_evals", "converged", "message", "n_negative_pet")
-
-
-def resolve_model(model, snow=False):
-    """A model object from a registry name (``basinsx.models.get``) or the object itself."""
-    if isinstance(model, str):
-        from .. import models
-
-        return models.get(model, snow=snow)
-    missing = [a for a in ("params", "bounds", "forcings", "run") if not hasattr(model, a)]
-    if missing:
-        raise TypeError(f"model must be a registry name or a model object; {model!r} lacks {missing}")
-    from ..models.base import check_bounds
-
-    check_bounds(getattr(model, "name", type(model).__name__), model.params, model.bounds)
-    return model
 
 
 def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, seed, maxiter, tol, log_scale,
@@ -41,7 +26,7 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
     """
     from tqdm.auto import tqdm
 
-    model = resolve_model(model, snow)
+    model = models.get(model, snow=snow)
     if layers:  # CemaNeige's elevation layers per basin: hypsometry (..., 101), station elevation (...)
         *arrays, hyps, elev = arrays
     *forcings, flow = arrays
@@ -170,7 +155,7 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     if optimizer == "lm" and not loss_obj.residual:
         raise ValueError(f"optimizer 'lm' needs a residual loss (sse, nse, lognse, kge, kge2012, fdc, fdc_log, "
                          f"recession); got {loss_obj.name!r}")
-    model_obj = resolve_model(model, snow)
+    model_obj = models.get(model, snow=snow)
     period = period_slice(period)
     ds, input_attrs = model_inputs(ds, model_obj.forcings, flow=flow, pet=pet, where="calibrate",
                                    warn_biased_pet=True)

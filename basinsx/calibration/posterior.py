@@ -22,10 +22,10 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit, logit
 
-from .. import flags
+from .. import flags, models
 from ..inputs import model_inputs, period_slice
 from ..models.base import forcing_problem
-from .driver import period_text, resolve_model
+from .driver import period_text
 from .hmc import ess, nuts, rhat
 from .likelihood import PosteriorLoss, get_likelihood
 from .optimize import calibrate_basin, log_scaled
@@ -235,7 +235,7 @@ OUTPUTS = ("draws", "sigma", "mean", "sd", "rhat", "ess", "correlation", "collin
 def _posterior_block(*arrays, model, snow, method, likelihood, warmup, n_chains, n_draws, n_adapt, seed, n_starts,
                      log_scale, solver_options, dates, forcing_names, has_start, max_depth):
     """Kernel over a block of basins: forcings ``(..., T)``, flow ``(..., T)``, [start ``(..., d)``], labels."""
-    model = resolve_model(model, snow)
+    model = models.get(model, snow=snow)
     if has_start:
         *forcings, flow, start, labels = arrays
     else:
@@ -352,7 +352,7 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
                          f"n_draws={n_draws}, n_adapt={n_adapt}, warmup={warmup}")
     if method == "hmc" and int(n_chains) < 2:
         raise ValueError("method='hmc' needs n_chains >= 2 for R-hat")
-    model_obj = resolve_model(model, snow)
+    model_obj = models.get(model, snow=snow)
     period = period_slice(period)
     ds, input_attrs = model_inputs(ds, model_obj.forcings, flow=flow, pet=pet, where="posterior",
                                    warn_biased_pet=True)
@@ -452,7 +452,7 @@ def _predictive_block(*arrays, model, snow, likelihood, quantiles, warmup, seed,
 
     Returns the quantiles over the draws of the flow with and without the residual noise, ``(..., Q, T - warmup)``.
     """
-    model = resolve_model(model, snow)
+    model = models.get(model, snow=snow)
     *forcings, draws, sigma, flow_mean, labels = arrays
     shape = np.broadcast_shapes(draws.shape[:-2], np.shape(labels))
     n = forcings[0].shape[-1]
@@ -512,7 +512,7 @@ def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), wa
         ``q_pred(basin, quantile, time)`` (parameters and residual noise) and
         ``q_param(basin, quantile, time)`` (parameter uncertainty only), mm/d; lazy for dask input.
     """
-    model_obj = resolve_model(post.attrs["model"] if model is None else model, bool(post.attrs.get("snow", 0)))
+    model_obj = models.get(post.attrs["model"] if model is None else model, snow=bool(post.attrs.get("snow", 0)))
     lik = get_likelihood(post.attrs["likelihood"])
     ds, input_attrs = model_inputs(ds, model_obj.forcings, pet=pet, where="predictive")
     missing = [v for v in model_obj.forcings if v not in ds]

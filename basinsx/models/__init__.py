@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from .base import SNOW_CODES, Model, ModelSpec, NegativePETWarning, Parameter
+from .base import SNOW_CODES, Model, ModelSpec, NegativePETWarning, Parameter, check_bounds
 
 #: built-in models: registry name -> module defining ``SPEC`` (imported on first use)
 _BUILTIN = {"gr4j": "gr4j", "gr5j": "gr5j", "gr6j": "gr6j", "gr4j_ode": "gr4j_ode", "hymod": "hymod",
@@ -72,13 +72,17 @@ def snow_option(snow) -> str | None:
     return snow
 
 
-def get(name: str, snow=False, hypsometry=None, n_layers: int = 5, station_elevation=None) -> Model:
+def get(name, snow=False, hypsometry=None, n_layers: int = 5, station_elevation=None) -> Model:
     """The model called ``name``, optionally behind a snow module.
+
+    The one model resolver of basinsx: ``calibrate``, ``simulate`` and the posterior call it.
 
     Parameters
     ----------
-    name : str
-        One of :func:`available` (a :class:`Model` is returned as it is).
+    name : str or model object
+        One of :func:`available`; a :class:`Model`, or any object with ``params``, ``bounds``,
+        ``forcings`` and ``run``, is returned as it is once its bounds are checked (``snow``
+        and the CemaNeige options then do not apply).
     snow : bool or str
         False: none; True or ``"degree_day"``: the smooth degree-day store (state ``swe``,
         parameters ``T_tr``, ``f_dd``); ``"cemaneige"``, ``"cemaneige_hyst"``: airGR's CemaNeige
@@ -96,7 +100,11 @@ def get(name: str, snow=False, hypsometry=None, n_layers: int = 5, station_eleva
     -------
     Model
     """
-    if isinstance(name, Model):
+    if not isinstance(name, str):
+        missing = [a for a in ("params", "bounds", "forcings", "run") if not hasattr(name, a)]
+        if missing:
+            raise TypeError(f"model must be a registry name or a model object; {name!r} lacks {missing}")
+        check_bounds(getattr(name, "name", type(name).__name__), name.params, name.bounds)
         return name
     option = snow_option(snow)
     s = spec(name)
