@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
+from ..design import latin_hypercube  # the unit-cube design, shared with basinsx.inverse
 from .losses import KGE, NSE, get_loss
 
 #: Loss reported to L-BFGS-B for a parameter set at which the model fails.
@@ -31,15 +32,6 @@ def log_scaled(lo, hi, log_scale: bool = True) -> np.ndarray:
     """
     lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
     return (lo > 0) & (hi >= 100 * lo) if log_scale else np.zeros(lo.shape, dtype=bool)
-
-
-def latin_hypercube(n: int, d: int, seed=0) -> np.ndarray:
-    """``n`` points of a Latin hypercube in ``[0, 1]^d``: one point per stratum and axis."""
-    rng = np.random.default_rng(seed)
-    u = (rng.random((n, d)) + np.arange(n)[:, None]) / n
-    for j in range(d):
-        u[:, j] = u[rng.permutation(n), j]
-    return u
 
 
 class Problem:
