@@ -1,9 +1,11 @@
-"""Goodness-of-fit metrics: NaN-aware numpy kernels on the last axis, and the xarray function."""
+"""Goodness-of-fit metrics on the last axis, NaN-aware (sums of :mod:`basinsx.efficiency`), and the xarray function."""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+
+from .efficiency import efficiency_rows
 
 #: Output order of :func:`metric_kernel` and the CF attrs of each metric.
 METRICS = {
@@ -30,33 +32,23 @@ def metric_kernel(sim: np.ndarray, obs: np.ndarray, log_eps: float) -> np.ndarra
     """
     sim, obs = np.broadcast_arrays(np.asarray(sim, np.float64), np.asarray(obs, np.float64))
     valid = np.isfinite(sim) & np.isfinite(obs)
-    n = valid.sum(-1)
-    s = np.where(valid, sim, 0.0)
-    o = np.where(valid, obs, 0.0)
+    shape = sim.shape[:-1]
+    obs = np.where(valid, obs, np.nan).reshape(-1, obs.shape[-1])  # pairs with a NaN leave the sums
+    sim = sim.reshape(obs.shape)
+    n, mean_s, mean_o, ss_s, ss_o, sp, sse = np.moveaxis(efficiency_rows(sim, obs).reshape(*shape, 7), -1, 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_s = s.sum(-1) / n
-        mean_o = o.sum(-1) / n
-        ds = np.where(valid, s - mean_s[..., None], 0.0)
-        do = np.where(valid, o - mean_o[..., None], 0.0)
-        ss_o = (do**2).sum(-1)
-        std_s = np.sqrt((ds**2).sum(-1) / n)
-        std_o = np.sqrt(ss_o / n)
-        sse = (np.where(valid, s - o, 0.0) ** 2).sum(-1)
         nse = 1 - sse / ss_o
-        r = (ds * do).sum(-1) / np.sqrt((ds**2).sum(-1) * ss_o)
-        alpha = std_s / std_o
+        r = sp / np.sqrt(ss_s * ss_o)
+        alpha = np.sqrt(ss_s / ss_o)
         beta = mean_s / mean_o
-        gamma = (std_s / mean_s) / (std_o / mean_o)
+        gamma = alpha / beta
         kge = 1 - np.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (beta - 1) ** 2)
         kge2012 = 1 - np.sqrt((r - 1) ** 2 + (gamma - 1) ** 2 + (beta - 1) ** 2)
-        eps = np.where(log_eps < 0, 0.01 * mean_o, log_eps)[..., None]
-        ls = np.log(np.where(valid, np.maximum(s, 0) + eps, 1.0))
-        lo = np.log(np.where(valid, np.maximum(o, 0) + eps, 1.0))
-        lo_mean = np.where(valid, lo, 0).sum(-1) / n
-        lognse = 1 - ((np.where(valid, ls - lo, 0) ** 2).sum(-1)
-                      / (np.where(valid, lo - lo_mean[..., None], 0) ** 2).sum(-1))
+        eps = np.where(log_eps < 0, 0.01 * mean_o, log_eps).reshape(-1, 1)
+        logs = efficiency_rows(np.log(np.maximum(sim, 0) + eps), np.log(np.maximum(obs, 0) + eps)).reshape(*shape, 7)
+        lognse = 1 - logs[..., 6] / logs[..., 4]
         rmse = np.sqrt(sse / n)
-        pbias = 100 * np.where(valid, s - o, 0).sum(-1) / o.sum(-1)
+        pbias = 100 * (mean_s - mean_o) / mean_o
     out = np.stack([nse, lognse, kge, kge2012, r, alpha, gamma, beta, rmse, pbias, n.astype(np.float64)], axis=-1)
     out[n < 2] = np.nan
     out[..., -1] = n

@@ -10,8 +10,9 @@ Losses whose value is a monotone function of a sum of squares also expose
 Levenberg-Marquardt. Every loss is minimised: efficiencies enter as ``1 - E``.
 
 ``value_grad(q, J, y) -> (value, J.T @ delta)`` is what the optimizers call once per
-model run; SSE, NSE and the KGEs fuse it into one numba pass over the days, with no
-masked copies or length-T temporaries.
+model run; SSE, NSE and the KGEs form it from the sums of :func:`basinsx.efficiency.efficiency_sums`
+(the kernel :mod:`basinsx.metrics` reports the efficiencies from), with no masked copies or
+length-T temporaries.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from abc import ABC, abstractmethod
 import numpy as np
 from numba import njit
 
-__all__ = ["LOSSES", "Loss", "Weighted", "get_loss", "kge_terms", "nse_value"]
+from ..efficiency import efficiency_sums
+
+__all__ = ["LOSSES", "Loss", "Weighted", "get_loss", "kge_terms"]
 
 # Scale of the log offset relative to the mean observed flow (Pushpalatha et al. 2012).
 LOG_OFFSET = 0.01
@@ -41,14 +44,6 @@ def _log_offset(y, mask):
     return LOG_OFFSET * max(float(np.mean(y[mask])), 1e-6)
 
 
-def nse_value(q, y):
-    """Nash-Sutcliffe efficiency of ``q`` against ``y`` over the observed days."""
-    mask = _observed(y)
-    e = y[mask] - q[mask]
-    d = y[mask] - y[mask].mean()
-    return 1.0 - (e @ e) / (d @ d)
-
-
 def kge_terms(q, y, mask=None):
     """Pearson r, variability ratio alpha, bias ratio beta and their derivatives in q.
 
@@ -58,11 +53,8 @@ def kge_terms(q, y, mask=None):
     """
     if mask is None:
         mask = _observed(y)
-    qm, ym = q[mask], y[mask]
-    n = qm.size
-    mu_q, mu_y = qm.mean(), ym.mean()
-    dq, dy = qm - mu_q, ym - mu_y
-    sqq, syy, sqy = dq @ dq, dy @ dy, dq @ dy
+    n, mu_q, mu_y, sqq, syy, sqy, _, _ = efficiency_sums(q, np.where(mask, y, np.nan), np.empty((q.size, 0)), False)
+    dq, dy = q[mask] - mu_q, y[mask] - mu_y
     if sqq == 0.0:  # constant simulation (e.g. all water lost): r = 0 as airGR's ErrorCrit_KGE, alpha = 0
         zero = np.zeros(n)
         return 0.0, 0.0, mu_q / mu_y, zero, zero, np.full(n, 1.0 / (n * mu_y))
@@ -80,27 +72,11 @@ def kge_terms(q, y, mask=None):
 @njit(cache=True)
 def _sse_value_grad(q, J, y, normalise):
     """``sum e^2`` (divided by ``sum (y - mean y)^2`` if ``normalise``) and ``J.T @ delta``."""
-    n = 0
-    sy = 0.0
-    for t in range(y.size):
-        if not np.isnan(y[t]):
-            n += 1
-            sy += y[t]
+    n, _, _, _, syy, _, see, g = efficiency_sums(q, y, J, False)
     if n == 0:
         return np.nan, np.zeros(J.shape[1])
-    mu_y = sy / n
-    see = 0.0
-    syy = 0.0
-    grad = np.zeros(J.shape[1])
-    for t in range(y.size):
-        if not np.isnan(y[t]):
-            e = y[t] - q[t]
-            see += e * e
-            syy += (y[t] - mu_y) ** 2
-            for j in range(J.shape[1]):
-                grad[j] -= 2.0 * e * J[t, j]
     s = syy if normalise else 1.0
-    return see / s, grad / s
+    return see / s, -2.0 * g[0] / s
 
 
 @njit(cache=True)
@@ -111,35 +87,10 @@ def _kge_value_grad(q, J, y, modified):
     so the gradient needs only the three sums ``J.T @ dy``, ``J.T @ dq`` and ``J.T @ 1``.
     """
     d = J.shape[1]
-    n = 0
-    sq = 0.0
-    sy = 0.0
-    for t in range(y.size):
-        if not np.isnan(y[t]):
-            n += 1
-            sq += q[t]
-            sy += y[t]
+    n, mu_q, mu_y, sqq, syy, sqy, _, g = efficiency_sums(q, y, J, True)
     if n == 0:
         return np.nan, np.zeros(d)
-    mu_q = sq / n
-    mu_y = sy / n
-    sqq = 0.0
-    syy = 0.0
-    sqy = 0.0
-    jy = np.zeros(d)
-    jq = np.zeros(d)
-    j1 = np.zeros(d)
-    for t in range(y.size):
-        if not np.isnan(y[t]):
-            dq = q[t] - mu_q
-            dy = y[t] - mu_y
-            sqq += dq * dq
-            syy += dy * dy
-            sqy += dq * dy
-            for j in range(d):
-                jy[j] += J[t, j] * dy
-                jq[j] += J[t, j] * dq
-                j1[j] += J[t, j]
+    jy, jq, j1 = g[0], g[1], g[2]
     if sqq == 0.0:  # constant simulation: r = 0 (airGR's convention), alpha and gamma 0; only beta moves
         rb = mu_q / mu_y - 1.0
         ed = np.sqrt(2.0 + rb * rb)
