@@ -76,8 +76,17 @@ def check_pore_network(axes, stdout):
     assert hist["title"] == f"which of the {throats} throats carry the permeability"
 
 
+def check_regional_sample(axes, stdout):
+    assert stdout.count("ungauged, validation") == 2
+    (ax,) = axes
+    assert ax["title"].startswith("12010000") and ax["title"].endswith("never gauged in training")
+    assert ax["lines"] == ["observed", "GR4J + snow, parameters from attributes"]
+    assert ax["ylabel"] == "streamflow (mm/d)"
+
+
 CHECKS = {f"{check.__name__.removeprefix('check_')}.py": check for check in
-          (check_calibrate_sample, check_embed_sample, check_groundwater_inversion, check_pore_network)}
+          (check_calibrate_sample, check_embed_sample, check_groundwater_inversion, check_pore_network,
+           check_regional_sample)}
 
 
 def test_every_example_is_checked():
