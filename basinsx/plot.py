@@ -25,13 +25,21 @@ def _one_basin(da: xr.DataArray, basin) -> xr.DataArray:
 
 
 def hydrograph(obs: xr.DataArray, sim: xr.DataArray | None = None, *, basin=None, time=None, prcp=None, ax=None,
-               label: str = "simulated"):
+               label: str = "simulated", band: xr.DataArray | None = None):
     """Observed (and simulated, as ``label``) flow of one basin over ``time`` (a slice), precipitation from the top.
 
-    Returns the matplotlib Axes.
+    ``band``: flow quantiles with a ``quantile`` dim (e.g. ``predictive(...)["q_pred"]``), the
+    outermost two shaded. Returns the matplotlib Axes.
     """
     ax = _axes(ax, (10, 4))
     obs = _one_basin(obs, basin)
+    if band is not None:
+        band = _one_basin(band, basin)
+        band = band.sel(time=time) if time is not None else band
+        lo, hi = band.isel(quantile=0), band.isel(quantile=-1)
+        q = band["quantile"].values
+        ax.fill_between(band["time"].values, np.asarray(lo), np.asarray(hi), color="tab:blue", alpha=0.25, lw=0,
+                        label=f"{100 * (q[-1] - q[0]):g} % band")
     series = [("observed", obs, {"color": "k", "lw": 1.0})]
     if sim is not None:
         series.append((label, _one_basin(sim, basin), {"color": "tab:blue", "lw": 1.0}))

@@ -228,3 +228,24 @@ def test_argument_errors():
         posterior(ds, model=FastReservoir(), method="mcmc")
     with pytest.raises(ValueError, match="needs n_chains >= 2"):
         posterior(ds, model=FastReservoir(), method="hmc", n_chains=1)
+
+
+def test_simulate_takes_the_draws_and_the_hydrograph_shows_a_band():
+    import basinsx
+
+    ds = basinsx.open_dataset("sample").isel(basin=[0, 1]).sel(time=slice("2000-01-01", "2000-06-30"))
+    theta = np.array([350.0, 0.5, 90.0, 1.7]) * np.exp(np.random.default_rng(0).normal(0, 0.05, (2, 3, 5, 4)))
+    draws = xr.DataArray(theta, dims=("basin", "chain", "draw", "param"),
+                         coords={"basin": ds["basin"].values, "param": ["x1", "x2", "x3", "x4"]},
+                         attrs={"model": "gr4j", "snow": 0})  # as posterior() labels its draws
+    q = ds.hydro.simulate(draws, pet="oudin")
+    assert set(q.dims) == {"basin", "time", "chain", "draw"}
+    one = ds.isel(basin=[1]).hydro.simulate(draws.isel(basin=[1], chain=2, draw=4), pet="oudin")
+    np.testing.assert_array_equal(q.isel(basin=1, chain=2, draw=4), one.isel(basin=0))
+    band = q.quantile([0.05, 0.95], dim=("chain", "draw"))
+    pytest.importorskip("matplotlib")
+    ax = ds.hydro.plot.hydrograph(q.isel(chain=0, draw=0), basin=ds["basin"].values[0], band=band)
+    assert "90 % band" in [t.get_text() for t in ax.get_legend().get_texts()]
+    (poly,) = ax.collections
+    upper = poly.get_paths()[0].vertices[:, 1].max()
+    assert upper == pytest.approx(float(band.isel(basin=0).max()), rel=1e-6)
