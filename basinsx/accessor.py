@@ -1,14 +1,17 @@
-"""The ``.hydro`` accessor: one-line methods that resolve names and call the pure functions."""
+"""The ``.hydro`` accessor: one-line methods that resolve names and call the pure functions.
+
+As in cf_xarray, one class holds what Datasets and DataArrays share (plots, metrics,
+signatures) and a Dataset class adds what needs a Dataset of forcings (PET, models,
+calibration, embeddings): ``da.hydro.calibrate`` is an AttributeError, not a failure deep inside.
+"""
 
 from __future__ import annotations
 
 import xarray as xr
 
 
-@xr.register_dataset_accessor("hydro")
-@xr.register_dataarray_accessor("hydro")
 class HydroAccessor:
-    """Hydrology methods on Datasets and DataArrays (``ds.hydro.*``)."""
+    """Hydrology methods of Datasets and DataArrays (``da.hydro.*``)."""
 
     def __init__(self, obj: xr.Dataset | xr.DataArray):
         self._obj = obj
@@ -34,6 +37,22 @@ class HydroAccessor:
         from .metrics import metrics
 
         return metrics(self._var(sim), self._var(obs), dim=dim, **kwargs)
+
+    def signatures(self, flow="streamflow", **kwargs) -> xr.Dataset:
+        """Hydrological signatures (Addor et al. 2018); see :func:`basinsx.signatures.signatures`."""
+        from .signatures import signatures
+
+        return signatures(self._obj, flow=flow, **kwargs)
+
+
+@xr.register_dataarray_accessor("hydro")
+class HydroDataArrayAccessor(HydroAccessor):
+    """``da.hydro``: plots, metrics and signatures of one variable."""
+
+
+@xr.register_dataset_accessor("hydro")
+class HydroDatasetAccessor(HydroAccessor):
+    """``ds.hydro``: what DataArrays have, and what needs a Dataset of forcings (PET, models, calibration)."""
 
     def pet(self, method: str = "oudin", **kwargs) -> xr.DataArray:
         """Potential evapotranspiration in mm/d; see :func:`basinsx.pet.pet`."""
@@ -64,12 +83,6 @@ class HydroAccessor:
         from .calibration import posterior
 
         return posterior(self._obj, model=model, method=method, **kwargs)
-
-    def signatures(self, flow="streamflow", **kwargs) -> xr.Dataset:
-        """Hydrological signatures (Addor et al. 2018); see :func:`basinsx.signatures.signatures`."""
-        from .signatures import signatures
-
-        return signatures(self._obj, flow=flow, **kwargs)
 
     def regionalize(self, learner_or_options, **kwargs) -> xr.DataArray:
         """Parameters of any basin from a regional network; see :func:`basinsx.regional.regionalize`."""
