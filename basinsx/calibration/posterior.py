@@ -30,7 +30,7 @@ from .hmc import ess, nuts, rhat
 from .likelihood import PosteriorLoss, get_likelihood
 from .optimize import calibrate_basin, log_scaled
 
-__all__ = ["METHODS", "Target", "posterior", "posterior_basin", "predictive"]
+__all__ = ["METHODS", "Target", "collinearity", "posterior", "posterior_basin", "predictive"]
 
 METHODS = ("laplace", "hmc")
 #: Unit-cube margin of a start on a bound (its logit must be finite).
@@ -228,7 +228,7 @@ def posterior_basin(model, forcing, obs, method="laplace", likelihood="gaussian"
     return out
 
 
-OUTPUTS = ("draws", "sigma", "mean", "sd", "rhat", "ess", "correlation", "collinearity", "n_evals", "seconds",
+_OUTPUTS = ("draws", "sigma", "mean", "sd", "rhat", "ess", "correlation", "collinearity", "n_evals", "seconds",
            "n_divergent", "message", "n_negative_pet")
 
 
@@ -274,7 +274,7 @@ def _posterior_block(*arrays, model, snow, method, likelihood, warmup, n_chains,
         except Exception as err:  # whatever goes wrong in one basin fails that basin only
             out[11][idx] = f"failed: {type(err).__name__}: {err}"
             continue
-        for k, name in enumerate(OUTPUTS[:9]):
+        for k, name in enumerate(_OUTPUTS[:9]):
             out[k][idx] = res[name]
         out[9][idx] = _time.process_time() - tic
         out[10][idx] = res["n_divergent"]
@@ -404,7 +404,7 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
                 "forcing_names": list(model_obj.forcings), "has_start": start is not None,
                 "max_depth": int(max_depth)},
     )
-    out = xr.Dataset(dict(zip(OUTPUTS, results))).assign_coords(coords)
+    out = xr.Dataset(dict(zip(_OUTPUTS, results))).assign_coords(coords)
     # the likelihoods' offsets scale with the mean observed flow: predictive() needs it
     out["flow_mean"] = cal[flow].reset_coords(drop=True).astype(np.float64).mean("time")
     out["flow_mean"].attrs = {"long_name": "mean observed flow in the calibration period", "units": "mm d-1"}
