@@ -23,7 +23,6 @@ KNOWN_PRIVATE_USES = {
     ("basinsx.embedding.train", "_n_static"): "embedding rework",
     # written in parallel with issue 19, not yet given public homes
     ("basinsx.regional.torch_gr4j", "basinsx.models._grcore"): "regional learner (new)",
-    ("basinsx.regional.baselines", "basinsx.regional.learner._static"): "regional learner (new)",
     ("basinsx.regional.learner", "_build"): "regional learner (new)",
     ("basinsx.regional.learner", "_n_static"): "regional learner (new)",
     ("basinsx.calibration.posterior", "basinsx.simulation._theta"): "posterior sampling (new)",

@@ -19,10 +19,10 @@ __all__ = ["donor_params", "regression_params"]
 
 
 def _zscored(gauged: xr.Dataset, target: xr.Dataset, attributes) -> tuple[np.ndarray, np.ndarray]:
-    from .learner import _static
+    from .learner import static_features
 
-    a = np.asarray(_static(gauged, attributes).values)
-    b = np.asarray(_static(target, attributes).values)
+    a = np.asarray(static_features(gauged, attributes).values)
+    b = np.asarray(static_features(target, attributes).values)
     mean, std = np.nanmean(a, axis=0), np.nanstd(a, axis=0)
     empty = [n for n, v in zip(attributes, mean) if not np.isfinite(v)]
     if empty:

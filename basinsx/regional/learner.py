@@ -20,7 +20,7 @@ from ..calibration.optimize import log_scaled
 from ..inputs import model_inputs, period_slice
 from ..models.base import NegativePETWarning, forcing_problem
 
-__all__ = ["ExactRun", "ParameterLearner", "run_exact", "to_physical"]
+__all__ = ["ExactRun", "ParameterLearner", "run_exact", "snow_attr", "static_features", "to_physical", "window_loss"]
 
 #: Options of :class:`ParameterLearner` besides those it names, with their defaults.
 OPTIONS = {"layers": 2, "lr": 3e-3, "weight_decay": 1e-4, "steps_per_epoch": None, "log_scale": True,
@@ -138,8 +138,11 @@ def window_loss(q, obs, scale, kind: str = "nse"):
     return per[has].mean() if has.any() else q.sum() * 0.0
 
 
-def _static(ds: xr.Dataset, names) -> xr.DataArray:
-    """``(basin, attribute)`` float64 array of static attributes, lazy if ``ds`` is."""
+def static_features(ds: xr.Dataset, names) -> xr.DataArray:
+    """``(basin, feature)`` float64 array of the static attributes ``names`` of ``ds``, lazy if ``ds`` is.
+
+    Raises KeyError naming attributes the dataset lacks, ValueError for non-numeric ones.
+    """
     missing = [a for a in names if a not in ds]
     if missing:
         raise KeyError(f"attributes {missing} are not variables of the dataset")
@@ -241,7 +244,7 @@ class ParameterLearner:
         """Raw network inputs ``(basin, feature)``: attributes, then embedding dimensions; lazy for dask input."""
         parts = []
         if self.config["attributes"]:
-            parts.append(_static(ds, self.config["attributes"]))
+            parts.append(static_features(ds, self.config["attributes"]))
         if self.kgssl is not None:
             emb = self.kgssl.transform(ds, period=period)["embedding"].astype(np.float64)
             names = np.array([f"embedding_{i}" for i in range(emb.sizes["embedding_dim"])])
