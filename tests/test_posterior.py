@@ -16,7 +16,7 @@ from test_calibration import LinearReservoir, rain
 from basinsx.calibration import calibrate, posterior, predictive
 from basinsx.calibration.hmc import ess, rhat
 from basinsx.calibration.likelihood import BoxCox, get_likelihood
-from basinsx.calibration.posterior import Target, posterior_basin
+from basinsx.calibration.uncertainty import Target, posterior_basin
 
 from conftest import raise_if_dask_computes
 

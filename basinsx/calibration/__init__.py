@@ -8,7 +8,7 @@ import warnings
 
 from .driver import calibrate
 from .losses import LOSSES, Loss, Weighted, get_loss
-from .posterior import posterior, predictive
+from .uncertainty import posterior, predictive
 
 __all__ = ["LOSSES", "Loss", "Weighted", "calibrate", "get_loss", "posterior", "predictive"]
 

@@ -232,6 +232,19 @@ _OUTPUTS = ("draws", "sigma", "mean", "sd", "rhat", "ess", "correlation", "colli
            "n_divergent", "message", "n_negative_pet")
 
 
+def _start_params(start, model) -> xr.DataArray:
+    """The parameters of ``start`` (a calibration result or a DataArray with a ``param`` dim) in the model's order."""
+    if isinstance(start, xr.Dataset) and "params" in start:
+        start = start["params"]
+    if not isinstance(start, xr.DataArray) or "param" not in start.dims or "param" not in start.coords:
+        raise TypeError("start must be a calibration result or a DataArray with a labelled 'param' dim; got "
+                        f"{type(start).__name__}")
+    missing = [p for p in model.params if p not in start["param"].values]
+    if missing:
+        raise ValueError(f"start lacks the {model.name} parameters {missing}")
+    return start.sel(param=list(model.params)).astype(np.float64).reset_coords(drop=True).drop_vars("param")
+
+
 def _posterior_block(*arrays, model, snow, method, likelihood, warmup, n_chains, n_draws, n_adapt, seed, n_starts,
                      log_scale, solver_options, dates, forcing_names, has_start, max_depth):
     """Kernel over a block of basins: forcings ``(..., T)``, flow ``(..., T)``, [start ``(..., d)``], labels."""
@@ -373,9 +386,7 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
     arrays = [a.chunk({"time": -1}) if a.chunks is not None else a for a in arrays]
     chunks = next((a.chunksizes for a in arrays if a.chunks is not None), None)
     if start is not None:
-        from ..simulation import _theta
-
-        theta0 = _theta(start, model_obj).reset_coords(drop=True)
+        theta0 = _start_params(start, model_obj)
         arrays.append(theta0.chunk({"basin": chunks["basin"]}) if chunks and "basin" in theta0.dims
                       and "basin" in chunks else theta0)
     if "basin" in sub.dims:
