@@ -21,19 +21,16 @@ as one) and per CPU second. Coverage of the 90 % predictive band, validation 199
 
 from __future__ import annotations
 
-import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
+from common import argument_parser, caravan
 
-import basinsx
 import basinsx.models as bm
 from basinsx.calibration import posterior, predictive
 from basinsx.calibration.hmc import ess
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "caravan"
 CAL, VAL = slice("1981-01-01", "1995-12-31"), slice("1995-01-01", "2014-12-31")
 MODEL = bm.get("gr4j")
 BOUNDS = np.array([MODEL.bounds[p] for p in MODEL.params])
@@ -111,17 +108,16 @@ def coverage(ds, post):
     return out
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = argument_parser(__doc__)
     parser.add_argument("--basins", type=int, default=4, help="basins compared with the reference and DREAM")
     parser.add_argument("--step", type=int, default=25, help="take every STEP-th basin for the comparison")
     parser.add_argument("--rwm", type=int, default=100_000)
     parser.add_argument("--dream", type=int, default=30_000)
     parser.add_argument("--coverage", type=int, default=100, help="basins for the Laplace band coverage")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    ds = basinsx.open_dataset(DATA, chunks=None)
-    ds = ds.assign(pet=ds.hydro.pet("oudin"))[["prcp", "pet", "streamflow"]].astype("float64")
+    ds = caravan("oudin")[["prcp", "pet", "streamflow"]].astype("float64")
     ratios = []
     for b in list(ds.basin.values)[:: args.step][: args.basins]:
         one = ds.sel(basin=[b])
