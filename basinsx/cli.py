@@ -160,6 +160,15 @@ def _demo(args) -> None:
     run(Path(args.out), model=args.model, n_starts=args.n_starts, snow=not args.no_snow)
 
 
+def _calibrate_default(name: str):
+    """``calibrate``'s own default of argument ``name``, so that the command line and Python agree."""
+    import inspect
+
+    from .calibration import calibrate
+
+    return inspect.signature(calibrate).parameters[name].default
+
+
 def _default_period() -> list[str]:
     """``calibrate``'s own default period, so that the command line and Python agree."""
     import inspect
@@ -203,8 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--period", nargs=2, metavar=("START", "END"), default=_default_period(),
                    help=f"calibration period, dates or years (default {' '.join(_default_period())}, as in Python)")
     p.add_argument("--warmup", type=int, default=365, help="spin-up days before the period (default 365)")
-    p.add_argument("--n-starts", type=int, default=8, help="Latin-hypercube starts per basin (default 8)")
-    p.add_argument("--optimizer", default="lbfgsb", choices=["lbfgsb", "lm"])
+    starts, optimizer = _calibrate_default("n_starts"), _calibrate_default("optimizer")
+    p.add_argument("--n-starts", type=int, default=starts,
+                   help=f"most gradient starts per basin, from the best screened points (default {starts})")
+    p.add_argument("--optimizer", default=optimizer, choices=["lbfgsb", "lm"], help=f"(default {optimizer})")
     p.add_argument("--snow", nargs="?", const="degree_day", choices=("degree_day", "cemaneige", "cemaneige_hyst"),
                    help="snow module in front of the model (needs tmean): degree_day (also bare --snow), or airGR's "
                         "cemaneige / cemaneige_hyst (elevation layers from a hypsometry variable, else one layer)")

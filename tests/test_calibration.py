@@ -108,7 +108,14 @@ def test_a_failing_start_does_not_fail_the_basin():
     np.testing.assert_allclose(res["params"], TRUE, rtol=1e-3)
     with pytest.raises(FloatingPointError, match="failed at all 1 parameter sets"):
         calibrate_basin(FragileReservoir(), forcing, obs, loss="nse", warmup=30, n_starts=1, seed=1,
-                        solver_options={"method": "fixed"})
+                        solver_options={"method": "fixed"}, n_screen=0)
+    # the screening skips the points where the model fails; the basin fails if it fails at all of them
+    res = calibrate_basin(FragileReservoir(), forcing, obs, loss="nse", warmup=30, n_starts=1, seed=1)
+    np.testing.assert_allclose(res["params"], TRUE, rtol=1e-3)
+    broken = FragileReservoir()
+    broken.bounds = {"b": (0.2, 1.5), "k": (0.7, 0.9)}  # fails everywhere
+    with pytest.raises(FloatingPointError, match="failed at all 8 screened parameter sets"):
+        calibrate_basin(broken, forcing, obs, loss="nse", warmup=30, n_screen=8)
 
 
 def test_lm_rejects_non_residual_loss():

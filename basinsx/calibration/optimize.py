@@ -3,11 +3,13 @@
 Parameters are searched in ``u in [0, 1]^d`` with ``theta = lo + u (hi - lo)``, so the
 gradient is ``(hi - lo) * J.T @ delta``; positive parameters whose bounds span two decades
 or more use ``ln theta`` in place of ``theta`` (gradient factor ``theta ln(hi/lo)``).
-Each model run carries the sensitivities (one forward pass gives ``q`` and
-``J = dq/dtheta``) and counts as one evaluation.
+A gradient step's model run carries the sensitivities (one forward pass gives ``q`` and
+``J = dq/dtheta``); the screening before it uses plain runs. Each counts as one evaluation.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import minimize
@@ -22,7 +24,8 @@ MERGE_RADIUS = 0.02
 #: Consecutive L-BFGS-B iterations with a relative loss decrease below ``tol`` that end a start.
 SLOW_ITERATIONS = 2
 
-__all__ = ["OPTIMIZERS", "Problem", "calibrate_basin", "latin_hypercube", "levenberg_marquardt", "lbfgsb"]
+__all__ = ["OPTIMIZERS", "PRIORS", "Problem", "calibrate_basin", "latin_hypercube", "levenberg_marquardt",
+           "lbfgsb"]
 
 
 def log_scaled(lo, hi, log_scale: bool = True) -> np.ndarray:
@@ -53,6 +56,7 @@ class Problem:
         self.lo = np.where(self.log, np.log(np.where(self.log, lo, 1.0)), lo)
         self.width = np.where(self.log, np.log(np.where(self.log, hi, 1.0)), hi) - self.lo
         self.n_evals = 0
+        self.n_plain = 0  # of n_evals, runs without sensitivities (screening)
         self.last_value = np.nan
         self.best = (np.inf, None, None)  # (loss value, u, q)
         self.optima = []  # (u, loss) of the starts that ran to convergence
@@ -62,6 +66,11 @@ class Problem:
         v = self.lo + np.clip(u, 0.0, 1.0) * self.width
         return np.where(self.log, np.exp(v), v)
 
+    def unit(self, theta):
+        """Unit-cube point of physical parameters ``theta`` (..., d), clipped to the bounds."""
+        v = np.where(self.log, np.log(np.where(self.log, theta, 1.0)), theta)
+        return np.clip((v - self.lo) / self.width, 0.0, 1.0)
+
     def _run(self, u):
         """Flow, ``J = dq/dtheta`` and the chain-rule factor ``dtheta/du`` (applied to d-vectors, not to J)."""
         self.n_evals += 1
@@ -70,6 +79,22 @@ class Problem:
         if not np.all(np.isfinite(q)):
             raise FloatingPointError(f"the model produced non-finite flow at theta={theta}")
         return q, J, self.width * np.where(self.log, theta, 1.0)
+
+    def value(self, u):
+        """Loss of a plain run (no sensitivities: about half the cost of a run with them); ``inf`` where it fails."""
+        self.n_evals += 1
+        self.n_plain += 1
+        try:
+            q = self.model.run(self.theta(u), self.forcing, warmup=self.warmup, sensitivities=False,
+                               **self.solver_options)[0]
+        except FloatingPointError:
+            return np.inf
+        if not np.all(np.isfinite(q)):
+            return np.inf
+        # value_grad with an empty J: the fused loss kernels compute the value alone
+        value = self.loss.value_grad(q, np.empty((q.size, 0)), self.obs)[0]
+        self._keep(value, u, q)
+        return value
 
     def _keep(self, value, u, q):
         if value < self.best[0]:
@@ -189,11 +214,63 @@ def levenberg_marquardt(problem: Problem, u0, maxiter=200, tol=1e-10):
 
 
 OPTIMIZERS = {"lbfgsb": lbfgsb, "lm": levenberg_marquardt}
+#: Smallest distance (max norm in the unit cube) between two starts taken from the screening.
+SEPARATION = 0.25
+#: Typical parameter ranges whose corners the screening tries first, by model name: GR4J's is airGR's
+#: starting distribution (``CreateCalibOptions``: quantiles of parameters calibrated on many basins),
+#: the prior of GRsuite's and airGR's Michel calibration.
+PRIORS = {"gr4j": {"x1": (169.017, 432.681), "x2": (-2.376, -0.020), "x3": (20.697, 83.096), "x4": (1.417, 2.384)}}
 
 
-def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=8, optimizer="lbfgsb", seed=0,
-                    maxiter=200, tol=None, log_scale=True, solver_options=None):
-    """Calibrate ``model`` for one basin from a Latin-hypercube multi-start; keep the best start.
+def prior_points(problem: Problem, params, prior) -> np.ndarray:
+    """Unit-cube corners of a ``{param: (low, high)}`` box; parameters without a range at the middle (0.5)."""
+    named = [j for j, p in enumerate(params) if p in prior]
+    if not named:
+        return np.empty((0, len(params)))
+    corners = np.array(np.meshgrid(*[prior[params[j]] for j in named], indexing="ij"), dtype=float)
+    theta = problem.theta(np.full(len(params), 0.5)) * np.ones((corners[0].size, 1))
+    theta[:, named] = corners.reshape(len(named), -1).T
+    return problem.unit(theta)
+
+
+def screened_starts(problem: Problem, n_screen: int, n_starts: int, seed=0, first=None) -> np.ndarray:
+    """The best ``n_starts`` screening points by plain runs, at least :data:`SEPARATION` apart.
+
+    The screening is ``first`` (unit-cube points, e.g. :func:`prior_points`) followed by
+    Latin-hypercube points up to ``n_screen`` in all. Starts closer than that to a better
+    one would mostly descend to the same optimum. Fewer starts come back when the screened
+    points do not hold that many separated ones (or the model fails at all of them).
+    """
+    first = np.empty((0, len(problem.lo))) if first is None else first
+    u = np.vstack([first, latin_hypercube(max(n_screen - len(first), 0), len(problem.lo), seed)])
+    values = np.array([problem.value(x) for x in u])
+    starts = []
+    for k in np.argsort(values, kind="stable"):
+        if len(starts) == n_starts or not np.isfinite(values[k]):
+            break
+        if all(np.max(np.abs(u[k] - s)) >= SEPARATION for s in starts):
+            starts.append(u[k])
+    return np.array(starts).reshape(-1, len(problem.lo))
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    """One threadpoolctl controller per process: building one scans the loaded libraries (1-3 ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=4, optimizer="lbfgsb", seed=0,
+                    maxiter=200, tol=None, log_scale=True, solver_options=None, n_screen=32, prior=None):
+    """Calibrate ``model`` for one basin: screening by plain runs, then gradient starts from the best points.
+
+    With ``n_screen > 0``: plain runs (no sensitivities, about half the cost of a run with
+    them) at the corners of ``prior`` and Latin-hypercube points, ``n_screen`` in all; the
+    optimizer then starts from the best screened points (at least :data:`SEPARATION` apart),
+    best first, and stops once a start ends at the best optimum found so far (within
+    :data:`MERGE_RADIUS`), after ``n_starts`` starts at most. With ``n_screen=0``:
+    ``n_starts`` Latin-hypercube starts, all run. The best point evaluated is kept.
 
     A start during which the model fails (an ODE integration that diverges) ends there;
     the points it evaluated still count. The basin fails only if every start fails.
@@ -206,14 +283,18 @@ def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=8, optim
         Forcing in the order of ``model.forcings``, warm-up days first.
     obs : ndarray, shape (T - warmup,)
         Observed flow on the loss days (NaN = missing, masked in the loss).
-    loss, warmup, n_starts, optimizer, seed, maxiter, tol, log_scale, solver_options
+    loss, warmup, n_starts, optimizer, seed, maxiter, tol, log_scale, solver_options, n_screen
         See :func:`basinsx.calibration.calibrate` (``tol=None``: the optimizer's default).
+    prior : dict, optional
+        ``{param: (low, high)}``: typical ranges whose corners are screened first (e.g. an
+        entry of :data:`PRIORS`); parameters without one at the middle of their range.
 
     Returns
     -------
     dict
         ``params`` (physical, shape (d,)), ``loss``, ``kge``, ``nse`` (of the best
-        simulation), ``n_evals``, ``converged``, ``message``.
+        simulation), ``n_evals`` (all model runs), ``n_plain`` (of them, runs without
+        sensitivities), ``converged``, ``message``.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
@@ -221,22 +302,30 @@ def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=8, optim
     if optimizer == "lm" and not problem.loss.residual:
         raise ValueError(f"loss {problem.loss.name!r} has no residual form; optimizer 'lm' needs one of "
                          "sse, nse, lognse, kge, kge2012, fdc, fdc_log, recession")
-    from threadpoolctl import threadpool_limits
-
     options = {"maxiter": maxiter} if tol is None else {"maxiter": maxiter, "tol": tol}
 
     best = None
     # The linear algebra here is on d-vectors: a multithreaded BLAS only adds wake-up
     # latency (10x slower on a busy machine); parallelism comes from basins instead.
-    with threadpool_limits(limits=1, user_api="blas"):
-        for u0 in latin_hypercube(n_starts, len(model.params), seed):
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        if n_screen:
+            first = prior_points(problem, list(model.params), prior) if prior else None
+            starts = screened_starts(problem, n_screen, n_starts, seed, first)
+            if not len(starts):
+                raise FloatingPointError(f"the model failed at all {problem.n_evals} screened parameter sets")
+        else:
+            starts = latin_hypercube(n_starts, len(model.params), seed)
+        for u0 in starts:
             try:
                 result = OPTIMIZERS[optimizer](problem, u0, **options)
             except FloatingPointError as err:
                 failure = err
                 continue
+            confirmed = best is not None and np.max(np.abs(result[0] - best[0])) < MERGE_RADIUS
             if best is None or result[1] < best[1]:
                 best = result
+            if n_screen and confirmed:
+                break  # a second start reached the best optimum: the later, worse-screened starts rarely beat it
     if best is None:
         raise failure
     if problem.best[1] is None:
@@ -244,4 +333,4 @@ def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=8, optim
     # The best point evaluated over all starts (normally the best start's end point).
     value, u, q = problem.best
     return {"params": problem.theta(u), "loss": value, "kge": 1.0 - KGE()(q, obs)[0], "nse": 1.0 - NSE()(q, obs)[0],
-            "n_evals": problem.n_evals, "converged": best[2], "message": best[3]}
+            "n_evals": problem.n_evals, "n_plain": problem.n_plain, "converged": best[2], "message": best[3]}
