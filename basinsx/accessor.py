@@ -84,6 +84,12 @@ class HydroDatasetAccessor(HydroAccessor):
 
         return posterior(self._obj, model=model, method=method, **kwargs)
 
+    def pareto(self, model: str = "gr4j", losses=("kge", "lognse"), **kwargs) -> xr.Dataset:
+        """The front between two calibration losses per basin; see :func:`basinsx.calibration.pareto`."""
+        from .calibration import pareto
+
+        return pareto(self._obj, model=model, losses=losses, **kwargs)
+
     def regionalize(self, learner_or_options, **kwargs) -> xr.DataArray:
         """Parameters of any basin from a regional network; see :func:`basinsx.regional.regionalize`."""
         from .regional import regionalize

@@ -223,6 +223,28 @@ def parity(predicted, truth, *, ax=None, log=False, label=None):
     return ax
 
 
+def pareto_front(front: xr.Dataset, *, basin=None, ax=None):
+    """The front of :func:`basinsx.calibration.pareto` for one basin: loss against loss, dominated points hollow."""
+    ax = _axes(ax, (5, 4.5))
+    front = front.sel(basin=str(basin)) if basin is not None and "basin" in front.dims else front
+    if "basin" in front.dims:
+        if front.sizes["basin"] != 1:
+            raise ValueError(f"the front covers {front.sizes['basin']} basins: choose one with basin=")
+        front = front.isel(basin=0)
+    x, y = (np.asarray(front["loss"].isel(objective=k)) for k in (0, 1))
+    dominated = np.asarray(front["dominated"])
+    ax.plot(x, y, color="tab:blue", lw=1.0)
+    ax.scatter(x[~dominated], y[~dominated], color="tab:blue", zorder=3, label="non-dominated")
+    if dominated.any():
+        ax.scatter(x[dominated], y[dominated], facecolors="none", edgecolors="tab:blue", zorder=3, label="dominated")
+    names = [str(n) for n in front["objective"].values]
+    ax.set_xlabel(f"{names[0]} loss")
+    ax.set_ylabel(f"{names[1]} loss")
+    ax.set_title(f"{front['basin'].item() if 'basin' in front.coords else ''} Pareto front".strip())
+    ax.legend()
+    return ax
+
+
 class HydroPlot:
     """``ds.hydro.plot``: the plotting functions with the Dataset's variables as defaults."""
 
@@ -254,3 +276,6 @@ class HydroPlot:
 
     def parity(self, predicted, truth, **kwargs):
         return parity(predicted, truth, **kwargs)
+
+    def pareto(self, **kwargs):
+        return pareto_front(self._obj, **kwargs)

@@ -8,9 +8,10 @@ import warnings
 
 from .driver import calibrate
 from .losses import LOSSES, Loss, Weighted, get_loss
+from .multiobjective import pareto
 from .uncertainty import posterior, predictive
 
-__all__ = ["LOSSES", "Loss", "Weighted", "calibrate", "get_loss", "posterior", "predictive"]
+__all__ = ["LOSSES", "Loss", "Weighted", "calibrate", "get_loss", "pareto", "posterior", "predictive"]
 
 
 def __getattr__(name: str):
