@@ -92,9 +92,9 @@ def dream(forcing, obs, n, seed=0):
     sampler = spotpy.algorithms.dream(DreamSetup(forcing, obs), dbformat="ram", save_sim=False)
     sampler.sample(n, nChains=7, convergence_limit=0.0, acceptance_test_option=2)
     data = sampler.getdata()
-    chains = np.stack([np.stack([data[f"par{p}"][data["chain"] == c] for p in MODEL.params], axis=-1)
-                       for c in range(7)])
-    return chains[:, chains.shape[1] // 2:]
+    chains = [np.stack([data[f"par{p}"][data["chain"] == c] for p in MODEL.params], axis=-1) for c in range(7)]
+    n = min(len(c) for c in chains)  # spotpy's chains end a few runs apart
+    return np.stack([c[n // 2:n] for c in chains])
 
 
 def coverage(ds, post):
