@@ -378,7 +378,7 @@ class ParameterLearner:
         -------
         xr.DataArray
             ``params(basin, param)`` with coordinate ``param_units`` and attrs ``model`` and
-            ``snow`` (read by :func:`basinsx.simulate`, so they need not be repeated).
+            ``snow`` (read by :func:`basinsx.simulation.simulate`, so they need not be repeated).
         """
         self._require_fitted()
         m = self.model
