@@ -10,7 +10,8 @@ other in the same process, so CPU-time ratios are taken under the same load.
 - reference: random-walk Metropolis in the parameters, ``--rwm`` runs of ``Model.run``,
   proposal ``2.38^2/d`` times the Laplace covariance, from the mode, first 10 % discarded.
 - spotpy DREAM: ``--dream`` runs, 7 chains, Metropolis ratio ``exp(like - like_old)``
-  (``acceptance_test_option=2``), no early stop; second half of each chain kept.
+  (``acceptance_test_option=2``), no early stop; second half of each chain's states kept
+  (``sampler.bestpar``: spotpy's database holds every proposal, rejected ones too).
 
 Efficiency = bulk ESS (smallest over parameters) per model run (a sensitivity run counts
 as one) and per CPU second. Coverage of the 90 % predictive band, validation 1996-2014
@@ -91,10 +92,9 @@ def dream(forcing, obs, n, seed=0):
     random.seed(seed)
     sampler = spotpy.algorithms.dream(DreamSetup(forcing, obs), dbformat="ram", save_sim=False)
     sampler.sample(n, nChains=7, convergence_limit=0.0, acceptance_test_option=2)
-    data = sampler.getdata()
-    chains = [np.stack([data[f"par{p}"][data["chain"] == c] for p in MODEL.params], axis=-1) for c in range(7)]
-    n = min(len(c) for c in chains)  # spotpy's chains end a few runs apart
-    return np.stack([c[n // 2:n] for c in chains])
+    # the chains' states, not spotpy's database: that holds every proposal evaluated, rejected ones included
+    n = min(sampler.nChainruns)  # the chains end a few runs apart
+    return np.asarray(sampler.bestpar, dtype=float)[:, n // 2:n]
 
 
 def coverage(ds, post):
