@@ -98,7 +98,7 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     n_starts : int
         Most gradient starts per basin (the screening's best points, at least 0.25 apart in the
         unit cube); with ``n_screen=0``, the number of Latin-hypercube starts, all of them run
-        (the behaviour before the screening, 8 starts: about 3x the time at the same median KGE).
+        (the behaviour before the screening, 8 starts: about 3.7x the time at the same median KGE).
     n_screen : int
         Plain runs of the screening (prior corners included); 0 turns it off.
     prior : None, False or dict

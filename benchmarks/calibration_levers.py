@@ -1,0 +1,129 @@
+"""Issue 24 levers: which changes of the GR4J calibration pay, side by side with GRsuite's Michel calibration.
+
+Every variant calibrates GR4J on 1 - KGE (warm-up 1981, calibration 1982-1995, Oudin PET,
+the documented default path) with :func:`basinsx.calibration.optimize.calibrate_basin`, the
+per-basin kernel of ``calibrate``, and GRsuite's ``calibration_michel`` runs on the same
+arrays; each basin runs every variant one after the other, so the wall-time ratios are
+taken under the same machine load. Every parameter set is scored by the same code.
+
+Variants (``calibrate_basin`` keywords):
+
+* ``default``: ``calibrate``'s default: 32 plain screening runs (the 16 corners of airGR's
+  GR4J prior, then a Latin hypercube), L-BFGS-B from the best separated points until a
+  start ends at the best optimum, 4 starts at most;
+* ``k1``, ``k2``: at most 1 or 2 starts;
+* ``noprior``, ``noprior-k1``, ``noprior-k2``, ``noprior-s64``: the screening on the Latin
+  hypercube alone (64 points for the last);
+* ``lhs8``: the former default, 8 Latin-hypercube starts of L-BFGS-B, no screening;
+* ``lm``: Levenberg-Marquardt on the three KGE residuals in place of L-BFGS-B;
+* ``tol2e-4``: L-BFGS-B's relative tolerance 2e-4 in place of 5e-5;
+* ``direct``: ``default`` with the model kernel called without ``Model.run``'s per-run
+  checks (forcing validated once): the Python overhead around the numba call.
+
+    python benchmarks/calibration_levers.py --step 5
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from calibration_peers import CAL, WARMUP, kge, run_grsuite
+from common import CARAVAN, argument_parser
+
+import basinsx
+import basinsx.models as bm
+from basinsx.calibration.optimize import PRIORS, calibrate_basin
+
+PRIOR = PRIORS["gr4j"]
+VARIANTS = {
+    "default": dict(prior=PRIOR),
+    "k1": dict(n_starts=1, prior=PRIOR),
+    "k2": dict(n_starts=2, prior=PRIOR),
+    "noprior": dict(),
+    "noprior-k1": dict(n_starts=1),
+    "noprior-k2": dict(n_starts=2),
+    "noprior-s64": dict(n_screen=64),
+    "lhs8": dict(n_screen=0, n_starts=8),
+    "lm": dict(prior=PRIOR, optimizer="lm"),
+    "tol2e-4": dict(prior=PRIOR, tol=2e-4),
+    "direct": dict(prior=PRIOR),
+}
+
+
+class Direct:
+    """GR4J with the per-run checks of ``Model.run`` taken out: the kernel on forcing validated once."""
+
+    def __init__(self, model, forcing):
+        self.model, self.params, self.bounds = model, model.params, model.bounds
+        self.forcing = model.check_forcing(forcing)[0]
+
+    def run(self, theta, forcing, warmup=0, sensitivities=True):
+        q, jac = self.model.kernel(np.asarray(theta, dtype=np.float64), self.forcing, warmup, sensitivities,
+                                   self.model.snow)
+        return q, (jac if sensitivities else None)
+
+
+def main(argv=None):
+    parser = argument_parser(__doc__)
+    parser.add_argument("--step", type=int, default=5, help="take every STEP-th of the 100 basins")
+    parser.add_argument("--skip", type=int, default=0)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
+    parser.add_argument("--out", default="/tmp/calibration_levers.csv")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    model = bm.get("gr4j")
+    ds = basinsx.open_dataset(CARAVAN, chunks=None).sel(time=slice(WARMUP.start, CAL.stop))
+    ds = ds.assign(pet=ds.hydro.pet("oudin"))[["prcp", "pet", "streamflow"]].astype("float64")
+    basins = list(ds.basin.values)[args.skip::args.step]
+    names = args.variants.split(",")
+    rows = []
+    for k, b in enumerate([basins[0]] + basins):  # the first pass compiles (numba) and is dropped
+        one = ds.sel(basin=b)
+        forcing = np.vstack([one.prcp.values, one.pet.values])
+        obs = one.streamflow.values[365:]
+        dates = one.indexes["time"].values.astype("datetime64[D]")
+        i_warm, i_cal = np.arange(365), np.arange(365, forcing.shape[1])
+        for name in names + ["grsuite"]:
+            t0 = time.perf_counter()
+            if name == "grsuite":
+                theta, n = run_grsuite(dates, forcing[0], forcing[1], one.streamflow.values, i_warm, i_cal)
+                n_plain = n
+            else:
+                m = Direct(model, forcing) if name == "direct" else model
+                res = calibrate_basin(m, forcing, obs, loss="kge", warmup=365, **VARIANTS[name])
+                theta, n, n_plain = res["params"], res["n_evals"], res["n_plain"]
+            wall = time.perf_counter() - t0
+            rows.append({"basin": b, "method": name, "kge": kge(theta, forcing, obs, 365), "n_runs": n,
+                         "n_sens": n - n_plain, "wall_s": wall})
+        if k == 0:
+            rows = []
+            continue
+        print(f"{k}/{len(basins)} {b} " + " ".join(f"{r['method']} {r['kge']:.3f}/{r['n_runs']}/"
+                                                        f"{r['wall_s'] * 1e3:.0f}ms" for r in rows[-len(names) - 1:]),
+              flush=True)
+    df = pd.DataFrame(rows)
+    df.to_csv(args.out, index=False)
+    summarize(df)
+
+
+def summarize(df):
+    """Per variant: KGE quartiles, runs, wall time and the per-basin comparison with GRsuite."""
+    wide = df.pivot(index="basin", columns="method")
+    g_kge, g_wall = wide["kge"]["grsuite"], wide["wall_s"]["grsuite"]
+    print(f"\n{len(wide)} basins; ratios are per basin, then the median")
+    print(f"{'method':18s} {'KGE q25/med/q75':>21s} {'runs':>5s} {'sens':>5s} {'ms/basin':>9s} {'GRsuite/it':>10s} "
+          f"{'dKGE med':>9s} {'< -0.01':>7s} {'worst':>7s}")
+    for name in df["method"].unique():
+        k = wide["kge"][name]
+        d = k - g_kge
+        print(f"{name:18s} {k.quantile(0.25):6.3f} / {k.median():.3f} / {k.quantile(0.75):.3f} "
+              f"{wide['n_runs'][name].median():5.0f} {wide['n_sens'][name].median():5.0f} "
+              f"{wide['wall_s'][name].median() * 1e3:9.1f} {(g_wall / wide['wall_s'][name]).median():10.2f} "
+              f"{d.median():+9.4f} {int((d < -0.01).sum()):7d} {d.min():+7.3f}")
+
+
+if __name__ == "__main__":
+    main()
