@@ -7,8 +7,6 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import xarray as xr
 
-from ..design import latin_hypercube as unit_latin_hypercube
-
 __all__ = ["as_bounds", "latin_hypercube", "training_set"]
 
 
@@ -45,13 +43,14 @@ def latin_hypercube(bounds, n: int, seed=None) -> xr.DataArray:
     """A Latin-hypercube design of ``n`` samples inside ``bounds``: DataArray ``(sample, param)``.
 
     Each parameter's range is cut into ``n`` equal strata and every stratum holds exactly one
-    sample (McKay et al., 1979); strata are paired at random across parameters. The design in
-    the unit cube is :func:`basinsx.design.latin_hypercube`'s, as for the calibration's starts.
+    sample (McKay et al., 1979); strata are paired at random across parameters.
     """
     if int(n) < 1:
         raise ValueError("n must be a positive number of samples")
     b = as_bounds(bounds)
-    u = unit_latin_hypercube(int(n), b.sizes["param"], seed)
+    rng = np.random.default_rng(seed)
+    d = b.sizes["param"]
+    u = (rng.permuted(np.tile(np.arange(n), (d, 1)), axis=1).T + rng.random((n, d))) / n
     lo, hi = b.values[:, 0], b.values[:, 1]
     return xr.DataArray(
         lo + u * (hi - lo), dims=("sample", "param"), coords={"sample": np.arange(n), "param": b["param"].values}

@@ -1,7 +1,7 @@
 """Geometry of pore-throat-pore conduits on plain arrays: the flow axes and the conduit-length rules.
 
 Shared by :mod:`~basinsx.porenet.network` (default conduit lengths), :mod:`~basinsx.porenet.conductance`
-(size factors) and :mod:`~basinsx.porenet.io` (Statoil networks), which import it and never each other's
+(size factors) and ``basinsx.porenet.io`` (Statoil networks), which import it and never each other's
 internals.
 """
 
