@@ -13,7 +13,7 @@ from numba import njit
 __all__ = ["efficiency_rows", "efficiency_sums"]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def efficiency_sums(q, y, J, kge):
     """Sums over the days where ``y`` is not NaN, in two passes (means first, for accuracy).
 
