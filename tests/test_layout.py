@@ -20,12 +20,10 @@ PACKAGE = ROOT / "basinsx"
 KNOWN_PRIVATE_USES = {
     # basinsx/embedding is being reworked in parallel (issue 19 left it alone): the trainer builds the model's net
     ("basinsx.embedding.train", "_build"): "embedding rework",
-    ("basinsx.embedding.train", "_n_static"): "embedding rework",
     # written in parallel with issue 19, not yet given public homes
     ("basinsx.regional.torch_gr4j", "basinsx.models._grcore"): "regional learner (new)",
     ("basinsx.regional.learner", "_build"): "regional learner (new)",
     ("basinsx.regional.learner", "_n_static"): "regional learner (new)",
-    ("basinsx.calibration.posterior", "basinsx.simulation._theta"): "posterior sampling (new)",
 }
 
 
