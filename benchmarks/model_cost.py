@@ -102,6 +102,5 @@ def cemaneige(ds, p, e, dates, repeat):
               f"{med['run_J'] / med['run_model']:15.2f}")
 
 
-
 if __name__ == "__main__":
     main()
