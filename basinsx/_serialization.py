@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import pickletools
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -105,7 +106,7 @@ def load(path, fmt: str, *, kind: str, map_location="cpu") -> dict:
     problem = f"{path} is not a basinsx {kind} file (or it is truncated or damaged)"
     try:
         tag = _format_tag(path)
-    except (zipfile.BadZipFile, zlib.error, ValueError, EOFError) as err:
+    except (zipfile.BadZipFile, zlib.error, ValueError, EOFError, struct.error) as err:  # struct: a cut opcode
         raise ValueError(f"{problem}: {err}") from err
     if tag is not None and tag != fmt and tag.split("/")[0] == fmt.split("/")[0]:
         raise ValueError(f"{path} was written by an earlier basinsx in format {tag}, which is not read anymore "
@@ -115,7 +116,7 @@ def load(path, fmt: str, *, kind: str, map_location="cpu") -> dict:
         raise ValueError(f"{problem}: " + (f"its format is {tag}, expected {fmt}" if tag else "it has no format tag"))
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as err:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile, struct.error) as err:
         # torch's message suggests ways to load it unsafely; keep only the reason
         reason = next((line for line in str(err).splitlines() if "WeightsUnpickler error" in line), str(err))
         raise ValueError(f"{problem}: {reason.split(' Please use')[0].strip()}") from err
