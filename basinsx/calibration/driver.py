@@ -17,6 +17,30 @@ __all__ = ["calibrate"]
 OUTPUTS = ("params", "loss", "kge", "nse", "n_evals", "converged", "message", "n_negative_pet")
 
 
+def basin_inputs(forcings, flow, idx, warmup: int, forcing_names, dates):
+    """One basin's float64 forcing (negative PET clipped) and observed flow after ``warmup``, checked.
+
+    Returns ``(forcing, obs, negative_pet_days, failure)``: ``failure`` is the basin's
+    ``"failed: ..."`` message (bad forcing naming variable and date, or no observed flow), else None.
+    Shared by the per-basin kernels of calibrate, posterior and pareto.
+    """
+    forcing = np.stack([np.asarray(f[idx], dtype=np.float64) for f in forcings])
+    obs = np.asarray(flow[idx][warmup:], dtype=np.float64)
+    negative = 0
+    if "pet" in forcing_names:
+        pet = forcing[list(forcing_names).index("pet")]
+        negative = int((pet < 0).sum())
+        np.maximum(pet, 0.0, out=pet)
+    problem = forcing_problem(forcing, forcing_names)
+    if problem:
+        var, t, what = problem
+        return forcing, obs, negative, (f"failed: forcing {forcing_names[var]!r} is {what} on "
+                                        f"{pd.Timestamp(dates[t]).date()}")
+    if not np.isfinite(obs).any():
+        return forcing, obs, negative, "failed: no observed streamflow in the calibration period"
+    return forcing, obs, negative, None
+
+
 def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, seed, maxiter, tol, log_scale,
                      solver_options, dates, forcing_names, progress, n_screen=0, prior=None, layers=False):
     """Kernel over a block of basins: forcings ``(..., T)`` then flow ``(..., T)``; time last.
@@ -34,20 +58,10 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
     out = (np.full(shape + (d,), np.nan), np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan),
            np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=bool), np.empty(shape, dtype=object),
            np.zeros(shape, dtype=np.int64))
-    pet = forcing_names.index("pet") if "pet" in forcing_names else None
     for idx in tqdm(list(np.ndindex(shape)), disable=not progress, desc="calibrate", unit="basin"):
-        forcing = np.stack([np.asarray(f[idx], dtype=np.float64) for f in forcings])
-        obs = np.asarray(flow[idx][warmup:], dtype=np.float64)
-        if pet is not None:
-            out[7][idx] = int((forcing[pet] < 0).sum())
-            np.maximum(forcing[pet], 0.0, out=forcing[pet])
-        problem = forcing_problem(forcing, forcing_names)
-        if problem:
-            var, t, what = problem
-            out[6][idx] = f"failed: forcing {forcing_names[var]!r} is {what} on {pd.Timestamp(dates[t]).date()}"
-            continue
-        if not np.isfinite(obs).any():
-            out[6][idx] = "failed: no observed streamflow in the calibration period"
+        forcing, obs, out[7][idx], failure = basin_inputs(forcings, flow, idx, warmup, forcing_names, dates)
+        if failure:
+            out[6][idx] = failure
             continue
         try:
             basin_model = model.with_layers(hyps[idx], elev[idx], dates=dates) if layers else model

@@ -10,13 +10,11 @@ only the convex part of a front; points that another point dominates are flagged
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from .. import models
 from ..inputs import model_inputs, period_slice
-from ..models.base import forcing_problem
-from .driver import period_text
+from .driver import basin_inputs, period_text
 from .losses import Loss, get_loss
 from .optimize import Problem, calibrate_basin, lbfgsb
 
@@ -74,19 +72,10 @@ def _pareto_block(*arrays, model, snow, losses, n_points, warmup, n_starts, seed
     out = (np.full(shape + (n_points, d), np.nan), np.full(shape + (n_points, 2), np.nan),
            np.zeros(shape + (n_points,), dtype=bool), np.zeros(shape, dtype=np.int64),
            np.full(shape, "", dtype=object))
-    pet = forcing_names.index("pet") if "pet" in forcing_names else None
     for idx in np.ndindex(shape):
-        forcing = np.stack([np.asarray(f[idx], dtype=np.float64) for f in forcings])
-        obs = np.asarray(flow[idx][warmup:], dtype=np.float64)
-        if pet is not None:
-            np.maximum(forcing[pet], 0.0, out=forcing[pet])
-        problem = forcing_problem(forcing, forcing_names)
-        if problem:
-            var, t, what = problem
-            out[4][idx] = f"failed: forcing {forcing_names[var]!r} is {what} on {pd.Timestamp(dates[t]).date()}"
-            continue
-        if not np.isfinite(obs).any():
-            out[4][idx] = "failed: no observed streamflow in the calibration period"
+        forcing, obs, _, failure = basin_inputs(forcings, flow, idx, warmup, forcing_names, dates)
+        if failure:
+            out[4][idx] = failure
             continue
         try:
             res = pareto_basin(model, forcing, obs, losses, n_points, warmup, n_starts, seed, maxiter, log_scale,

@@ -25,7 +25,7 @@ from scipy.special import expit, logit
 from .. import flags, models
 from ..inputs import model_inputs, period_slice
 from ..models.base import forcing_problem
-from .driver import period_text
+from .driver import basin_inputs, period_text
 from .hmc import ess, nuts, rhat
 from .likelihood import PosteriorLoss, get_likelihood
 from .optimize import calibrate_basin, log_scaled
@@ -268,21 +268,11 @@ def _posterior_block(*arrays, model, snow, method, likelihood, warmup, n_chains,
            np.full(shape + (d,), np.nan), np.full(shape + (d, d), np.nan), np.full(shape, np.nan),
            np.zeros(shape, dtype=np.int64), np.full(shape, np.nan), np.zeros(shape, dtype=np.int64),
            np.full(shape, "", dtype=object), np.zeros(shape, dtype=np.int64))
-    pet = forcing_names.index("pet") if "pet" in forcing_names else None
     labels = np.broadcast_to(labels, shape)
     for idx in np.ndindex(shape):
-        forcing = np.stack([np.asarray(f[idx], dtype=np.float64) for f in forcings])
-        obs = np.asarray(flow[idx][warmup:], dtype=np.float64)
-        if pet is not None:
-            out[12][idx] = int((forcing[pet] < 0).sum())
-            np.maximum(forcing[pet], 0.0, out=forcing[pet])
-        problem = forcing_problem(forcing, forcing_names)
-        if problem:
-            var, t, what = problem
-            out[11][idx] = f"failed: forcing {forcing_names[var]!r} is {what} on {pd.Timestamp(dates[t]).date()}"
-            continue
-        if not np.isfinite(obs).any():
-            out[11][idx] = "failed: no observed streamflow in the calibration period"
+        forcing, obs, out[12][idx], failure = basin_inputs(forcings, flow, idx, warmup, forcing_names, dates)
+        if failure:
+            out[11][idx] = failure
             continue
         tic = _time.process_time()
         try:
