@@ -97,20 +97,39 @@ class PeakMemory:
         self._thread.join()
 
 
-def cached(cache: Path | str | None, name: str, make: Callable[[], xr.Dataset], params=None) -> xr.Dataset:
-    """A training set from ``cache/name.nc`` if there (and made of ``params`` when given), else ``make()``.
+def code_digest(*sources) -> str:
+    """SHA-256 of the source files of ``sources`` (modules or paths): what a cached result was computed by."""
+    import hashlib
+    import inspect
 
-    The result of ``make()`` is stored when ``cache`` is set, so a rerun skips the solver.
+    h = hashlib.sha256()
+    for src in sources:
+        path = Path(src) if isinstance(src, (str, Path)) else Path(inspect.getfile(src))
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def cached(cache: Path | str | None, name: str, make: Callable[[], xr.Dataset], params=None,
+           key: str = "") -> xr.Dataset:
+    """A training set from ``cache/name.nc`` if it was made of ``params`` by the code ``key`` names, else ``make()``.
+
+    ``key`` identifies what computed the set (e.g. :func:`code_digest` of the solver's module and the script):
+    a set stored by other code or from other parameters is made again, never mixed into this run. The result
+    of ``make()`` is stored (written to a temporary file, then renamed) when ``cache`` is set.
     """
     path = Path(cache, f"{name}.nc") if cache else None
     if path is not None and path.exists():
         ds = xr.load_dataset(path)
-        if params is None or np.array_equal(ds.params.values, params.values):
+        same_params = params is None or ("params" in ds and np.array_equal(ds.params.values, params.values))
+        if same_params and ds.attrs.get("cache_key", "") == key:
             return ds
     ds = make()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        ds.to_netcdf(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        ds.assign_attrs(cache_key=key).to_netcdf(tmp)
+        tmp.replace(path)
     return ds
 
 

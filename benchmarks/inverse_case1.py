@@ -20,8 +20,9 @@ import time
 import numpy as np
 import torch
 import xarray as xr
-from common import argument_parser, cached
+from common import argument_parser, cached, code_digest
 
+from basinsx import groundwater
 from basinsx.groundwater import Aquifer, conductivity
 from basinsx.inverse import (
     TNNA,
@@ -76,14 +77,15 @@ def main(argv=None):
     p.add_argument("--scheduler", default="synchronous")
     p.add_argument("--cache", default=None, help="folder to keep the simulated training sets in")
     a = p.parse_args(argv)
+    key = code_digest(groundwater, __file__)  # cached runs of other solver code are made again
     torch.set_num_threads(1)
     sim = Case1()
     t0 = time.perf_counter()
     # one process: the benchmark box is shared (a.scheduler="processes" to use every core)
     test = cached(a.cache, "case1_test", lambda: training_set(sim, latin_hypercube(BOUNDS, 100, seed=99),
-                                                              scheduler=a.scheduler, progress=False))
+                                                              scheduler=a.scheduler, progress=False), key=key)
     sets = {n: cached(a.cache, f"case1_{n}", lambda n=n: training_set(sim, latin_hypercube(BOUNDS, n, seed=n),
-                                                                       scheduler=a.scheduler))
+                                                                       scheduler=a.scheduler), key=key)
             for n in a.sizes}
     n_sim = 100 + sum(a.sizes)
     print(f"{n_sim} forward runs ready in {time.perf_counter() - t0:.1f} s (scheduler {a.scheduler}, cache {a.cache})")

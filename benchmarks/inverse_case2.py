@@ -32,8 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import xarray as xr
-from common import argument_parser, cached
+from common import argument_parser, cached, code_digest
 
+from basinsx import groundwater
 from basinsx.groundwater import Aquifer, conductivity
 from basinsx.inverse import (
     KLE,
@@ -44,6 +45,7 @@ from basinsx.inverse import (
     objective,
     training_set,
 )
+from basinsx.inverse import kle as kle_module
 
 COORD = (np.arange(9) + 0.5) * 10.0 / 9
 WELLS = {f"w{j}{i}": (x, y) for j, y in enumerate(COORD) for i, x in enumerate(COORD)}
@@ -88,6 +90,7 @@ def main(argv=None):
     p.add_argument("--scheduler", default="synchronous")
     p.add_argument("--cache", default=None, help="folder to keep the simulated training sets in")
     a = p.parse_args(argv)
+    key = code_digest(groundwater, kle_module, __file__)  # runs of other solver code are made again
     torch.set_num_threads(1)
     KLE2 = KLE((64, 64), (10.0, 10.0), 2.5, variance=2.0, n_terms=100, kernel="isotropic")
     print(f"KLE: {KLE2.n_terms} terms keep {100 * KLE2.fraction:.2f}% of the variance (isotropic, l = 2.5 m)")
@@ -97,13 +100,14 @@ def main(argv=None):
     xi_train = xr.DataArray(rng.standard_normal((a.train, 100)), dims=("sample", "param"),
                             coords={"param": list(BOUNDS)})
     test_xi = xr.DataArray(rng.standard_normal((a.test, 100)), dims=("sample", "param"), coords={"param": list(BOUNDS)})
-    train = cached(a.cache, f"case2_train{a.train}", lambda: training_set(sim, xi_train, scheduler=a.scheduler), xi_train)
-    test = cached(a.cache, f"case2_test{a.test}", lambda: training_set(sim, test_xi, scheduler=a.scheduler), test_xi)
+    train = cached(a.cache, f"case2_train{a.train}", lambda: training_set(sim, xi_train, scheduler=a.scheduler), xi_train,
+                   key=key)
+    test = cached(a.cache, f"case2_test{a.test}", lambda: training_set(sim, test_xi, scheduler=a.scheduler), test_xi, key=key)
     if a.extra:  # more training runs from another stream: the test set and the reference field stay the same
         xi_extra = xr.DataArray(np.random.default_rng(1).standard_normal((a.extra, 100)), dims=("sample", "param"),
                                 coords={"param": list(BOUNDS), "sample": np.arange(a.train, a.train + a.extra)})
         extra = cached(a.cache, f"case2_extra{a.extra}", lambda: training_set(sim, xi_extra, scheduler=a.scheduler),
-                       xi_extra)
+                       xi_extra, key=key)
         train = xr.concat([train, extra], "sample")
     print(f"{train.sizes['sample']} + {a.test} forward runs ready in {time.perf_counter() - t0:.1f} s (cache {a.cache})")
 
@@ -121,7 +125,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     kw = {"hidden_layers": 3, "width": 512} if a.surrogate == "mlp" else {"weight_decay": 1e-6}
     # the fit is deterministic; a cached one (pickled) skips it
-    path = Path(a.cache, f"case2_{a.surrogate}_n{train.sizes['sample']}_e{a.epochs}_lr{a.lr}_b{a.batch}.pkl") if a.cache else None
+    path = Path(a.cache, f"case2_{a.surrogate}_n{train.sizes['sample']}_e{a.epochs}_lr{a.lr}_b{a.batch}_{key[:12]}.pkl") if a.cache else None
     if path is not None and path.exists():
         sur = pickle.loads(path.read_bytes())
     else:

@@ -36,15 +36,17 @@ import time
 import numpy as np
 import torch
 import xarray as xr
-from common import argument_parser, cached
+from common import argument_parser, cached, code_digest
 from inverse_case2 import adaptive_rounds
 
+from basinsx import groundwater
 from basinsx.groundwater import Aquifer, conductivity
 from basinsx.inverse import (
     TNNA,
     Surrogate,
     VAEReducer,
     channel_fields,
+    channels,
     minimize,
     objective,
     training_set,
@@ -151,6 +153,7 @@ def main(argv=None):
     p.add_argument("--methods", nargs="+", default=["tnna", "tnna-pre", "tnna-ms", "ga", "pso", "de", "sa"],
                    choices=("tnna", "tnna-pre", "tnna-ms", "ga", "pso", "de", "sa"))
     a = p.parse_args(argv)
+    key = code_digest(groundwater, channels, __file__)  # runs and fits of other code are made again
     if not 1 <= a.refs <= N_REFS:
         raise ValueError(f"--refs must be in 1..{N_REFS} (the held-out realisations)")
     if not 1 <= a.starts <= 1000:
@@ -161,7 +164,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     fields = channel_fields(a.fields, (80, 80), seed=0)
     cache = pathlib.Path(a.cache) if a.cache else None
-    tag = f"case3_f{a.fields}_v{a.vae_epochs}"
+    tag = f"case3_f{a.fields}_v{a.vae_epochs}_{key[:12]}"
     if cache is not None and (cache / f"{tag}.pkl").exists():  # the fitted reducer, as pickled below
         red = pickle.loads((cache / f"{tag}.pkl").read_bytes())
     else:
@@ -182,7 +185,7 @@ def main(argv=None):
 
     def runs(name, p):  # solver runs (--scheduler, cached as name) of decoded probabilities, thresholded
         f = xr.DataArray((p.values > 0.5).reshape(len(p), -1).astype(float), dims=("sample", "param"))
-        return cached(cache, name, lambda: training_set(Case3(), f, scheduler=a.scheduler))
+        return cached(cache, name, lambda: training_set(Case3(), f, scheduler=a.scheduler), f, key=key)
 
     prior = np.clip(rng.standard_normal((a.train, 100)), -3, 3)
     z = xr.DataArray(np.vstack([latents(fields.values[:a.encoded]), prior]), dims=("sample", "param"),
