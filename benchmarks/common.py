@@ -98,7 +98,10 @@ class PeakMemory:
 
 
 def code_digest(*sources) -> str:
-    """SHA-256 of the source files of ``sources`` (modules or paths): what a cached result was computed by."""
+    """SHA-256 of the source files of ``sources`` (paths, or modules, classes and functions: their files).
+
+    What a cached result was computed by: the solver's modules and the script defining the simulator.
+    """
     import hashlib
     import inspect
 
@@ -124,11 +127,11 @@ def cached(cache: Path | str | None, name: str, make: Callable[[], xr.Dataset], 
         same_params = params is None or ("params" in ds and np.array_equal(ds.params.values, params.values))
         if same_params and ds.attrs.get("cache_key", "") == key:
             return ds
-    ds = make()
+    ds = make().assign_attrs(cache_key=key)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        ds.assign_attrs(cache_key=key).to_netcdf(tmp)
+        ds.to_netcdf(tmp)
         tmp.replace(path)
     return ds
 

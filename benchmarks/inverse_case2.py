@@ -90,7 +90,7 @@ def main(argv=None):
     p.add_argument("--scheduler", default="synchronous")
     p.add_argument("--cache", default=None, help="folder to keep the simulated training sets in")
     a = p.parse_args(argv)
-    key = code_digest(groundwater, kle_module, __file__)  # runs of other solver code are made again
+    key = code_digest(groundwater, kle_module, Case2)  # runs of other solver code are made again
     torch.set_num_threads(1)
     KLE2 = KLE((64, 64), (10.0, 10.0), 2.5, variance=2.0, n_terms=100, kernel="isotropic")
     print(f"KLE: {KLE2.n_terms} terms keep {100 * KLE2.fraction:.2f}% of the variance (isotropic, l = 2.5 m)")
