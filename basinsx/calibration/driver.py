@@ -171,6 +171,43 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
         input nothing warns from inside the tasks: summarise the computed result with
         :func:`basinsx.flags.warn` (the command line does).
     """
+    loss_obj, model_obj, prior = _checked_arguments(ds, model, loss, optimizer, n_starts, warmup, n_screen, snow,
+                                                    prior)
+    period = period_slice(period)
+    ds, input_attrs = model_inputs(ds, model_obj.forcings, flow=flow, pet=pet, where="calibrate",
+                                   warn_biased_pet=True)
+    names = list(model_obj.forcings) + [flow]
+    if progress and any(ds[n].chunks is not None for n in names if n in ds):
+        raise ValueError("progress=True shows a bar for in-memory input only; compute this lazy result with "
+                         "basinsx.progress.compute(result), which counts its basins on any scheduler")
+    missing = [n for n in names if n not in ds]
+    if missing:
+        raise KeyError(f"calibrate needs variables {missing} for model {model_obj.name!r}; the dataset has "
+                       f"{sorted(ds.data_vars)}")
+    sub, spin, span = calibration_window(ds, names, period, warmup)
+    results = _calibrate_blocks(ds, sub, names, model, model_obj, snow=snow, loss=loss, warmup=spin,
+                                n_starts=int(n_starts), optimizer=optimizer, seed=seed, maxiter=int(maxiter),
+                                tol=None if tol is None else float(tol), log_scale=bool(log_scale),
+                                solver_options=dict(solver_options or {}), progress=progress,
+                                n_screen=int(n_screen), prior=dict(prior or {}))
+    # Non-index coordinates were kept out of apply_ufunc and are put back as the user gave them.
+    labels = {c: sub[c] for c in sub.coords if c not in sub.indexes and sub[c].dims == ("basin",)}
+    out = _result_dataset(results, labels, model_obj, loss_obj, span, log_scale)
+    out.attrs = {"model": model_obj.name, "loss": loss_obj.name, "period": span, "warmup_days": spin,
+                 "optimizer": optimizer, "n_starts": int(n_starts), "n_screen": int(n_screen),
+                 "prior": "; ".join(f"{p} {lo:g}..{hi:g}" for p, (lo, hi) in (prior or {}).items()) or "none",
+                 "seed": seed, "log_scale": int(log_scale),
+                 **input_attrs}
+    if out["n_negative_pet"].chunks is None:  # computed now: summarise now, from the caller's line
+        flags.warn(out)
+    return out
+
+
+def _checked_arguments(ds, model, loss, optimizer, n_starts, warmup, n_screen, snow, prior):
+    """calibrate's arguments checked before any data is touched: ``(loss, model, prior)`` as objects.
+
+    ``prior=None`` becomes the model's entry of ``PRIORS`` (for a registry name; none for a model object).
+    """
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"calibrate needs a Dataset with forcings and observed flow, got {type(ds).__name__}")
     if optimizer not in OPTIMIZERS:
@@ -191,18 +228,30 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     if unknown:
         raise ValueError(f"prior names {unknown}, which are not parameters of {model_obj.name!r} "
                          f"{list(model_obj.params)}")
-    period = period_slice(period)
-    ds, input_attrs = model_inputs(ds, model_obj.forcings, flow=flow, pet=pet, where="calibrate",
-                                   warn_biased_pet=True)
-    names = list(model_obj.forcings) + [flow]
-    if progress and any(ds[n].chunks is not None for n in names if n in ds):
-        raise ValueError("progress=True shows a bar for in-memory input only; compute this lazy result with "
-                         "basinsx.progress.compute(result), which counts its basins on any scheduler")
-    missing = [n for n in names if n not in ds]
-    if missing:
-        raise KeyError(f"calibrate needs variables {missing} for model {model_obj.name!r}; the dataset has "
-                       f"{sorted(ds.data_vars)}")
+    return loss_obj, model_obj, prior
 
+
+def calibration_window(ds: xr.Dataset, names, period, warmup: int):
+    """The variables ``names`` over the calibration ``period`` and up to ``warmup`` days before it.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        Inputs on a daily ``time`` index.
+    names : list of str
+        Variables to select.
+    period : slice or None
+        Calibration period (from :func:`basinsx.inputs.period_slice`); ``None`` is the
+        record after the first ``warmup`` days.
+    warmup : int
+        Days of spin-up wanted before the period; fewer where the record starts later.
+
+    Returns
+    -------
+    (xr.Dataset, int, str)
+        The selection, the warm-up days it has before the period, and the period as
+        ``"YYYY-MM-DD/YYYY-MM-DD"``.
+    """
     time = ds.indexes["time"]
     cal = ds.sel(time=period) if period is not None else ds.isel(time=slice(int(warmup), None))
     if cal.sizes["time"] == 0:
@@ -211,34 +260,39 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     first = time.get_loc(cal.indexes["time"][0])
     last = time.get_loc(cal.indexes["time"][-1])
     spin = min(int(warmup), first)
-    sub = ds[names].isel(time=slice(first - spin, last + 1))
+    span = f"{cal.indexes['time'][0].date()}/{cal.indexes['time'][-1].date()}"
+    return ds[names].isel(time=slice(first - spin, last + 1)), spin, span
+
+
+def _calibrate_blocks(ds, sub, names, model, model_obj, **options):
+    """``_calibrate_block`` over all basins of ``sub`` with apply_ufunc: the 8 arrays of ``OUTPUTS``, lazy for dask.
+
+    ``options`` are the block's keyword arguments (``snow``, ``loss``, ``warmup`` as spun up, ...).
+    """
     # Non-index coordinates stay out of apply_ufunc (DataArray.chunk would chunk them as one block, at odds
-    # with the basin chunks of the result) and are put back as the user gave them.
+    # with the basin chunks of the result).
     arrays = [sub[n].reset_coords(drop=True) for n in names]
     arrays = [a.chunk({"time": -1}) if a.chunks is not None else a for a in arrays]
-    labels = {c: sub[c] for c in sub.coords if c not in sub.indexes and sub[c].dims == ("basin",)}
     extra = layer_inputs(ds) if getattr(model_obj, "snow", None) in ("cemaneige", "cemaneige_hyst") else []
-
-    d = len(model_obj.params)
-    results = xr.apply_ufunc(
+    return xr.apply_ufunc(
         _calibrate_block, *arrays, *extra,
         input_core_dims=[["time"]] * len(arrays) + [["quantile"], []][: len(extra)],
         output_core_dims=[["param"]] + [[]] * 7,
         dask="parallelized",
         output_dtypes=[np.float64, np.float64, np.float64, np.float64, np.int64, bool, object, np.int64],
-        dask_gufunc_kwargs={"output_sizes": {"param": d}},
-        kwargs={"model": model if isinstance(model, str) else model_obj, "snow": snow, "loss": loss,
-                "warmup": spin, "n_starts": int(n_starts), "optimizer": optimizer, "seed": seed,
-                "maxiter": int(maxiter), "tol": None if tol is None else float(tol), "log_scale": bool(log_scale),
-                "solver_options": dict(solver_options or {}), "dates": sub.indexes["time"].values,
-                "forcing_names": list(model_obj.forcings), "progress": progress, "n_screen": int(n_screen),
-                "prior": dict(prior or {}), "layers": bool(extra)},
+        dask_gufunc_kwargs={"output_sizes": {"param": len(model_obj.params)}},
+        kwargs={"model": model if isinstance(model, str) else model_obj, **options,
+                "dates": sub.indexes["time"].values, "forcing_names": list(model_obj.forcings),
+                "layers": bool(extra)},
     )
+
+
+def _result_dataset(results, labels, model_obj, loss_obj, span: str, log_scale: bool) -> xr.Dataset:
+    """calibrate's result variables, named by ``OUTPUTS``, with units and long names, and ``at_bound``."""
     out = xr.Dataset(dict(zip(OUTPUTS, results))).assign_coords(labels)
     units = getattr(model_obj, "units", {}) or {}
     out = out.assign_coords(param=list(model_obj.params),
                             param_units=("param", [str(units.get(p, "")) for p in model_obj.params]))
-    span = f"{cal.indexes['time'][0].date()}/{cal.indexes['time'][-1].date()}"
     out["params"].attrs = {"long_name": f"calibrated {model_obj.name} parameters (units: param_units)"}
     out["loss"].attrs = {"long_name": f"calibration loss ({loss_obj.name}) over {span}", "units": "1"}
     out["kge"].attrs = {"long_name": f"Kling-Gupta efficiency (2009) over {span}", "units": "1"}
@@ -250,13 +304,6 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
                                    "units": "d", "flag": "negative PET clipped to zero (days)",
                                    "flag_category": "NegativePETWarning"}
     out["at_bound"] = _at_bound(out["params"], model_obj, log_scale)
-    out.attrs = {"model": model_obj.name, "loss": loss_obj.name, "period": span, "warmup_days": spin,
-                 "optimizer": optimizer, "n_starts": int(n_starts), "n_screen": int(n_screen),
-                 "prior": "; ".join(f"{p} {lo:g}..{hi:g}" for p, (lo, hi) in (prior or {}).items()) or "none",
-                 "seed": seed, "log_scale": int(log_scale),
-                 **input_attrs}
-    if out["n_negative_pet"].chunks is None:  # computed now: summarise now, from the caller's line
-        flags.warn(out)
     return out
 
 
