@@ -312,13 +312,13 @@ AT_BOUND = 1e-3
 
 
 def _at_bound(params: xr.DataArray, model, log_scale: bool) -> xr.DataArray:
-    """Whether each calibrated parameter ends on a bound, measured in the search space (log for x1, x3); lazy.
+    """Whether each calibrated parameter ends on a bound, measured in the search space (``model.transforms``); lazy.
 
     NaN parameters (a failed basin) are on no bound. One numpy pass per block: the same
     arithmetic on labeled arrays cost 25 ms per call, more than a basin's calibration.
     """
     lo, hi = np.array([model.bounds[p] for p in model.params], dtype=float).T
-    log = log_scaled(lo, hi, log_scale)
+    log = log_scaled(model, log_scale)
 
     def scaled(x):
         return np.where(log, np.log(np.where(log & (x > 0), x, 1.0)), x)

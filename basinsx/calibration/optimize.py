@@ -1,8 +1,9 @@
 """Optimizers on the unit cube and the per-basin calibration kernel (plain arrays).
 
 Parameters are searched in ``u in [0, 1]^d`` with ``theta = lo + u (hi - lo)``, so the
-gradient is ``(hi - lo) * J.T @ delta``; positive parameters whose bounds span two decades
-or more use ``ln theta`` in place of ``theta`` (gradient factor ``theta ln(hi/lo)``).
+gradient is ``(hi - lo) * J.T @ delta``; parameters whose model declares the transform ``"log"``
+(``Model.transforms``: by default positive ones whose bounds span two decades or more) use
+``ln theta`` in place of ``theta`` (gradient factor ``theta ln(hi/lo)``).
 A gradient step's model run carries the sensitivities (one forward pass gives ``q`` and
 ``J = dq/dtheta``); the screening before it uses plain runs. Each counts as one evaluation.
 """
@@ -15,6 +16,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..design import latin_hypercube  # the unit-cube design, shared with basinsx.inverse
+from ..models.base import default_transform
 from .losses import KGE, NSE, get_loss
 
 #: Loss reported to L-BFGS-B for a parameter set at which the model fails.
@@ -28,13 +30,18 @@ __all__ = ["OPTIMIZERS", "PRIORS", "Problem", "calibrate_basin", "latin_hypercub
            "lbfgsb"]
 
 
-def log_scaled(lo, hi, log_scale: bool = True) -> np.ndarray:
-    """Which parameters are searched on a log scale: positive ones spanning two decades or more.
+def log_scaled(model, log_scale: bool = True) -> np.ndarray:
+    """Which parameters of ``model`` are searched on a log scale: its ``transforms`` equal to ``"log"``.
 
-    Store capacities (GR4J's x1, x3) are far better conditioned on a log scale.
+    The model contract declares the scale per parameter (:attr:`basinsx.models.Model.transforms`;
+    by default positive ranges of two decades or more, such as GR4J's store capacities, which are
+    far better conditioned on a log scale). A model object without ``transforms`` gets that default
+    rule (:func:`basinsx.models.base.default_transform`). ``log_scale=False`` searches every parameter linearly.
     """
-    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
-    return (lo > 0) & (hi >= 100 * lo) if log_scale else np.zeros(lo.shape, dtype=bool)
+    transforms = getattr(model, "transforms", None) or {}
+    bounds = [tuple(float(b) for b in model.bounds[p]) for p in model.params]
+    log = [transforms.get(p) or default_transform(*b) for p, b in zip(model.params, bounds)]
+    return np.array([t == "log" and log_scale for t in log], dtype=bool)
 
 
 class Problem:
@@ -52,7 +59,7 @@ class Problem:
         self.loss = get_loss(loss)
         self.warmup = int(warmup)
         lo, hi = np.array([model.bounds[p] for p in model.params], dtype=float).T
-        self.log = log_scaled(lo, hi, log_scale)
+        self.log = log_scaled(model, log_scale)
         self.lo = np.where(self.log, np.log(np.where(self.log, lo, 1.0)), lo)
         self.width = np.where(self.log, np.log(np.where(self.log, hi, 1.0)), hi) - self.lo
         self.n_evals = 0

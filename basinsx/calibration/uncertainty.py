@@ -53,7 +53,7 @@ class Target:
         self.likelihood = get_likelihood(likelihood)
         self.warmup, self.solver_options = int(warmup), dict(solver_options or {})
         lo, hi = np.array([model.bounds[p] for p in model.params], dtype=float).T
-        self.log = log_scaled(lo, hi, log_scale)
+        self.log = log_scaled(model, log_scale)
         self.lo = np.where(self.log, np.log(np.where(self.log, lo, 1.0)), lo)
         self.width = np.where(self.log, np.log(np.where(self.log, hi, 1.0)), hi) - self.lo
         self.n = int(np.isfinite(obs).sum())

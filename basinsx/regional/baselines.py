@@ -55,7 +55,7 @@ def _result(values, target: xr.Dataset, m: models.Model, snow, how: str) -> xr.D
 
 def _to_search(theta, m, log_scale=True):
     lo, hi = (np.array([m.bounds[p][i] for p in m.params]) for i in (0, 1))
-    log = log_scaled(lo, hi, log_scale)
+    log = log_scaled(m, log_scale)
     return np.where(log, np.log(np.where(log, theta, 1.0)), theta), log, lo, hi
 
 

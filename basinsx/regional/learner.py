@@ -96,13 +96,14 @@ def run_exact(theta, model: models.Model, forcing: np.ndarray, warmup: int = 0):
 def to_physical(u, model: models.Model, log_scale: bool = True):
     """Parameters in physical units from ``u`` in the unit cube (torch), log-scaled like calibration.
 
-    Parameters whose bounds span two decades or more (GR4J's ``x1``, ``x3``) are mapped on a
-    log scale, the others linearly: ``theta = lo + u (hi - lo)``.
+    Parameters whose transform is ``"log"`` (``model.transforms``; by default those whose bounds span
+    two decades or more, GR4J's ``x1``, ``x3``) are mapped on a log scale, the others linearly:
+    ``theta = lo + u (hi - lo)``.
     """
     torch = _torch()
     lo = np.array([model.bounds[p][0] for p in model.params], dtype=np.float64)
     hi = np.array([model.bounds[p][1] for p in model.params], dtype=np.float64)
-    log = log_scaled(lo, hi, log_scale)
+    log = log_scaled(model, log_scale)
     a = torch.as_tensor(np.where(log, np.log(np.where(log, lo, 1.0)), lo), dtype=u.dtype, device=u.device)
     b = torch.as_tensor(np.where(log, np.log(np.where(log, hi, 1.0)), hi), dtype=u.dtype, device=u.device)
     x = a + u * (b - a)
