@@ -17,7 +17,7 @@ import basinsx
 from basinsx.cli import main
 from basinsx.io.store import DONE, IncompleteStoreError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CAL = ["--period", "1982", "1995", "--n-starts", "2"]
 
 

@@ -20,7 +20,7 @@ from basinsx.porenet import (
     trim_disconnected,
 )
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rocks"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "rocks"
 needs_rocks = pytest.mark.skipif(not (DATA / "statoil").exists(), reason="../shared/data/rocks not present")
 
 
