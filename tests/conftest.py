@@ -34,3 +34,16 @@ def raise_if_dask_computes(max_computes: int = 0):
     scheduler = CountingScheduler(max_computes)
     with dask.config.set(scheduler=scheduler):
         yield scheduler
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """One intra-op torch thread: the CI runners are shared, and small networks run several times faster on one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,208 +1,41 @@
-"""basinsx.inverse: sampling, KLE, zones, channels, surrogates, TNNA and metaheuristics."""
-
-import pickle
+"""basinsx.inverse.tnna: the tandem network (TNNA), its objective and local refinement."""
 
 import numpy as np
 import pytest
 import xarray as xr
+from inverse_cases import BOUNDS, OBS, REVERSED, TRUTH, T, decay, decay_sets, kernel_fit, y_labeled
 
-from basinsx.inverse import (
-    KLE,
-    TNNA,
-    Surrogate,
-    as_bounds,
-    channel_fields,
-    latin_hypercube,
-    local_refine,
-    minimize,
-    objective,
-    training_set,
-    zone_map,
-    zoned_field,
-)
+from basinsx.inverse import TNNA, Surrogate, as_bounds, local_refine, objective
+
+from conftest import one_torch_thread
+
+TNNA_KW = {"hidden": (32,), "epochs": 60, "lr": 3e-3}
 
 torch = pytest.importorskip("torch")
 
-T = np.linspace(0.0, 1.0, 12)
-BOUNDS = {"a": (0.5, 2.0), "b": (0.5, 3.0), "c": (-1.0, 1.0)}
-
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    # the CI runners are shared: one intra-op thread is several times faster than two here
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def decay(theta):
-    a, b, c = theta
-    return a * np.exp(-b * T) + c * T
+def one_thread():
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
 def data():
-    train = training_set(decay, latin_hypercube(BOUNDS, 200, seed=1), progress=False)
-    test = training_set(decay, latin_hypercube(BOUNDS, 40, seed=2), progress=False)
-    return train, test
+    return decay_sets()
 
 
-# ------------------------------------------------------------------ sampling
-def test_latin_hypercube_strata():
-    X = latin_hypercube(BOUNDS, 50, seed=0)
-    assert X.dims == ("sample", "param") and list(X.param.values) == ["a", "b", "c"]
-    for name, (lo, hi) in BOUNDS.items():
-        strata = np.floor((X.sel(param=name).values - lo) / (hi - lo) * 50).astype(int)
-        assert sorted(strata) == list(range(50))  # one sample per stratum
-
-
-def test_training_set_threads_and_processes_agree():
-    X = latin_hypercube(BOUNDS, 10, seed=3)
-    a = training_set(decay, X, batch_size=3, progress=False)
-    b = training_set(decay, X, batch_size=4, scheduler="synchronous", progress=False)
-    assert a.output.dims == ("sample", "obs") and a.params.dims == ("sample", "param")
-    np.testing.assert_array_equal(a.output.values, b.output.values)
-    np.testing.assert_allclose(a.output.values[4], decay(X.values[4]))
-
-
-@pytest.mark.parametrize(
-    "bounds, match",
-    [({"a": (1.0, 0.0)}, "lower bound"), ([[0, 1, 2]], "pairs"), ({"a": (0.0, np.inf)}, "finite")],
-)
-def test_bad_bounds(bounds, match):
-    with pytest.raises(ValueError, match=match):
-        as_bounds(bounds)
-
-
-# ------------------------------------------------------------------ parameterisations
-def test_kle_separable_matches_dense_eigenproblem():
-    sep = KLE((12, 10), (6.0, 5.0), (2.0, 1.5), variance=2.0, n_terms=30, kernel="separable")
-    y, x = sep.y, sep.x
-    Y, X = np.meshgrid(y, x, indexing="ij")
-    dy, dx = (np.abs(v.ravel()[:, None] - v.ravel()[None]) for v in (Y, X))
-    C = 2.0 * np.exp(-dy / 2.0 - dx / 1.5)
-    lam = np.linalg.eigvalsh(C)[::-1]
-    np.testing.assert_allclose(sep.eigenvalues, lam[:30], rtol=1e-10)
-    assert sep.fraction == pytest.approx(lam[:30].sum() / np.trace(C))
-
-
-def test_kle_isotropic_variance_fraction_and_reconstruction():
-    full = KLE((16, 16), (10.0, 10.0), 4.0, n_terms=256, kernel="isotropic")
-    assert full.fraction == pytest.approx(1.0)
-    kle = KLE((16, 16), (10.0, 10.0), 4.0, n_terms=40, kernel="isotropic")
-    assert 0.8 < kle.fraction < 1.0
-    np.testing.assert_allclose(kle.eigenvalues, full.eigenvalues[:40], rtol=1e-8)
-    fields, xi = kle.sample(5, seed=0)
-    np.testing.assert_allclose(kle.project(fields), xi, atol=1e-9)
-    # sample variance over many draws approaches the kept variance
-    many, _ = kle.sample(4000, seed=1)
-    assert many.var(0).mean() == pytest.approx(kle.fraction, rel=0.05)
-
-
-def test_kle_labeled_and_errors():
-    kle = KLE((8, 8), (1.0, 1.0), 0.5, n_terms=5)
-    xi = xr.DataArray(np.zeros((3, 5)), dims=("sample", "mode"))
-    assert kle.field(xi).dims == ("sample", "y", "x")
-    with pytest.raises(ValueError, match="coefficients"):
-        kle.field(np.zeros(4))
-    with pytest.raises(ValueError, match="n_terms"):
-        KLE((4, 4), (1.0, 1.0), 0.5, n_terms=17)
-    with pytest.raises(ValueError, match="kernel"):
-        KLE((4, 4), (1.0, 1.0), 0.5, n_terms=2, kernel="gaussian")
-
-
-def test_zones():
-    z = zone_map((40, 80))
-    assert z.shape == (40, 80) and np.bincount(z.ravel()).tolist() == [400] * 8
-    f = zoned_field(z, np.arange(16.0).reshape(2, 8))
-    assert f.shape == (2, 40, 80) and f[1, 39, 79] == 15.0
-    with pytest.raises(ValueError, match="zones"):
-        zoned_field(z, np.ones(7))
-
-
-def test_channel_fields():
-    f = channel_fields(20, (40, 50), seed=0)
-    assert f.dims == ("sample", "y", "x") and set(np.unique(f.values)) == {0.0, 1.0}
-    assert 0.1 < float(f.mean()) < 0.6
-    np.testing.assert_array_equal(f.values, channel_fields(20, (40, 50), seed=0).values)
-
-
-def test_vae_reducer_learns_channels(tmp_path):
-    from basinsx.inverse import VAEReducer
-
-    f = channel_fields(200, (16, 16), seed=0)
-    red = VAEReducer(8, epochs=15, batch_size=32, beta=0.5).fit(f)
-    assert red.loss_history[-1] < 0.8 * red.loss_history[0]
-    assert red.accuracy(channel_fields(30, (16, 16), seed=5)) > 0.75
-    assert red.decode(np.zeros((2, 8))).dims == ("sample", "y", "x")
-    # a fitted reducer saves and loads as one pickle (its network class is importable)
-    (tmp_path / "vae.pkl").write_bytes(pickle.dumps(red))
-    back = pickle.loads((tmp_path / "vae.pkl").read_bytes())
-    z = np.random.default_rng(1).standard_normal((3, 8))
-    np.testing.assert_array_equal(back.decode(z).values, red.decode(z).values)
-    with pytest.raises(ValueError, match="binary"):
-        VAEReducer(4).fit(f * 0.5)
-
-
-# ------------------------------------------------------------------ surrogates
-@pytest.mark.parametrize(
-    "kind, kwargs, tol",
-    [
-        ("kernel", {}, 0.005),
-        ("mlp", {"epochs": 150, "hidden_layers": 2, "width": 64}, 0.04),
-        ("lenet", {"epochs": 40}, 0.06),
-        ("resnet", {"epochs": 12}, 0.12),
-    ],
-)
-def test_surrogate_learns_smooth_map(data, kind, kwargs, tol):
-    train, test = data
-    s = Surrogate(kind, **kwargs).fit(train.params, train.output)
-    score = s.score(test.params, test.output)
-    assert float(score.rmse) < tol
-    pred = s.predict(test.params)
-    assert pred.dims == ("sample", "obs") and pred.shape == test.output.shape
-
-
-def test_surrogate_image_input():
-    rng = np.random.default_rng(0)
-    fields = xr.DataArray(rng.random((120, 8, 8)), dims=("sample", "y", "x"))
-    y = fields.mean(("y", "x")).expand_dims(obs=2, axis=1) * xr.DataArray([1.0, 2.0], dims="obs")
-    s = Surrogate("lenet", epochs=30).fit(fields, y)
-    assert s.predict(fields[:5]).shape == (5, 2)
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(s)).predict(fields[:5]), s.predict(fields[:5]))
-    with pytest.raises(ValueError, match="feature shape"):
-        s.predict(fields[:5, :4])
-
-
-def test_surrogate_device(data):
-    # device= places the network, its training tensors and torch_module(); numpy in and out
-    train, test = data
-    s = Surrogate("mlp", epochs=5, hidden_layers=1, width=16, device=torch.device("cpu"))
-    s.fit(train.params, train.output)
-    mod = s.torch_module()
-    assert {t.device.type for t in [*mod.parameters(), *mod.buffers()]} == {"cpu"}
-    x = torch.as_tensor(test.params.values[:4], dtype=torch.float32)
-    np.testing.assert_allclose(mod(x).numpy(), s.predict_scaled(test.params.values[:4]), rtol=1e-6)
-    fine = s.fine_tune(test.params, test.output, epochs=2)
-    assert fine.predict(test.params).shape == test.output.shape
-
-
-def test_surrogate_errors(data):
-    train, _ = data
-    with pytest.raises(ValueError, match="kind"):
-        Surrogate("forest")
-    with pytest.raises(ValueError, match="samples"):
-        Surrogate("kernel").fit(train.params, train.output[:10])
-    with pytest.raises(RuntimeError, match="not fitted"):
-        Surrogate("mlp").predict(train.params)
-
-
-# ------------------------------------------------------------------ inversion
 @pytest.fixture(scope="module")
 def kernel_surrogate(data):
     train, _ = data
-    return Surrogate("kernel", alpha=1e-5, gamma=0.1).fit(train.params, train.output)
+    return kernel_fit(train)
+
+
+@pytest.fixture(scope="module")
+def labeled_surrogate(data):
+    """A kernel surrogate whose outputs are labeled obs = t0 ... t11."""
+    train, _ = data
+    return kernel_fit(train, obs=OBS)
 
 
 def test_tnna_recovers_parameters(kernel_surrogate):
@@ -373,90 +206,6 @@ def test_clip_observations_to_the_training_range(kernel_surrogate):
     np.testing.assert_allclose(f(tn.param_history[[0, 49], 0]), tn.misfit_history[[0, 49], 0], rtol=1e-3)  # float32
 
 
-# ------------------------------------------------------------------ metaheuristics
-def sphere(X):
-    return ((X - 0.3) ** 2).sum(1)
-
-
-def rosenbrock(X):
-    return ((1 - X[:, :-1]) ** 2 + 100 * (X[:, 1:] - X[:, :-1] ** 2) ** 2).sum(1)
-
-
-def rastrigin(X):
-    return 10 * X.shape[1] + (X**2 - 10 * np.cos(2 * np.pi * X)).sum(1)
-
-
-@pytest.mark.parametrize("method", ["ga", "pso", "de", "sa"])
-def test_metaheuristics_find_optimum(method):
-    b4 = [(-2.0, 2.0)] * 4
-    r = minimize(sphere, b4, method, pop=40, max_iter=150, seed=0)
-    np.testing.assert_allclose(r.x, 0.3, atol=0.05)
-    assert r.nfev == r.nfev_history[-1] and len(r.history) == 150
-    assert np.all(np.diff(r.history) <= 0)  # best-so-far never worsens
-    r = minimize(rastrigin, [(-5.12, 5.12)] * 2, method, pop=60, max_iter=200, seed=1)
-    assert r.fun < 1.0  # the global basin (local minima are >= 1)
-    if method in ("de", "pso"):
-        r = minimize(rosenbrock, [(-2.0, 2.0)] * 2, method, pop=40, max_iter=300, seed=0)
-        np.testing.assert_allclose(r.x, 1.0, atol=0.05)
-
-
-def test_minimize_errors():
-    with pytest.raises(ValueError, match="unknown method"):
-        minimize(sphere, [(0, 1)], "cmaes")
-    with pytest.raises(ValueError, match="returned"):
-        minimize(lambda X: np.zeros(3), [(0, 1)], "de", pop=5, max_iter=2)
-
-
-# ------------------------------------------------------------------ labels, not positions
-REVERSED = dict(reversed(BOUNDS.items()))  # {"c": ..., "b": ..., "a": ...}
-TRUTH = np.array([1.3, 1.7, 0.4])
-OBS = [f"t{k}" for k in range(len(T))]
-TNNA_KW = {"hidden": (32,), "epochs": 60, "lr": 3e-3}
-
-
-@pytest.fixture(scope="module")
-def labeled_surrogate(data):
-    """A kernel surrogate whose outputs are labeled obs = t0 ... t11."""
-    train, _ = data
-    return Surrogate("kernel", alpha=1e-5, gamma=0.1).fit(train.params, train.output.assign_coords(obs=OBS))
-
-
-def y_labeled(theta=TRUTH):
-    return xr.DataArray(decay(theta), dims="obs", coords={"obs": OBS})
-
-
-def test_surrogate_predict_aligns_params_by_label(data, kernel_surrogate):
-    _, test = data
-    x = test.params
-    ref = kernel_surrogate.predict(x)
-    # reordered params, a transposed array and an unlabeled array (taken in the surrogate's order) agree
-    xr.testing.assert_identical(kernel_surrogate.predict(x.isel(param=[2, 0, 1])), ref)
-    xr.testing.assert_identical(kernel_surrogate.predict(x.transpose("param", "sample")), ref)
-    xr.testing.assert_identical(kernel_surrogate.predict(x.drop_vars("param")), ref)
-    np.testing.assert_array_equal(kernel_surrogate.score(x.isel(param=[1, 2, 0]), test.output).rmse,
-                                  kernel_surrogate.score(x, test.output).rmse)
-    with pytest.raises(ValueError, match=r"x 'param'.*missing \['c'\].*unknown \['d'\]"):
-        kernel_surrogate.predict(x.assign_coords(param=["a", "b", "d"]))
-    with pytest.raises(ValueError, match=r"x has dims \['scenario'\]"):
-        kernel_surrogate.predict(x.expand_dims(scenario=2))
-
-
-def test_surrogate_image_inputs_align_by_y_x_labels():
-    # a raster stored north-up (y descending) or as (x, y) is the same field
-    rng = np.random.default_rng(0)
-    coords = {"y": np.arange(6.0), "x": np.arange(5.0) * 2}
-    fields = xr.DataArray(rng.random((40, 6, 5)), dims=("sample", "y", "x"), coords=coords)
-    y = xr.concat([fields.isel(y=slice(0, 3)).mean(("y", "x")), fields.isel(x=0).mean("y")], "obs")
-    s = Surrogate("kernel", alpha=1e-4, gamma=0.05).fit(fields, y.transpose("sample", "obs"))
-    ref = s.predict(fields[:5])
-    xr.testing.assert_identical(s.predict(fields[:5].isel(y=slice(None, None, -1))), ref)
-    xr.testing.assert_identical(s.predict(fields[:5].transpose("sample", "x", "y")), ref)
-    flipped = fields[:5].copy(data=fields[:5].values[:, ::-1])  # the same labels on other data
-    assert not np.allclose(s.predict(flipped), ref)
-    with pytest.raises(ValueError, match=r"x 'y'.*missing \[5.0\].*unknown \[7.0\]"):
-        s.predict(fields[:5].assign_coords(y=[0.0, 1, 2, 3, 4, 7]))
-
-
 def test_tnna_aligns_bounds_by_label(kernel_surrogate, data):
     train, _ = data
     y = xr.DataArray(decay(TRUTH), dims="obs")
@@ -512,24 +261,6 @@ def test_tnna_and_objective_align_observations_by_label(labeled_surrogate):
         TNNA(labeled_surrogate, BOUNDS, **TNNA_KW).fit(y.assign_coords(obs=[*OBS[:-1], "t12"]))
     with pytest.raises(ValueError, match=r"y_obs 'obs'.*missing \['t11'\]"):
         objective(labeled_surrogate, y[:-1])
-
-
-def test_minimize_aligns_bounds_with_the_objective(labeled_surrogate):
-    fun = objective(labeled_surrogate, y_labeled())
-    assert list(fun.param) == ["a", "b", "c"]
-    ref = minimize(fun, BOUNDS, "de", pop=20, max_iter=40, seed=0)
-    assert list(ref.param) == ["a", "b", "c"] and ref.fun < 1e-2
-    for bounds in (REVERSED, as_bounds(REVERSED), np.array(list(BOUNDS.values()))):
-        r = minimize(fun, bounds, "de", pop=20, max_iter=40, seed=0)
-        np.testing.assert_array_equal(r.x, ref.x)
-        assert list(r.param) == ["a", "b", "c"]
-    with pytest.raises(ValueError, match=r"bounds 'param'.*missing \['c'\].*unknown \['d'\]"):
-        minimize(fun, {"a": (0.5, 2.0), "b": (0.5, 3.0), "d": (-1.0, 1.0)}, pop=20, max_iter=2)
-    with pytest.raises(ValueError, match="bounds give 2 parameters, the objective takes 3"):
-        minimize(fun, [(0.5, 2.0), (0.5, 3.0)], pop=20, max_iter=2)
-    # a plain function takes its bounds in their own order and labels
-    r = minimize(sphere, {"u": (-1.0, 1.0), "v": (0.0, 1.0)}, pop=10, max_iter=5, seed=0)
-    assert list(r.param) == ["u", "v"]
 
 
 def test_nan_observations_are_an_error_or_masked(labeled_surrogate):
