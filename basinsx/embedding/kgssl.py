@@ -197,31 +197,15 @@ class KGSSL(Persistent):
         -------
         self
         """
-        import torch
-
-        from .model import masked_mse, ntxent_loss, triplet_loss
-        from .train import fit_loop, optimizer_step
-
         cfg = self.config
         if isinstance(attributes, str):
             raise TypeError("attributes must be a list of variable names, not a string")
         attributes = [] if attributes is None else list(attributes)
         da = data.stack_inputs(ds, cfg["inputs"], period)
         x = np.asarray(da.values)  # training needs the data in memory
-        doy = da["time"].dt.dayofyear.values
-        flow_index, n_in, drivers = self._channel_layout()
+        flow_index = self._channel_layout()[0]
         n_time = x.shape[-1]
-        y = np.full((x.shape[0], 0), np.nan)
-        attr_mean = attr_std = np.zeros(0)
-        if attributes:
-            raw = data.static_array(ds, attributes)
-            attr_mean = np.nanmean(raw, axis=0)
-            attr_std = np.nanstd(raw, axis=0)
-            if not np.all(np.isfinite(attr_mean)):
-                bad = [a for a, m in zip(attributes, attr_mean) if not np.isfinite(m)]
-                raise ValueError(f"attributes {bad} are NaN for every basin")
-            attr_std = np.where(attr_std > 0, attr_std, 1.0)
-            y = (raw - attr_mean) / attr_std
+        y, attr_mean, attr_std = _attribute_targets(ds, attributes, x.shape[0])
         held = np.zeros(0, dtype=np.int64)
         if attributes and cfg["val_basins"] is not None:
             has_window = [len(s) > 0 for s in data.valid_starts(np.isfinite(x[:, flow_index]), cfg["window"],
@@ -237,7 +221,7 @@ class KGSSL(Persistent):
             raise ValueError(f"training period has {n_train} days (leap days dropped, validation removed); "
                              f"a window needs {cfg['window']}")
         mean, std = data.input_stats(data.transform_inputs(x[fitted][..., :n_train], flow_index))
-        channels, observed = data.encoder_channels(x, mean, std, flow_index, doy)
+        channels, observed = data.encoder_channels(x, mean, std, flow_index, da["time"].dt.dayofyear.values)
         self.stats = {"mean": mean, "std": std, "attributes": attributes,
                       "attr_mean": attr_mean.astype(np.float32), "attr_std": attr_std.astype(np.float32),
                       "val_basins": da["basin"].values[held].tolist()}
@@ -247,18 +231,26 @@ class KGSSL(Persistent):
         if len(eligible) < 2:
             raise ValueError("need at least two basins with a window of observed flow in the training period "
                              f"(window {cfg['window']} days, min_observed {cfg['min_observed']})")
-        val_batches = []
-        if n_val:
-            val_obs = observed[:, n_train:]
-            grid = data.strided_starts(n_val, cfg["window"], cfg["stride"])
-            val_index = [(b, n_train + s) for b, starts in enumerate(
-                data.valid_starts(val_obs, cfg["window"], cfg["min_observed"])) for s in np.intersect1d(grid, starts)]
-            if len({b for b, _ in val_index}) >= 2:
-                val_index = np.array(val_index)
-                size = cfg["basins_per_batch"] * cfg["windows_per_basin"]
-                order = np.argsort(val_index[:, 0], kind="stable")  # keep a basin's windows together
-                val_batches = [val_index[order[i:i + size]] for i in range(0, len(order), size)]
+        val_batches = _validation_batches(observed, n_train, cfg) if n_val else []
+        self._train(channels, observed, y, held, fitted, train_starts, eligible, val_batches, checkpoint, resume)
+        return self
 
+    def _train(self, channels, observed, y, held, fitted, train_starts, eligible, val_batches, checkpoint, resume):
+        """The training loop of :meth:`fit` on prepared windows; sets ``net``, ``state`` and the ridge readout.
+
+        ``channels`` are the encoder channels ``(basin, channel, time)``, ``observed`` the flow mask ``(basin, time)``;
+        ``y`` the z-scored attributes; ``held`` and ``fitted`` the basins held out of and used in training;
+        ``train_starts`` each basin's valid window starts, ``eligible`` the basins that have one;
+        ``val_batches`` the ``(basin, start)`` batches of the period validation.
+        """
+        import torch
+
+        from .model import masked_mse, ntxent_loss, triplet_loss
+        from .train import fit_loop, optimizer_step
+
+        cfg = self.config
+        attributes = self.stats["attributes"]
+        flow_index, n_in, drivers = self._channel_layout()
         device = cfg["device"]
         net = self._build(len(attributes))
         optimizer = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
@@ -309,7 +301,6 @@ class KGSSL(Persistent):
         self.net = net.eval()
         if attributes and cfg["readout"] == "ridge":  # one row per basin: its mean embedding over the period
             self.stats["ridge"] = fit_ridge(_mean_embeddings(net, channels, observed, cfg), y)
-        return self
 
     # ------------------------------------------------------------------ transform
     def _require_fitted(self):
@@ -413,6 +404,41 @@ def _mean_embeddings(net, channels: np.ndarray, observed: np.ndarray, cfg: dict)
     for b in np.unique(basins):
         emb[b] = z[basins == b].mean(axis=0)
     return emb
+
+
+def _attribute_targets(ds: xr.Dataset, attributes: list, n_basins: int):
+    """Z-scored static ``attributes`` ``(basin, attribute)`` with their means and spreads (NaN allowed).
+
+    Without attributes, an empty ``(basin, 0)`` array. A spread of zero is taken as one.
+    """
+    if not attributes:
+        return np.full((n_basins, 0), np.nan), np.zeros(0), np.zeros(0)
+    raw = data.static_array(ds, attributes)
+    attr_mean = np.nanmean(raw, axis=0)
+    attr_std = np.nanstd(raw, axis=0)
+    if not np.all(np.isfinite(attr_mean)):
+        bad = [a for a, m in zip(attributes, attr_mean) if not np.isfinite(m)]
+        raise ValueError(f"attributes {bad} are NaN for every basin")
+    attr_std = np.where(attr_std > 0, attr_std, 1.0)
+    return (raw - attr_mean) / attr_std, attr_mean, attr_std
+
+
+def _validation_batches(observed: np.ndarray, n_train: int, cfg: dict) -> list:
+    """``(basin, start)`` batches of the strided windows after day ``n_train`` (the validation period).
+
+    A basin's windows stay together; empty when fewer than two basins have a window.
+    """
+    n_val = observed.shape[1] - n_train
+    grid = data.strided_starts(n_val, cfg["window"], cfg["stride"])
+    val_index = [(b, n_train + s) for b, starts in enumerate(
+        data.valid_starts(observed[:, n_train:], cfg["window"], cfg["min_observed"]))
+        for s in np.intersect1d(grid, starts)]
+    if len({b for b, _ in val_index}) < 2:
+        return []
+    val_index = np.array(val_index)
+    size = cfg["basins_per_batch"] * cfg["windows_per_basin"]
+    order = np.argsort(val_index[:, 0], kind="stable")
+    return [val_index[order[i:i + size]] for i in range(0, len(order), size)]
 
 
 def _encoder_channels(cfg: dict) -> slice | list[int]:
