@@ -173,6 +173,29 @@ def lbm_permeability(image, voxel_size: float, axis: str = "x", *, tau: float = 
     >>> round(k / (8 / 9 * 8**2 / 12), 6)
     1.0
     """
+    image, d, sample_len, porosity, area = _padded_image(image, axis, tau, voxel_size, mirror, buffer, walls)
+    total_len = image.shape[d]
+    nu = (tau - 0.5) / 3.0
+    u, vel, steps = _iterate(source_table(neighbour_table(image)), d, tau, force, nu, area * total_len, tol=tol,
+                             check_every=check_every, max_steps=max_steps, progress=progress)
+    k = nu * u / force * sample_len / total_len * voxel_size**2
+    if not return_info:
+        return k
+    field = np.zeros(image.size)
+    field[np.flatnonzero(image.ravel())] = vel[d]
+    field = field.reshape(image.shape)
+    if walls:
+        field = field[tuple(slice(None) if ax == d else slice(1, -1) for ax in range(3))]
+    field = np.take(field, np.arange(buffer, buffer + sample_len // (2 if mirror else 1)), axis=d)
+    return k, {"steps": steps, "porosity": porosity, "velocity": field}
+
+
+def _padded_image(image, axis: str, tau: float, voxel_size: float, mirror: bool, buffer: int, walls: bool):
+    """lbm_permeability's arguments checked and its image mirrored, buffered and walled as asked.
+
+    Returns ``(image, d, sample_len, porosity, area)``: the lattice, the flow axis' index, the sample's
+    length along it (mirror included), its porosity and cross-section in voxels (both before padding).
+    """
     image = np.asarray(image)
     if image.ndim != 3 or image.dtype != bool:
         raise ValueError(f"image must be a 3-D boolean array (True = pore), got {image.dtype} {image.shape}")
@@ -198,10 +221,17 @@ def lbm_permeability(image, voxel_size: float, axis: str = "x", *, tau: float = 
         pad = [(1, 1)] * 3
         pad[d] = (0, 0)
         image = np.pad(image, pad, constant_values=False)
-    total_len = image.shape[d]
-    src = source_table(neighbour_table(image))
+    return image, d, sample_len, porosity, area
+
+
+def _iterate(src, d: int, tau: float, force: float, nu: float, volume: int, *, tol: float, check_every: int,
+             max_steps: int, progress: bool):
+    """TRT steps with the body force ``force`` along axis ``d`` until the mean velocity settles.
+
+    ``volume`` is the voxel count the flux is averaged over. Returns ``(u, vel, steps)``: the mean
+    superficial velocity along ``d``, the fluid nodes' velocity ``(3, n)`` and the steps taken.
+    """
     n = src.shape[1]
-    nu = (tau - 0.5) / 3.0
     omega_p = 1.0 / tau
     omega_m = 1.0 / (0.5 + (3.0 / 16.0) / (tau - 0.5))
     fvec = np.zeros(3)
@@ -222,7 +252,7 @@ def lbm_permeability(image, voxel_size: float, axis: str = "x", *, tau: float = 
             _trt_step(f, fnew, vel, src, fvec[0], fvec[1], fvec[2], omega_p, omega_m)
             f, fnew = fnew, f
         steps += check_every
-        u = vel[d].sum() / (area * total_len)  # mean flux per unit sample cross-section
+        u = vel[d].sum() / volume  # mean flux per unit sample cross-section
         change = abs(u - u_old) / max(abs(u), 1e-300)
         if bar is not None:
             bar.update(1)
@@ -239,13 +269,4 @@ def lbm_permeability(image, voxel_size: float, axis: str = "x", *, tau: float = 
         bar.close()
     if not converged:
         raise RuntimeError(f"lattice-Boltzmann did not converge in {max_steps} steps (last change {change:.2e})")
-    k = nu * u / force * sample_len / total_len * voxel_size**2
-    if not return_info:
-        return k
-    field = np.zeros(image.size)
-    field[np.flatnonzero(image.ravel())] = vel[d]
-    field = field.reshape(image.shape)
-    if walls:
-        field = field[tuple(slice(None) if ax == d else slice(1, -1) for ax in range(3))]
-    field = np.take(field, np.arange(buffer, buffer + sample_len // (2 if mirror else 1)), axis=d)
-    return k, {"steps": steps, "porosity": porosity, "velocity": field}
+    return u, vel, steps
