@@ -1,61 +1,29 @@
-"""Tests of basinsx.embedding (KGSSL, ForwardLSTM) on small synthetic basins.
-
-The synthetic basins are linear reservoirs whose recession rate ``k`` and runoff coefficient
-``c`` are static attributes: the response depends on them, so a working encoder must recover them.
-"""
+"""basinsx.embedding.kgssl: KGSSL (Ghosh et al. 2022) and embed/evaluate on small synthetic basins."""
 
 import subprocess
 import sys
 
 import dask
 import numpy as np
-import pandas as pd
 import pytest
 import xarray as xr
+from embedding_cases import SMALL, synthetic
+
+from conftest import one_torch_thread
 
 torch = pytest.importorskip("torch")
 
 # imported after the importorskip: basinsx.embedding needs torch
-from basinsx.embedding import KGSSL, ForwardLSTM, data, embed, evaluate  # noqa: E402
-from basinsx.embedding.model import masked_mse, ntxent_loss, triplet_loss  # noqa: E402
+from basinsx.embedding import KGSSL, data, embed, evaluate  # noqa: E402
+from basinsx.embedding.model import masked_mse  # noqa: E402
 from basinsx.embedding.readout import fit_ridge  # noqa: E402
-
-SMALL = {"dim": 8, "hidden": 16, "window": 90, "stride": 45, "basins_per_batch": 8, "windows_per_basin": 4,
-         "progress": False}
-
-
-def synthetic(n_basin=16, years=3, seed=1):
-    """Linear-reservoir basins: S' = c P - k S, q = k S, driven by random rain."""
-    rng = np.random.default_rng(seed)
-    time = pd.date_range("2000-01-01", periods=365 * years + 1, freq="D")  # 2000 is a leap year
-    k = np.linspace(0.02, 0.5, n_basin)
-    c = rng.uniform(0.2, 0.9, n_basin)
-    prcp = (rng.random((n_basin, len(time))) < 0.3) * rng.exponential(8.0, (n_basin, len(time)))
-    doy = time.day_of_year.values
-    tmean = 10 + 10 * np.sin(2 * np.pi * (doy - 100) / 365) + rng.normal(0, 2, (n_basin, len(time)))
-    pet = np.clip(2 + 1.5 * np.sin(2 * np.pi * (doy - 100) / 365), 0, None) * np.ones((n_basin, 1))
-    q = np.zeros_like(prcp)
-    s = np.full(n_basin, 10.0)
-    for t in range(len(time)):
-        s = s + c * prcp[:, t] - k * s
-        q[:, t] = k * s
-    basin = [f"b{i:02d}" for i in range(n_basin)]
-    dims = ("basin", "time")
-    return xr.Dataset(
-        {"prcp": (dims, prcp.astype(np.float32)), "tmean": (dims, tmean.astype(np.float32)),
-         "pet": (dims, pet.astype(np.float32)), "streamflow": (dims, q.astype(np.float32)),
-         "k": ("basin", k), "c": ("basin", c)},
-        coords={"basin": basin, "time": time},
-    )
 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """torch's default thread pool oversubscribes shared CPUs; small models are fastest on one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -216,21 +184,6 @@ def test_missing_flow_is_masked(ds):
     assert np.isnan(out.attributes_pred.values[4]).all()
 
 
-def test_leap_days_dropped(ds):
-    da = data.stack_inputs(ds, ["prcp"])
-    assert da.sizes["time"] == ds.sizes["time"] - 1
-    assert not ((da.time.dt.month == 2) & (da.time.dt.day == 29)).any()
-
-
-def test_inputs_are_checked_for_units(ds):
-    kelvin = ds.assign(tmean=(ds.tmean + 273.15).assign_attrs(units="K"))
-    metres = ds.assign(prcp=(ds.prcp / 1000).assign_attrs(units="m d-1"))
-    xr.testing.assert_allclose(data.stack_inputs(metres, ["prcp"]), data.stack_inputs(ds, ["prcp"]), rtol=1e-6)
-    xr.testing.assert_allclose(data.stack_inputs(kelvin, ["tmean"]), data.stack_inputs(ds, ["tmean"]), atol=1e-4)
-    with pytest.raises(ValueError, match="'prcp' is in 'degC', which cannot be converted to mm d-1"):
-        data.stack_inputs(ds.assign(prcp=ds.prcp.assign_attrs(units="degC")), ["prcp"])
-
-
 def test_inference_is_lazy_on_dask_input(ds, fitted):
     model, _ = fitted
     lazy = ds.chunk({"basin": 4})
@@ -249,52 +202,12 @@ def test_inference_is_lazy_on_dask_input(ds, fitted):
     xr.testing.assert_allclose(computed, model.transform(ds), rtol=1e-5)
 
 
-def test_contrastive_losses_prefer_clustered_embeddings():
-    labels = torch.arange(4).repeat_interleave(3)
-    centres = torch.eye(8)[:4] * 10
-    clustered = centres[labels] + 0.01 * torch.randn(12, 8, generator=torch.Generator().manual_seed(0))
-    scattered = torch.randn(12, 8, generator=torch.Generator().manual_seed(1))
-    assert float(triplet_loss(clustered, labels, 0.5)) == 0.0
-    assert float(triplet_loss(scattered, labels, 0.5)) > 0.0
-    assert float(ntxent_loss(clustered, labels, 0.1)) < float(ntxent_loss(scattered, labels, 0.1))
-    # analytic NT-Xent: two identical pairs, orthogonal to each other
-    e = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
-    t = 0.5
-    expected = -np.log(np.exp(1 / t) / (np.exp(1 / t) + 2 * np.exp(0.0)))
-    assert float(ntxent_loss(e, torch.tensor([0, 0, 1, 1]), t)) == pytest.approx(expected, rel=1e-6)
-
-
 def test_triplet_and_mlp_head_options_train(ds):
     sub = ds.isel(basin=slice(0, 6))
     model = KGSSL(epochs=2, contrastive="triplet", head_hidden=8, **SMALL).fit(sub, attributes=["k"])
     assert isinstance(model.net.head, torch.nn.Sequential)
     out = model.transform(sub)
     assert np.isfinite(out.embedding.values).all() and np.isfinite(out.attributes_pred.values).all()
-
-
-def _ridge(xa, y, alpha):
-    """Explicit ridge with an unpenalised intercept column first."""
-    return np.linalg.solve(xa.T @ xa + np.diag([0.0] + [alpha] * (xa.shape[1] - 1)), xa.T @ y)
-
-
-def test_ridge_readout_matches_explicit_leave_one_out():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(30, 5)) * [1.0, 10.0, 0.1, 3.0, 1.0] + 2.0
-    y = np.stack([x @ [1.0, 0.1, 5.0, 0.0, 0.0] + rng.normal(0, 0.5, 30), rng.normal(size=30)], axis=1)
-    y[[3, 7], 0] = np.nan  # unknown attribute values are skipped per column
-    alphas = np.logspace(-2, 3, 6)
-    fit = fit_ridge(x, y, alphas)
-    xs = (x - x.mean(0)) / x.std(0)
-    for j in range(2):
-        ok = np.isfinite(y[:, j])
-        xa, yj = np.column_stack([np.ones(ok.sum()), xs[ok]]), y[ok, j]
-        rest = [np.arange(len(yj)) != i for i in range(len(yj))]
-        loo = [np.mean([(yj[i] - xa[i] @ _ridge(xa[r], yj[r], a)) ** 2 for i, r in enumerate(rest)]) for a in alphas]
-        best = alphas[int(np.argmin(loo))]
-        assert fit["alpha"][j] == best
-        np.testing.assert_allclose(x[ok] @ fit["coef"][:, j] + fit["intercept"][j], xa @ _ridge(xa, yj, best),
-                                   rtol=1e-5, atol=1e-5)
-    assert fit["alpha"][1] == alphas[-1]  # pure noise: the strongest penalty wins
 
 
 def test_ridge_readout_option(ds, tmp_path):
@@ -397,35 +310,3 @@ def test_bad_input_errors(ds):
         KGSSL(**SMALL).fit(ds, attributes=["porosity"])
     with pytest.raises(RuntimeError, match="not fitted"):
         KGSSL().transform(ds)
-
-
-def test_forward_lstm_uses_static_vector(ds, tmp_path):
-    cfg = {"hidden": 16, "seq_length": 120, "warmup": 30, "epochs": 15, "patience": 15, "lr": 1e-2,
-           "progress": False, "batch_size": 32, "steps_per_epoch": 10}
-    period, test = ("2000-01-01", "2001-12-31"), ("2002-01-01", "2002-12-31")
-    with_static = ForwardLSTM(**cfg).fit(ds, static=["k", "c"], period=period)
-    sim = with_static.predict(ds, static=["k", "c"], period=test)
-    assert sim.dims == ("basin", "time")
-    assert sim.sizes["time"] == 365 and str(sim.time.values[0])[:10] == "2002-01-01"
-    obs = ds.streamflow.sel(time=sim.time).assign_attrs(units="mm d-1")
-    nse_static = ds.hydro.metrics(sim, obs).nse
-    plain = ForwardLSTM(**cfg).fit(ds, period=period).predict(ds, period=test)
-    nse_plain = ds.hydro.metrics(plain, obs).nse
-    # without k and c the model cannot tell a flashy reservoir from a slow one
-    assert float(nse_static.median()) > 0.8
-    assert float(nse_static.median()) > float(nse_plain.median()) + 0.05
-
-
-def test_forward_lstm_round_trip_and_laziness(ds, tmp_path):
-    cfg = {"hidden": 8, "seq_length": 60, "warmup": 20, "epochs": 1, "progress": False}
-    emb = xr.DataArray(np.random.default_rng(0).normal(size=(ds.sizes["basin"], 3)), dims=("basin", "embedding_dim"),
-                       coords={"basin": ds.basin})
-    model = ForwardLSTM(**cfg).fit(ds, static=emb)
-    model.save(tmp_path / "f.pt")
-    loaded = ForwardLSTM.load(tmp_path / "f.pt")
-    lazy = ds.chunk({"basin": 8})
-    sim = loaded.predict(lazy, static=emb, period=("2002-01-01", "2002-03-01"))
-    assert sim.chunks is not None
-    xr.testing.assert_allclose(sim.compute(), model.predict(ds, static=emb, period=("2002-01-01", "2002-03-01")))
-    with pytest.raises(ValueError, match="static features"):
-        loaded.predict(ds, static=None)
