@@ -7,10 +7,12 @@
 ``gr4j``, ``gr5j`` and ``gr6j`` are the discrete daily GR models of airGR, differentiated step
 by step; ``gr4j_ode``, ``hymod`` and ``hmodel`` are continuous-time models with smoothed
 thresholds whose sensitivity equations are integrated with the states (Heun with an embedded
-Euler error estimate, or fixed Heun steps). Any of them takes a snow option: ``snow=True`` or
-``"degree_day"`` (a smooth degree-day store, parameters ``T_tr``, ``f_dd``), ``"cemaneige"`` or
-``"cemaneige_hyst"`` (airGR's CemaNeige on elevation layers, parameters ``cn_ctg``, ``cn_kf``
-[, ``cn_thacc``, ``cn_rsp``]); all need the forcing ``tmean``.
+Euler error estimate, or fixed Heun steps); ``hbv`` is the discrete daily HBV-light (forcings
+``prcp``, ``pet``, ``tmean``; its own snow routine), differentiated step by step. Any model but
+``hbv`` takes a snow option: ``snow=True`` or ``"degree_day"`` (a smooth degree-day store,
+parameters ``T_tr``, ``f_dd``), ``"cemaneige"`` or ``"cemaneige_hyst"`` (airGR's CemaNeige on
+elevation layers, parameters ``cn_ctg``, ``cn_kf`` [, ``cn_thacc``, ``cn_rsp``]); all need the
+forcing ``tmean``.
 
 Each model is described by one :class:`ModelSpec` (see ``docs/models.md#adding-a-model``),
 checked by :func:`register`.
@@ -24,7 +26,7 @@ from .base import SNOW_CODES, Model, ModelSpec, NegativePETWarning, Parameter, c
 
 #: built-in models: registry name -> module defining ``SPEC`` (imported on first use)
 _BUILTIN = {"gr4j": "gr4j", "gr5j": "gr5j", "gr6j": "gr6j", "gr4j_ode": "gr4j_ode", "hymod": "hymod",
-            "hmodel": "hmodel", "hbv": "hbv"}
+            "hmodel": "hmodel", "hbv": "hbv", "xinanjiang": "xinanjiang"}
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
