@@ -134,6 +134,23 @@ def _transport_operator(qx, qy, theta, dx, dy, aL, aT, dm, inflow_conc, advectio
     """
     ny, nx = theta.shape
     idx = np.arange(ny * nx).reshape(ny, nx)
+    rows, cols, vals = _face_terms(qx, qy, theta, dx, dy, aL, aT, dm, advection)
+    diag, rhs = _boundary_terms(qx, qy, theta, dx, dy, aL, dm, inflow_conc, advection)
+    rows = np.concatenate([rows, idx.ravel()])
+    cols = np.concatenate([cols, idx.ravel()])
+    vals = np.concatenate([vals, diag.ravel()])
+    L = sp.csc_matrix((vals, (rows, cols)), shape=(ny * nx,) * 2)
+    return L, rhs.ravel()
+
+
+def _face_terms(qx, qy, theta, dx, dy, aL, aT, dm, advection):
+    """Entries ``(rows, cols, vals)`` of the transport operator from the interior faces' fluxes.
+
+    Upwind advection (if ``advection``), normal dispersion and the dispersive cross term, each
+    face in both its cells' rows with opposite signs (see :func:`_transport_operator`).
+    """
+    ny, nx = theta.shape
+    idx = np.arange(ny * nx).reshape(ny, nx)
     # pore velocities on faces; the transverse component is averaged from the neighbouring faces
     thx = 0.5 * (theta[:, :-1] + theta[:, 1:])
     thy = 0.5 * (theta[:-1, :] + theta[1:, :])
@@ -191,7 +208,12 @@ def _transport_operator(qx, qy, theta, dx, dy, aL, aT, dm, inflow_conc, advectio
     rows = np.concatenate([P, Q])
     cols = np.concatenate([Kc, Kc])
     vals = np.concatenate([A, -A])
+    return rows, cols, vals
 
+
+def _boundary_terms(qx, qy, theta, dx, dy, aL, dm, inflow_conc, advection):
+    """Diagonal and right-hand side ``(ny, nx)`` of the transport operator from the domain's four sides."""
+    ny, nx = theta.shape
     # boundaries: advective outflow leaves with the cell concentration; inflow brings c_b
     # (0 unless given) and, where c_b is prescribed, a dispersive flux over half a cell
     diag = np.zeros((ny, nx))
@@ -218,11 +240,7 @@ def _transport_operator(qx, qy, theta, dx, dy, aL, aT, dm, inflow_conc, advectio
                 gb = th * dn * dx / (0.5 * dy)
             diag[sl] += gb
             rhs[sl] += gb * cb
-    rows = np.concatenate([rows, idx.ravel()])
-    cols = np.concatenate([cols, idx.ravel()])
-    vals = np.concatenate([vals, diag.ravel()])
-    L = sp.csc_matrix((vals, (rows, cols)), shape=(ny * nx,) * 2)
-    return L, rhs.ravel()
+    return diag, rhs
 
 
 _LIMITERS = {
