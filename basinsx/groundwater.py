@@ -331,6 +331,26 @@ class _Advection:
         return c - dt / self.volume * net[: self.n], dt * net[self.n :].sum()
 
 
+def _theta_step(L, storage, dt, diag, fixed, split: bool):
+    """``(theta, lu, explicit)`` of a theta step of ``storage dc/dt = r - L c`` of size ``dt``.
+
+    ``lu`` factors ``storage / dt + theta L`` (identity rows for the ``fixed`` cells); ``explicit``
+    is ``(1 - theta) L``, None for backward Euler. Theta is 1 unless ``split`` (see :func:`_march`),
+    where it is 1/2 or the smallest value that keeps the explicit part's coefficients non-negative.
+    """
+    theta = 1.0
+    if split:
+        with np.errstate(divide="ignore"):
+            theta = max(0.5, 1.0 - float(np.min(storage / (dt * np.maximum(diag, 0.0)))))
+    M = sp.diags(storage / dt) + theta * L
+    if fixed is not None:  # fixed-concentration cells: identity rows
+        M = M.tolil()
+        M[fixed, :] = 0.0
+        M[fixed, fixed] = 1.0
+        M = M.tocsc()
+    return theta, spla.splu(sp.csc_matrix(M)), (1.0 - theta) * L if theta < 1.0 else None
+
+
 def _march(L, r, storage, times, max_dt, fixed=None, fixed_values=None, advect=None):
     """Steps of ``storage dc/dt = r - L c`` from ``c = 0``; one LU per step size.
 
@@ -374,17 +394,7 @@ def _march(L, r, storage, times, max_dt, fixed=None, fixed_values=None, advect=N
         dt = (t_out - t) / nsub
         key = round(dt, 12)
         if key not in steps:
-            theta = 1.0
-            if advect is not None:
-                with np.errstate(divide="ignore"):
-                    theta = max(0.5, 1.0 - float(np.min(storage / (dt * np.maximum(diag, 0.0)))))
-            M = sp.diags(storage / dt) + theta * L
-            if fixed is not None:  # fixed-concentration cells: identity rows
-                M = M.tolil()
-                M[fixed, :] = 0.0
-                M[fixed, fixed] = 1.0
-                M = M.tocsc()
-            steps[key] = theta, spla.splu(sp.csc_matrix(M)), (1.0 - theta) * L if theta < 1.0 else None
+            steps[key] = _theta_step(L, storage, dt, diag, fixed, split=advect is not None)
         theta, lu, explicit = steps[key]
         for i in range(nsub):
             if advect is not None:
