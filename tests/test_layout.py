@@ -235,3 +235,19 @@ def test_the_calibration_starts_come_from_the_shared_latin_hypercube():
     assert unit_design is latin_hypercube
     strata = np.sort(np.floor(latin_hypercube(7, 2, seed=3) * 7), axis=0)
     np.testing.assert_array_equal(strata, np.tile(np.arange(7.0)[:, None], (1, 2)))  # one point per stratum
+
+
+def test_tests_mirror_the_package():
+    """Tests sit in ``tests/`` (top-level modules, cross-cutting checks) or ``tests/<subpackage>/``. pytest's
+    default import mode imports them by basename, so basenames are unique and no ``__init__.py`` is needed; the
+    one ``conftest.py`` is at the top (tests import its helpers as ``conftest``, which a second one would shadow)."""
+    tests = ROOT / "tests"
+    found = sorted(tests.rglob("*.py"))
+    assert not [p for p in found if p.name == "__init__.py"]
+    assert [p for p in found if p.name == "conftest.py"] == [tests / "conftest.py"]
+    by_name = {}
+    for p in found:
+        by_name.setdefault(p.name, []).append(p.relative_to(tests).as_posix())
+    assert {name: paths for name, paths in by_name.items() if len(paths) > 1} == {}
+    folders = {p.parent.relative_to(tests).as_posix() for p in found if p.parent != tests}
+    assert folders <= {p.parent.name for p in PACKAGE.glob("*/__init__.py")}, "tests/<folder>/ names a subpackage"
