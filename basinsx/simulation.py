@@ -74,11 +74,14 @@ def _forcings(ds, model: models.Model) -> list:
     return [ds[v] for v in model.forcings]
 
 
-def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options, layers=False):
+def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options, layers=False, initial_states=None,
+               n_states=0):
     """Kernel over a block of basins: forcings ``(..., T)``, theta ``(..., d)``, basin labels ``(...)``.
 
     Returns the flow (or Jacobian) and the days of negative PET per basin, which are
-    clipped here so that no model run warns from inside a dask task (:mod:`basinsx.flags`).
+    clipped here so that no model run warns from inside a dask task (:mod:`basinsx.flags`);
+    with ``n_states``, also the final states per basin, flat (``_final_states`` names them).
+    ``initial_states`` maps a basin label to its ``Model.run(initial_states=...)``.
     """
     m = models.get(model, snow=snow)
     if layers:  # CemaNeige's elevation layers per basin: hypsometry (..., 101), station elevation (...)
@@ -94,6 +97,7 @@ def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options, layers
     q = np.full(shape + (n - warmup,), np.nan)
     jac = np.full(shape + (n - warmup, d), np.nan) if sens else None
     negative_pet = np.zeros(shape, dtype=np.int64)
+    final = np.full(shape + (n_states,), np.nan)
     pet = m.forcings.index("pet")
     for idx in np.ndindex(shape):
         f = np.stack([np.asarray(a[idx], dtype=np.float64) for a in forcings])
@@ -108,14 +112,57 @@ def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options, layers
         if not np.all(np.isfinite(th)):
             continue  # e.g. a basin whose calibration failed: NaN flow, not an error
         mb = m.with_layers(hyps[idx], elev[idx]) if layers else m
-        out = mb.run(th, f, warmup=warmup, sensitivities=sens, dates=dates, **solver_options)
+        init = None if initial_states is None else initial_states[str(labels[idx])]
+        out = mb.run(th, f, warmup=warmup, sensitivities=sens, dates=dates, initial_states=init,
+                     return_states=bool(n_states), **solver_options)
         q[idx] = out[0]
         if sens:
             jac[idx] = out[1]
+        if n_states:
+            final[idx] = np.concatenate([np.atleast_1d(v) for v in out[2].values()])
+    if n_states:
+        return (jac if sens else q), negative_pet, final
     return (jac if sens else q), negative_pet
 
 
-def _apply(ds, params, model, warmup, snow, sens, solver_options, pet):
+def _per_basin_states(initial_states, labels) -> dict | None:
+    """``basin label -> {state: level}`` from ``initial_states`` (scalars / arrays, or DataArrays over ``basin``)."""
+    if initial_states is None:
+        return None
+    if not isinstance(initial_states, dict):
+        raise TypeError(f"initial_states must be a dict state name -> level; got {type(initial_states).__name__}")
+    out = {str(label): {} for label in labels}
+    for name, value in initial_states.items():
+        for label in out:
+            if isinstance(value, xr.DataArray) and "basin" in value.dims:
+                if label not in value["basin"].values.astype(str):
+                    raise ValueError(f"initial state {name!r} has no value for basin {label!r}")
+                value_b = value.isel(basin=list(value["basin"].values.astype(str)).index(label))
+                out[label][name] = np.asarray(value_b.values, dtype=np.float64)
+            else:
+                out[label][name] = np.asarray(value.values if isinstance(value, xr.DataArray) else value,
+                                              dtype=np.float64)
+    return out
+
+
+def _final_states(flat: xr.DataArray, model: models.Model) -> dict:
+    """The flat final states of :func:`_run_block` as DataArrays: ``name -> (basin,)`` or ``(basin, <name>_store)``."""
+    out, i = {}, 0
+    for name in model.states:
+        if name == "q_cum":  # the ODE models' outflow of the day, not a store
+            continue
+        size = model.state_sizes.get(name)
+        if size is None:
+            out[name] = flat.isel(state_entry=i)
+        else:
+            out[name] = flat.isel(state_entry=slice(i, i + size)).rename(state_entry=f"{name}_store")
+        out[name] = out[name].drop_vars([c for c in out[name].coords if "state_entry" in out[name][c].dims])
+        out[name].attrs = {"units": "mm", "long_name": f"{name} state after the last day"}
+        i += size or 1
+    return out
+
+
+def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_states=None, return_states=False):
     m = models.get(model, snow=snow)
     ds, input_attrs = model_inputs(ds, m.forcings, pet=pet, where="sensitivity" if sens else "simulate")
     forcings = _forcings(ds, m)
@@ -131,6 +178,7 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet):
         labels = xr.DataArray(str(ds["basin"].values) if "basin" in ds.coords else "")
     # the labels must be plain strings, not a dimension coordinate that apply_ufunc would align on
     labels = xr.DataArray(np.asarray(labels.values).astype(str), dims=labels.dims)
+    per_basin = _per_basin_states(initial_states, np.atleast_1d(labels.values))
     chunks = next((f.chunksizes for f in forcings if f.chunks is not None), None)
     if chunks is not None and "basin" in chunks:
         # same basin chunks for every input: one task per forcing chunk, no rechunking
@@ -140,21 +188,26 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet):
         extra = [e.chunk({"basin": chunks["basin"]}) if "basin" in e.dims else e for e in extra]
     d = len(m.params)
     core_out = ["time", "param"] if sens else ["time"]
-    out, negative_pet = xr.apply_ufunc(
+    n_states = sum(m.state_sizes.get(s, 1) for s in m.states if s != "q_cum") if return_states else 0
+    outputs = xr.apply_ufunc(
         _run_block,
         *forcings,
         theta,
         labels,
         *extra,
         input_core_dims=[["time"]] * len(forcings) + [["param"], []] + [["quantile"], []][: len(extra)],
-        output_core_dims=[core_out, []],
+        output_core_dims=[core_out, []] + [["state_entry"]] * bool(n_states),
         exclude_dims={"time"},
         dask="parallelized",
-        output_dtypes=[np.float64, np.int64],
-        dask_gufunc_kwargs={"output_sizes": {"time": n - warmup, "param": d} if sens else {"time": n - warmup}},
+        output_dtypes=[np.float64, np.int64] + [np.float64] * bool(n_states),
+        dask_gufunc_kwargs={"output_sizes": {"time": n - warmup, **({"param": d} if sens else {}),
+                                             **({"state_entry": n_states} if n_states else {})}},
         kwargs={"model": m.name, "snow": snow, "warmup": warmup, "sens": sens,
-                "dates": ds["time"].values, "solver_options": dict(solver_options), "layers": bool(extra)},
+                "dates": ds["time"].values, "solver_options": dict(solver_options), "layers": bool(extra),
+                "initial_states": per_basin,
+                "n_states": n_states},
     )
+    out, negative_pet = outputs[:2]
     negative_pet.attrs = {"long_name": "days of negative PET, clipped to zero", "units": "d",
                           "flag": "negative PET clipped to zero (days)", "flag_category": "NegativePETWarning"}
     if negative_pet.chunks is None and negative_pet.dims == ("basin",):  # computed now: summarise now, once
@@ -166,11 +219,15 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet):
     if sens:
         out = out.assign_coords(param=list(m.params), param_units=("param", [m.units[p] for p in m.params]))
     order = [dim for dim in ("basin", "time", "param") if dim in out.dims]
-    return out.transpose(*order, ...)
+    out = out.transpose(*order, ...)
+    if n_states:
+        return out, _final_states(outputs[2], m)
+    return out
 
 
 def simulate(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bool | None = None, pet=None,
-             **solver_options) -> xr.DataArray:
+             initial_states: dict | None = None, return_states: bool = False,
+             **solver_options) -> xr.DataArray | xr.Dataset:
     """Simulated daily streamflow of a conceptual model for every basin.
 
     Parameters
@@ -198,16 +255,26 @@ def simulate(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bool 
         :func:`basinsx.pet.pet` computed on the fly, or a DataArray (see
         :func:`basinsx.inputs.choose_pet`); recorded in ``attrs["pet"]``. Inputs in other
         convertible units are converted (:func:`basinsx.units.to_canonical`).
+    initial_states : dict, optional
+        ``state name -> level`` (mm) at the first date, as :meth:`basinsx.models.Model.run` takes
+        them: a scalar (every basin), a DataArray over ``basin``, for a vector state (``uh1``,
+        ``uh2``) an array or a DataArray ``(basin, <name>_store)``, e.g. the final states of an
+        earlier ``simulate(..., return_states=True)``. Omitted states keep the model's default start.
+    return_states : bool
+        Return a Dataset with ``q_sim`` and the states after the last date, one variable per
+        state (``(basin,)``, or ``(basin, <name>_store)`` for a vector state), so that a later
+        run can continue this one through ``initial_states``.
     **solver_options
         ODE models: ``method``, ``n_sub``, ``rtol``, ``atol``, ``h0``, ``hmin``, ``hmax``.
 
     Returns
     -------
-    xr.DataArray
+    xr.DataArray or xr.Dataset
         ``q_sim`` (basin, time) in mm/d, starting ``warmup`` days after the first date,
         with the coordinate ``negative_pet_days(basin)``: days of negative PET, clipped to
         zero (for in-memory input one warning names the basins; for dask input summarise
-        the computed coordinate with :func:`basinsx.flags.warn`).
+        the computed coordinate with :func:`basinsx.flags.warn`). With ``return_states``, a
+        Dataset of ``q_sim`` and the final states.
 
     Raises
     ------
@@ -216,19 +283,23 @@ def simulate(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bool 
         date), a time axis that is not daily, bad parameters or warm-up.
     """
     model, snow = _model_options(params, model, snow)
-    q = _apply(ds, params, model, warmup, snow, False, solver_options, pet)
+    q = _apply(ds, params, model, warmup, snow, False, solver_options, pet, initial_states, return_states)
+    q, states = q if return_states else (q, None)
     name = model if isinstance(model, str) else model.name
     q.attrs = {"units": "mm d-1", "long_name": f"streamflow simulated by {name}{' + snow' if snow else ''}",
                "standard_name": "runoff_flux", "model": name, "warmup_days": warmup, **q.attrs}
+    if return_states:
+        return xr.Dataset({"q_sim": q, **states}, attrs={"model": name})
     return q.rename("q_sim")
 
 
 def sensitivity(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bool | None = None, pet=None,
-                **solver_options) -> xr.DataArray:
+                initial_states: dict | None = None, **solver_options) -> xr.DataArray:
     """Jacobian ``d q_t / d theta`` of the simulated flow for every basin.
 
     Exact derivatives of the model as computed (the discrete GR4J map; the ODE models'
-    sensitivity equations integrated with the states). Arguments as :func:`simulate`.
+    sensitivity equations integrated with the states). Arguments as :func:`simulate`; given
+    ``initial_states`` are constants (zero derivative).
 
     Returns
     -------
@@ -237,7 +308,7 @@ def sensitivity(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bo
         ``param_units``).
     """
     model, snow = _model_options(params, model, snow)
-    jac = _apply(ds, params, model, warmup, snow, True, solver_options, pet)
+    jac = _apply(ds, params, model, warmup, snow, True, solver_options, pet, initial_states)
     name = model if isinstance(model, str) else model.name
     jac.attrs = {"units": "mm d-1 per parameter unit (see param_units)",
                  "long_name": f"sensitivity of {name} streamflow to its parameters", "model": name,

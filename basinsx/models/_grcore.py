@@ -18,6 +18,8 @@ from .snow import snow_step
 #: Initial fill of the production and routing stores (airGR's default ``IniResLevels``).
 INIT_LEVELS = (0.3, 0.5)
 NH = 20
+#: Offsets of the states in the kernel's state vector ``x0`` (NaN entries: the default start).
+SWE, PROD, ROUT, EXP, UH1, UH2, N_STATES = 0, 1, 2, 3, 4, 4 + NH, 4 + 3 * NH
 # airGR writes 0.9 and 0.4 without kind: single-precision literals
 B = float(np.float32(0.9))  # share of PR routed through UH1 (GR4J, GR6J) or the routing store (GR5J)
 C = float(np.float32(0.4))  # share of UH1's output going to GR6J's exponential store
@@ -74,7 +76,7 @@ def unit_hydrographs(x4):
 
 
 @njit(cache=True)
-def gr_kernel(theta, forcing, warmup, sens, snow, variant):
+def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
     """Run GR4J, GR5J or GR6J (optionally behind the degree-day snow module) and its Jacobian.
 
     Parameters
@@ -92,6 +94,10 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant):
         run beforehand (CemaNeige): ``forcing`` rows ``w, pet, dw/dtheta_k...`` for the last parameters.
     variant : int
         4, 5 or 6: the airGR model GR<variant>J.
+    x0 : ndarray (N_STATES,)
+        Initial states at the offsets ``SWE, PROD, ROUT, EXP, UH1, UH2``: absolute levels (mm),
+        constants for the derivatives; NaN keeps the default (stores at ``INIT_LEVELS`` of their
+        capacity, with that derivative; snow pack, exponential store, unit hydrographs empty).
 
     Returns
     -------
@@ -99,6 +105,8 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant):
         Daily flow, mm/d.
     J : ndarray (T - warmup, d) or (0, d)
         d q / d theta.
+    x_end : ndarray (N_STATES,)
+        The states after the last day, laid out as ``x0``.
     """
     d = theta.shape[0]
     n = forcing.shape[1]
@@ -137,13 +145,18 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant):
     dswe = np.zeros(nd)
     dw = np.zeros(d)
 
-    s = INIT_LEVELS[0] * x1
-    r = INIT_LEVELS[1] * x3
-    rx = 0.0  # GR6J's exponential store starts empty (airGR), with a zero derivative
-    if sens:
+    s = INIT_LEVELS[0] * x1 if np.isnan(x0[PROD]) else x0[PROD]
+    r = INIT_LEVELS[1] * x3 if np.isnan(x0[ROUT]) else x0[ROUT]
+    rx = 0.0 if np.isnan(x0[EXP]) else x0[EXP]  # GR6J's exponential store starts empty (airGR)
+    if sens and np.isnan(x0[PROD]):
         ds[0] = INIT_LEVELS[0]
+    if sens and np.isnan(x0[ROUT]):
         dr[2] = INIT_LEVELS[1]
-    swe = 0.0
+    swe = 0.0 if np.isnan(x0[SWE]) else x0[SWE]
+    for i in range(NH):
+        uh1[i] = 0.0 if np.isnan(x0[UH1 + i]) else x0[UH1 + i]
+    for i in range(2 * NH):
+        uh2[i] = 0.0 if np.isnan(x0[UH2 + i]) else x0[UH2 + i]
 
     for k in range(n):
         e = forcing[1, k]
@@ -329,4 +342,33 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant):
             q[k - warmup] = qr + qd + qx if variant == 6 else qr + qd
             for j in range(nd):
                 jac[k - warmup, j] = dq[j]
-    return q, jac
+    x_end = np.empty(N_STATES)
+    x_end[SWE] = swe
+    x_end[PROD] = s
+    x_end[ROUT] = r
+    x_end[EXP] = rx
+    x_end[UH1:UH2] = uh1
+    x_end[UH2:] = uh2
+    return q, jac, x_end
+
+
+def _layout(variant, snow):
+    """Offsets in the kernel's state vector of the entries of ``Model.states`` (flattened, in their order)."""
+    uh = [] if variant == 5 else list(range(UH1, UH2))
+    return np.array([SWE] * (snow == 1) + [PROD, ROUT] + [EXP] * (variant == 6) + uh
+                    + list(range(UH2, N_STATES)), dtype=np.int64)
+
+
+def gr_run(theta, forcing, warmup, sens, snow, variant, x0=None):
+    """:func:`gr_kernel` with the states of ``Model.states``: ``(q, J)``, or ``(q, J, x_end)`` when ``x0`` is given.
+
+    ``x0`` is the flat vector of the model's states (``swe`` first with the degree-day snow,
+    then ``production``, ``routing``, [``exponential``], [``uh1`` (NH)], ``uh2`` (2 NH)), NaN
+    for the default start; ``x_end`` the same states after the last day.
+    """
+    layout = _layout(variant, snow)
+    full = np.full(N_STATES, np.nan)
+    if x0 is not None:
+        full[layout] = x0
+    q, jac, x_end = gr_kernel(theta, forcing, warmup, sens, snow, variant, full)
+    return (q, jac) if x0 is None else (q, jac, x_end[layout])

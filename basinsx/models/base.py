@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,6 +94,10 @@ class ModelSpec:
     kernel : callable
         ``kernel(theta, forcing, warmup, sens, snow, *solver_args) -> (q, J)`` on float64 arrays,
         forcing rows in the order of ``forcings``; ``snow`` the code of :data:`SNOW_CODES` (0: none).
+        With ``continuation``, also ``kernel(..., x0=x0) -> (q, J, x_end)``: ``x0`` the flat float64
+        vector of the states of ``Model.states`` (vector states ``state_sizes`` long), NaN for a
+        state's default start; the given levels are constants (zero derivative); ``x_end`` the
+        states after the last day in the same layout.
     forcings : tuple of str
         ``("prcp", "pet", ...)``: precipitation and PET first, further names from :data:`KNOWN_FORCINGS`.
     solver_options : dict
@@ -102,6 +106,15 @@ class ModelSpec:
         The snow options of :data:`SNOW_CODES` the kernel implements.
     reference : str
         Publication of the model structure and its parameter ranges.
+    continuation : bool
+        The kernel takes initial states and returns the final ones (``x0=``, see ``kernel``); a
+        kernel object may say so itself with an attribute ``continuation = True``
+        (:class:`~basinsx.models.integrate.Kernel` does).
+    state_sizes : dict
+        Length of each vector state (such as a unit hydrograph's stores); the others are scalars.
+    signed_states : tuple of str
+        States that may be negative (GR6J's exponential store); the others must be >= 0. A kernel
+        object with an attribute ``any_sign = True`` makes every state signed (the ODE models').
     """
 
     name: str
@@ -112,6 +125,9 @@ class ModelSpec:
     solver_options: dict = field(default_factory=dict, repr=False)
     snow: tuple = ()
     reference: str = ""
+    continuation: bool = False
+    state_sizes: dict = field(default_factory=dict, repr=False)
+    signed_states: tuple = ()
 
     def check(self, taken=()) -> None:
         """Raise ``ValueError`` (``TypeError`` for a kernel that is not callable) naming what is wrong."""
@@ -147,6 +163,11 @@ class ModelSpec:
         unknown = sorted(set(self.snow) - set(SNOW_CODES))
         if unknown:
             raise ValueError(f"{where}: unknown snow options {unknown}; known: {tuple(SNOW_CODES)}")
+        bad = sorted(set(self.state_sizes) - set(self.states)) + sorted(set(self.signed_states) - set(self.states))
+        bad += [k for k, v in self.state_sizes.items() if not (isinstance(v, int) and v >= 1)]
+        if bad:
+            raise ValueError(f"{where}: state_sizes / signed_states name {bad}: not states {self.states} "
+                             "or sizes that are not positive integers")
 
     def model(self, snow=None) -> Model:
         """The runnable :class:`Model`, optionally behind a snow option (CemaNeige: one layer, see ``with_layers``)."""
@@ -176,6 +197,11 @@ class ModelSpec:
             positive=tuple(p[0] for p in params if p[4]),
             transforms={p[0]: p[3] or default_transform(*p[1]) for p in params},
             layers=cemaneige.Layers(n_layers=1) if snow in ("cemaneige", "cemaneige_hyst") else None,
+            continuation=bool(self.continuation or getattr(self.kernel, "continuation", False)),
+            state_sizes=dict(self.state_sizes),
+            # the ODE models' stores can dip below zero (smoothed thresholds, explicit steps): their
+            # own final states must be accepted back
+            signed_states=tuple(states if getattr(self.kernel, "any_sign", False) else self.signed_states),
         )
 
 
@@ -207,6 +233,12 @@ class Model:
         ``name -> "linear" | "log"``: the scale a calibration searches the parameter on.
     layers : cemaneige.Layers or None
         CemaNeige's elevation layers (one layer at the station when none were given).
+    continuation : bool
+        ``run`` takes ``initial_states`` and ``return_states`` (see :attr:`ModelSpec.continuation`).
+    state_sizes : dict
+        Length of each vector state; the others are scalars.
+    signed_states : tuple of str
+        States that may be negative.
     """
 
     name: str
@@ -221,6 +253,9 @@ class Model:
     positive: tuple = ()
     transforms: dict = field(default_factory=dict, repr=False)
     layers: object = field(default=None, repr=False)
+    continuation: bool = False
+    state_sizes: dict = field(default_factory=dict, repr=False)
+    signed_states: tuple = ()
 
     def __post_init__(self):
         check_bounds(self.name, self.params, self.bounds)
@@ -257,7 +292,49 @@ class Model:
             np.maximum(pet, 0.0, out=pet)
         return f, neg
 
-    def run(self, theta, forcing, warmup: int = 0, sensitivities: bool = True, dates=None, **solver_options):
+    def _state_vector(self, initial_states) -> np.ndarray:
+        """The kernel's flat ``x0`` from ``initial_states`` (name -> level), NaN where a state keeps its default."""
+        if not self.continuation:
+            raise ValueError(f"{self.name}: its kernel takes no initial states and returns no final states "
+                             "(ModelSpec.continuation is False)")
+        if self.snow in ("cemaneige", "cemaneige_hyst"):
+            raise ValueError(f"{self.name}: CemaNeige's snow pack (G and eTG per layer) can be neither set nor "
+                             "returned yet; initial_states and return_states take snow=None or 'degree_day'")
+        given = {} if initial_states is None else initial_states
+        if not isinstance(given, Mapping):
+            raise TypeError(f"initial_states must be a dict state name -> level; got {type(given).__name__}")
+        settable = tuple(s for s in self.states if s != "q_cum")
+        unknown = [k for k in given if k not in settable]
+        if unknown:
+            raise ValueError(f"{self.name}: unknown initial states {unknown}; its states are {settable}")
+        parts = []
+        for name in self.states:
+            shape = (self.state_sizes[name],) if name in self.state_sizes else ()
+            if name not in given:
+                parts.append(np.full(shape or 1, np.nan))
+                continue
+            v = np.asarray(given[name], dtype=np.float64)
+            if v.shape != shape:
+                raise ValueError(f"{self.name}: initial state {name!r} must have shape {shape}; got {v.shape}")
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"{self.name}: initial state {name!r} must be finite; got {v}")
+            if name not in self.signed_states and np.any(v < 0):
+                raise ValueError(f"{self.name}: initial state {name!r} must be >= 0 (a level in mm); got {v}")
+            parts.append(v.reshape(-1))
+        return np.concatenate(parts)
+
+    def _state_dict(self, x_end) -> dict:
+        """``name -> level`` (float, or an array for a vector state) from the kernel's flat final states."""
+        out, i = {}, 0
+        for name in self.states:
+            size = self.state_sizes.get(name)
+            if name != "q_cum":  # the ODE models' outflow of the day, reset every day: not a store
+                out[name] = float(x_end[i]) if size is None else np.array(x_end[i:i + size], dtype=np.float64)
+            i += size or 1
+        return out
+
+    def run(self, theta, forcing, warmup: int = 0, sensitivities: bool = True, dates=None, initial_states=None,
+            return_states: bool = False, **solver_options):
         """Simulate daily flow and, optionally, its Jacobian with respect to the parameters.
 
         Parameters
@@ -272,6 +349,15 @@ class Model:
             Also return ``J = dq/dtheta``.
         dates : array_like of datetime64 (T,), optional
             The days of ``forcing``: CemaNeige on elevation layers needs them (daily lapse rates).
+        initial_states : dict, optional
+            ``state name -> level`` at the start of ``forcing`` (mm; names of :attr:`states` except
+            ``q_cum``; a vector state such as ``uh1`` takes an array of ``state_sizes[name]``), e.g.
+            the final states of an earlier run. Given levels are constants: their derivative with
+            respect to the parameters is zero. Omitted states keep the model's default start (GR:
+            30 % / 50 % of ``x1`` / ``x3``, with that derivative; empty otherwise). Models with
+            ``continuation`` only, not with CemaNeige.
+        return_states : bool
+            Also return the states after the last day, as ``initial_states`` takes them.
         **solver_options
             ODE models only: ``method`` ("adaptive" Heun-Euler or "fixed" Heun), ``n_sub``
             (fixed steps per day), ``rtol``, ``atol``, ``h0``, ``hmin``, ``hmax`` (days).
@@ -282,11 +368,15 @@ class Model:
             Daily flow, mm/d.
         J : ndarray (T - warmup, d) or None
             d q_t / d theta_j in physical units.
+        states : dict
+            With ``return_states`` only: ``state name -> level`` (float, or ndarray for a vector
+            state) after the last day.
 
         Raises
         ------
         ValueError
-            Bad shapes, non-finite parameters or forcing (naming the first bad time index).
+            Bad shapes, non-finite parameters or forcing (naming the first bad time index);
+            unknown initial states, or of a wrong shape, non-finite or negative (naming the state).
         FloatingPointError
             Non-finite flow: parameters outside the model's domain (e.g. ``x1 <= 0``) or an ODE
             integration that diverged (fixed steps too long for a stiff parameter set).
@@ -299,6 +389,7 @@ class Model:
         bad = [p for p, v in zip(self.params, th) if p in self.positive and not v > 0]
         if bad:
             raise ValueError(f"{self.name}: parameters {bad} must be > 0; got {dict(zip(self.params, th))}")
+        x0 = self._state_vector(initial_states) if initial_states is not None or return_states else None
         f, neg = self.check_forcing(forcing)
         if neg:
             warnings.warn(f"{neg} negative PET values treated as zero", NegativePETWarning, stacklevel=2)
@@ -324,11 +415,14 @@ class Model:
 
             dc = len(self.params) - (4 if self.snow == "cemaneige_hyst" else 2)
             f = water_input(f, th, dc, self.snow == "cemaneige_hyst", self.layers, dates, bool(sensitivities))
-        q, jac = self.kernel(th, f, warmup, bool(sensitivities), code, *args)
+        out = self.kernel(th, f, warmup, bool(sensitivities), code, *args, **({} if x0 is None else {"x0": x0}))
+        q, jac = out[0], out[1]
         if not np.all(np.isfinite(q)):
             raise FloatingPointError(
                 f"{self.name}: the integration diverged (non-finite flow) at {dict(zip(self.params, th))}: parameters "
                 "outside the model's domain, or fixed steps too long for a stiff store "
                 "(use method='adaptive' or a larger n_sub)"
             )
+        if return_states:
+            return q, (jac if sensitivities else None), self._state_dict(out[2])
         return q, (jac if sensitivities else None)

@@ -11,7 +11,7 @@ where a clamp switches and at integer values of ``x4``.
 
 from __future__ import annotations
 
-from ._grcore import INIT_LEVELS, gr_kernel  # noqa: F401 (INIT_LEVELS: also read by gr4j_ode)
+from ._grcore import INIT_LEVELS, NH, gr_run  # noqa: F401 (INIT_LEVELS: also read by gr4j_ode)
 from .base import SNOW_CODES, ModelSpec, Parameter
 
 #: x1..x4, shared by gr4j_ode, gr5j and gr6j
@@ -23,10 +23,11 @@ PARAMETERS = (
 )
 
 
-def gr4j_kernel(theta, forcing, warmup, sens, snow):
-    """Run GR4J (optionally with the degree-day snow module) and its Jacobian (see :func:`gr_kernel`)."""
-    return gr_kernel(theta, forcing, warmup, sens, snow, 4)
+def gr4j_kernel(theta, forcing, warmup, sens, snow, x0=None):
+    """Run GR4J (optionally with the degree-day snow module) and its Jacobian (see :func:`gr_run`)."""
+    return gr_run(theta, forcing, warmup, sens, snow, 4, x0)
 
 
 SPEC = ModelSpec("gr4j", PARAMETERS, ("production", "routing", "uh1", "uh2"), gr4j_kernel, snow=tuple(SNOW_CODES),
+                 continuation=True, state_sizes={"uh1": NH, "uh2": 2 * NH},
                  reference="Perrin et al. 2003")

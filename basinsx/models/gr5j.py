@@ -11,17 +11,18 @@ GR4J's. Initial states as airGR: production store at 30 % of ``x1``, routing sto
 
 from __future__ import annotations
 
-from ._grcore import gr_kernel
+from ._grcore import NH, gr_run
 from .base import SNOW_CODES, ModelSpec, Parameter
 from .gr4j import PARAMETERS as GR4J_PARAMETERS
 
 
-def gr5j_kernel(theta, forcing, warmup, sens, snow):
-    """Run GR5J (optionally with the degree-day snow module) and its Jacobian (see :func:`gr_kernel`)."""
-    return gr_kernel(theta, forcing, warmup, sens, snow, 5)
+def gr5j_kernel(theta, forcing, warmup, sens, snow, x0=None):
+    """Run GR5J (optionally with the degree-day snow module) and its Jacobian (see :func:`gr_run`)."""
+    return gr_run(theta, forcing, warmup, sens, snow, 5, x0)
 
 
 # x1..x4 as basinsx's GR4J; x5 airGR's search range (TransfoParam_GR5J: [0, 1])
 SPEC = ModelSpec("gr5j", GR4J_PARAMETERS + (Parameter("x5", "1", (0.0, 1.0), description="exchange threshold"),),
                  ("production", "routing", "uh2"), gr5j_kernel, snow=tuple(SNOW_CODES),
+                 continuation=True, state_sizes={"uh2": 2 * NH},
                  reference="Le Moine 2008; Pushpalatha et al. 2011")

@@ -11,14 +11,14 @@ and unit hydrographs empty.
 
 from __future__ import annotations
 
-from ._grcore import gr_kernel
+from ._grcore import NH, gr_run
 from .base import SNOW_CODES, ModelSpec, Parameter
 from .gr4j import PARAMETERS as GR4J_PARAMETERS
 
 
-def gr6j_kernel(theta, forcing, warmup, sens, snow):
-    """Run GR6J (optionally with the degree-day snow module) and its Jacobian (see :func:`gr_kernel`)."""
-    return gr_kernel(theta, forcing, warmup, sens, snow, 6)
+def gr6j_kernel(theta, forcing, warmup, sens, snow, x0=None):
+    """Run GR6J (optionally with the degree-day snow module) and its Jacobian (see :func:`gr_run`)."""
+    return gr_run(theta, forcing, warmup, sens, snow, 6, x0)
 
 
 # x1..x4 as basinsx's GR4J; x5 airGR's search range (TransfoParam_GR6J: x5 = t/5, t in [-9.99, 9.99]);
@@ -28,5 +28,6 @@ SPEC = ModelSpec(
     GR4J_PARAMETERS + (Parameter("x5", "1", (-1.998, 1.998), description="exchange threshold"),
                        Parameter("x6", "mm", (0.01, 1000.0), positive=True, description="exponential-store scale")),
     ("production", "routing", "exponential", "uh1", "uh2"), gr6j_kernel, snow=tuple(SNOW_CODES),
+    continuation=True, state_sizes={"uh1": NH, "uh2": 2 * NH}, signed_states=("exponential",),
     reference="Pushpalatha et al. 2011",
 )

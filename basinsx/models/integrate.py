@@ -97,7 +97,9 @@ def heun(core, snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, a
     ``core(x, theta, p, e, f, dfdx, dfdtheta, dfdp, jac)`` fills ``f`` and, when ``jac``, the
     Jacobians with respect to the states, the parameters and the water input ``p``; ``snow``
     is the option of :func:`model_rhs`. ``x0`` (m,) and ``s0`` (m, d)
-    are the initial states and their derivatives. Returns ``q`` (T - warmup,) and ``J``
+    are the initial states and their derivatives; ``x0`` is overwritten with the states after
+    the last day (an in/out argument, so that the return type stays ``(q, J)`` for
+    :class:`Kernel`'s state continuation). Returns ``q`` (T - warmup,) and ``J``
     (T - warmup, d), or (0, d) without ``sens``.
     """
     m = x0.shape[0]
@@ -184,6 +186,7 @@ def heun(core, snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, a
             q[day - warmup] = x[m - 1]
             for j in range(ds_):
                 jac[day - warmup, j] = s[m - 1, j]
+    x0[:] = x
     return q, jac
 
 
@@ -192,20 +195,34 @@ SOLVER_OPTIONS = {"method": "adaptive", "n_sub": 4, "rtol": 1e-5, "atol": 1e-5, 
 
 
 class Kernel:
-    """Picklable callable ``(theta, forcing, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax)``.
+    """Picklable callable ``(theta, forcing, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax, x0=None)``.
 
     Joins a model's cached numba pieces: ``initial(theta) -> (x0, s0)`` of the core model and
-    ``run(theta, forcing, x0, s0, warmup, sens, snow, fixed, ...)`` (:func:`heun` on its ``rhs_core``).
+    ``run(theta, forcing, x0, s0, warmup, sens, snow, fixed, ...)`` (:func:`heun` on its ``rhs_core``),
+    which must leave the states after the last day in its ``x0``. With ``x0`` (the states of
+    ``Model.states``: ``swe`` first with the degree-day snow; NaN keeps the default of ``initial``)
+    the given levels replace the defaults as constants (zero derivative) and the call returns
+    ``(q, J, x_end)``, else ``(q, J)``.
     """
+
+    #: takes ``x0`` and returns the final states (:attr:`basinsx.models.ModelSpec.continuation`)
+    continuation = True
+    #: stores may dip below zero (smoothed thresholds, explicit steps): any sign is a valid initial level
+    any_sign = True
 
     def __init__(self, initial, run):
         self.initial, self.run = initial, run
 
-    def __call__(self, theta, forcing, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax):
-        x0, s0 = self.initial(theta)
+    def __call__(self, theta, forcing, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax, x0=None):
+        xi, s0 = self.initial(theta)
         if snow == 1:
             # empty snow store in front; the snow parameters do not touch the initial states
-            x0 = np.concatenate(([0.0], x0))
+            xi = np.concatenate(([0.0], xi))
             s0 = np.vstack((np.zeros((1, s0.shape[1])), s0))
         s0 = np.hstack((s0, np.zeros((s0.shape[0], theta.shape[0] - s0.shape[1]))))
-        return self.run(theta, forcing, x0, s0, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax)
+        if x0 is not None:
+            given = ~np.isnan(x0)
+            xi = np.where(given, x0, xi)
+            s0[given] = 0.0
+        q, jac = self.run(theta, forcing, xi, s0, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax)
+        return (q, jac) if x0 is None else (q, jac, xi)

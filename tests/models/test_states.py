@@ -1,0 +1,186 @@
+"""Initial states and state continuation: ``Model.run(initial_states=..., return_states=True)`` and ``simulate``."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import basinsx.models as bm
+from basinsx.simulation import sensitivity, simulate
+
+THETA = {
+    "gr4j": [350.0, -0.5, 90.0, 1.7],
+    "gr5j": [350.0, -0.5, 90.0, 1.7, 0.4],
+    "gr6j": [350.0, -0.5, 90.0, 1.7, 0.2, 20.0],
+    "gr4j_ode": [350.0, -0.5, 90.0, 1.7],
+    "hymod": [250.0, 0.6, 0.7, 0.02, 0.45],
+    "hmodel": [5.0, 200.0, 5.0, 2.0, 1.5, 2.0, 40.0],
+}
+SNOW = [0.5, 3.0]
+ODE = ("gr4j_ode", "hymod", "hmodel")
+
+
+def _forcing(n, seed=0):
+    """Rain with dry spells, seasonal PET and temperature crossing zero (snow accumulates and melts)."""
+    rng = np.random.default_rng(seed)
+    day = np.arange(n)
+    p = rng.gamma(0.5, 8.0, n) * (rng.random(n) < 0.5)
+    e = np.clip(2.5 + 2.0 * np.sin(2 * np.pi * (day - 100) / 365.25) + rng.normal(0, 0.3, n), 0, None)
+    t = 5.0 + 12.0 * np.sin(2 * np.pi * (day - 100) / 365.25) + rng.normal(0, 3.0, n)
+    return np.vstack([p, e, t])
+
+
+def _model(name, snow=False):
+    m = bm.get(name, snow=snow)
+    return m, np.array(THETA[name] + (SNOW if snow else []), float), _forcing(500)[: len(m.forcings)]
+
+
+CASES = [("gr4j", False), ("gr5j", False), ("gr6j", False), ("gr4j", True), ("gr6j", True)]
+CASES += [(name, snow) for name in ODE for snow in (False, True)]
+
+
+@pytest.mark.parametrize(("name", "snow"), CASES)
+def test_a_run_continues_another_exactly(name, snow):
+    m, theta, f = _model(name, snow)
+    # the adaptive step size is the integrator's own state, which a restart resets: fixed steps continue exactly
+    opts = {"method": "fixed", "n_sub": 32} if name in ODE else {}
+    q, _, end = m.run(theta, f, sensitivities=False, return_states=True, **opts)
+    k = 400  # in winter: with snow, the pack carries over
+    q1, _, mid = m.run(theta, f[:, :k], sensitivities=False, return_states=True, **opts)
+    q2, _, end2 = m.run(theta, f[:, k:], sensitivities=False, initial_states=mid, return_states=True, **opts)
+    np.testing.assert_allclose(np.concatenate([q1, q2]), q, rtol=0, atol=1e-12 * q.max())
+    assert set(end) == set(m.states) - {"q_cum"}
+    for s in end:
+        np.testing.assert_allclose(end2[s], end[s], rtol=0, atol=1e-12 * max(1.0, np.max(np.abs(end[s]))))
+    if snow:
+        assert mid["swe"] > 1.0
+
+
+@pytest.mark.parametrize("name", ODE)
+def test_adaptive_continuation_is_within_the_tolerance(name):
+    m, theta, f = _model(name)
+    q, _, _ = m.run(theta, f, sensitivities=False, return_states=True)
+    q1, _, mid = m.run(theta, f[:, :211], sensitivities=False, return_states=True)
+    q2, _ = m.run(theta, f[:, 211:], sensitivities=False, initial_states=mid)
+    assert np.max(np.abs(np.concatenate([q1, q2]) - q)) < 1e-3 * q.max()
+
+
+@pytest.mark.parametrize(("name", "snow"), [("gr4j", False), ("gr6j", True), ("hymod", True), ("gr4j_ode", False)])
+def test_jacobian_with_given_initial_states_matches_central_differences(name, snow):
+    m, theta, f = _model(name, snow)
+    opts = {"method": "fixed", "n_sub": 32} if name in ODE else {}
+    _, _, states = m.run(theta, f[:, :200], sensitivities=False, return_states=True, **opts)
+    # keep one state at its default (a fraction of a capacity, with its derivative) where there is one
+    init = {k: v for k, v in states.items() if k != "production"}
+    q, jac = m.run(theta, f[:, 200:], warmup=30, initial_states=init, **opts)
+    fd = np.zeros_like(jac)
+    for j in range(theta.size):
+        h = 1e-6 * max(1.0, abs(theta[j]))
+        tp, tm = theta.copy(), theta.copy()
+        tp[j] += h
+        tm[j] -= h
+        qp, _ = m.run(tp, f[:, 200:], warmup=30, sensitivities=False, initial_states=init, **opts)
+        qm, _ = m.run(tm, f[:, 200:], warmup=30, sensitivities=False, initial_states=init, **opts)
+        fd[:, j] = (qp - qm) / (2 * h)
+    scale = np.abs(fd).max(axis=0) + 1e-12
+    assert np.max(np.abs(jac - fd) / scale) < 1e-4
+
+
+def test_given_levels_are_constants_and_omitted_ones_keep_their_derivative():
+    m, theta, f = _model("gr4j")
+    x1, x3 = theta[0], theta[2]
+    # the defaults as given constants: same flow, but the derivative through the initial fill is gone
+    q0, j0 = m.run(theta, f)
+    q1, j1 = m.run(theta, f, initial_states={"production": 0.3 * x1, "routing": 0.5 * x3})
+    np.testing.assert_array_equal(q1, q0)
+    assert np.abs(j1[:5, 0] - j0[:5, 0]).max() > 1e-3 * np.abs(j0[:5, 0]).max()
+    q2, j2 = m.run(theta, f, initial_states={"routing": 0.5 * x3})
+    np.testing.assert_array_equal(q2, q0)
+    np.testing.assert_array_equal(j2[:, 0], j0[:, 0])  # x1's derivative runs through the default production fill
+
+
+def test_water_in_the_unit_hydrograph_arrives_on_the_first_day():
+    m, theta, f = _model("gr4j")
+    # uh2[0] was consumed on the day before the start; uh2[1] reaches the direct branch on day 1
+    # (routing store empty: no exchange, so the 5 mm arrive as they are)
+    uh2 = np.zeros(40)
+    uh2[1] = 5.0
+    q0, _ = m.run(theta, f, sensitivities=False, initial_states={"routing": 0.0})
+    q1, _ = m.run(theta, f, sensitivities=False, initial_states={"routing": 0.0, "uh2": uh2})
+    assert q1[0] - q0[0] == pytest.approx(5.0, abs=1e-12)
+    np.testing.assert_array_equal(q1[1:], q0[1:])
+
+
+@pytest.mark.parametrize(("states", "match"), [
+    ({"soil": 1.0}, "unknown initial states \\['soil'\\]"),
+    ({"uh1": np.zeros(19)}, "'uh1' must have shape \\(20,\\)"),
+    ({"production": [1.0, 2.0]}, "'production' must have shape \\(\\)"),
+    ({"routing": -1.0}, "'routing' must be >= 0"),
+    ({"production": np.nan}, "'production' must be finite"),
+])
+def test_bad_initial_states_are_clear_errors(states, match):
+    m, theta, f = _model("gr4j")
+    with pytest.raises(ValueError, match=match):
+        m.run(theta, f, initial_states=states)
+
+
+def test_state_rules_of_other_models():
+    m, theta, f = _model("gr6j")
+    q, _ = m.run(theta, f, sensitivities=False, initial_states={"exponential": -20.0})  # a signed store
+    assert np.all(np.isfinite(q))
+    m, theta, f = _model("hymod")
+    with pytest.raises(ValueError, match="unknown initial states \\['q_cum'\\]"):
+        m.run(theta, f, initial_states={"q_cum": 1.0})
+    m = bm.get("gr4j", snow="cemaneige")
+    with pytest.raises(ValueError, match="CemaNeige's snow pack"):
+        m.run(THETA["gr4j"] + [0.5, 4.0], _forcing(50), return_states=True)
+
+
+def _dataset(n=400):
+    f = _forcing(n)
+    f2 = _forcing(n, seed=1)
+    time = pd.date_range("2000-01-01", periods=n, freq="D")
+    basins = ["a", "b"]
+    data = {v: (("basin", "time"), np.stack([f[i], f2[i]])) for i, v in enumerate(("prcp", "pet", "tmean"))}
+    return xr.Dataset(data, coords={"basin": basins, "time": time})
+
+
+def test_simulate_returns_and_takes_states_per_basin():
+    ds = _dataset()
+    params = xr.DataArray([THETA["gr4j"], [500.0, 0.3, 60.0, 2.5]], dims=("basin", "param"),
+                          coords={"basin": ["a", "b"], "param": ["x1", "x2", "x3", "x4"]})
+    full = simulate(ds, params, "gr4j", return_states=True)
+    assert isinstance(full, xr.Dataset)
+    assert full["production"].dims == ("basin",) and full["uh1"].dims == ("basin", "uh1_store")
+    part1 = simulate(ds.isel(time=slice(0, 150)), params, "gr4j", return_states=True)
+    init = {s: part1[s] for s in ("production", "routing", "uh1", "uh2")}
+    part2 = simulate(ds.isel(time=slice(150, None)), params, "gr4j", initial_states=init)
+    q = xr.concat([part1["q_sim"], part2], dim="time")
+    np.testing.assert_allclose(q.values, full["q_sim"].values, rtol=0, atol=1e-12)
+    # one scalar for every basin, and the accessor
+    a = simulate(ds, params, "gr4j", initial_states={"routing": 10.0})
+    b = ds.hydro.simulate(params, "gr4j", initial_states={"routing": xr.DataArray([10.0, 10.0], dims="basin",
+                                                                                coords={"basin": ["a", "b"]})})
+    np.testing.assert_array_equal(a.values, b.values)
+    for basin in ("a", "b"):
+        f = ds.sel(basin=basin)[["prcp", "pet"]].to_array().values
+        qb, _, end = bm.get("gr4j").run(params.sel(basin=basin).values, f, sensitivities=False,
+                                        initial_states={"routing": 10.0}, return_states=True)
+        np.testing.assert_array_equal(a.sel(basin=basin).values, qb)
+        _, _, end = bm.get("gr4j").run(params.sel(basin=basin).values, f, sensitivities=False, return_states=True)
+        for state, value in end.items():
+            np.testing.assert_array_equal(full[state].sel(basin=basin).values, value)
+    # dask input stays lazy and gives the same numbers
+    lazy = simulate(ds.chunk({"basin": 1}), params, "gr4j", return_states=True)
+    assert lazy["uh2"].chunks is not None
+    xr.testing.assert_identical(lazy.compute(), full)
+
+
+def test_sensitivity_takes_initial_states():
+    ds = _dataset()
+    params = {"x1": 350.0, "x2": -0.5, "x3": 90.0, "x4": 1.7}
+    jac = sensitivity(ds, params, "gr4j", initial_states={"production": 100.0})
+    m = bm.get("gr4j")
+    _, jb = m.run(list(params.values()), ds.sel(basin="a")[["prcp", "pet"]].to_array().values,
+                  initial_states={"production": 100.0})
+    np.testing.assert_array_equal(jac.sel(basin="a").values, jb)
