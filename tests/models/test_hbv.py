@@ -174,3 +174,14 @@ def test_calibrate_two_sample_basins(sample):
     assert list(out["param"].values) == list(PARAMS) and out.attrs["model"] == "hbv"
     kge = out["kge"].values
     assert np.all(np.isfinite(kge)) and np.all(kge > 0.3), kge
+
+
+def test_simulate_and_sensitivity_on_a_dataset(sample):
+    ds = sample.isel(time=slice(0, 1500)).chunk({"basin": 1})
+    theta = dict(zip(PARAMS, THETA["mixed"]))
+    q = ds.hydro.simulate(theta, model="hbv", warmup=365)
+    jac = ds.hydro.sensitivity(theta, model="hbv", warmup=365)
+    f = np.vstack([ds[v].isel(basin=1).values for v in ("prcp", "pet", "tmean")])
+    q1, j1 = bm.get("hbv").run(THETA["mixed"], f, warmup=365)
+    np.testing.assert_array_equal(q.isel(basin=1).values, q1)
+    np.testing.assert_array_equal(jac.isel(basin=1).transpose("time", "param").values, j1)
