@@ -181,13 +181,7 @@ def read_camels_us(path, forcing="daymet", basins=None, chunks=None, attributes:
     ids, forcing_files, flow_files = _locate(root, products, basins)
 
     # Headers and dates are read up front (cheap); values are read by the loader, lazily with chunks.
-    headers, time = {}, None
-    for b in ids:
-        for p in products:
-            header, dates = _header_and_dates(forcing_files[p][b])
-            headers.setdefault(b, header)
-            time = dates if time is None else time.union(dates)
-    check_daily(time, "union of the forcing time axes")
+    headers, time = _headers(ids, products, forcing_files)
 
     variables = [f"{v}@{p}" for p in products for v in FORCING_VARIABLES] + ["streamflow"]
 
@@ -202,13 +196,37 @@ def read_camels_us(path, forcing="daymet", basins=None, chunks=None, attributes:
         return pd.DatetimeIndex(frame.index), {k: frame[k].to_numpy(np.float32) for k in frame.columns}
 
     arrays = stack_basins(loader, ids, variables, time, basin_chunk(chunks, len(ids)), desc="camels-us")
+    ds = _dataset(arrays, ids, time, headers, products, lazy=chunks is not None)
+    if attributes:
+        ds = _merge_attributes(ds, root / "camels_attributes_v2.0")
+    return finalize(ds, source=f"CAMELS-US v1.2 ({', '.join(products)})", license=LICENSE, citation=CITATION)
+
+
+def _headers(ids, products, forcing_files) -> tuple[dict, pd.DatetimeIndex]:
+    """Each basin's header (of its first product's forcing file) and the union of the forcing files' dates."""
+    headers, time = {}, None
+    for b in ids:
+        for p in products:
+            header, dates = _header_and_dates(forcing_files[p][b])
+            headers.setdefault(b, header)
+            time = dates if time is None else time.union(dates)
+    check_daily(time, "union of the forcing time axes")
+    return headers, time
+
+
+def _dataset(arrays, ids, time, headers, products, lazy: bool) -> xr.Dataset:
+    """The forcing and streamflow ``arrays`` of :func:`read_camels_us` as a Dataset with header coordinates.
+
+    With several forcing ``products`` the forcing variables get a ``source`` dimension (stacked
+    with dask when ``lazy``).
+    """
     data = {}
     for v in FORCING_VARIABLES:
         parts = [arrays[f"{v}@{p}"] for p in products]
         if len(products) == 1:
             data[v] = (("basin", "time"), parts[0])
         else:
-            stack = np.stack if chunks is None else da.stack
+            stack = da.stack if lazy else np.stack
             data[v] = (("source", "basin", "time"), stack(parts))
     data["streamflow"] = (("basin", "time"), arrays["streamflow"])
     coords = {"basin": ids, "time": time,
@@ -221,10 +239,7 @@ def read_camels_us(path, forcing="daymet", basins=None, chunks=None, attributes:
     ds = xr.Dataset(data, coords=coords)
     ds["tmean"].attrs["comment"] = "(tmax + tmin) / 2"
     ds["area"].attrs["comment"] = "area in the forcing file header, used to convert streamflow from cfs to mm/d"
-
-    if attributes:
-        ds = _merge_attributes(ds, root / "camels_attributes_v2.0")
-    return finalize(ds, source=f"CAMELS-US v1.2 ({', '.join(products)})", license=LICENSE, citation=CITATION)
+    return ds
 
 
 def _locate(root: Path, products: list[str], basins) -> tuple[list[str], dict[str, dict[str, Path]],
