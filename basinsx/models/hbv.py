@@ -58,6 +58,8 @@ PARAMETERS = (
     Parameter("maxbas", "d", (1.0, 7.0), positive=True, description="base of the triangular routing function"),
 )
 STATES = ("snowpack", "meltwater", "soil", "upper", "lower", "routing")
+#: Days of generated runoff the ``routing`` state holds (newest first): enough for ``maxbas <= 8``.
+ROUTING_DAYS = 7
 
 
 @njit(cache=True)
@@ -88,7 +90,7 @@ def maxbas_weights(maxbas):
 
 
 @njit(cache=True)
-def hbv_run(theta, forcing, warmup, sens):
+def hbv_run(theta, forcing, warmup, sens, x0):
     """Run HBV with forward-mode sensitivities and keep the water-balance terms.
 
     Parameters
@@ -101,6 +103,10 @@ def hbv_run(theta, forcing, warmup, sens):
         Days run before the reported period.
     sens : bool
         Carry the derivatives; otherwise ``J`` is empty.
+    x0 : ndarray (5 + ROUTING_DAYS,)
+        Initial states in the order of :data:`STATES` (``routing``: the runoff generated on the last
+        :data:`ROUTING_DAYS` days, newest first); NaN for the default, an empty store. Constants: their
+        derivative is zero.
 
     Returns
     -------
@@ -114,6 +120,8 @@ def hbv_run(theta, forcing, warmup, sens):
         Actual evapotranspiration over the whole run, mm.
     storage : ndarray (6,)
         Final storages of :data:`STATES`, mm (``routing``: generated runoff not yet released).
+    x_end : ndarray (5 + ROUTING_DAYS,)
+        The states after the last day, in the layout of ``x0``.
     """
     d = theta.shape[0]
     n = forcing.shape[1]
@@ -126,18 +134,21 @@ def hbv_run(theta, forcing, warmup, sens):
 
     q = np.zeros(n - warmup)
     jac = np.zeros((n - warmup if sens else 0, d))
-    sp = 0.0  # snowpack
-    wc = 0.0  # liquid water in the snowpack
-    sm = 0.0  # soil moisture
-    uz = 0.0  # upper zone
-    lz = 0.0  # lower zone
-    hist = np.zeros(nb)  # generated runoff of the last nb days, newest first
+    x = np.where(np.isnan(x0), 0.0, x0)
+    sp = x[0]  # snowpack
+    wc = x[1]  # liquid water in the snowpack
+    sm = x[2]  # soil moisture
+    uz = x[3]  # upper zone
+    lz = x[4]  # lower zone
+    nh = max(nb, ROUTING_DAYS)
+    hist = np.zeros(nh)  # generated runoff of the last days, newest first (shifted before each day)
+    hist[:ROUTING_DAYS] = x[5:]
     dsp = np.zeros(nd)
     dwc = np.zeros(nd)
     dsm = np.zeros(nd)
     duz = np.zeros(nd)
     dlz = np.zeros(nd)
-    dhist = np.zeros((nb, nd))
+    dhist = np.zeros((nh, nd))
     dx = np.zeros(nd)  # scratch: derivative of the flux at hand
     dto = np.zeros(nd)
     drec = np.zeros(nd)
@@ -293,7 +304,7 @@ def hbv_run(theta, forcing, warmup, sens):
             dx[j] = dq0 + dq1 + dq2
 
         # triangular routing of the generated runoff
-        for i in range(nb - 1, 0, -1):
+        for i in range(nh - 1, 0, -1):
             hist[i] = hist[i - 1]
             for j in range(nd):
                 dhist[i, j] = dhist[i - 1, j]
@@ -322,15 +333,23 @@ def hbv_run(theta, forcing, warmup, sens):
             released += w[m]
         pending += (1.0 - released) * hist[i]
     storage = np.array([sp, wc, sm, uz, lz, pending])
-    return q, jac, water_in, et_sum, storage
+    x_end = np.concatenate((np.array([sp, wc, sm, uz, lz]), hist[:ROUTING_DAYS]))
+    return q, jac, water_in, et_sum, storage, x_end
 
 
-@njit(cache=True)
-def hbv_kernel(theta, forcing, warmup, sens, snow):
-    """Run HBV and its Jacobian (see :func:`hbv_run`); ``snow`` is always 0 (the model has its own snow routine)."""
-    q, jac, _, _, _ = hbv_run(theta, forcing, warmup, sens)
-    return q, jac
+def hbv_kernel(theta, forcing, warmup, sens, snow, x0=None):
+    """Run HBV and its Jacobian (see :func:`hbv_run`); ``snow`` is always 0 (the model has its own snow routine).
+
+    Without ``x0`` returns ``(q, J)``, with it ``(q, J, x_end)`` (the contract of ``ModelSpec.kernel``).
+    """
+    if x0 is not None and theta[MAXBAS] > ROUTING_DAYS + 1:
+        raise ValueError(f"hbv: initial and final states hold {ROUTING_DAYS} days of routing, enough for maxbas "
+                         f"<= {ROUTING_DAYS + 1}; got maxbas = {theta[MAXBAS]}")
+    start = np.full(5 + ROUTING_DAYS, np.nan) if x0 is None else np.asarray(x0, dtype=np.float64)
+    q, jac, _, _, _, x_end = hbv_run(theta, forcing, warmup, sens, start)
+    return (q, jac) if x0 is None else (q, jac, x_end)
 
 
 SPEC = ModelSpec("hbv", PARAMETERS, STATES, hbv_kernel, forcings=("prcp", "pet", "tmean"), snow=(),
+                 continuation=True, state_sizes={"routing": ROUTING_DAYS},
                  reference="Bergström 1995; Lindström et al. 1997; Seibert & Vis 2012 (HBV-light)")

@@ -8,7 +8,7 @@ import pytest
 
 import basinsx
 import basinsx.models as bm
-from basinsx.models.hbv import hbv_run, maxbas_weights
+from basinsx.models.hbv import ROUTING_DAYS, hbv_run, maxbas_weights
 
 PARAMS = ("tt", "cfmax", "sfcf", "cfr", "cwh", "fc", "lp", "beta", "perc", "uzl", "k0", "k1", "k2", "maxbas")
 # tt off the 0.01 degC grid of the forcing, so no day sits on the rain/snow switch within a difference step
@@ -18,6 +18,7 @@ THETA = {
     "high": [2.4613, 9.9, 1.19, 0.099, 0.199, 990.0, 0.99, 5.9, 9.9, 99.0, 0.89, 0.49, 0.198, 6.93],
     "mixed": [-1.1173, 6.2, 1.05, 0.08, 0.05, 120.0, 0.95, 4.3, 0.4, 2.0, 0.7, 0.3, 0.003, 3.7],
 }
+DEFAULT = np.full(5 + ROUTING_DAYS, np.nan)  # every store at its default start (empty)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_maxbas_weights_and_their_derivative():
 def test_water_balance(sample, name):
     """Rain plus corrected snowfall = ET + flow + storage change (all stores start empty), to round-off."""
     f, theta = _forcing(sample, "01031500"), np.array(THETA[name])
-    q, _, water_in, et, storage = hbv_run(theta, f, 0, False)
+    q, _, water_in, et, storage, _ = hbv_run(theta, f, 0, False, DEFAULT)
     snow = f[2] < theta[0]
     assert np.isclose(water_in, f[0][~snow].sum() + theta[2] * f[0][snow].sum(), rtol=1e-12)
     assert np.all(storage >= 0) and et > 0 and q.sum() > 0
@@ -101,7 +102,7 @@ def test_hand_computed_days():
     """Four days computed by hand: snowfall, melt with liquid water held, soil filling, outflow and routing."""
     theta = np.array([0.0, 2.0, 0.8, 0.05, 0.1, 100.0, 0.5, 2.0, 1.0, 5.0, 0.5, 0.2, 0.1, 2.0])
     f = np.array([[10.0, 5.0, 0.0, 0.0], [1.0, 2.0, 2.0, 2.0], [-2.0, 3.0, 5.0, 5.0]])
-    q, _, _, _, storage = hbv_run(theta, f, 0, False)
+    q, _, _, _, storage, _ = hbv_run(theta, f, 0, False, DEFAULT)
     # day 1: 8 mm of snow (sfcf 0.8), no liquid water to refreeze, nothing reaches the soil: no flow
     # day 2: rain 5; melt 2 * 3 = 6 of the 8; the pack keeps 0.1 * 2 = 0.2 of the 6 as liquid water, 5.8 go on;
     #   the empty soil takes all 10.8 mm; ET 2 * 10.8 / 50 = 0.432
@@ -185,3 +186,34 @@ def test_simulate_and_sensitivity_on_a_dataset(sample):
     q1, j1 = bm.get("hbv").run(THETA["mixed"], f, warmup=365)
     np.testing.assert_array_equal(q.isel(basin=1).values, q1)
     np.testing.assert_array_equal(jac.isel(basin=1).transpose("time", "param").values, j1)
+
+
+@pytest.mark.parametrize("name", ["mid", "high"])
+def test_a_run_continues_another_exactly(sample, name):
+    m, f, theta = bm.get("hbv"), _forcing(sample, "01031500", years=4), THETA[name]
+    q, jac = m.run(theta, f)
+    q1, j1, states = m.run(theta, f[:, :700], return_states=True)
+    assert set(states) == set(m.states) and states["routing"].shape == (ROUTING_DAYS,) and states["soil"] > 0
+    q2, _, _ = m.run(theta, f[:, 700:], initial_states=states, return_states=True)
+    np.testing.assert_array_equal(np.concatenate([q1, q2]), q)
+    np.testing.assert_array_equal(j1, jac[:700])
+    with pytest.raises(ValueError, match="enough for maxbas <= 8"):
+        m.run(theta[:-1] + [9.0], f, initial_states=states)
+
+
+def test_jacobian_with_given_initial_states_matches_central_differences(sample):
+    """Given levels are constants: the derivative is that of the map from them on."""
+    m, f, theta = bm.get("hbv"), _forcing(sample, "01031500", years=3), np.array(THETA["mixed"])
+    start = {"snowpack": 40.0, "meltwater": 2.0, "soil": 80.0, "upper": 15.0, "lower": 60.0,
+             "routing": np.linspace(3.0, 0.5, ROUTING_DAYS)}
+    q, jac = m.run(theta, f, initial_states=start)
+    assert not np.array_equal(q, m.run(theta, f)[0])
+    for j, p in enumerate(m.params):
+        h = 1e-6 * max(abs(theta[j]), 1.0)
+        tp, tm = theta.copy(), theta.copy()
+        tp[j] += h
+        tm[j] -= h
+        run = [m.run(t, f, 0, False, initial_states=start)[0] for t in (tp, tm)]
+        fd = (run[0] - run[1]) / (2 * h)
+        err = np.abs(fd - jac[:, j]).max() / max(np.abs(jac[:, j]).max(), 1e-4)
+        assert err < 1e-4, (p, err)
