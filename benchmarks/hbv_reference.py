@@ -10,7 +10,7 @@ a gamma unit hydrograph instead of the triangular ``maxbas`` (compared: hydrodl2
 evapotranspiration, and the flow stored in float32. ``BETAET`` (a dynamic-parameter option) and capillary rise
 (``hbv_2``) are off, which is HBV-96. Printed: max and median of ``|q - q_ref| / max q_ref`` per basin over
 ``--sets`` Latin-hypercube parameter sets in the bounds; then the cost of one run with and without the Jacobian
-(best of ``--repeat``), as runs per second.
+(best of ``--repeat``), as runs per second, next to gr4j's.
 
     python benchmarks/hbv_reference.py --hydrodl2-python /work/venv-hbv/bin/python
 """
@@ -108,12 +108,16 @@ def main(argv=None):
         errs = np.concatenate(errs)
         print(f"{b:10s} {errs.max():9.2e} {np.median(errs):10.2e} {quick:16d}")
 
-    th = 0.5 * np.sum([m.bounds[p] for p in m.params], axis=1)  # mid-range, maxbas = 4
     f = forcing[basins[0]]
-    t_q, _ = best_of(lambda: m.run(th, f, sensitivities=False), args.repeat)
-    t_j, _ = best_of(lambda: m.run(th, f), args.repeat)
-    print(f"\none {f.shape[1]}-day run (basin {basins[0]}), best of {args.repeat}: flow {1e3 * t_q:.2f} ms "
-          f"({1 / t_q:.0f} runs/s), flow + Jacobian {1e3 * t_j:.2f} ms ({1 / t_j:.0f} runs/s), ratio {t_j / t_q:.1f}")
+    print(f"\none {f.shape[1]}-day run (basin {basins[0]}, mid-range parameters), best of {args.repeat}")
+    for name in ("hbv", "gr4j"):  # gr4j for scale, timed alike
+        mod = bm.get(name)
+        th = 0.5 * np.sum([mod.bounds[p] for p in mod.params], axis=1)
+        fm = f[: len(mod.forcings)]
+        t_q, _ = best_of(lambda: mod.run(th, fm, sensitivities=False), args.repeat)
+        t_j, _ = best_of(lambda: mod.run(th, fm), args.repeat)
+        print(f"{name:5s} flow {1e3 * t_q:.2f} ms ({1 / t_q:.0f} runs/s), flow + Jacobian {1e3 * t_j:.2f} ms "
+              f"({1 / t_j:.0f} runs/s), ratio {t_j / t_q:.1f}")
 
 
 if __name__ == "__main__":
