@@ -289,24 +289,7 @@ class ParameterLearner:
         ds, input_attrs = model_inputs(ds, m.forcings, flow=flow, pet=pet, where="ParameterLearner.fit")
         if flow not in ds:
             raise KeyError(f"ParameterLearner.fit needs observed flow {flow!r}; the dataset has {sorted(ds.data_vars)}")
-        period = period_slice(period)
-        time = ds.indexes["time"]
-        sel = ds.sel(time=period) if period is not None else ds
-        if sel.sizes["time"] == 0:
-            raise ValueError(f"period {period} selects no day of the record {time[0].date()} to {time[-1].date()}")
-        first, last = time.get_loc(sel.indexes["time"][0]), time.get_loc(sel.indexes["time"][-1])
-        spin = min(warmup, first)
-        sub = ds.isel(time=slice(first - spin, last + 1))
-        if sub.sizes["time"] < warmup + window:
-            raise ValueError(f"the training data hold {sub.sizes['time']} days (with {spin} of warm-up before the "
-                             f"period); a window needs warmup + window = {warmup + window}")
-        obs = np.asarray(sub[flow].transpose("basin", "time").values, dtype=np.float64)
-        obs[:, :spin] = np.nan  # warm-up days are not scored
-        gauged = np.flatnonzero(np.isfinite(obs).sum(1) > 1)
-        if len(gauged) < 2:
-            raise ValueError(f"need at least two basins with observed {flow!r} in the training period; got "
-                             f"{len(gauged)}")
-        sub, obs = sub.isel(basin=gauged), obs[gauged]
+        sub, obs, spin = _training_window(ds, period_slice(period), flow, warmup, window)
         basins = sub["basin"].values
         forcing = _checked_forcing(sub, m)
         if self._embedding_options is not None:
@@ -324,21 +307,38 @@ class ParameterLearner:
             raise ValueError(f"network inputs {np.flatnonzero(empty).tolist()} are NaN for every training basin")
         std = np.where(std > 0, std, 1.0)
         x = torch.as_tensor(np.nan_to_num((raw - mean) / std, nan=0.0), dtype=torch.float32, device=cfg["device"])
-        scale = torch.as_tensor(np.nanvar(obs, axis=1) + 1e-3, dtype=torch.float32, device=cfg["device"])
+        size = min(batch_basins, len(basins))
+        self._train(x, forcing, obs, warmup=warmup, window=window, spin=spin, size=size)
+        self.stats = {"mean": mean, "std": std, "basins": [str(b) for b in basins],
+                      "period": [str(sub.indexes["time"][spin].date()), str(sub.indexes["time"][-1].date())],
+                      "warmup": warmup, "window": window, "batch_basins": size, "flow": flow,
+                      "pet": input_attrs.get("pet", "")}
+        return self
 
+    def _train(self, x, forcing: np.ndarray, obs: np.ndarray, *, warmup: int, window: int, spin: int, size: int):
+        """The training loop of :meth:`fit`: sets ``net`` and ``history``.
+
+        ``x`` are the normalised network inputs ``(basin, feature)``, ``forcing`` and ``obs`` the basins'
+        forcing ``(basin, forcing, time)`` and observed flow ``(basin, time)`` with ``spin`` days of warm-up
+        (not scored); each step runs ``size`` basins on one random window of ``warmup + window`` days.
+        """
+        torch = _torch()
+        cfg = self.config
+        m = self.model
+        scale = torch.as_tensor(np.nanvar(obs, axis=1) + 1e-3, dtype=torch.float32, device=cfg["device"])
         torch.manual_seed(cfg["seed"])
         net = _network(x.shape[1], len(m.params), cfg["hidden"], cfg["layers"]).to(cfg["device"])
         optimizer = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
         rng = np.random.default_rng(cfg["seed"])
-        n_days, size = obs.shape[1] - warmup, min(batch_basins, len(basins))
-        steps = cfg["steps_per_epoch"] or math.ceil(len(basins) / size) * math.ceil((obs.shape[1] - spin) / window)
+        n_basins, n_days = obs.shape[0], obs.shape[1] - warmup
+        steps = cfg["steps_per_epoch"] or math.ceil(n_basins / size) * math.ceil((obs.shape[1] - spin) / window)
         self.history = []
         from tqdm.auto import tqdm
 
         for _ in tqdm(range(cfg["epochs"]), disable=not cfg["progress"], desc="ParameterLearner", unit="epoch"):
             total = 0.0
             for _ in range(steps):
-                b = rng.choice(len(basins), size=size, replace=False)
+                b = rng.choice(n_basins, size=size, replace=False)
                 s = rng.integers(warmup, warmup + n_days - window + 1, size=size)
                 days = s[:, None] + np.arange(-warmup, window)[None, :]
                 theta = to_physical(net(x[b]).double(), m, cfg["log_scale"])
@@ -351,11 +351,6 @@ class ParameterLearner:
                 total += float(loss.detach())
             self.history.append(total / steps)
         self.net = net.eval()
-        self.stats = {"mean": mean, "std": std, "basins": [str(b) for b in basins],
-                      "period": [str(sub.indexes["time"][spin].date()), str(sub.indexes["time"][-1].date())],
-                      "warmup": warmup, "window": window, "batch_basins": size, "flow": flow,
-                      "pet": input_attrs.get("pet", "")}
-        return self
 
     # ------------------------------------------------------------------ predict
     def _require_fitted(self):
@@ -475,6 +470,32 @@ def _embedding_spec(embedding):
 def _period_of(ds: xr.Dataset) -> tuple[str, str]:
     time = ds.indexes["time"]
     return str(time[0].date()), str(time[-1].date())
+
+
+def _training_window(ds: xr.Dataset, period, flow: str, warmup: int, window: int):
+    """The gauged basins of ``ds`` over ``period`` and up to ``warmup`` days before it, for training.
+
+    Returns ``(sub, obs, spin)``: the selection, its observed ``flow (basin, time)`` with the
+    ``spin`` warm-up days masked, and the warm-up days it has. Basins with fewer than two
+    observed days are left out; fewer than two such basins are an error.
+    """
+    time = ds.indexes["time"]
+    sel = ds.sel(time=period) if period is not None else ds
+    if sel.sizes["time"] == 0:
+        raise ValueError(f"period {period} selects no day of the record {time[0].date()} to {time[-1].date()}")
+    first, last = time.get_loc(sel.indexes["time"][0]), time.get_loc(sel.indexes["time"][-1])
+    spin = min(warmup, first)
+    sub = ds.isel(time=slice(first - spin, last + 1))
+    if sub.sizes["time"] < warmup + window:
+        raise ValueError(f"the training data hold {sub.sizes['time']} days (with {spin} of warm-up before the "
+                         f"period); a window needs warmup + window = {warmup + window}")
+    obs = np.asarray(sub[flow].transpose("basin", "time").values, dtype=np.float64)
+    obs[:, :spin] = np.nan  # warm-up days are not scored
+    gauged = np.flatnonzero(np.isfinite(obs).sum(1) > 1)
+    if len(gauged) < 2:
+        raise ValueError(f"need at least two basins with observed {flow!r} in the training period; got "
+                         f"{len(gauged)}")
+    return sub.isel(basin=gauged), obs[gauged], spin
 
 
 def _checked_forcing(ds: xr.Dataset, m: models.Model) -> np.ndarray:
