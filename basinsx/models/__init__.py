@@ -26,7 +26,7 @@ from .base import SNOW_CODES, Model, ModelSpec, NegativePETWarning, Parameter, c
 
 #: built-in models: registry name -> module defining ``SPEC`` (imported on first use)
 _BUILTIN = {"gr4j": "gr4j", "gr5j": "gr5j", "gr6j": "gr6j", "gr4j_ode": "gr4j_ode", "hymod": "hymod",
-            "hmodel": "hmodel", "hbv": "hbv", "xinanjiang": "xinanjiang"}
+            "hmodel": "hmodel", "hbv": "hbv", "xinanjiang": "xinanjiang", "sacsma": "sacsma"}
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
