@@ -112,9 +112,10 @@ def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options, layers
         if not np.all(np.isfinite(th)):
             continue  # e.g. a basin whose calibration failed: NaN flow, not an error
         mb = m.with_layers(hyps[idx], elev[idx]) if layers else m
-        init = None if initial_states is None else initial_states[str(labels[idx])]
-        out = mb.run(th, f, warmup=warmup, sensitivities=sens, dates=dates, initial_states=init,
-                     return_states=bool(n_states), **solver_options)
+        states = {} if initial_states is None else {"initial_states": initial_states[str(labels[idx])]}
+        if n_states:
+            states["return_states"] = True
+        out = mb.run(th, f, warmup=warmup, sensitivities=sens, dates=dates, **states, **solver_options)
         q[idx] = out[0]
         if sens:
             jac[idx] = out[1]
