@@ -133,7 +133,7 @@ def test_registry():
             assert m.forcings == (("prcp", "pet", "tmean") if snow or own_snow else ("prcp", "pet"))
             assert (m.states[0] == "swe") == snow
     with pytest.raises(ValueError, match="unknown model"):
-        bm.get("sacsma")
+        bm.get("no_such_model")
 
 
 @pytest.mark.parametrize("name", ["gr4j", "hymod"])
