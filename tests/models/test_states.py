@@ -184,3 +184,25 @@ def test_sensitivity_takes_initial_states():
     _, jb = m.run(list(params.values()), ds.sel(basin="a")[["prcp", "pet"]].to_array().values,
                   initial_states={"production": 100.0})
     np.testing.assert_array_equal(jac.sel(basin="a").values, jb)
+
+
+def _memoryless(theta, forcing, warmup, sens, snow):
+    q = forcing[0, warmup:] / theta[0]
+    return q, np.zeros((q.size if sens else 0, theta.size))
+
+
+def test_a_kernel_without_continuation_and_bad_state_declarations_are_clear_errors():
+    spec = bm.ModelSpec("toy_no_states", (bm.Parameter("k", "d", (1.0, 10.0)),), ("storage",), _memoryless)
+    bm.register(spec)
+    try:
+        m = bm.get("toy_no_states")
+        assert not m.continuation
+        for kwargs in ({"initial_states": {"storage": 1.0}}, {"return_states": True}):
+            with pytest.raises(ValueError, match="takes no initial states"):
+                m.run([2.0], np.ones((2, 10)), **kwargs)
+    finally:
+        bm._REGISTRY.pop("toy_no_states")
+    for bad in ({"state_sizes": {"other": 3}}, {"state_sizes": {"storage": 0}}, {"signed_states": ("other",)}):
+        with pytest.raises(ValueError, match="state_sizes / signed_states"):
+            bm.register(bm.ModelSpec("toy_bad_states", (bm.Parameter("k", "d", (1.0, 10.0)),), ("storage",),
+                                     _memoryless, continuation=True, **bad))
