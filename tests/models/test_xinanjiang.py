@@ -48,7 +48,7 @@ def test_reproduces_hydromodel_xaj():
     """Flow equal to hydromodel 0.4.0's ``xaj`` (made by benchmarks/xinanjiang_reference.py --fixture).
 
     Both runs start cold; hydromodel's channel starts with ``Q = QT`` for the first ``l`` days and
-    basinsx's empty, so the first 60 days (the transient of the channel reservoir) are left out.
+    basinsx's empty, a difference that decays as ``cs^t``: the first 200 days are left out (cs <= 0.8).
     """
     ref = np.load(FIXTURE)
     f = ref["forcing"].astype(np.float64)
@@ -56,8 +56,8 @@ def test_reproduces_hydromodel_xaj():
     for theta, q_ref in zip(ref["theta"], ref["q"]):
         assert float(theta[12]).is_integer()
         q, _ = m.run(theta, f, sensitivities=False)
-        assert q_ref[60:].max() > 1.0  # a flowing hydrograph
-        np.testing.assert_allclose(q[60:], q_ref[60:], rtol=1e-9, atol=1e-12 * q_ref.max())
+        assert q_ref[200:].max() > 1.0  # a flowing hydrograph
+        np.testing.assert_allclose(q[200:], q_ref[200:], rtol=1e-9, atol=1e-12 * q_ref.max())
 
 
 def _fd_check(model, theta, f, warmup, rel=1e-4, max_kink_share=0.01):
@@ -107,7 +107,7 @@ def test_water_balance_closes(sample):
     does, fails this test.
     """
     f = _forcing(sample, "01031500", years=8)
-    f = np.hstack([f, np.zeros((2, 2000))])  # a long dry tail empties the free water, reservoirs and channel
+    f = np.hstack([f, np.zeros((2, 300))])  # a dry tail
     for theta in THETA.values():
         q, et, qt, storage = water_budget(theta, f)
         change = np.diff(np.r_[initial_storage(theta), storage])
@@ -117,7 +117,11 @@ def test_water_balance_closes(sample):
         leak = np.abs(residual) > 1e-9
         assert np.all((residual[leak] > 0) & (residual[leak] < 1.1e-5)), np.abs(residual).max()
         assert et.sum() > 0
-        assert abs(q.sum() - qt.sum()) < 1e-6 * qt.sum()
+        # what the channel has not released: the last l days of QT (the lag) and its reservoir cs/(1 - cs) Q
+        cs, lag = theta[11], theta[12]
+        n = int(lag)
+        queue = qt[qt.size - n:].sum() + (lag - n) * qt[-n - 1]
+        np.testing.assert_allclose(q.sum() + cs / (1 - cs) * q[-1] + queue, qt.sum(), rtol=1e-12)
         np.testing.assert_array_equal(q, bm.get("xinanjiang").run(theta, f, sensitivities=False)[0])
 
 
