@@ -92,7 +92,7 @@ def canonical_units(name: str) -> str | None:
     return VARIABLES.get(name, {}).get("units")
 
 
-def _conversion(units: str, expected: str, name: str, area) -> tuple[float, float, bool]:
+def _conversion(units: str, expected: str, name: str) -> tuple[float, float, bool]:
     """``(scale, offset, needs_area)`` turning values in ``units`` into ``expected``."""
     given, want = units.strip().lower(), expected.strip().lower()
     if want in _TEMPERATURE:
@@ -147,7 +147,7 @@ def to_canonical(da: xr.DataArray, name: str | None = None, *, expected: str | N
     units = da.attrs.get("units")
     if expected is None or units is None or str(units).strip() == "":
         return da, None
-    scale, offset, needs_area = _conversion(str(units), expected, name, area)
+    scale, offset, needs_area = _conversion(str(units), expected, name)
     if not needs_area and abs(scale - 1.0) < 1e-12 and offset == 0.0:
         return da, None
     out = da * scale + offset if offset else da * scale
