@@ -55,7 +55,7 @@ def _conduit_data(net):
     return dp[conns[:, 0]], net["throat_diameter"].values, dp[conns[:, 1]], net["throat_spacing"].values
 
 
-def _wrap(net, g, model, mu):
+def _wrap(g, model, mu):
     return xr.DataArray(g, dims="throat", name="conductance", attrs={**_ATTRS, "model": model, "viscosity": mu})
 
 
@@ -83,7 +83,7 @@ def hagen_poiseuille(net: xr.Dataset, mu: float = 1e-3) -> xr.DataArray:
     if np.any(net["conduit_length"].values <= 0):
         raise ValueError("conduit_length must be positive for the hagen_poiseuille model")
     g = _series(_cylinder_size_factor(d1, l1), _cylinder_size_factor(dt, lt), _cylinder_size_factor(d2, l2), mu)
-    return _wrap(net, g, "hagen_poiseuille", mu)
+    return _wrap(g, "hagen_poiseuille", mu)
 
 
 def spheres_and_cylinders(net: xr.Dataset, mu: float = 1e-3) -> xr.DataArray:
@@ -94,13 +94,13 @@ def spheres_and_cylinders(net: xr.Dataset, mu: float = 1e-3) -> xr.DataArray:
     sphere cap.
     """
     g = _series(*sphere_cylinder_size_factors(*_conduit_data(net)), mu)
-    return _wrap(net, g, "spheres_and_cylinders", mu)
+    return _wrap(g, "spheres_and_cylinders", mu)
 
 
 def cones_and_cylinders(net: xr.Dataset, mu: float = 1e-3) -> xr.DataArray:
     """Truncated-cone pore halves narrowing to cylindrical throats (OpenPNM ``cones_and_cylinders``)."""
     g = _series(*cone_cylinder_size_factors(*_conduit_data(net)), mu)
-    return _wrap(net, g, "cones_and_cylinders", mu)
+    return _wrap(g, "cones_and_cylinders", mu)
 
 
 MODELS = {"hagen_poiseuille": hagen_poiseuille, "spheres_and_cylinders": spheres_and_cylinders,
