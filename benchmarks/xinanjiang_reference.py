@@ -17,8 +17,9 @@ and the same for one corner set (``CORNER``: a 1 mm free-water store drained slo
 water is often concentrated above ``sm``: hydromodel discards that excess, basinsx lets it run off;
 printed with the flow volume hydromodel loses, ``1 - sum q_hm / sum q``.
 
-Then the run cost of one 15-year run (best of ``--repeat``) with and without the Jacobian, and
-hydromodel's ``xaj`` on the same forcing (best of 3, in its process).
+Then the run cost of one 15-year run (best of ``--repeat``) with and without the Jacobian, next to
+basinsx's ``gr4j`` (measured alternately in the same run) and hydromodel's ``xaj`` on the same forcing
+(best of 3, in its process).
 
     python benchmarks/xinanjiang_reference.py --hm-python /work/venv-hm/bin/python
     python benchmarks/xinanjiang_reference.py --hm-python /work/venv-hm/bin/python \\
@@ -126,11 +127,19 @@ def main(argv=None):
     b = ds.sel(basin=BASINS[0])
     f = np.vstack([b["prcp"].values, np.maximum(b["pet"].values, 0.0)]).astype(np.float64)
     th = np.array(FIXTURE_THETA[0])
-    t_q, _ = best_of(lambda: m.run(th, f, sensitivities=False), args.repeat)
-    t_j, _ = best_of(lambda: m.run(th, f), args.repeat)
-    print(f"run cost, {f.shape[1]} days (best of {args.repeat}): flow {1e3 * t_q:.2f} ms, flow + J (15 parameters) "
-          f"{1e3 * t_j:.2f} ms ({t_j / t_q:.1f}x); hydromodel xaj {1e3 * hm_seconds:.0f} ms "
-          f"({hm_seconds / t_q:.0f}x basinsx's flow)")
+    gr4j, th4 = bm.get("gr4j"), [350.0, 0.5, 90.0, 1.7]
+    runs = {"xinanjiang": lambda: m.run(th, f, sensitivities=False), "xinanjiang + J": lambda: m.run(th, f),
+            "gr4j": lambda: gr4j.run(th4, f, sensitivities=False), "gr4j + J": lambda: gr4j.run(th4, f)}
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(args.repeat):
+        for name, fn in runs.items():
+            best[name] = min(best[name], best_of(fn, 1)[0])
+    print(f"run cost, {f.shape[1]} days, best of {args.repeat} (ms): "
+          + ", ".join(f"{name} {1e3 * t:.2f}" for name, t in best.items())
+          + f", hydromodel xaj {1e3 * hm_seconds:.0f}")
+    print(f"xinanjiang: J costs {best['xinanjiang + J'] / best['xinanjiang']:.1f}x the flow; "
+          f"{best['xinanjiang'] / best['gr4j']:.1f}x gr4j's flow, {best['xinanjiang + J'] / best['gr4j + J']:.1f}x "
+          f"gr4j's flow + J; hydromodel's xaj {hm_seconds / best['xinanjiang']:.0f}x basinsx's flow")
 
     if args.fixture:
         f2 = f[:, : 2 * 365].astype(np.float32)

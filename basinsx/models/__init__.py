@@ -8,7 +8,8 @@
 by step; ``gr4j_ode``, ``hymod`` and ``hmodel`` are continuous-time models with smoothed
 thresholds whose sensitivity equations are integrated with the states (Heun with an embedded
 Euler error estimate, or fixed Heun steps); ``hbv`` is the discrete daily HBV-light (forcings
-``prcp``, ``pet``, ``tmean``; its own snow routine), differentiated step by step. Any model but
+``prcp``, ``pet``, ``tmean``; its own snow routine), differentiated step by step, and so is
+``xinanjiang``, hydromodel's daily Xinanjiang (``xaj``, Zhao 1992). Any model but
 ``hbv`` takes a snow option: ``snow=True`` or ``"degree_day"`` (a smooth degree-day store,
 parameters ``T_tr``, ``f_dd``), ``"cemaneige"`` or ``"cemaneige_hyst"`` (airGR's CemaNeige on
 elevation layers, parameters ``cn_ctg``, ``cn_kf`` [, ``cn_thacc``, ``cn_rsp``]); all need the

@@ -22,7 +22,7 @@ linearly between the integer lags (equal at integer ``l``, where hydromodel trun
 restarts its channel after the warm-up with ``Q = QT`` for the first ``l`` days); free water held
 above ``sm`` when the runoff area shrinks leaves as surface runoff instead of being discarded.
 
-Every step is differentiated exactly (forward mode, as :mod:`basinsx.models._grcore`): ``J`` is
+Every step is differentiated exactly (forward mode, as for the GR models): ``J`` is
 the derivative of the discrete map. Branches (evaporation cases, full layers, ``R > 0``) and clamps
 pass the derivative of the active piece: the map has kinks where one switches and at integer ``l``.
 """
@@ -384,7 +384,7 @@ def xinanjiang_kernel(theta, forcing, warmup, sens, snow):
     Parameters
     ----------
     theta : ndarray (d,)
-        The 15 parameters of :data:`PARAMETERS` (then the snow module's), physical units.
+        The 15 parameters of ``PARAMETERS`` (then the snow module's), physical units.
     forcing : ndarray (n_forcing, T)
         ``prcp, pet`` (then ``tmean`` with the degree-day snow; CemaNeige: rows ``w, pet,
         dw/dtheta_k...``), mm/d and degC; PET already >= 0.
@@ -416,7 +416,7 @@ def water_budget(theta, forcing):
     Parameters
     ----------
     theta : array_like (15,)
-        Parameters of :data:`PARAMETERS`.
+        Parameters of ``PARAMETERS``.
     forcing : array_like (2, T)
         ``prcp, pet``, mm/d.
 
