@@ -123,11 +123,6 @@ class ForwardLSTM(Persistent):
 
     def fit(self, ds: xr.Dataset, static=None, period=None, *, checkpoint=None, resume: bool = False) -> ForwardLSTM:
         """Train on ``ds`` in ``period`` (loaded into memory); returns self."""
-        import torch
-
-        from .model import masked_mse
-        from .train import fit_loop, optimizer_step
-
         cfg = self.config
         sub = data.select_period(ds, period)
         x = np.asarray(sub[list(cfg["inputs"])].to_dataarray("variable").transpose("basin", "variable", "time")
@@ -170,10 +165,28 @@ class ForwardLSTM(Persistent):
         if n_val:
             grid = n_train - W + data.strided_starts(n_val, L - W, L - W)
             val_pairs = [(b, s_) for b in range(x.shape[0]) for s_ in grid if observed[b, s_ + W:s_ + L].any()]
-        device = cfg["device"]
-        net = self._build(s.shape[1])
-        optimizer = torch.optim.Adam(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
         n_target = int(observed[:, :n_train].sum())
+        self._train(xz, qz, sz, weight, pairs, val_pairs, n_target, checkpoint, resume)
+        return self
+
+    def _train(self, xz, qz, sz, weight, pairs, val_pairs, n_target: int, checkpoint, resume: bool):
+        """The training loop of :meth:`fit` on normalised data; sets ``net`` and ``state``.
+
+        ``xz (basin, time, input)``, ``qz (basin, time)`` and ``sz (basin, static)`` are the z-scored
+        inputs, target and static features, ``weight`` each basin's NSE* weight; ``pairs`` and
+        ``val_pairs`` the ``(basin, start)`` sequences of training and validation; ``n_target`` the
+        observed target days of the training period (they size an epoch).
+        """
+        import torch
+
+        from .model import masked_mse
+        from .train import fit_loop, optimizer_step
+
+        cfg = self.config
+        L, W = cfg["seq_length"], cfg["warmup"]
+        device = cfg["device"]
+        net = self._build(sz.shape[1])
+        optimizer = torch.optim.Adam(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
         steps = cfg["steps_per_epoch"] or max(1, math.ceil(n_target / ((L - W) * cfg["batch_size"])))
         idx = np.arange(L)
 
@@ -205,7 +218,6 @@ class ForwardLSTM(Persistent):
                               rng=np.random.default_rng(cfg["seed"]), state=state, save=save,
                               progress=cfg["progress"], desc="ForwardLSTM")
         self.net = net.eval()
-        return self
 
     def predict(self, ds: xr.Dataset, static=None, period=None, warmup_days: int | None = None) -> xr.DataArray:
         """Simulated flow ``(basin, time)`` in mm/d over ``period``.
