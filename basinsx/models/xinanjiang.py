@@ -64,6 +64,12 @@ INIT_Q = 0.1
 # parameter indices; N_PARAMS: the first snow parameter
 K, BX, IM, UM, LM, DM, CE, SM, EX, KI, KG, CS, LAG, CI, CG = range(15)
 N_PARAMS = 15
+#: Days of channel inflow kept as the state ``lag`` (newest first): a continuation is exact for ``l < LAG_DAYS``.
+LAG_DAYS = 11
+#: The core states (``Model.states`` without ``swe``); ``lag`` is a vector of ``LAG_DAYS``.
+STATES = ("upper", "lower", "deep", "free_water", "runoff_area", "interflow", "groundwater", "channel", "lag")
+# offsets in the kernel's state vector: swe, the eight scalar states, the lag
+N_STATES = 1 + 8 + LAG_DAYS
 
 
 @njit(cache=True)
@@ -88,8 +94,17 @@ def _clip(v, dv, hi, j_hi):
 
 
 @njit(cache=True)
-def _run(theta, forcing, warmup, sens, snow, diag):
-    """The model loop; ``diag`` (T, 3) receives basin ET, channel inflow QT and storage when it has T rows."""
+def _start(x0, i, default):
+    """Start value of state ``i``: ``x0[i]``, or ``default`` where it is NaN; and whether the default was taken."""
+    return (default, True) if np.isnan(x0[i]) else (x0[i], False)
+
+
+@njit(cache=True)
+def _run(theta, forcing, warmup, sens, snow, x0, diag):
+    """The model loop from the states ``x0`` (N_STATES, NaN: default start) to ``(q, J, x_end)``.
+
+    ``diag`` (T, 3) receives basin ET, channel inflow QT and storage when it has T rows.
+    """
     d = theta.shape[0]
     n = forcing.shape[1]
     nd = d if sens else 0
@@ -128,19 +143,29 @@ def _run(theta, forcing, warmup, sens, snow, diag):
         dms[EX] = sm
     nl = int(lag)
     phi = lag - nl
-    nb = nl + 2
+    nb = max(nl + 2, LAG_DAYS + 1)  # ring buffer of QT: the lag's two days and the state ``lag``
     hist = np.zeros(nb)
     dhist = np.zeros((nb, nd))
+    for m in range(1, LAG_DAYS + 1):  # QT of day -m sits where day t = -m would write it
+        hist[nb - m] = 0.0 if np.isnan(x0[8 + m]) else x0[8 + m]
 
-    wu, wl, wd = INIT_FILL * um, INIT_FILL * lm, INIT_FILL * dm
-    s, fr, qi, qg, qch = INIT_FILL * sm, INIT_FR, INIT_Q, INIT_Q, 0.0
+    # given states are constants; the defaults keep their derivative
+    swe = 0.0 if np.isnan(x0[0]) else x0[0]
+    wu, dflt_u = _start(x0, 1, INIT_FILL * um)
+    wl, dflt_l = _start(x0, 2, INIT_FILL * lm)
+    wd, dflt_d = _start(x0, 3, INIT_FILL * dm)
+    s, dflt_s = _start(x0, 4, INIT_FILL * sm)
+    fr = _start(x0, 5, INIT_FR)[0]
+    qi = _start(x0, 6, INIT_Q)[0]
+    qg = _start(x0, 7, INIT_Q)[0]
+    qch = _start(x0, 8, 0.0)[0]
     dwu, dwl, dwd, ds, dfr = np.zeros(nd), np.zeros(nd), np.zeros(nd), np.zeros(nd), np.zeros(nd)
     dqi, dqg, dqch = np.zeros(nd), np.zeros(nd), np.zeros(nd)
     if sens:
-        dwu[UM] = INIT_FILL
-        dwl[LM] = INIT_FILL
-        dwd[DM] = INIT_FILL
-        ds[SM] = INIT_FILL
+        dwu[UM] = INIT_FILL if dflt_u else 0.0
+        dwl[LM] = INIT_FILL if dflt_l else 0.0
+        dwd[DM] = INIT_FILL if dflt_d else 0.0
+        ds[SM] = INIT_FILL if dflt_s else 0.0
     dp = np.zeros(nd)
     dep = np.zeros(nd)
     deu, del_, ded, dpe, dw0, dr = np.zeros(nd), np.zeros(nd), np.zeros(nd), np.zeros(nd), np.zeros(nd), np.zeros(nd)
@@ -148,7 +173,6 @@ def _run(theta, forcing, warmup, sens, snow, diag):
     dnfr, dss, drs, dri, drg, dqt = np.zeros(nd), np.zeros(nd), np.zeros(nd), np.zeros(nd), np.zeros(nd), np.zeros(nd)
     dswe = np.zeros(nd)
     dw = np.zeros(d)
-    swe = 0.0
     q = np.zeros(n - warmup)
     jac = np.zeros((n - warmup if sens else 0, d))
     keep = diag.shape[0] == n
@@ -375,10 +399,19 @@ def _run(theta, forcing, warmup, sens, snow, diag):
             q[t - warmup] = qch
             for j in range(nd):
                 jac[t - warmup, j] = dqch[j]
-    return q, jac
+    x_end = np.empty(N_STATES)
+    x_end[:9] = (swe, wu, wl, wd, s, fr, qi, qg, qch)
+    for m in range(1, LAG_DAYS + 1):
+        x_end[8 + m] = hist[(n - m + nb) % nb]
+    return q, jac, x_end
 
 
-def xinanjiang_kernel(theta, forcing, warmup, sens, snow):
+def _layout(snow):
+    """Offsets in the kernel's state vector of the entries of ``Model.states`` (flattened, in their order)."""
+    return np.arange(0 if snow == 1 else 1, N_STATES)
+
+
+def xinanjiang_kernel(theta, forcing, warmup, sens, snow, x0=None):
     """Run the Xinanjiang model (optionally behind a snow module) and its Jacobian.
 
     Parameters
@@ -394,6 +427,9 @@ def xinanjiang_kernel(theta, forcing, warmup, sens, snow):
         Carry the derivatives; otherwise ``J`` is empty.
     snow : int
         0: none; 1: the degree-day module in front; 2: water input from CemaNeige run beforehand.
+    x0 : ndarray, optional
+        The states of ``Model.states`` flattened (``swe`` first with the degree-day snow; ``lag``:
+        channel inflow of the last ``LAG_DAYS`` days, newest first), NaN for the default start.
 
     Returns
     -------
@@ -401,8 +437,18 @@ def xinanjiang_kernel(theta, forcing, warmup, sens, snow):
         Daily flow at the outlet, mm/d.
     J : ndarray (T - warmup, d) or (0, d)
         d q / d theta.
+    x_end : ndarray
+        With ``x0`` only: the states after the last day, laid out as ``x0``.
     """
-    return _run(theta, forcing, warmup, sens, snow, np.zeros((0, 3)))
+    layout = _layout(snow)
+    full = np.full(N_STATES, np.nan)
+    if x0 is not None:
+        if theta[LAG] >= LAG_DAYS:
+            raise ValueError(f"xinanjiang: initial and final states hold {LAG_DAYS} days of channel inflow, "
+                             f"enough for l < {LAG_DAYS}; got l = {theta[LAG]}")
+        full[layout] = x0
+    q, jac, x_end = _run(theta, forcing, warmup, sens, snow, full, np.zeros((0, 3)))
+    return (q, jac) if x0 is None else (q, jac, x_end[layout])
 
 
 def water_budget(theta, forcing):
@@ -427,7 +473,7 @@ def water_budget(theta, forcing):
     """
     f = np.ascontiguousarray(forcing, dtype=np.float64)
     diag = np.zeros((f.shape[1], 3))
-    q, _ = _run(np.asarray(theta, dtype=np.float64), f, 0, False, 0, diag)
+    q, _, _ = _run(np.asarray(theta, dtype=np.float64), f, 0, False, 0, np.full(N_STATES, np.nan), diag)
     return q, diag[:, 0], diag[:, 1], diag[:, 2]
 
 
@@ -442,8 +488,10 @@ def initial_storage(theta) -> float:
 SPEC = ModelSpec(
     "xinanjiang",
     PARAMETERS,
-    ("upper", "lower", "deep", "free_water", "runoff_area", "interflow", "groundwater", "channel"),
+    STATES,
     xinanjiang_kernel,
     snow=tuple(SNOW_CODES),
+    continuation=True,
+    state_sizes={"lag": LAG_DAYS},
     reference="Zhao 1992; hydromodel's xaj (Ouyang et al.)",
 )

@@ -60,11 +60,11 @@ def test_reproduces_hydromodel_xaj():
         np.testing.assert_allclose(q[200:], q_ref[200:], rtol=1e-9, atol=1e-12 * q_ref.max())
 
 
-def _fd_check(model, theta, f, warmup, rel=1e-4, max_kink_share=0.01):
+def _fd_check(model, theta, f, warmup, rel=1e-4, max_kink_share=0.01, **run_kw):
     """Jacobian vs central differences; days with a kink inside the step (forward and backward differences
     disagree) are counted, not compared."""
-    q, jac = model.run(theta, f, warmup=warmup)
-    q0, none = model.run(theta, f, warmup=warmup, sensitivities=False)
+    q, jac = model.run(theta, f, warmup=warmup, **run_kw)
+    q0, none = model.run(theta, f, warmup=warmup, sensitivities=False, **run_kw)
     assert none is None and jac.shape == (f.shape[1] - warmup, len(theta))
     np.testing.assert_array_equal(q, q0)
     for j, name in enumerate(model.params):
@@ -72,8 +72,8 @@ def _fd_check(model, theta, f, warmup, rel=1e-4, max_kink_share=0.01):
         tp, tm = np.array(theta, float), np.array(theta, float)
         tp[j] += h
         tm[j] -= h
-        qp = model.run(tp, f, warmup=warmup, sensitivities=False)[0]
-        qm = model.run(tm, f, warmup=warmup, sensitivities=False)[0]
+        qp = model.run(tp, f, warmup=warmup, sensitivities=False, **run_kw)[0]
+        qm = model.run(tm, f, warmup=warmup, sensitivities=False, **run_kw)[0]
         fwd, bwd, cen = (qp - q) / h, (q - qm) / h, (qp - qm) / (2 * h)
         scale = np.max(np.abs(jac[:, j]))
         if scale == 0:  # e.g. c, which acts only once the upper layer is dry and the lower one low
@@ -132,6 +132,27 @@ def test_warmup_drops_leading_days(sample):
     qw, jw = m.run(THETA["mid"], f, warmup=365)
     np.testing.assert_array_equal(qw, q[365:])
     np.testing.assert_array_equal(jw, jac[365:])
+
+
+@pytest.mark.parametrize("snow", [False, "degree_day"])
+def test_continuation_equals_one_run(sample, snow):
+    m = bm.get("xinanjiang", snow=snow)
+    assert m.states == ("swe",) * bool(snow) + ("upper", "lower", "deep", "free_water", "runoff_area", "interflow",
+                                                "groundwater", "channel", "lag")
+    theta = THETA["high"] + [0.5, 3.0] * bool(snow)  # l = 9.6: the lag reaches 10 days back
+    f = _forcing(sample, "01031500", years=3, rows=m.forcings)
+    q, _ = m.run(theta, f, sensitivities=False)
+    for k in (200, 500):
+        q1, _, states = m.run(theta, f[:, :k], sensitivities=False, return_states=True)
+        assert states["lag"].shape == (11,) and states["free_water"] > 0
+        q2, _ = m.run(theta, f[:, k:], sensitivities=False, initial_states=states)
+        np.testing.assert_array_equal(np.r_[q1, q2], q)
+    # given states are constants: the Jacobian is still the derivative of the map (levels off the
+    # capacities, where a full layer would put a kink at the point itself)
+    inside = {k: 0.9 * v for k, v in states.items()}
+    _fd_check(m, theta, f[:, 500:], warmup=0, initial_states=inside)
+    with pytest.raises(ValueError, match="enough for l < 11"):
+        m.run(np.r_[theta[:12], 11.5, theta[13:]], f, initial_states=states)
 
 
 def test_calibrate_two_sample_basins(sample):
