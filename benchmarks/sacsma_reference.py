@@ -31,7 +31,7 @@ from common import argument_parser, best_of
 
 import basinsx
 import basinsx.models as bm
-from basinsx.models.sacsma import RSERV, sacsma_run
+from basinsx.models.sacsma import NUH, RSERV, sacsma_run
 
 #: run in jsacsma's environment: read the batch, run its NumPy SAC-SMA per column, write the channel inflow
 JSACSMA = """
@@ -94,7 +94,7 @@ def main(argv=None):
         ratio, nse = [], []
         for k in range(len(theta)):
             budget = np.zeros((n_days, 4))
-            sacsma_run(theta[k], forcing[b], 0, False, 0, budget)
+            sacsma_run(theta[k], forcing[b], 0, False, 0, np.full(7 + NUH, np.nan), budget)
             tci, ref = budget[365:, 2], q_ref[365:, cols.index((b, k))]
             ratio.append(ref.sum() / tci.sum())
             nse.append(1 - np.sum((ref - tci) ** 2) / np.sum((tci - tci.mean()) ** 2))

@@ -26,7 +26,10 @@ ran as the CAMELS benchmark) operation by operation, without frozen ground:
 
 ``RIVA = SIDE = 0`` (no riparian ET, no deep recharge) and ``RSERV = 0.3`` are fixed, as in the
 13-parameter SAC-SMA of Duan et al. (1992) and Vrugt et al. (2003), whose ranges the
-parameters take. Initial states: all five soil stores half full, ``ADIMC = UZTWC + LZTWC``.
+parameters take. States (``Model.states``): the five soil stores, ``adimc`` and ``uh``, the channel
+inflow of the last :data:`NUH` days (newest first), which lets a run continue another exactly
+(``initial_states``, ``return_states``). Default start: the five soil stores half full,
+``ADIMC = 0.5 (UZTWM + LZTWM)``, no inflow history.
 
 Sensitivities are forward mode: every state carries its derivative with respect to ``theta``
 through every operation of the daily map, the increments included (``NINC`` is piecewise
@@ -115,7 +118,7 @@ def gamma_uh(shape, scale):
 
 
 @njit(cache=True)
-def sacsma_run(theta, forcing, warmup, sens, snow, budget):
+def sacsma_run(theta, forcing, warmup, sens, snow, x0, budget):
     """Run SAC-SMA (optionally behind a snow module) and its Jacobian; optionally the daily water budget.
 
     Parameters
@@ -131,6 +134,12 @@ def sacsma_run(theta, forcing, warmup, sens, snow, budget):
         Carry the derivatives; otherwise ``J`` is empty.
     snow : int
         0: none; 1: the degree-day snow module in front; 2: water input from CemaNeige run beforehand.
+    x0 : ndarray (7 + NUH,)
+        Initial states ``swe, uztwc, uzfwc, lztwc, lzfsc, lzfpc, adimc`` and the channel inflow of the
+        :data:`NUH` days before the run (newest first), mm and mm/d; NaN: the default start (the soil
+        stores at :data:`INIT_FILL` of their capacity with that derivative, ``adimc`` at
+        ``INIT_FILL (uztwm + lztwm)``, the snow pack and the inflow history zero). Given levels are
+        constants.
     budget : ndarray (T, 4) or (0, 4)
         If it has T rows, receives per day the water input, the actual ET, the channel inflow
         (before routing) and the storage ``PAREA (UZTWC + UZFWC + LZTWC + LZFSC + LZFPC) + ADIMP ADIMC``
@@ -142,6 +151,8 @@ def sacsma_run(theta, forcing, warmup, sens, snow, budget):
         Daily routed flow, mm/d.
     J : ndarray (T - warmup, d) or (0, d)
         d q / d theta.
+    x_end : ndarray (7 + NUH,)
+        The states after the last day, laid out as ``x0``.
     """
     d = theta.shape[0]
     n = forcing.shape[1]
@@ -167,30 +178,39 @@ def sacsma_run(theta, forcing, warmup, sens, snow, budget):
 
     q = np.zeros(n - warmup)
     jac = np.zeros((n - warmup if sens else 0, d))
-    hist = np.zeros(m)  # channel inflow of the last m days, ring buffer
-    dhist = np.zeros((m, nd))
+    # channel inflow of the last NUH days, ring buffer: day k in slot k % NUH, the given history before day 0
+    hist = np.zeros(NUH)
+    dhist = np.zeros((NUH, nd))
+    for i in range(NUH):
+        if not np.isnan(x0[7 + i]):
+            hist[NUH - 1 - i] = x0[7 + i]
     keep = budget.shape[0] == n
 
-    uztwc = INIT_FILL * uztwm
-    uzfwc = INIT_FILL * uzfwm
-    lztwc = INIT_FILL * lztwm
-    lzfsc = INIT_FILL * lzfsm
-    lzfpc = INIT_FILL * lzfpm
-    adimc = uztwc + lztwc
+    start = np.empty(6)
+    caps = (uztwm, uzfwm, lztwm, lzfsm, lzfpm, uztwm + lztwm)
+    for i in range(6):
+        start[i] = INIT_FILL * caps[i] if np.isnan(x0[1 + i]) else x0[1 + i]
+    uztwc, uzfwc, lztwc, lzfsc, lzfpc, adimc = start[0], start[1], start[2], start[3], start[4], start[5]
     d_uztwc = np.zeros(nd)
     d_uzfwc = np.zeros(nd)
     d_lztwc = np.zeros(nd)
     d_lzfsc = np.zeros(nd)
     d_lzfpc = np.zeros(nd)
     d_adimc = np.zeros(nd)
-    if sens:
-        d_uztwc[UZTWM] = INIT_FILL
-        d_uzfwc[UZFWM] = INIT_FILL
-        d_lztwc[LZTWM] = INIT_FILL
-        d_lzfsc[LZFSM] = INIT_FILL
-        d_lzfpc[LZFPM] = INIT_FILL
-        d_adimc[UZTWM] = INIT_FILL
-        d_adimc[LZTWM] = INIT_FILL
+    if sens:  # a default start keeps its derivative, a given level is a constant
+        if np.isnan(x0[1]):
+            d_uztwc[UZTWM] = INIT_FILL
+        if np.isnan(x0[2]):
+            d_uzfwc[UZFWM] = INIT_FILL
+        if np.isnan(x0[3]):
+            d_lztwc[LZTWM] = INIT_FILL
+        if np.isnan(x0[4]):
+            d_lzfsc[LZFSM] = INIT_FILL
+        if np.isnan(x0[5]):
+            d_lzfpc[LZFPM] = INIT_FILL
+        if np.isnan(x0[6]):
+            d_adimc[UZTWM] = INIT_FILL
+            d_adimc[LZTWM] = INIT_FILL
     # derivatives of the day's intermediate quantities
     dp = np.zeros(nd)
     de1 = np.zeros(nd)
@@ -216,7 +236,7 @@ def sacsma_run(theta, forcing, warmup, sens, snow, budget):
     dtci = np.zeros(nd)
     dswe = np.zeros(nd)
     dw = np.zeros(d)
-    swe = 0.0
+    swe = 0.0 if np.isnan(x0[0]) else x0[0]
 
     for k in range(n):
         e = forcing[1, k]
@@ -602,31 +622,45 @@ def sacsma_run(theta, forcing, warmup, sens, snow, budget):
             budget[k, 3] = parea * (uztwc + uzfwc + lztwc + lzfsc + lzfpc) + adimp * adimc
 
         # ---- gamma unit-hydrograph routing
-        slot = k % m
+        slot = k % NUH
         hist[slot] = tci
         for j in range(nd):
             dhist[slot, j] = dtci[j]
         if k >= warmup:
             qk = 0.0
-            for i in range(min(m, k + 1)):
-                qk += u[i] * hist[(k - i) % m]
+            for i in range(m):
+                qk += u[i] * hist[(k - i) % NUH]
             q[k - warmup] = qk
             if sens:
-                for i in range(min(m, k + 1)):
-                    s = (k - i) % m
+                for i in range(m):
+                    s = (k - i) % NUH
                     ui = u[i]
                     for j in range(nd):
                         jac[k - warmup, j] += ui * dhist[s, j]
                     jac[k - warmup, SHAPE] += du[i, 0] * hist[s]
                     jac[k - warmup, SCALE] += du[i, 1] * hist[s]
-    return q, jac
+    x_end = np.empty(7 + NUH)
+    x_end[0] = swe
+    x_end[1:7] = (uztwc, uzfwc, lztwc, lzfsc, lzfpc, adimc)
+    for i in range(NUH):
+        x_end[7 + i] = hist[(n - 1 - i) % NUH]
+    return q, jac, x_end
 
 
-@njit(cache=True)
-def sacsma_kernel(theta, forcing, warmup, sens, snow):
-    """Run SAC-SMA (optionally behind a snow module) and its Jacobian (see :func:`sacsma_run`)."""
-    return sacsma_run(theta, forcing, warmup, sens, snow, np.zeros((0, 4)))
+def sacsma_kernel(theta, forcing, warmup, sens, snow, x0=None):
+    """Run SAC-SMA and its Jacobian (see :func:`sacsma_run`): ``(q, J)``, or ``(q, J, x_end)`` with ``x0``.
+
+    ``x0`` is the flat vector of ``Model.states`` (``swe`` first with the degree-day snow, the
+    ``uh`` history of :data:`NUH` days of channel inflow, newest first, last); NaN keeps a default.
+    """
+    full = np.full(7 + NUH, np.nan)
+    first = 0 if snow == 1 else 1
+    if x0 is not None:
+        full[first:] = x0
+    q, jac, x_end = sacsma_run(theta, forcing, warmup, sens, snow, full, np.zeros((0, 4)))
+    return (q, jac) if x0 is None else (q, jac, x_end[first:])
 
 
 SPEC = ModelSpec("sacsma", PARAMETERS, STATES, sacsma_kernel, snow=tuple(SNOW_CODES),
+                 continuation=True, state_sizes={"uh": NUH},
                  reference="Burnash 1995; Newman et al. 2015 (gamma unit hydrograph); ranges Duan et al. 1992")

@@ -8,7 +8,7 @@ import pytest
 
 import basinsx
 import basinsx.models as bm
-from basinsx.models.sacsma import sacsma_run
+from basinsx.models.sacsma import NUH, sacsma_run
 
 PARAMS = ("uztwm", "uzfwm", "uzk", "zperc", "rexp", "lztwm", "lzfsm", "lzfpm", "lzsk", "lzpk", "pfree", "pctim",
           "adimp", "uh_shape", "uh_scale")
@@ -90,7 +90,7 @@ def test_water_balance_closes(sample, name):
     f = _forcing(sample, "12010000", years=10)
     theta = np.array(THETA[name])
     budget = np.zeros((f.shape[1], 4))
-    q, _ = sacsma_run(theta, f, 0, False, 0, budget)
+    q, _, _ = sacsma_run(theta, f, 0, False, 0, np.full(7 + NUH, np.nan), budget)
     p, et, tci, storage = budget.T
     pctim, adimp = theta[11], theta[12]
     s0 = 0.5 * (1 - pctim - adimp) * theta[[0, 1, 5, 6, 7]].sum() + adimp * 0.5 * (theta[0] + theta[5])
@@ -272,6 +272,36 @@ def test_increments_follow_the_input(sample):
     q, jac = bm.get("sacsma").run(theta, f)
     assert q[30:].sum() > 0 and np.all(np.isfinite(jac))
     np.testing.assert_allclose(q, _fland1(theta, *f), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("snow, extra", [(False, []), ("degree_day", [0.31, 3.2])])
+def test_a_run_continued_from_final_states_equals_the_whole_run(sample, snow, extra):
+    m = bm.get("sacsma", snow=snow)
+    theta = THETA["mixed"] + extra
+    f = _forcing(sample, "01031500", years=4, rows=m.forcings)
+    k = 700
+    q_all, _, end = m.run(theta, f, sensitivities=False, return_states=True)
+    q_a, _, mid = m.run(theta, f[:, :k], sensitivities=False, return_states=True)
+    assert sorted(mid) == sorted(m.states) and mid["uh"].shape == (NUH,)
+    assert mid["uh"][0] > 0 and (not snow or m.states[0] == "swe")
+    q_b, _, end_b = m.run(theta, f[:, k:], sensitivities=False, initial_states=mid, return_states=True)
+    np.testing.assert_allclose(np.concatenate([q_a, q_b]), q_all, rtol=0, atol=1e-12)
+    for name in m.states:
+        np.testing.assert_allclose(end_b[name], end[name], rtol=0, atol=1e-12)
+
+
+def test_jacobian_from_given_initial_states(sample):
+    m, theta = bm.get("sacsma"), THETA["mid"]
+    f = _forcing(sample, "12010000", years=3)
+    init = {"uztwc": 30.0, "lzfpc": 45.0, "adimc": 90.0, "uh": np.linspace(3.0, 0.0, NUH)}
+    q, jac = m.run(theta, f, initial_states=init)
+    q0, _ = m.run(theta, f, sensitivities=False)
+    assert np.abs(q - q0)[:30].max() > 0.1  # the states matter
+    fd = np.stack([(m.run(theta + h, f, sensitivities=False, initial_states=init)[0]
+                    - m.run(theta - h, f, sensitivities=False, initial_states=init)[0]) / (2 * h[j])
+                   for j, h in enumerate(np.diag([1e-6 * max(abs(t), 0.05) for t in theta]))], axis=1)
+    err = (np.abs(jac - fd) / (np.abs(fd).max(axis=0) + 1e-12)).max(axis=0)
+    assert np.all(err < 1e-4), dict(zip(PARAMS, err))
 
 
 def test_calibrate_two_sample_basins(sample):
