@@ -359,8 +359,9 @@ class Model:
         return_states : bool
             Also return the states after the last day, as ``initial_states`` takes them.
         **solver_options
-            ODE models only: ``method`` ("adaptive" Heun-Euler or "fixed" Heun), ``n_sub``
-            (fixed steps per day), ``rtol``, ``atol``, ``h0``, ``hmin``, ``hmax`` (days).
+            ODE models only: ``method`` ("adaptive" Heun-Euler, "fixed" Heun or "sdirk", the
+            L-stable implicit SDIRK2), ``n_sub`` (fixed steps per day), ``rtol``, ``atol`` (None:
+            the method's default), ``h0``, ``hmin``, ``hmax`` (days).
 
         Returns
         -------
@@ -403,12 +404,17 @@ class Model:
         opts = {**self.solver_options, **solver_options}
         args = []
         if "method" in opts:
-            if opts["method"] not in ("adaptive", "fixed"):
-                raise ValueError(f"method must be 'adaptive' or 'fixed'; got {opts['method']!r}")
+            from .integrate import DEFAULT_TOLERANCE, METHODS
+
+            if opts["method"] not in METHODS:
+                raise ValueError(f"method must be one of {METHODS}; got {opts['method']!r}")
+            for k in ("rtol", "atol"):
+                if opts[k] is None:
+                    opts[k] = DEFAULT_TOLERANCE[opts["method"]]
             tol = [float(opts[k]) for k in ("rtol", "atol", "h0", "hmin", "hmax")]
             if int(opts["n_sub"]) < 1 or min(tol) <= 0 or not tol[3] <= tol[2] <= tol[4] <= 1.0:
                 raise ValueError(f"need n_sub >= 1, positive tolerances and hmin <= h0 <= hmax <= 1 day; got {opts}")
-            args = [opts["method"] == "fixed", int(opts["n_sub"])] + tol
+            args = [METHODS.index(opts["method"]), int(opts["n_sub"])] + tol
         code = SNOW_CODES[self.snow] if self.snow else 0
         if code == 2:
             from .cemaneige import water_input

@@ -20,6 +20,7 @@ from numba import njit
 
 from .base import SNOW_CODES, ModelSpec
 from .gr4j import INIT_LEVELS, PARAMETERS
+from .implicit import sdirk
 from .integrate import SOLVER_OPTIONS, Kernel, heun, rhs_functions
 from .smooth import smooth_pos
 
@@ -130,8 +131,10 @@ def initial(theta):
 
 
 @njit(cache=True)
-def _run(theta, forcing, x0, s0, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax):
-    return heun(rhs_core, snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, atol, h0, hmin, hmax)
+def _run(theta, forcing, x0, s0, warmup, sens, snow, method, n_sub, rtol, atol, h0, hmin, hmax):
+    if method == 2:
+        return sdirk(rhs_core, snow, theta, forcing, x0, s0, warmup, sens, rtol, atol, h0, hmin, hmax)
+    return heun(rhs_core, snow, theta, forcing, x0, s0, warmup, sens, method == 1, n_sub, rtol, atol, h0, hmin, hmax)
 
 
 _rhs, _rhs_snow = rhs_functions(rhs_core)

@@ -190,15 +190,22 @@ def heun(core, snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, a
     return q, jac
 
 
-#: Solver options of the ODE models and their defaults (the paper's settings; days).
-SOLVER_OPTIONS = {"method": "adaptive", "n_sub": 4, "rtol": 1e-5, "atol": 1e-5, "h0": 1e-3, "hmin": 1e-4, "hmax": 1.0}
+#: Solver options of the ODE models and their defaults (days); ``rtol``/``atol`` None: the method's default.
+SOLVER_OPTIONS = {"method": "adaptive", "n_sub": 4, "rtol": None, "atol": None, "h0": 1e-3, "hmin": 1e-4, "hmax": 1.0}
+#: The integration methods; a method's index is its code in the kernels' ``method`` argument.
+METHODS = ("adaptive", "fixed", "sdirk")
+#: Default ``rtol`` = ``atol`` of each method: the paper's setting for Heun; for SDIRK2 (local error
+#: control of its first-order embedded solution) the value that keeps the flow within 1e-3 of a tight
+#: reference (``benchmarks/ode_integrators.py``).
+DEFAULT_TOLERANCE = {"adaptive": 1e-5, "fixed": 1e-5, "sdirk": 3e-3}
 
 
 class Kernel:
-    """Picklable callable ``(theta, forcing, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax, x0=None)``.
+    """Picklable callable ``(theta, forcing, warmup, sens, snow, method, n_sub, rtol, atol, h0, hmin, hmax, x0=None)``.
 
     Joins a model's cached numba pieces: ``initial(theta) -> (x0, s0)`` of the core model and
-    ``run(theta, forcing, x0, s0, warmup, sens, snow, fixed, ...)`` (:func:`heun` on its ``rhs_core``),
+    ``run(theta, forcing, x0, s0, warmup, sens, snow, method, ...)`` (``method`` the index in
+    :data:`METHODS`: :func:`heun` or :func:`basinsx.models.implicit.sdirk` on its ``rhs_core``),
     which must leave the states after the last day in its ``x0``. With ``x0`` (the states of
     ``Model.states``: ``swe`` first with the degree-day snow; NaN keeps the default of ``initial``)
     the given levels replace the defaults as constants (zero derivative) and the call returns
@@ -213,7 +220,7 @@ class Kernel:
     def __init__(self, initial, run):
         self.initial, self.run = initial, run
 
-    def __call__(self, theta, forcing, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax, x0=None):
+    def __call__(self, theta, forcing, warmup, sens, snow, method, n_sub, rtol, atol, h0, hmin, hmax, x0=None):
         xi, s0 = self.initial(theta)
         if snow == 1:
             # empty snow store in front; the snow parameters do not touch the initial states
@@ -224,5 +231,5 @@ class Kernel:
             given = ~np.isnan(x0)
             xi = np.where(given, x0, xi)
             s0[given] = 0.0
-        q, jac = self.run(theta, forcing, xi, s0, warmup, sens, snow, fixed, n_sub, rtol, atol, h0, hmin, hmax)
+        q, jac = self.run(theta, forcing, xi, s0, warmup, sens, snow, method, n_sub, rtol, atol, h0, hmin, hmax)
         return (q, jac) if x0 is None else (q, jac, xi)
