@@ -182,7 +182,9 @@ def _default_period() -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     """The ``basinsx`` command line: one subcommand per task, each with its ``--help``."""
     from . import __version__
+    from .models import SNOW_CODES, available
 
+    models = ", ".join(available())  # from the registry, so the help names every model
     parser = argparse.ArgumentParser(prog="basinsx", description="xarray-native large-sample basin studies")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -207,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="calibrate a conceptual model on every basin of a store (restartable)")
     p.add_argument("store", help="zarr store, data-set folder, catalog name or 'sample'")
     p.add_argument("--out", required=True, help="result zarr store; a rerun skips basin blocks already written")
-    p.add_argument("--model", default="gr4j", help="gr4j, gr5j, gr6j, gr4j_ode, hymod or hmodel (default gr4j)")
+    p.add_argument("--model", default="gr4j", help=f"one of {models} (default gr4j)")
     p.add_argument("--loss", default="kge", help="loss name, e.g. kge, nse, lognse, kge2012, huber (default kge)")
     p.add_argument("--period", nargs=2, metavar=("START", "END"), default=_default_period(),
                    help=f"calibration period, dates or years (default {' '.join(_default_period())}, as in Python)")
@@ -216,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-starts", type=int, default=starts,
                    help=f"most gradient starts per basin, from the best screened points (default {starts})")
     p.add_argument("--optimizer", default=optimizer, choices=["lbfgsb", "lm"], help=f"(default {optimizer})")
-    p.add_argument("--snow", nargs="?", const="degree_day", choices=("degree_day", "cemaneige", "cemaneige_hyst"),
+    p.add_argument("--snow", nargs="?", const="degree_day", choices=tuple(SNOW_CODES),
                    help="snow module in front of the model (needs tmean): degree_day (also bare --snow), or airGR's "
                         "cemaneige / cemaneige_hyst (elevation layers from a hypsometry variable, else one layer)")
     p.add_argument("--seed", type=int, default=0)
@@ -264,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job on the bundled sample, offline")
     p.add_argument("--out", default="basinsx-demo", help="folder for the figure and results (default basinsx-demo)")
-    p.add_argument("--model", default="gr4j", help="conceptual model to calibrate (default gr4j)")
+    p.add_argument("--model", default="gr4j", help=f"conceptual model to calibrate: one of {models} (default gr4j)")
     p.add_argument("--n-starts", type=int, default=4, help="multi-start count per basin (default 4)")
     p.add_argument("--no-snow", action="store_true", help="leave out the degree-day snow module")
     p.set_defaults(func=_demo)

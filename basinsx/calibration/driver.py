@@ -98,8 +98,8 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
         Forcings named as ``model.forcings`` (``prcp``, ``pet``, with ``snow`` also
         ``tmean``) and observed ``flow`` in mm/d, on dims ``(basin, time)`` (``basin`` optional).
     model : str or model object
-        Registry name (see :mod:`basinsx.models`: ``"gr4j"``, ``"gr4j_ode"``, ``"hymod"``,
-        ``"hmodel"``) or a model object with ``params``, ``bounds``, ``forcings`` and ``run``.
+        Registry name (one of :func:`basinsx.models.available`, the table of ``docs/models.md``)
+        or a model object with ``params``, ``bounds``, ``forcings`` and ``run``.
     loss : str, dict or Loss
         A name from :data:`basinsx.calibration.losses.LOSSES` (``"kge"``, ``"nse"``, ``"sse"``,
         ...), a ``{name: weight}`` dict for a weighted sum, or a :class:`~basinsx.calibration.losses.Loss`.
