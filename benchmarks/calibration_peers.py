@@ -9,12 +9,21 @@ bounds, same loss (1 - KGE 2009). Warm-up 1981, calibration 1982-1995, validatio
 the CAMELS PET on average, which drives GR4J's production store to its lower bound) by
 Oudin et al. (2005) PET from ``tmean`` and latitude, the PET GR4J was designed with.
 
+``--snow cemaneige`` calibrates GR4J with CemaNeige (``calibrate(..., snow="cemaneige")``, six
+parameters) against GRsuite's ``CemaNeigeGR4J`` (SCE-UA on the same model). Caravan has elevation
+statistics only (``ele_mt_*``), no hypsometry, so basinsx runs CemaNeige on one layer with the
+basin forcing; GRsuite gets the same single layer (precipitation, ``tmean`` and airGR's USACE
+solid fraction ``1 - (T + 1)/4`` clipped to [0, 1]), and both compute the melt threshold from
+the 1981-1995 forcing they calibrate on (GRsuite's inputs end in 1995 for every model).
+
 Each basin is calibrated by the three methods one after the other in the same process,
 so the wall-time ratios are taken under the same machine load. Results are appended to a
 CSV per basin (the run can be resumed) and summarised at the end.
 
     python benchmarks/calibration_peers.py --basins 100 --out /tmp/calibration_peers.csv
     python benchmarks/calibration_peers.py --basins 100 --pet oudin --out /tmp/calibration_peers_oudin.csv
+    python benchmarks/calibration_peers.py --pet oudin --snow cemaneige --methods basinsx,grsuite \
+        --out /tmp/calibration_peers_cemaneige.csv
 """
 
 from __future__ import annotations
@@ -37,40 +46,46 @@ CAL = slice("1982-01-01", "1995-12-31")
 VAL_WARMUP = slice("1995-01-01", "1995-12-31")
 VAL = slice("1996-01-01", "2014-12-31")
 MODEL = bm.get("gr4j")
-BOUNDS = np.array([MODEL.bounds[p] for p in MODEL.params])
-FIELDS = ["basin", "method", "kge_cal", "kge_val", "n_runs", "wall_s"] + list(MODEL.params)
+SNOW_CHOICES = ("none", "cemaneige")
 
 
-def kge(theta, forcing, obs, warmup):
-    q = MODEL.run(theta, forcing, warmup=warmup, sensitivities=False)[0]
+def kge(theta, forcing, obs, warmup, model=MODEL):
+    q = model.run(theta, forcing, warmup=warmup, sensitivities=False)[0]
     return 1.0 - KGE()(q, obs)[0]
 
 
-def run_basinsx(ds, **options):
+def run_basinsx(ds, snow=False, **options):
     """``calibrate`` on one basin as a user calls it (its defaults, unless ``options`` set them)."""
-    out = calibrate(ds, model="gr4j", loss="kge", period=CAL, warmup=365, **options)
+    out = calibrate(ds, model="gr4j", loss="kge", period=CAL, warmup=365, snow=snow, **options)
     return out["params"].values[0], int(out["n_evals"].values[0])
 
 
-def run_grsuite(dates, p, e, obs, i_warm, i_cal):
+def run_grsuite(dates, p, e, obs, i_warm, i_cal, temp=None):
+    """GRsuite's Michel calibration of GR4J, or with ``temp`` (mean temperature) of CemaNeigeGR4J on one layer."""
     import grsuite
 
-    im = grsuite.InputsModel(dates, precip=p, pot_evap=e)
-    ro = grsuite.RunOptions(im, "GR4J", ind_period_run=i_cal, ind_period_warmup=i_warm)
+    if temp is None:
+        name, bounds, im = "GR4J", MODEL.bounds, grsuite.InputsModel(dates, precip=p, pot_evap=e)
+    else:
+        name, bounds = "CemaNeigeGR4J", bm.get("gr4j", snow="cemaneige").bounds
+        frac = np.clip(1.0 - (temp + 1.0) / 4.0, 0.0, 1.0)  # airGR's USACE solid fraction, as basinsx's one layer
+        im = grsuite.InputsModel(dates, precip=p, pot_evap=e, temp_mean=temp, layer_precip=[p],
+                                 layer_temp_mean=[temp], layer_frac_solid_precip=[frac], z_layers=np.zeros(1))
+    ro = grsuite.RunOptions(im, name, ind_period_run=i_cal, ind_period_warmup=i_warm)
     crit = grsuite.InputsCrit("KGE", obs=obs[i_cal])
-    opts = grsuite.CalibOptions("GR4J", search_ranges=BOUNDS.T.copy())
+    opts = grsuite.CalibOptions(name, search_ranges=np.array(list(bounds.values())).T.copy())
     res = grsuite.calibration_michel(im, ro, crit, opts, verbose=False)
     return np.asarray(res.param_final_r, dtype=float), int(res.n_runs)
 
 
 class SpotpySetup:
-    """spotpy problem: GR4J (numba, no sensitivities) on the calibration period, minimise 1 - KGE."""
+    """spotpy problem: ``model`` (numba, no sensitivities) on the calibration period, minimise 1 - KGE."""
 
-    def __init__(self, forcing, obs):
+    def __init__(self, forcing, obs, model=MODEL):
         import spotpy
 
-        self.params = [spotpy.parameter.Uniform(name, low=lo, high=hi) for name, (lo, hi) in
-                       zip(MODEL.params, BOUNDS)]
+        self.model = model
+        self.params = [spotpy.parameter.Uniform(name, low=lo, high=hi) for name, (lo, hi) in model.bounds.items()]
         self.forcing, self.obs = forcing, obs
 
     def parameters(self):
@@ -79,7 +94,7 @@ class SpotpySetup:
         return spotpy.parameter.generate(self.params)
 
     def simulation(self, vector):
-        return MODEL.run(np.asarray(vector, dtype=float), self.forcing, warmup=365, sensitivities=False)[0]
+        return self.model.run(np.asarray(vector, dtype=float), self.forcing, warmup=365, sensitivities=False)[0]
 
     def evaluation(self):
         return self.obs
@@ -88,12 +103,12 @@ class SpotpySetup:
         return KGE()(np.asarray(simulation), evaluation)[0]
 
 
-def run_spotpy(forcing, obs, repetitions, seed):
+def run_spotpy(forcing, obs, repetitions, seed, model=MODEL):
     import spotpy
 
     np.random.seed(seed)  # spotpy draws from numpy's global generator
-    sampler = spotpy.algorithms.sceua(SpotpySetup(forcing, obs), dbformat="ram", save_sim=False)
-    sampler.sample(repetitions, ngs=2 * len(MODEL.params), kstop=10, pcento=1e-4, peps=1e-3)
+    sampler = spotpy.algorithms.sceua(SpotpySetup(forcing, obs, model), dbformat="ram", save_sim=False)
+    sampler.sample(repetitions, ngs=2 * len(model.params), kstop=10, pcento=1e-4, peps=1e-3)
     # The in-memory database keeps a subset of the runs; the status tracks the best one.
     return np.asarray(sampler.status.params_min, dtype=float), int(sampler.status.rep)
 
@@ -108,11 +123,16 @@ def main(argv=None):
     parser.add_argument("--repetitions", type=int, default=5000, help="SCE-UA budget of model runs")
     parser.add_argument("--methods", default="basinsx,grsuite,spotpy")
     parser.add_argument("--pet", choices=PET_CHOICES, default="era5")
+    parser.add_argument("--snow", choices=SNOW_CHOICES, default="none", help="snow module in front of GR4J")
     parser.add_argument("--out", default="/tmp/calibration_peers.csv")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # ERA5-Land negative PET (clipped), spotpy chatter
 
-    ds = caravan(args.pet, clip_pet=True)[["prcp", "pet", "streamflow"]]
+    snow = args.snow != "none" and args.snow
+    model = bm.get("gr4j", snow=snow)
+    fields = ["basin", "method", "kge_cal", "kge_val", "n_runs", "wall_s"] + list(model.params)
+    inputs = ["prcp", "pet", "tmean"] if snow else ["prcp", "pet"]
+    ds = caravan(args.pet, clip_pet=True)[inputs + ["streamflow"]]
     basins = list(ds.basin.values)[args.skip::args.step][: args.basins]
     out = Path(args.out)
     done = set()
@@ -120,19 +140,19 @@ def main(argv=None):
         done = set(map(tuple, pd.read_csv(out, dtype={"basin": str})[["basin", "method"]].values))
     methods = args.methods.split(",")
     with out.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, FIELDS)
+        writer = csv.DictWriter(fh, fields)
         if not done:
             writer.writeheader()
         for k, b in enumerate(basins):
             one = ds.sel(basin=[b]).sel(time=slice(WARMUP.start, VAL.stop)).astype("float64")
             dates = one.indexes["time"].values.astype("datetime64[D]")
-            p, e, obs = (one[v].values[0] for v in ("prcp", "pet", "streamflow"))
+            f, obs = np.vstack([one[v].values[0] for v in inputs]), one["streamflow"].values[0]
             t = one.indexes["time"]
             i_warm = np.flatnonzero((t >= WARMUP.start) & (t <= WARMUP.stop))
             i_cal = np.flatnonzero((t >= CAL.start) & (t <= CAL.stop))
             i_vw = np.flatnonzero((t >= VAL_WARMUP.start) & (t <= VAL.stop))
-            f_cal, o_cal = np.vstack([p, e])[:, : i_cal[-1] + 1], obs[i_cal]
-            f_val, o_val = np.vstack([p, e])[:, i_vw], obs[i_vw][365:]
+            f_cal, o_cal = f[:, : i_cal[-1] + 1], obs[i_cal]
+            f_val, o_val = f[:, i_vw], obs[i_vw][365:]
             for method in methods:
                 if (b, method) in done:
                     continue
@@ -140,15 +160,18 @@ def main(argv=None):
                 if method == "basinsx":
                     options = {k: v for k, v in (("n_starts", args.n_starts), ("n_screen", args.n_screen))
                                if v is not None}
-                    theta, n = run_basinsx(one.sel(time=slice(WARMUP.start, CAL.stop)), **options)
+                    theta, n = run_basinsx(one.sel(time=slice(WARMUP.start, CAL.stop)), snow=snow, **options)
                 elif method == "grsuite":
-                    theta, n = run_grsuite(dates, p, e, obs, i_warm, i_cal)
+                    # inputs up to the end of calibration: CemaNeige's melt threshold is from the inputs given
+                    cut = i_cal[-1] + 1
+                    theta, n = run_grsuite(dates[:cut], f_cal[0], f_cal[1], obs[:cut], i_warm, i_cal,
+                                           temp=f_cal[2] if snow else None)
                 else:
-                    theta, n = run_spotpy(f_cal, o_cal, args.repetitions, seed=k)
+                    theta, n = run_spotpy(f_cal, o_cal, args.repetitions, seed=k, model=model)
                 wall = time.perf_counter() - t0
                 row = {"basin": b, "method": method, "n_runs": n, "wall_s": round(wall, 3),
-                       "kge_cal": kge(theta, f_cal, o_cal, 365), "kge_val": kge(theta, f_val, o_val, 365),
-                       **dict(zip(MODEL.params, theta))}
+                       "kge_cal": kge(theta, f_cal, o_cal, 365, model),
+                       "kge_val": kge(theta, f_val, o_val, 365, model), **dict(zip(model.params, theta))}
                 writer.writerow(row)
                 fh.flush()
                 print(f"{k + 1}/{len(basins)} {b} {method:8s} KGE cal {row['kge_cal']:.3f} val {row['kge_val']:.3f} "
