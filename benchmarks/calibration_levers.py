@@ -18,7 +18,13 @@ Variants (``calibrate_basin`` keywords):
 * ``lm``: Levenberg-Marquardt on the three KGE residuals in place of L-BFGS-B;
 * ``tol2e-4``: L-BFGS-B's relative tolerance 2e-4 in place of 5e-5;
 * ``direct``: ``default`` with the model kernel called without ``Model.run``'s per-run
-  checks (forcing validated once): the Python overhead around the numba call.
+  checks (forcing validated once): the Python overhead around the numba call;
+* ``similar``, ``similar-k2``, ``similar-k1``: ``default`` (at most 4, 2, 1 starts) with the
+  parameters of similar basins screened first (``start=``): the mean (log scale for x1, x3) of
+  the ``--donors`` nearest of the other 99 basins in z-scored Caravan attributes
+  (:func:`basinsx.regional.donor_params`), each calibrated by ``default`` beforehand;
+* ``similar-s17``: that point and the 16 prior corners only (17 plain runs), at most 4 starts;
+* ``similar-only``: one L-BFGS-B start from that point, no other screening.
 
     python benchmarks/calibration_levers.py --step 5
 """
@@ -30,14 +36,21 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from calibration_peers import CAL, WARMUP, kge, run_grsuite
 from common import CARAVAN, argument_parser
 
 import basinsx
 import basinsx.models as bm
 from basinsx.calibration.optimize import PRIORS, calibrate_basin
+from basinsx.regional import donor_params
 
 PRIOR = PRIORS["gr4j"]
+SIMILAR = "similar basins"  # stands for the donor parameters of the basin at hand
+#: Caravan's climate indices and HydroATLAS attributes: climate, elevation, slope, land cover, soil, karst.
+ATTRS = ["p_mean", "pet_mean", "aridity", "frac_snow", "moisture_index", "seasonality", "high_prec_freq",
+         "high_prec_dur", "low_prec_freq", "low_prec_dur", "ele_mt_sav", "slp_dg_sav", "for_pc_sse", "cly_pc_sav",
+         "snd_pc_sav", "slt_pc_sav", "kar_pc_sse", "soc_th_sav"]
 VARIANTS = {
     "default": dict(prior=PRIOR),
     "k1": dict(n_starts=1, prior=PRIOR),
@@ -50,6 +63,11 @@ VARIANTS = {
     "lm": dict(prior=PRIOR, optimizer="lm"),
     "tol2e-4": dict(prior=PRIOR, tol=2e-4),
     "direct": dict(prior=PRIOR),
+    "similar": dict(prior=PRIOR, start=SIMILAR),
+    "similar-k2": dict(n_starts=2, prior=PRIOR, start=SIMILAR),
+    "similar-k1": dict(n_starts=1, prior=PRIOR, start=SIMILAR),
+    "similar-s17": dict(n_screen=17, prior=PRIOR, start=SIMILAR),
+    "similar-only": dict(n_screen=1, n_starts=1, start=SIMILAR),
 }
 
 
@@ -71,14 +89,18 @@ def main(argv=None):
     parser.add_argument("--step", type=int, default=5, help="take every STEP-th of the 100 basins")
     parser.add_argument("--skip", type=int, default=0)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
+    parser.add_argument("--donors", type=int, default=5, help="similar basins averaged for the similar-* variants")
     parser.add_argument("--out", default="/tmp/calibration_levers.csv")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     model = bm.get("gr4j")
-    ds = basinsx.open_dataset(CARAVAN, chunks=None).sel(time=slice(WARMUP.start, CAL.stop))
+    full = basinsx.open_dataset(CARAVAN, chunks=None)
+    ds = full.sel(time=slice(WARMUP.start, CAL.stop))
     ds = ds.assign(pet=ds.hydro.pet("oudin"))[["prcp", "pet", "streamflow"]].astype("float64")
     basins = list(ds.basin.values)[args.skip::args.step]
     names = args.variants.split(",")
+    if any(VARIANTS[n].get("start") is SIMILAR for n in names):
+        similar = similar_params(model, ds, full[ATTRS], basins, args.donors)
     rows = []
     for k, b in enumerate([basins[0]] + basins):  # the first pass compiles (numba) and is dropped
         one = ds.sel(basin=b)
@@ -93,7 +115,10 @@ def main(argv=None):
                 n_plain = n
             else:
                 m = Direct(model, forcing) if name == "direct" else model
-                res = calibrate_basin(m, forcing, obs, loss="kge", warmup=365, **VARIANTS[name])
+                options = dict(VARIANTS[name])
+                if options.get("start") is SIMILAR:
+                    options["start"] = similar[b]
+                res = calibrate_basin(m, forcing, obs, loss="kge", warmup=365, **options)
                 theta, n, n_plain = res["params"], res["n_evals"], res["n_plain"]
             wall = time.perf_counter() - t0
             rows.append({"basin": b, "method": name, "kge": kge(theta, forcing, obs, 365), "n_runs": n,
@@ -107,6 +132,25 @@ def main(argv=None):
     df = pd.DataFrame(rows)
     df.to_csv(args.out, index=False)
     summarize(df)
+
+
+def similar_params(model, ds, attrs, basins, k):
+    """For each of ``basins``: the donor parameters of its ``k`` nearest other basins, all calibrated by ``default``."""
+    t0 = time.perf_counter()
+    cal = []
+    for b in ds.basin.values:
+        one = ds.sel(basin=b)
+        forcing = np.vstack([one.prcp.values, one.pet.values])
+        cal.append(calibrate_basin(model, forcing, one.streamflow.values[365:], loss="kge", warmup=365,
+                                   **VARIANTS["default"])["params"])
+    params = xr.DataArray(np.array(cal), dims=("basin", "param"),
+                          coords={"basin": ds.basin.values, "param": list(model.params)})
+    print(f"donors: {len(cal)} basins calibrated by the default in {time.perf_counter() - t0:.1f} s", flush=True)
+    out = {}
+    for b in basins:
+        others = attrs.drop_sel(basin=b)
+        out[b] = donor_params(others, params, attrs.sel(basin=[b]), ATTRS, k=k).values[0]
+    return out
 
 
 def summarize(df):

@@ -25,6 +25,8 @@ FAILED_RUN_PENALTY = 1e10
 MERGE_RADIUS = 0.02
 #: Consecutive L-BFGS-B iterations with a relative loss decrease below ``tol`` that end a start.
 SLOW_ITERATIONS = 2
+#: Unit-cube values at which a parameter without gradient at the optimum is tried (plain runs).
+SCAN = np.linspace(0.0, 1.0, 11)
 
 __all__ = ["OPTIMIZERS", "PRIORS", "Problem", "calibrate_basin", "latin_hypercube", "levenberg_marquardt",
            "lbfgsb"]
@@ -66,6 +68,7 @@ class Problem:
         self.n_plain = 0  # of n_evals, runs without sensitivities (screening)
         self.last_value = np.nan
         self.best = (np.inf, None, None)  # (loss value, u, q)
+        self.best_grad = None  # the gradient at best[1] where a run with sensitivities found it
         self.optima = []  # (u, loss) of the starts that ran to convergence
 
     def theta(self, u):
@@ -103,9 +106,9 @@ class Problem:
         self._keep(value, u, q)
         return value
 
-    def _keep(self, value, u, q):
+    def _keep(self, value, u, q, grad=None):
         if value < self.best[0]:
-            self.best = (value, np.array(u, dtype=float), q)
+            self.best, self.best_grad = (value, np.array(u, dtype=float), q), grad
 
     def value_grad(self, u):
         """Loss and its gradient in the unit cube.
@@ -118,7 +121,7 @@ class Problem:
         except FloatingPointError:
             return FAILED_RUN_PENALTY, np.zeros(len(u))
         value, grad = self.loss.value_grad(q, J, self.obs)
-        self._keep(value, u, q)
+        self._keep(value, u, q, grad * dtheta)
         return value, grad * dtheta
 
     def residual_jac(self, u):
@@ -260,6 +263,42 @@ def screened_starts(problem: Problem, n_screen: int, n_starts: int, seed=0, firs
     return np.array(starts).reshape(-1, len(problem.lo))
 
 
+def _start_points(problem: Problem, model, start, n_screen) -> np.ndarray:
+    """Unit-cube points ``(k, d)`` of the physical parameter sets ``start`` (none: ``k = 0``), checked."""
+    d = len(model.params)
+    if start is None:
+        return np.empty((0, d))
+    theta = np.array(start, dtype=float, ndmin=2)
+    if theta.ndim != 2 or theta.shape[1] != d:
+        raise ValueError(f"start must have shape ({d},) or (k, {d}) (parameters {list(model.params)}); "
+                         f"got {np.shape(start)}")
+    lo, hi = np.array([model.bounds[p] for p in model.params], dtype=float).T
+    if not np.all((theta >= lo) & (theta <= hi)):  # NaN fails too
+        raise ValueError(f"start must be finite and within the bounds {dict(model.bounds)}; got {theta.tolist()}")
+    if not n_screen:
+        raise ValueError("start needs n_screen >= 1: its points are screened first")
+    return problem.unit(theta)
+
+
+def _scan_flat(problem: Problem) -> bool:
+    """Try :data:`SCAN` values (plain runs) of the parameters whose gradient is zero at the best point.
+
+    A parameter that acts on the flow only through switches (CemaNeige's ``cn_ctg``: the day the
+    thermal state reaches 0) has a zero derivative almost everywhere, so the gradient phase keeps it
+    where the screening put it. Returns whether a scanned value lowered the loss (then the gradient
+    phase should continue from :attr:`Problem.best`).
+    """
+    if problem.best_grad is None:  # the best point came from the screening, or from LM
+        return False
+    value, u0 = problem.best[0], problem.best[1]
+    for j in np.flatnonzero(problem.best_grad == 0.0):
+        for v in SCAN:
+            u = u0.copy()
+            u[j] = v
+            problem.value(u)
+    return problem.best[0] < value
+
+
 @lru_cache(maxsize=1)
 def _blas_controller():
     """One threadpoolctl controller per process: building one scans the loaded libraries (1-3 ms)."""
@@ -269,15 +308,19 @@ def _blas_controller():
 
 
 def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=4, optimizer="lbfgsb", seed=0,
-                    maxiter=200, tol=None, log_scale=True, solver_options=None, n_screen=32, prior=None):
+                    maxiter=200, tol=None, log_scale=True, solver_options=None, n_screen=32, prior=None,
+                    start=None):
     """Calibrate ``model`` for one basin: screening by plain runs, then gradient starts from the best points.
 
     With ``n_screen > 0``: plain runs (no sensitivities, about half the cost of a run with
-    them) at the corners of ``prior`` and Latin-hypercube points, ``n_screen`` in all; the
+    them) at ``start``, the corners of ``prior`` and Latin-hypercube points, ``n_screen`` in all; the
     optimizer then starts from the best screened points (at least :data:`SEPARATION` apart),
     best first, and stops once a start ends at the best optimum found so far (within
     :data:`MERGE_RADIUS`), after ``n_starts`` starts at most. With ``n_screen=0``:
-    ``n_starts`` Latin-hypercube starts, all run. The best point evaluated is kept.
+    ``n_starts`` Latin-hypercube starts, all run. Parameters whose gradient is exactly zero at
+    the best point (switches, as CemaNeige's ``cn_ctg``) are then tried at :data:`SCAN` values
+    by plain runs, and where one lowers the loss the optimizer starts once more from it. The
+    best point evaluated is kept.
 
     A start during which the model fails (an ODE integration that diverges) ends there;
     the points it evaluated still count. The basin fails only if every start fails.
@@ -295,6 +338,9 @@ def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=4, optim
     prior : dict, optional
         ``{param: (low, high)}``: typical ranges whose corners are screened first (e.g. an
         entry of :data:`PRIORS`); parameters without one at the middle of their range.
+    start : array_like, shape (d,) or (k, d), optional
+        Physical parameter sets screened first, before the prior corners (e.g. the parameters
+        of similar basins, :func:`basinsx.regional.donor_params`); they count in ``n_screen``.
 
     Returns
     -------
@@ -310,14 +356,15 @@ def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=4, optim
         raise ValueError(f"loss {problem.loss.name!r} has no residual form; optimizer 'lm' needs one of "
                          "sse, nse, lognse, kge, kge2012, fdc, fdc_log, recession")
     options = {"maxiter": maxiter} if tol is None else {"maxiter": maxiter, "tol": tol}
+    given = _start_points(problem, model, start, n_screen)
 
     best = None
     # The linear algebra here is on d-vectors: a multithreaded BLAS only adds wake-up
     # latency (10x slower on a busy machine); parallelism comes from basins instead.
     with _blas_controller().limit(limits=1, user_api="blas"):
         if n_screen:
-            first = prior_points(problem, list(model.params), prior) if prior else None
-            starts = screened_starts(problem, n_screen, n_starts, seed, first)
+            first = prior_points(problem, list(model.params), prior) if prior else given[:0]
+            starts = screened_starts(problem, n_screen, n_starts, seed, np.vstack([given, first]))
             if not len(starts):
                 raise FloatingPointError(f"the model failed at all {problem.n_evals} screened parameter sets")
         else:
@@ -333,6 +380,11 @@ def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=4, optim
                 best = result
             if n_screen and confirmed:
                 break  # a second start reached the best optimum: the later, worse-screened starts rarely beat it
+        if best is not None and _scan_flat(problem):
+            try:
+                OPTIMIZERS[optimizer](problem, problem.best[1], **options)
+            except FloatingPointError:
+                pass  # the scanned point itself stays the best
     if best is None:
         raise failure
     if problem.best[1] is None:
