@@ -47,9 +47,10 @@ def cone_cylinder_size_factors(d1, dt, d2, l_ctc):
 
 def _conduit_data(net):
     validate(net)
-    for v in ("pore_diameter", "throat_diameter", "throat_spacing"):
-        if v not in net:
-            raise ValueError(f"conductance models need {v!r} in the network")
+    missing = [v for v in ("pore_diameter", "throat_diameter", "throat_spacing") if v not in net]
+    if missing:
+        raise ValueError(f"conductance models need {missing} in the network; a network without geometry "
+                         f"is solved with given conductances, permeability(net, g=...)")
     conns = net["throat_conns"].values
     dp = net["pore_diameter"].values
     return dp[conns[:, 0]], net["throat_diameter"].values, dp[conns[:, 1]], net["throat_spacing"].values
@@ -79,6 +80,8 @@ def hagen_poiseuille(net: xr.Dataset, mu: float = 1e-3) -> xr.DataArray:
         Conductance (throat,) in m3 s-1 Pa-1.
     """
     d1, dt, d2, _ = _conduit_data(net)
+    if "conduit_length" not in net:
+        raise ValueError("the hagen_poiseuille model needs 'conduit_length' in the network")
     l1, lt, l2 = net["conduit_length"].values.T
     if np.any(net["conduit_length"].values <= 0):
         raise ValueError("conduit_length must be positive for the hagen_poiseuille model")

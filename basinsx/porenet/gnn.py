@@ -35,10 +35,10 @@ def graph_inputs(net, model: str = "cones_and_cylinders", mu: float = 1e-3, axis
         features :data:`THROAT_FEATURES`, ``conns`` (n_throats, 2), ``g0`` classical
         conductance, ``scale`` (conductance unit), ``system`` (the flow system along ``axis``).
     """
+    g0 = conductance(net, model, mu).values  # first: names a missing diameter clearly
     ref = float(net.attrs.get("voxel_size", np.mean(net["pore_diameter"].values)))
     conns = net["throat_conns"].values
     npore = net.sizes["pore"]
-    g0 = conductance(net, model, mu).values
     scale = ref**3 / mu
     coord = np.bincount(conns.ravel(), minlength=npore)
     # inlet/outlet pores (held at fixed pressure, their conduit to the face is not modelled)

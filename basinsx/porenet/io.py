@@ -179,15 +179,33 @@ def from_porespy(image, voxel_size: float, **snow_kw) -> xr.Dataset:
                         **extra)
 
 
-def from_openpnm(pn, domain_size=None) -> xr.Dataset:
+def from_openpnm(pn, domain_size=None, phase=None) -> xr.Dataset:
     """Convert an OpenPNM network to a network Dataset.
 
     Face labels are read from ``pore.xmin`` ... ``pore.zmax`` (else ``pore.left``/``right``/
     ``front``/``back``/``bottom``/``top``; ``pore.inlets``/``pore.outlets`` of Statoil
     networks map to the x faces). Diameters: ``pore.diameter``/``throat.diameter`` (or
-    twice the radii). Every other 1-D pore or throat array rides along with ``.`` -> ``_``.
+    twice the radii); a network without them (only ``pore.coords`` and ``throat.conns``)
+    imports without ``pore_diameter``/``throat_diameter``/``conduit_length`` and is solved
+    with given conductances. Every other 1-D pore or throat array rides along with
+    ``.`` -> ``_``; ``throat.hydraulic_conductance`` becomes ``throat_hydraulic_conductance``,
+    the default conductance of :func:`basinsx.porenet.permeability`.
     ``domain_size`` defaults to ``pn.params['domain_size']`` (written by :func:`to_openpnm`)
     or the extent of the pore coordinates.
+
+    Parameters
+    ----------
+    pn : openpnm.network.Network
+    domain_size : sequence of 3 floats, optional
+    phase : openpnm.phase.Phase, optional
+        Phase on ``pn`` whose ``throat.hydraulic_conductance`` (one value per throat) rides
+        along; it takes precedence over one stored on the network.
+
+    Raises
+    ------
+    ValueError
+        Only one of the pore and throat diameters is present, or the phase's conductance
+        does not have one value per throat of ``pn``.
     """
     coords = np.asarray(pn["pore.coords"], float)
     conns = np.asarray(pn["throat.conns"], np.int64)
@@ -206,8 +224,12 @@ def from_openpnm(pn, domain_size=None) -> xr.Dataset:
             return np.asarray(pn[f"{el}.diameter"], float)
         if f"{el}.radius" in keys:
             return 2 * np.asarray(pn[f"{el}.radius"], float)
-        raise ValueError(f"OpenPNM network has no {el}.diameter or {el}.radius")
+        return None
 
+    dp, dt = diam("pore"), diam("throat")
+    if (dp is None) != (dt is None):
+        have, lack = ("pore", "throat") if dt is None else ("throat", "pore")
+        raise ValueError(f"OpenPNM network has {have} diameters but no {lack}.diameter or {lack}.radius")
     params = dict(getattr(pn, "params", {}))
     cl = pn["throat.conduit_lengths"] if "throat.conduit_lengths" in keys else None
     spacing = pn["throat.spacing"] if "throat.spacing" in keys else None
@@ -219,8 +241,14 @@ def from_openpnm(pn, domain_size=None) -> xr.Dataset:
         v = np.asarray(pn[k])
         if v.ndim == 1 and v.dtype != object and k.startswith(("pore.", "throat.")):
             extra[k.replace(".", "_")] = v
+    if phase is not None and "throat.hydraulic_conductance" in phase.keys():
+        g = np.asarray(phase["throat.hydraulic_conductance"], float)
+        if g.shape != (len(conns),):
+            raise ValueError(f"phase throat.hydraulic_conductance has shape {g.shape}, expected one value per "
+                             f"throat of the network ({len(conns)}): is the phase on another network?")
+        extra["throat_hydraulic_conductance"] = g
     attrs = {k: params[k] for k in ("lattice_shape", "spacing", "voxel_size") if k in params}
-    return make_network(coords, conns, diam("pore"), diam("throat"), conduit_length=cl, spacing=spacing,
+    return make_network(coords, conns, dp, dt, conduit_length=cl, spacing=spacing,
                         faces=faces, pore_volume=pn["pore.volume"] if "pore.volume" in keys else None,
                         throat_volume=pn["throat.volume"] if "throat.volume" in keys else None,
                         domain_size=domain_size if domain_size is not None else params.get("domain_size"),

@@ -16,7 +16,10 @@ variable                   dims                  meaning
 ``conduit_length``         (throat, conduit)     lengths of pore1 half, throat, pore2 half
 =========================  ====================  =========================================
 
-Optional: ``pore_shape_factor``, ``throat_shape_factor``, ``throat_volume`` and any other
+``pore_diameter``, ``throat_diameter`` and ``conduit_length`` may be missing (a network of
+coordinates and connections only, solved with given conductances).
+Optional: ``throat_hydraulic_conductance`` (m3 s-1 Pa-1, the default ``g`` of the solver),
+``pore_shape_factor``, ``throat_shape_factor``, ``throat_volume`` and any other
 per-pore or per-throat data. Attributes: ``voxel_size`` (m, extracted networks),
 ``domain_size`` (3 lengths, m) and, for lattices, ``lattice_shape`` and ``spacing``.
 """
@@ -60,11 +63,14 @@ def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_lengt
         Pore centres in m.
     conns : int array (n_throats, 2)
         Pore indices of each throat.
-    pore_diameter, throat_diameter : array
-        Diameters in m.
+    pore_diameter, throat_diameter : array or None
+        Diameters in m. ``None`` leaves the variable out: such a network has no geometry and
+        is solved with given conductances (``permeability(net, g=...)``); the conductance
+        models then raise a ValueError naming the missing variable.
     conduit_length : array (n_throats, 3), optional
         Lengths of the pore1 half, the throat and the pore2 half. Default: the sphere and
-        cylinder rule of OpenPNM, as in :func:`basinsx.porenet.conductance.spheres_and_cylinders`.
+        cylinder rule of OpenPNM, as in :func:`basinsx.porenet.conductance.spheres_and_cylinders`,
+        when both diameters are given; otherwise left out.
     spacing : array (n_throats,), optional
         Centre-to-centre distance; default the distance between the pore coordinates.
     faces : dict, optional
@@ -93,20 +99,23 @@ def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_lengt
         raise ValueError(f"throat_conns refer to pores outside 0..{npore - 1}")
     if spacing is None:
         spacing = np.linalg.norm(coords[conns[:, 0]] - coords[conns[:, 1]], axis=1)
-    pore_diameter = np.broadcast_to(np.asarray(pore_diameter, dtype=float), (npore,)).copy()
-    throat_diameter = np.broadcast_to(np.asarray(throat_diameter, dtype=float), (nthroat,)).copy()
     spacing = np.broadcast_to(np.asarray(spacing, dtype=float), (nthroat,)).copy()
-    if conduit_length is None:
-        conduit_length = np.stack(sphere_cylinder_lengths(pore_diameter[conns[:, 0]], throat_diameter,
-                                                          pore_diameter[conns[:, 1]], spacing), axis=1)
     data = {
         "pore_coords": (("pore", "xyz"), coords),
-        "pore_diameter": ("pore", pore_diameter),
         "throat_conns": (("throat", "end"), conns),
-        "throat_diameter": ("throat", throat_diameter),
         "throat_spacing": ("throat", spacing),
-        "conduit_length": (("throat", "conduit"), np.asarray(conduit_length, dtype=float)),
     }
+    if pore_diameter is not None:
+        pore_diameter = np.broadcast_to(np.asarray(pore_diameter, dtype=float), (npore,)).copy()
+        data["pore_diameter"] = ("pore", pore_diameter)
+    if throat_diameter is not None:
+        throat_diameter = np.broadcast_to(np.asarray(throat_diameter, dtype=float), (nthroat,)).copy()
+        data["throat_diameter"] = ("throat", throat_diameter)
+    if conduit_length is None and pore_diameter is not None and throat_diameter is not None:
+        conduit_length = np.stack(sphere_cylinder_lengths(pore_diameter[conns[:, 0]], throat_diameter,
+                                                          pore_diameter[conns[:, 1]], spacing), axis=1)
+    if conduit_length is not None:
+        data["conduit_length"] = (("throat", "conduit"), np.asarray(conduit_length, dtype=float))
     if pore_volume is not None:
         data["pore_volume"] = ("pore", np.asarray(pore_volume, dtype=float))
     if throat_volume is not None:

@@ -167,8 +167,8 @@ def factorize(a, method="auto", rtol=1e-12):
 
 def _resolve_g(net, g, mu):
     nt = net.sizes["throat"]
-    if g is None:
-        g = "hagen_poiseuille"
+    if g is None:  # conductances that came with the network (OpenPNM) before a geometric model
+        g = net["throat_hydraulic_conductance"].values if "throat_hydraulic_conductance" in net else "hagen_poiseuille"
     if isinstance(g, str):
         g = conductance(net, g, mu)
     g = np.asarray(g, dtype=float)
@@ -217,7 +217,10 @@ def permeability(net: xr.Dataset, g=None, axis: str = "x", dp: float = 1.0, mu: 
         Network (see :mod:`basinsx.porenet.network`).
     g : None, str, array or DataArray
         Throat conductances in m3 s-1 Pa-1, or a model name from
-        :data:`basinsx.porenet.conductance.MODELS` (default ``"hagen_poiseuille"``).
+        :data:`basinsx.porenet.conductance.MODELS`. Default: the network's
+        ``throat_hydraulic_conductance`` when it has one (e.g. from :func:`from_openpnm`; it
+        was computed with the phase's viscosity, so pass the same ``mu``), else
+        ``"hagen_poiseuille"``.
     axis : {"x", "y", "z"}
         Flow axis; inlet pores are ``pore_<axis>min``, outlet pores ``pore_<axis>max``.
     dp : float
