@@ -6,7 +6,14 @@ the parameters of ``THETA``. Per model and method: ms per run without and with t
 and the max Jacobian error (per parameter, relative to the column's max) against a tight
 reference (adaptive Heun, rtol = atol = 1e-9), and the speed-up of the Jacobian run over Heun's.
 
+With ``--lhs N``: instead, per model, N parameter sets of a Latin hypercube over the bounds
+(uniform), ``--lhs-years`` of the same forcing after the warm-up year, without sensitivities: for
+the default (adaptive Heun, rtol = atol = 1e-5) and SDIRK2 (its default 1e-3), the sets that diverge
+(an error or a non-finite flow), the max and 99th percentile of ``max|q - q_ref| / max q_ref``
+against adaptive Heun at rtol = atol = 1e-7, and the sets above 1e-3.
+
     python benchmarks/ode_integrators.py --repeat 3
+    python benchmarks/ode_integrators.py --lhs 200 --lhs-years 2
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from common import argument_parser
 
 import basinsx
 import basinsx.models as bm
+from basinsx.design import latin_hypercube
 
 THETA = {"hymod": [250.0, 0.6, 0.7, 0.02, 0.45], "hmodel": [5.0, 200.0, 5.0, 2.0, 1.5, 2.0, 40.0],
          "gr4j_ode": [350.0, -0.5, 90.0, 1.7]}
@@ -26,12 +34,56 @@ METHODS = {"adaptive 1e-5": {"method": "adaptive"}, "sdirk 1e-2": {"method": "sd
            "sdirk 1e-3 (default)": {"method": "sdirk"}}
 
 
+LHS_METHODS = {"adaptive 1e-5 (default)": {"method": "adaptive"}, "sdirk 1e-3": {"method": "sdirk"}}
+REFERENCE = {"method": "adaptive", "rtol": 1e-7, "atol": 1e-7, "hmin": 1e-6}
+
+
+def flow_error(q, q_ref) -> float:
+    """``max|q - q_ref| / max q_ref`` (inf where ``q`` is not finite)."""
+    if not np.all(np.isfinite(q)):
+        return np.inf
+    return float(np.abs(q - q_ref).max() / max(q_ref.max(), 1e-3))
+
+
+def lhs(f, n, seed=0):
+    """Per ODE model and method: divergences and flow errors on ``n`` Latin-hypercube sets of the bounds."""
+    print(f"{f.shape[1]} days (365 warm-up), {n} Latin-hypercube sets per model, reference {REFERENCE}")
+    print(f"{'model':9s} {'method':24s} {'diverged':>8s} {'max err':>9s} {'p99 err':>9s} {'> 1e-3':>6s} {'s':>6s}")
+    for name in THETA:
+        m = bm.get(name)
+        lo, hi = (np.array([m.bounds[p][i] for p in m.params]) for i in (0, 1))
+        sets = lo + np.asarray(latin_hypercube(n, len(m.params), seed=seed)) * (hi - lo)
+        err = {k: [] for k in LHS_METHODS}
+        wall = dict.fromkeys(LHS_METHODS, 0.0)
+        for theta in sets:
+            q_ref = m.run(theta, f, 365, False, **REFERENCE)[0]
+            for k, o in LHS_METHODS.items():
+                t0 = time.perf_counter()
+                try:
+                    q = m.run(theta, f, 365, False, **o)[0]
+                except (ArithmeticError, RuntimeError, ValueError):
+                    q = np.array([np.nan])
+                wall[k] += time.perf_counter() - t0
+                err[k].append(flow_error(q, q_ref))
+        for k, e in err.items():
+            e = np.array(e)
+            ok = e[np.isfinite(e)]
+            top = (ok.max(), np.quantile(ok, 0.99)) if ok.size else (np.nan, np.nan)
+            print(f"{name:9s} {k:24s} {int((~np.isfinite(e)).sum()):8d} {top[0]:9.1e} {top[1]:9.1e} "
+                  f"{int((e > 1e-3).sum()):6d} {wall[k]:6.1f}", flush=True)
+
+
 def main(argv=None):
     parser = argument_parser(__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--years", type=int, default=15)
+    parser.add_argument("--lhs", type=int, default=0, help="Latin-hypercube sets per model (0: the timing table)")
+    parser.add_argument("--lhs-years", type=int, default=2, help="years after the warm-up year for --lhs")
     args = parser.parse_args(argv)
     ds = basinsx.open_dataset("sample", basins=["01031500"], chunks=None).isel(basin=0)
+    if args.lhs:
+        ds = ds.isel(time=slice(0, 365 * (args.lhs_years + 1)))
+        return lhs(np.vstack([ds["prcp"].values, ds["pet"].values]).astype(float), args.lhs)
     ds = ds.isel(time=slice(0, 365 * (args.years + 1)))
     f = np.vstack([ds["prcp"].values, ds["pet"].values]).astype(float)
     print(f"{f.shape[1]} days (365 warm-up), best of {args.repeat}")
