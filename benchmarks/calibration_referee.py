@@ -7,6 +7,7 @@ run to convergence). Prints each method's KGE, the best found, and which methods
 (within 0.001). Same data, model, bounds, loss, periods, warm-up and PET as the CSV's run.
 
     python benchmarks/calibration_referee.py /tmp/calibration_peers_oudin.csv --pet oudin
+    python benchmarks/calibration_referee.py /tmp/calibration_peers_cemaneige.csv --pet oudin --snow cemaneige
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from calibration_peers import CAL, MODEL, WARMUP, kge
+from calibration_peers import CAL, SNOW_CHOICES, WARMUP, kge
 from common import PET_CHOICES, argument_parser, caravan
 
+import basinsx.models as bm
 from basinsx.calibration.optimize import Problem, calibrate_basin, lbfgsb
 
 REACHED = 0.001
@@ -29,26 +31,29 @@ def main(argv=None):
     parser.add_argument("--pet", choices=PET_CHOICES, default="era5", help="the PET of the CSV's run")
     parser.add_argument("--margin", type=float, default=0.01, help="KGE difference that counts as a disagreement")
     parser.add_argument("--starts", type=int, default=64, help="Latin-hypercube starts of the long search")
+    parser.add_argument("--snow", choices=SNOW_CHOICES, default="none", help="the snow module of the CSV's run")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
+    model = bm.get("gr4j", snow=args.snow != "none" and args.snow)
+    inputs = ["prcp", "pet", "tmean"] if args.snow != "none" else ["prcp", "pet"]
     df = pd.read_csv(args.csv, dtype={"basin": str}).drop_duplicates(["basin", "method"], keep="last")
     wide = df.pivot(index="basin", columns="method", values="kge_cal")
     spread = wide.max(axis=1) - wide.min(axis=1)
     basins = list(spread[spread > args.margin].index)
     print(f"{len(basins)} of {len(wide)} basins where the methods differ by more than {args.margin}")
-    ds = caravan(args.pet, clip_pet=True)[["prcp", "pet", "streamflow"]].sel(time=slice(WARMUP.start, CAL.stop))
+    ds = caravan(args.pet, clip_pet=True)[inputs + ["streamflow"]].sel(time=slice(WARMUP.start, CAL.stop))
     rows = []
     for b in basins:
         one = ds.sel(basin=b).astype("float64")
-        forcing = np.vstack([one.prcp.values, one.pet.values])
+        forcing = np.vstack([one[v].values for v in inputs])
         obs = one.streamflow.values[365:]
-        res = calibrate_basin(MODEL, forcing, obs, loss="kge", warmup=365, n_screen=0, n_starts=args.starts, seed=1)
-        best = kge(res["params"], forcing, obs, 365)
-        problem = Problem(MODEL, forcing, obs, "kge", warmup=365)
+        res = calibrate_basin(model, forcing, obs, loss="kge", warmup=365, n_screen=0, n_starts=args.starts, seed=1)
+        best = kge(res["params"], forcing, obs, 365, model)
+        problem = Problem(model, forcing, obs, "kge", warmup=365)
         for method in wide.columns:  # polish each method's own end point too
-            theta = df[(df.basin == b) & (df.method == method)][list(MODEL.params)].values[0]
+            theta = df[(df.basin == b) & (df.method == method)][list(model.params)].values[0]
             u = lbfgsb(problem, problem.unit(theta))[0]
-            best = max(best, kge(problem.theta(u), forcing, obs, 365))
+            best = max(best, kge(problem.theta(u), forcing, obs, 365, model))
         row = {"basin": b, "best": best, **wide.loc[b].to_dict()}
         row["reached"] = ",".join(m for m in wide.columns if row[m] >= best - REACHED) or "none"
         rows.append(row)

@@ -88,7 +88,9 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     hypercube in the unit cube of the parameter bounds) picks the starting points;
     ``optimizer`` refines the best ones with the exact gradient ``J.T @ dL/dq`` (``J``
     from the model's sensitivity run), best first, until a start ends at the best optimum
-    found so far, ``n_starts`` starts at most; the best point is kept. Dask-backed input
+    found so far, ``n_starts`` starts at most; parameters whose gradient is zero at the best
+    point (switches, as CemaNeige's ``cn_ctg``) are then scanned by plain runs; the best point
+    is kept. Dask-backed input
     gives a lazy result with one task per basin chunk; results do not depend on the
     chunking or the scheduler.
 
