@@ -77,15 +77,18 @@ def speed(ds: xr.Dataset, n_basins: int, n_days: int, repeat: int) -> dict:
     out = {}
     for name, fn, n in (("exact", lambda th: run_exact(th, m, forcing, warmup), repeat),
                         ("autograd", lambda th: gr4j_snow(th, tf, warmup), max(1, repeat // 3))):
-        times = []
+        wall, cpu = [], []
         for _ in range(n):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             loss, grad = step(fn)
-            times.append(time.perf_counter() - t)
-        out[name] = {"seconds": min(times), "loss": loss, "grad": grad}
+            wall.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+        out[name] = {"seconds": min(wall), "cpu": min(cpu), "loss": loss, "grad": grad}
     g1, g2 = out["exact"]["grad"], out["autograd"]["grad"]
     return {"basins": n_basins, "days": n_days, "exact_s": out["exact"]["seconds"],
             "autograd_s": out["autograd"]["seconds"], "ratio": out["autograd"]["seconds"] / out["exact"]["seconds"],
+            "exact_cpu_s": out["exact"]["cpu"], "autograd_cpu_s": out["autograd"]["cpu"],
+            "ratio_cpu": out["autograd"]["cpu"] / out["exact"]["cpu"],
             "grad_rel_diff": float((g1 - g2).norm() / g2.norm()),
             "loss_diff": abs(out["exact"]["loss"] - out["autograd"]["loss"])}
 
@@ -93,10 +96,14 @@ def speed(ds: xr.Dataset, n_basins: int, n_days: int, repeat: int) -> dict:
 # --------------------------------------------------------------------------------------------- skill
 
 
-def scores(ds: xr.Dataset, params: xr.DataArray) -> xr.Dataset:
-    """KGE and NSE over VAL of GR4J + snow with ``params`` (warm-up: the year before VAL)."""
-    sub = ds.sel(basin=params.basin.values).sel(time=slice("1994-10-01", VAL[1]))
-    sim = sub.hydro.simulate(params, model="gr4j", snow=True, warmup=365, pet="pet")
+def scores(ds: xr.Dataset, params) -> xr.Dataset:
+    """KGE and NSE over VAL of GR4J + snow with ``params`` (warm-up: the year before VAL).
+
+    A list of parameter sets is an ensemble: its flows are averaged.
+    """
+    ensemble = params if isinstance(params, list) else [params]
+    sub = ds.sel(basin=ensemble[0].basin.values).sel(time=slice("1994-10-01", VAL[1]))
+    sim = sum(sub.hydro.simulate(p, model="gr4j", snow=True, warmup=365, pet="pet") for p in ensemble) / len(ensemble)
     out = sub.hydro.metrics(sim, sub.streamflow.sel(time=slice(*VAL)))
     return out[["kge", "nse"]]
 
@@ -108,10 +115,12 @@ def learner_options(kind: str, args) -> dict:
             "embedding": emb if kind in ("embedding", "both") else None}
 
 
-def fit_learner(train: xr.Dataset, kind: str, args) -> ParameterLearner:
-    learner = ParameterLearner("gr4j", snow=True, hidden=64, epochs=args.epochs, seed=args.seed,
-                               **learner_options(kind, args))
-    return learner.fit(train, period=TRAIN, pet="pet", warmup=365, window=365, batch_basins=args.batch)
+def fit_learner(train: xr.Dataset, kind: str, args) -> list[ParameterLearner]:
+    """``--seeds`` learners (seeds ``--seed``, ``--seed`` + 1, ...), whose flows :func:`scores` averages."""
+    return [ParameterLearner("gr4j", snow=True, hidden=64, epochs=args.epochs, seed=args.seed + i, loss=args.loss,
+                             **learner_options(kind, args)).fit(train, period=TRAIN, pet="pet", warmup=365,
+                                                                window=365, batch_basins=args.batch)
+            for i in range(args.seeds)]
 
 
 def bootstrap(a: np.ndarray, b: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
@@ -130,29 +139,31 @@ def skill(ds: xr.Dataset, args) -> dict:
     basins = ds.basin.values
     rng = np.random.default_rng(args.seed)
     folds = np.array_split(rng.permutation(len(basins)), args.folds)
-    methods = ["learner: attributes", "learner: embedding", "learner: both", "donor k=1", f"donor k={args.donors}",
-               "regression", "calibrated (gauged bound)"]
+    kinds = args.learners.split(",")
+    methods = [f"learner: {kind}" for kind in kinds] + ["donor k=1", f"donor k={args.donors}", "regression",
+                                                        "calibrated (gauged bound)"]
+    learners, (donor1, donork, regression, bound) = methods[:len(kinds)], methods[len(kinds):]
     result = {name: [] for name in methods}
-    seconds = {name: 0.0 for name in methods[:3]}
+    seconds = {name: 0.0 for name in learners}
     for k, test in enumerate(folds):
         test_ids, train_ids = basins[test], np.setdiff1d(basins, basins[test])
         train = ds.sel(basin=train_ids)
         target = ds.sel(basin=test_ids).drop_vars("streamflow")  # the held-out basins are ungauged here
-        for kind, name in zip(("attributes", "embedding", "both"), methods[:3]):
+        for kind, name in zip(kinds, learners):
             t = time.perf_counter()
-            learner = fit_learner(train, kind, args)
+            fitted = fit_learner(train, kind, args)
             seconds[name] += time.perf_counter() - t
-            result[name].append(scores(ds, learner.params(target, pet="pet")))
+            result[name].append(scores(ds, [learner.params(target, pet="pet") for learner in fitted]))
         gauged_params = cal.params.sel(basin=train_ids)
-        for name, params in ((methods[3], donor_params(train, gauged_params, target, ATTRS, k=1, snow=True)),
-                             (methods[4], donor_params(train, gauged_params, target, ATTRS, k=args.donors, snow=True)),
-                             (methods[5], regression_params(train, gauged_params, target, ATTRS, snow=True))):
+        for name, params in ((donor1, donor_params(train, gauged_params, target, ATTRS, k=1, snow=True)),
+                             (donork, donor_params(train, gauged_params, target, ATTRS, k=args.donors, snow=True)),
+                             (regression, regression_params(train, gauged_params, target, ATTRS, snow=True))):
             result[name].append(scores(ds, params))
-        result[methods[6]].append(scores(ds, cal.params.sel(basin=test_ids).assign_attrs(model="gr4j", snow=1)))
+        result[bound].append(scores(ds, cal.params.sel(basin=test_ids).assign_attrs(model="gr4j", snow=1)))
         print(f"fold {k + 1}/{args.folds} done ({time.perf_counter() - t0:.0f} s)", flush=True)
     table = {name: xr.concat(parts, dim="basin").sel(basin=basins) for name, parts in result.items()}
     rows = {name: {"kge": float(s.kge.median()), "nse": float(s.nse.median())} for name, s in table.items()}
-    baselines, learners = methods[3:6], methods[:3]
+    baselines = [donor1, donork, regression]
     out = {"rows": rows, "calibration_s": t_cal, "learner_fit_s_per_fold": {n: s / args.folds for n, s in seconds.items()}}
     for metric in ("kge", "nse"):
         best_base = max(baselines, key=lambda n: rows[n][metric])
@@ -160,13 +171,12 @@ def skill(ds: xr.Dataset, args) -> dict:
         out[f"bootstrap_{metric}"] = {"learner": best_learner, "baseline": best_base,
                                       "diff_ci": bootstrap(table[best_learner][metric].values,
                                                            table[best_base][metric].values)}
-        out[f"gap_to_gauged_{metric}"] = rows[best_learner][metric] - rows[methods[6]][metric]
+        out[f"gap_to_gauged_{metric}"] = rows[best_learner][metric] - rows[bound][metric]
     # temporal check: the learner trained on all basins, validation period, vs per-basin calibration
-    learner = fit_learner(ds, "attributes", args)
-    temporal = scores(ds, learner.params(ds))
-    out["temporal"] = {"learner (all basins, attributes)": {"kge": float(temporal.kge.median()),
+    temporal = scores(ds, [learner.params(ds) for learner in fit_learner(ds, kinds[0], args)])
+    out["temporal"] = {f"learner (all basins, {kinds[0]})": {"kge": float(temporal.kge.median()),
                                                             "nse": float(temporal.nse.median())},
-                       "calibrated": rows[methods[6]]}
+                       "calibrated": rows[bound]}
     return out
 
 
@@ -180,6 +190,12 @@ def main(argv=None):
     ap.add_argument("--donors", type=int, default=5)
     ap.add_argument("--n-starts", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, default=1, help="learners per fold with seeds seed, seed + 1, ...: "
+                    "an ensemble, their flows averaged")
+    ap.add_argument("--loss", default="nse", choices=("nse", "kge"))
+    ap.add_argument("--learners", default="attributes,embedding,both",
+                    help="comma-separated learner inputs: attributes, embedding, both (the first one is also the "
+                         "temporal check's)")
     ap.add_argument("--speed-basins", type=int, default=100)
     ap.add_argument("--speed-days", type=int, default=730)
     ap.add_argument("--repeat", type=int, default=6)
@@ -194,14 +210,16 @@ def main(argv=None):
     sp = speed(ds, args.speed_basins, args.speed_days, args.repeat)
     print(f"one training step, {sp['basins']} basins x {sp['days']} days (half warm-up), GR4J + snow, float64, "
           f"1 torch thread:\n  exact sensitivities {sp['exact_s'] * 1e3:.1f} ms, autograd through batched torch model "
-          f"{sp['autograd_s'] * 1e3:.0f} ms: ratio {sp['ratio']:.0f}x; gradients differ by {sp['grad_rel_diff']:.1e} "
+          f"{sp['autograd_s'] * 1e3:.0f} ms: ratio {sp['ratio']:.0f}x (CPU time {sp['exact_cpu_s'] * 1e3:.1f} vs "
+          f"{sp['autograd_cpu_s'] * 1e3:.0f} ms: {sp['ratio_cpu']:.0f}x); gradients differ by {sp['grad_rel_diff']:.1e} "
           f"(relative), losses by {sp['loss_diff']:.1e}")
     report = {"speed": sp, "args": {k: str(v) for k, v in vars(args).items()}}
     if not args.skip_skill:
         sk = skill(ds.isel(basin=slice(0, args.basins)), args)
         report["skill"] = sk
         print(f"\n{args.basins} basins, {args.folds}-fold ungauged, train {TRAIN[0]}..{TRAIN[1]}, validation "
-              f"{VAL[0]}..{VAL[1]}, GR4J + snow, NSE loss, {args.epochs} epochs")
+              f"{VAL[0]}..{VAL[1]}, GR4J + snow, {args.loss.upper()} loss, {args.epochs} epochs, "
+              f"{args.seeds} seed(s)")
         print(f"{'method':30s} {'KGE':>7s} {'NSE':>7s}")
         for name, row in sk["rows"].items():
             print(f"{name:30s} {row['kge']:7.3f} {row['nse']:7.3f}")

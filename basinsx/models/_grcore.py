@@ -128,12 +128,20 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
 
     nd = d if sens else 0
     dc = d - forcing.shape[0] + 2 if snow == 2 else nd  # first parameter of a snow module run beforehand
+    # the production store and what leaves it (PR) depend on x1 and the snow parameters only: the
+    # other tangents of S, PR and the unit hydrographs stay zero and are not carried (x4's come from
+    # the ordinates, below)
+    first = variant if snow == 1 else dc
+    pj = np.empty(1 + nd - first if sens else 0, np.int64)
+    if sens:
+        pj[0] = 0
+        pj[1:] = np.arange(first, nd)
     q = np.zeros(n - warmup)
     jac = np.zeros((n - warmup if sens else 0, d))
     uh1 = np.zeros(NH)
     uh2 = np.zeros(2 * NH)
-    duh1 = np.zeros((NH, nd))
-    duh2 = np.zeros((2 * NH, nd))
+    duh1 = np.zeros((nd, NH))  # parameter-major: the day's shift runs along rows
+    duh2 = np.zeros((nd, 2 * NH))
     duhr = duh2 if gr5 else duh1
     ds = np.zeros(nd)
     dr = np.zeros(nd)
@@ -182,7 +190,7 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
             num = s * (2.0 - sr) * tws
             den = 1.0 + (1.0 - sr) * tws
             er = num / den
-            for j in range(nd):
+            for j in pj:
                 dws = 0.0 if clip else -dp1[j] / x1 - (ws / x1 if j == 0 else 0.0)
                 dt = (1.0 - tws * tws) * dws
                 dsr = ds[j] / x1 - (sr / x1 if j == 0 else 0.0)
@@ -203,7 +211,7 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
             sr = s / x1
             ps = x1 * (1.0 - sr * sr) * tws / (1.0 + sr * tws)
             den = 1.0 + sr * tws
-            for j in range(nd):
+            for j in pj:
                 da = 1.0 if j == 0 else 0.0
                 dws = 0.0 if clip else dp1[j] / x1 - ws / x1 * da
                 dt = (1.0 - tws * tws) * dws
@@ -228,9 +236,11 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
         u = 1.0 + sr / PERC
         g = 1.0 / np.sqrt(np.sqrt(u))
         perc = s * (1.0 - g)
-        for j in range(nd):
+        cg = -0.25 * g / u
+        s3 = 4.0 * sr1 * sr1 * sr1
+        for j in pj:
             dsr = ds[j] / x1 - (sr1 / x1 if j == 0 else 0.0)
-            dg = -0.25 * g / u * (4.0 * sr1 * sr1 * sr1 * dsr / PERC)
+            dg = cg * (s3 * dsr / PERC)
             dperc = ds[j] * (1.0 - g) - s * dg
             ds[j] -= dperc
             dpr[j] += dperc
@@ -242,35 +252,36 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
             prhu1 = pr * B
             for i in range(nuh1):
                 uh1[i] = uh1[i + 1] + o1[i] * prhu1
-                for j in range(nd):
-                    duh1[i, j] = duh1[i + 1, j] + o1[i] * dpr[j] * B
-                if sens:
-                    duh1[i, 3] += do1[i] * prhu1
             uh1[NH - 1] = o1[NH - 1] * prhu1
-            for j in range(nd):
-                duh1[NH - 1, j] = o1[NH - 1] * dpr[j] * B
+            for j in pj:
+                for i in range(nuh1):
+                    duh1[j, i] = duh1[j, i + 1] + o1[i] * dpr[j] * B
+                duh1[j, NH - 1] = o1[NH - 1] * dpr[j] * B
             if sens:
-                duh1[NH - 1, 3] += do1[NH - 1] * prhu1
+                for i in range(nuh1):
+                    duh1[3, i] = duh1[3, i + 1] + do1[i] * prhu1
+                duh1[3, NH - 1] = do1[NH - 1] * prhu1
         prhu2 = pr if gr5 else pr * (1.0 - B)
         for i in range(nuh2):
             uh2[i] = uh2[i + 1] + o2[i] * prhu2
-            for j in range(nd):
-                duh2[i, j] = duh2[i + 1, j] + o2[i] * dpr[j] * fuh2
-            if sens:
-                duh2[i, 3] += do2[i] * prhu2
         uh2[2 * NH - 1] = o2[2 * NH - 1] * prhu2
-        for j in range(nd):
-            duh2[2 * NH - 1, j] = o2[2 * NH - 1] * dpr[j] * fuh2
+        for j in pj:
+            for i in range(nuh2):
+                duh2[j, i] = duh2[j, i + 1] + o2[i] * dpr[j] * fuh2
+            duh2[j, 2 * NH - 1] = o2[2 * NH - 1] * dpr[j] * fuh2
         if sens:
-            duh2[2 * NH - 1, 3] += do2[2 * NH - 1] * prhu2
+            for i in range(nuh2):
+                duh2[3, i] = duh2[3, i + 1] + do2[i] * prhu2
+            duh2[3, 2 * NH - 1] = do2[2 * NH - 1] * prhu2
 
         # groundwater exchange: x2 (R/x3)^3.5 (GR4J), x2 (R/x3 - x5) (GR5J, GR6J)
         rr = r / x3
         if variant == 4:
             exch = x2 * rr * rr * rr * np.sqrt(rr)
+            c35 = 3.5 * x2 * rr * rr * np.sqrt(rr)
             for j in range(nd):
                 drr = dr[j] / x3 - (rr / x3 if j == 2 else 0.0)
-                dexch[j] = 3.5 * x2 * rr * rr * np.sqrt(rr) * drr + (rr * rr * rr * np.sqrt(rr) if j == 1 else 0.0)
+                dexch[j] = c35 * drr + (rr * rr * rr * np.sqrt(rr) if j == 1 else 0.0)
         else:
             exch = x2 * (rr - x5)
             for j in range(nd):
@@ -285,16 +296,18 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
                 dr[j] = 0.0
         else:
             for j in range(nd):
-                dr[j] += fr * duhr[0, j] + dexch[j]
+                dr[j] += fr * duhr[j, 0] + dexch[j]
         rr1 = r / x3
         rr = rr1 * rr1
         rr = rr * rr
         u = 1.0 + rr
         g = 1.0 / np.sqrt(np.sqrt(u))
         qr = r * (1.0 - g)
+        cg = -0.25 * g / u
+        r3 = 4.0 * rr1 * rr1 * rr1
         for j in range(nd):
             drr = dr[j] / x3 - (rr1 / x3 if j == 2 else 0.0)
-            dg = -0.25 * g / u * (4.0 * rr1 * rr1 * rr1 * drr)
+            dg = cg * (r3 * drr)
             dqr = dr[j] * (1.0 - g) - r * dg
             dr[j] -= dqr
             dq[j] = dqr
@@ -318,7 +331,7 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
             else:
                 qx = x6 * np.log(ea + 1.0)
             for j in range(nd):
-                dx[j] += C * duh1[0, j] + dexch[j]
+                dx[j] += C * duh1[j, 0] + dexch[j]
                 dar = 0.0 if clip else dx[j] / x6 - (ar / x6 if j == 5 else 0.0)
                 d6 = 1.0 if j == 5 else 0.0
                 if ar > 7.0:
@@ -335,7 +348,7 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
         qd = fd * uh2[0] + exch
         if qd > 0.0:
             for j in range(nd):
-                dq[j] += fd * duh2[0, j] + dexch[j]
+                dq[j] += fd * duh2[j, 0] + dexch[j]
         else:
             qd = 0.0
         if k >= warmup:
@@ -350,6 +363,25 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
     x_end[UH1:UH2] = uh1
     x_end[UH2:] = uh2
     return q, jac, x_end
+
+
+@njit(cache=True)
+def gr_batch(theta, forcing, warmup, sens, snow, variant):
+    """:func:`gr_kernel` for basins ``theta (basin, d)``, ``forcing (basin, n_forcing, T)`` in one call.
+
+    Every basin starts from the default states. Returns ``q (basin, T - warmup)`` and
+    ``J (basin, T - warmup, d)`` (``(basin, 0, d)`` without ``sens``).
+    """
+    nb, d = theta.shape
+    n = forcing.shape[2] - warmup
+    x0 = np.full(N_STATES, np.nan)
+    q = np.empty((nb, n))
+    jac = np.empty((nb, n if sens else 0, d))
+    for b in range(nb):
+        qb, jb, _ = gr_kernel(theta[b], forcing[b], warmup, sens, snow, variant, x0)
+        q[b] = qb
+        jac[b] = jb
+    return q, jac
 
 
 def _layout(variant, snow):

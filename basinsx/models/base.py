@@ -432,3 +432,78 @@ class Model:
         if return_states:
             return q, (jac if sensitivities else None), self._state_dict(out[2])
         return q, (jac if sensitivities else None)
+
+    def run_batch(self, theta, forcing, warmup: int = 0, sensitivities: bool = True):
+        """:meth:`run` for many basins at once, each from the model's default initial states.
+
+        A kernel with a ``batch`` attribute (the GR models) runs all basins in one compiled call,
+        which saves :meth:`run`'s per-basin Python work; other models run basin after basin.
+        The results equal :meth:`run`'s bit for bit.
+
+        Parameters
+        ----------
+        theta : array_like (basin, d)
+            Parameters in physical units, order of :attr:`params`.
+        forcing : array_like (basin, len(forcings), T)
+            Daily forcing of each basin (negative PET is set to zero, silently).
+        warmup : int
+            Leading days run but not reported.
+        sensitivities : bool
+            Also return the Jacobians.
+
+        Returns
+        -------
+        q : ndarray (basin, T - warmup)
+        J : ndarray (basin, T - warmup, d) or None
+
+        Raises
+        ------
+        ValueError
+            As :meth:`run`, naming the basin (its index).
+        """
+        th = np.array(theta, dtype=np.float64, order="C")
+        f = np.array(forcing, dtype=np.float64, order="C")
+        if th.ndim != 2 or f.ndim != 3 or th.shape != (f.shape[0], len(self.params)) \
+                or f.shape[1] != len(self.forcings):
+            raise ValueError(f"need theta (basin, {len(self.params)}) and forcing (basin, {len(self.forcings)}, T) "
+                             f"for the same basins; got shapes {th.shape} and {f.shape}")
+        batch = getattr(self.kernel, "batch", None)
+        if batch is None or self.snow not in (None, "degree_day"):
+            out = [self._run_basin(b, th[b], f[b], warmup, sensitivities) for b in range(th.shape[0])]
+            q = np.stack([o[0] for o in out])
+            return q, (np.stack([o[1] for o in out]) if sensitivities else None)
+        suspects = ~(np.isfinite(th).all(1) & np.isfinite(f).all((1, 2)))
+        if "prcp" in self.forcings:
+            suspects |= (f[:, self.forcings.index("prcp")] < NEGATIVE_PRCP).any(1)
+        positive = np.array([p in self.positive for p in self.params], dtype=bool)
+        suspects |= ~(th[:, positive] > 0).all(1)
+        for b in np.flatnonzero(suspects):  # the checks of run, for the basins that fail one
+            if not np.all(np.isfinite(th[b])):
+                raise ValueError(f"basin {b}: parameters must be finite; got {dict(zip(self.params, th[b]))}")
+            bad = [p for p, v in zip(self.params, th[b]) if p in self.positive and not v > 0]
+            if bad:
+                raise ValueError(f"basin {b}: {self.name}: parameters {bad} must be > 0; got "
+                                 f"{dict(zip(self.params, th[b]))}")
+            problem = forcing_problem(f[b], self.forcings)
+            if problem:
+                row, col, what = problem
+                raise ValueError(f"basin {b}: forcing {self.forcings[row]!r} is {what} at time index {col}")
+        warmup = int(warmup)
+        if not 0 <= warmup < f.shape[2]:
+            raise ValueError(f"warmup must lie in [0, {f.shape[2]}) days; got {warmup}")
+        pet = f[:, self.forcings.index("pet")]
+        np.maximum(pet, 0.0, out=pet)
+        q, jac = batch(th, f, warmup, bool(sensitivities), SNOW_CODES[self.snow] if self.snow else 0)
+        if not np.all(np.isfinite(q)):
+            raise FloatingPointError(f"{self.name}: non-finite flow in basins "
+                                     f"{np.flatnonzero(~np.isfinite(q).all(1)).tolist()}")
+        return q, (jac if sensitivities else None)
+
+    def _run_basin(self, b, theta, forcing, warmup, sensitivities):
+        """:meth:`run` of basin ``b`` of a batch, its errors naming the basin."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NegativePETWarning)
+                return self.run(theta, forcing, warmup=warmup, sensitivities=sensitivities)
+        except ValueError as err:
+            raise ValueError(f"basin {b}: {err}") from err

@@ -11,7 +11,9 @@ where a clamp switches and at integer values of ``x4``.
 
 from __future__ import annotations
 
-from ._grcore import INIT_LEVELS, NH, gr_run  # noqa: F401 (INIT_LEVELS: also read by gr4j_ode)
+from functools import partial
+
+from ._grcore import INIT_LEVELS, NH, gr_batch, gr_run  # noqa: F401 (INIT_LEVELS: also read by gr4j_ode)
 from .base import SNOW_CODES, ModelSpec, Parameter
 
 #: x1..x4, shared by gr4j_ode, gr5j and gr6j
@@ -26,6 +28,9 @@ PARAMETERS = (
 def gr4j_kernel(theta, forcing, warmup, sens, snow, x0=None):
     """Run GR4J (optionally with the degree-day snow module) and its Jacobian (see :func:`gr_run`)."""
     return gr_run(theta, forcing, warmup, sens, snow, 4, x0)
+
+
+gr4j_kernel.batch = partial(gr_batch, variant=4)  # Model.run_batch: all basins in one call
 
 
 SPEC = ModelSpec("gr4j", PARAMETERS, ("production", "routing", "uh1", "uh2"), gr4j_kernel, snow=tuple(SNOW_CODES),

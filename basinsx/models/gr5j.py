@@ -11,7 +11,9 @@ GR4J's. Initial states as airGR: production store at 30 % of ``x1``, routing sto
 
 from __future__ import annotations
 
-from ._grcore import NH, gr_run
+from functools import partial
+
+from ._grcore import NH, gr_batch, gr_run
 from .base import SNOW_CODES, ModelSpec, Parameter
 from .gr4j import PARAMETERS as GR4J_PARAMETERS
 
@@ -19,6 +21,9 @@ from .gr4j import PARAMETERS as GR4J_PARAMETERS
 def gr5j_kernel(theta, forcing, warmup, sens, snow, x0=None):
     """Run GR5J (optionally with the degree-day snow module) and its Jacobian (see :func:`gr_run`)."""
     return gr_run(theta, forcing, warmup, sens, snow, 5, x0)
+
+
+gr5j_kernel.batch = partial(gr_batch, variant=5)  # Model.run_batch: all basins in one call
 
 
 # x1..x4 as basinsx's GR4J; x5 airGR's search range (TransfoParam_GR5J: [0, 1])

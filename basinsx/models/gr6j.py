@@ -11,7 +11,9 @@ and unit hydrographs empty.
 
 from __future__ import annotations
 
-from ._grcore import NH, gr_run
+from functools import partial
+
+from ._grcore import NH, gr_batch, gr_run
 from .base import SNOW_CODES, ModelSpec, Parameter
 from .gr4j import PARAMETERS as GR4J_PARAMETERS
 
@@ -19,6 +21,9 @@ from .gr4j import PARAMETERS as GR4J_PARAMETERS
 def gr6j_kernel(theta, forcing, warmup, sens, snow, x0=None):
     """Run GR6J (optionally with the degree-day snow module) and its Jacobian (see :func:`gr_run`)."""
     return gr_run(theta, forcing, warmup, sens, snow, 6, x0)
+
+
+gr6j_kernel.batch = partial(gr_batch, variant=6)  # Model.run_batch: all basins in one call
 
 
 # x1..x4 as basinsx's GR4J; x5 airGR's search range (TransfoParam_GR6J: x5 = t/5, t in [-9.99, 9.99]);

@@ -38,7 +38,8 @@ def snow_step(swe, dswe, p, t, theta, i_tr, dw):
     """One day of the discrete snow module with forward-mode derivatives.
 
     ``dswe`` (d,) is d swe / d theta and is updated in place; ``dw`` (d,) receives
-    d(liquid water) / d theta. ``i_tr`` is the index of T_tr in ``theta`` (f_dd follows).
+    d(liquid water) / d theta in the entries of T_tr and f_dd (the others must be, and stay, zero).
+    ``i_tr`` is the index of T_tr in ``theta`` (f_dd follows).
     Returns the new swe and the liquid water input (rain + melt) in mm/d.
     """
     t_tr = theta[i_tr]
@@ -52,8 +53,8 @@ def snow_step(swe, dswe, p, t, theta, i_tr, dw):
     melt = 0.5 * (avail + pot - r)
     ma = 0.5 * (1.0 - diff / r)
     mp = 0.5 * (1.0 + diff / r)
-    d = dswe.shape[0]
-    for j in range(d):
+    # the pack depends on T_tr and f_dd only: the other entries of dswe and dw stay zero
+    for j in range(i_tr, min(i_tr + 2, dswe.shape[0])):
         davail = dswe[j]
         dpot = 0.0
         if j == i_tr:

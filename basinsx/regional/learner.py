@@ -44,14 +44,10 @@ def _exact_run_class():
         def forward(ctx, theta, model, forcing, warmup):
             th = theta.detach().cpu().double().numpy()
             sens = bool(ctx.needs_input_grad[0])
-            q, jac = [], []
-            for b in range(th.shape[0]):
-                qb, jb = model.run(th[b], forcing[b], warmup=warmup, sensitivities=sens)
-                q.append(qb)
-                jac.append(jb)
+            q, jac = model.run_batch(th, forcing, warmup=warmup, sensitivities=sens)
             if sens:
-                ctx.save_for_backward(torch.as_tensor(np.stack(jac), dtype=theta.dtype, device=theta.device))
-            return torch.as_tensor(np.stack(q), dtype=theta.dtype, device=theta.device)
+                ctx.save_for_backward(torch.as_tensor(jac, dtype=theta.dtype, device=theta.device))
+            return torch.as_tensor(q, dtype=theta.dtype, device=theta.device)
 
         @staticmethod
         def backward(ctx, grad_q):
