@@ -63,7 +63,8 @@ def main(argv=None):
     parser.add_argument("--solver", choices=["sdirk", "adaptive", "fixed"], default="sdirk", help="ODE models only")
     parser.add_argument("--n-sub", type=int, default=2, help="fixed Heun steps per day (--solver fixed)")
     parser.add_argument("--pet", choices=PET_CHOICES, default="oudin")
-    parser.add_argument("--snow", default="none", help="comma-separated snow options: none, degree_day, cemaneige, "
+    parser.add_argument("--snow", nargs="?", default="none", const="degree_day",
+                        help="comma-separated snow options: none, degree_day (also bare --snow), cemaneige, "
                         "cemaneige_hyst (default none)")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
