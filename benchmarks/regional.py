@@ -15,7 +15,9 @@ Two measurements, side by side in one run, on the Caravan CAMELS-US basins of ``
    ridge regression of calibrated parameters on attributes, and per-basin calibration of the
    held-out basins themselves (the gauged bound). A basin bootstrap gives the interval of the
    difference in median between the best learner and the best baseline. Last, the temporal
-   check: the attribute learner trained on all basins vs per-basin calibration.
+   check: the attribute learner trained on all basins vs per-basin calibration. ``--seeds N``
+   makes each learner an ensemble of N seeds (flows or parameters averaged, ``--ensemble``; each
+   member is scored alone too), ``--learners`` picks the inputs, ``--loss`` the training loss.
 
     python benchmarks/regional.py --basins 100 --folds 5 --epochs 100
 """
@@ -123,6 +125,17 @@ def fit_learner(train: xr.Dataset, kind: str, args) -> list[ParameterLearner]:
             for i in range(args.seeds)]
 
 
+def ensemble(members: list, how: str):
+    """The members as :func:`scores` takes them: a list (``"flows"``: their flows averaged) or one parameter set,
+    the members' mean (``"params"``: geometric for the log-scaled ``x1``, ``x3``, ``f_dd``)."""
+    if how == "flows" or len(members) == 1:
+        return members
+    stack = xr.concat(members, dim="member")
+    log = stack.param.isin(["x1", "x3", "f_dd"])
+    geometric = np.exp(np.log(stack.where(log, 1.0)).mean("member"))
+    return xr.where(log, geometric, stack.mean("member")).assign_attrs(members[0].attrs)
+
+
 def bootstrap(a: np.ndarray, b: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
     """Median(a) - median(b) over basins and its 95 % interval from resampling basins (paired)."""
     rng = np.random.default_rng(seed)
@@ -153,7 +166,10 @@ def skill(ds: xr.Dataset, args) -> dict:
             t = time.perf_counter()
             fitted = fit_learner(train, kind, args)
             seconds[name] += time.perf_counter() - t
-            result[name].append(scores(ds, [learner.params(target, pet="pet") for learner in fitted]))
+            members = [learner.params(target, pet="pet") for learner in fitted]
+            result[name].append(scores(ds, ensemble(members, args.ensemble)))
+            for i, params in enumerate(members if len(members) > 1 else []):  # each member alone, for comparison
+                result.setdefault(f"{name} (seed {args.seed + i} alone)", []).append(scores(ds, params))
         gauged_params = cal.params.sel(basin=train_ids)
         for name, params in ((donor1, donor_params(train, gauged_params, target, ATTRS, k=1, snow=True)),
                              (donork, donor_params(train, gauged_params, target, ATTRS, k=args.donors, snow=True)),
@@ -173,7 +189,7 @@ def skill(ds: xr.Dataset, args) -> dict:
                                                            table[best_base][metric].values)}
         out[f"gap_to_gauged_{metric}"] = rows[best_learner][metric] - rows[bound][metric]
     # temporal check: the learner trained on all basins, validation period, vs per-basin calibration
-    temporal = scores(ds, [learner.params(ds) for learner in fit_learner(ds, kinds[0], args)])
+    temporal = scores(ds, ensemble([learner.params(ds) for learner in fit_learner(ds, kinds[0], args)], args.ensemble))
     out["temporal"] = {f"learner (all basins, {kinds[0]})": {"kge": float(temporal.kge.median()),
                                                             "nse": float(temporal.nse.median())},
                        "calibrated": rows[bound]}
@@ -192,6 +208,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, default=1, help="learners per fold with seeds seed, seed + 1, ...: "
                     "an ensemble, their flows averaged")
+    ap.add_argument("--ensemble", default="flows", choices=("flows", "params"),
+                    help="with --seeds > 1: average the members' flows or their parameters")
     ap.add_argument("--loss", default="nse", choices=("nse", "kge"))
     ap.add_argument("--learners", default="attributes,embedding,both",
                     help="comma-separated learner inputs: attributes, embedding, both (the first one is also the "
@@ -220,9 +238,9 @@ def main(argv=None):
         print(f"\n{args.basins} basins, {args.folds}-fold ungauged, train {TRAIN[0]}..{TRAIN[1]}, validation "
               f"{VAL[0]}..{VAL[1]}, GR4J + snow, {args.loss.upper()} loss, {args.epochs} epochs, "
               f"{args.seeds} seed(s)")
-        print(f"{'method':30s} {'KGE':>7s} {'NSE':>7s}")
+        print(f"{'method':38s} {'KGE':>7s} {'NSE':>7s}")
         for name, row in sk["rows"].items():
-            print(f"{name:30s} {row['kge']:7.3f} {row['nse']:7.3f}")
+            print(f"{name:38s} {row['kge']:7.3f} {row['nse']:7.3f}")
         for metric in ("kge", "nse"):
             b = sk[f"bootstrap_{metric}"]
             d, lo, hi = b["diff_ci"]
