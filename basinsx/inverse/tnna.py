@@ -100,19 +100,26 @@ def _known(known, n_param):
     return A, b.ravel()
 
 
+def _prior(prior, n_param):
+    """``prior=(mean, std)`` as two arrays of ``n_param`` values, checked; None stays None."""
+    if prior is None:
+        return None
+    try:
+        prior = tuple(np.array(np.broadcast_to(np.asarray(v, float), (n_param,))) for v in prior)
+    except ValueError:
+        raise ValueError(f"prior=(mean, std) takes scalars or {n_param} values each") from None
+    if not (np.all(np.isfinite(prior[0])) and np.all(np.isfinite(prior[1])) and np.all(prior[1] > 0)):
+        raise ValueError("prior=(mean, std) needs finite means and positive standard deviations")
+    return prior
+
+
 def _penalty(known, known_weight, prior, prior_weight, n_param):
     """The known-value and Gaussian-prior terms of the loss as a torch function
     ``m (batch, n_param) -> (batch,)``, or None without either; checks the arguments."""
     import torch
 
     kn = _known(known, n_param)
-    if prior is not None:
-        try:
-            prior = tuple(np.array(np.broadcast_to(np.asarray(v, float), (n_param,))) for v in prior)
-        except ValueError:
-            raise ValueError(f"prior=(mean, std) takes scalars or {n_param} values each") from None
-        if not (np.all(np.isfinite(prior[0])) and np.all(np.isfinite(prior[1])) and np.all(prior[1] > 0)):
-            raise ValueError("prior=(mean, std) needs finite means and positive standard deviations")
+    prior = _prior(prior, n_param)
     if kn is None and prior is None:
         return None
 
@@ -247,6 +254,11 @@ class TNNA:
         The last evaluated misfit of every start, which picks the estimate.
     nfev : int
         Surrogate calls per observation vector (= starts x epochs).
+    n_simulations : int
+        Simulator runs made by :meth:`adapt` and :meth:`refine`.
+    refine_history, refine_runs, refine_objective : ndarray
+        Set by :meth:`refine`: the estimate before it and after each accepted iteration
+        ``(k + 1, n_param)``, the simulator runs made by then and the objective there.
     """
 
     def __init__(
@@ -289,7 +301,10 @@ class TNNA:
             _positional("prior", given, self.bounds)
         if init is not None and not isinstance(init, str) and "param" not in getattr(init, "indexes", {}):
             _positional("init", given, self.bounds, " or init as a DataArray with a 'param' coord")
-        self.penalty = _penalty(known, known_weight, prior, prior_weight, self.bounds.sizes["param"])
+        n_param = self.bounds.sizes["param"]
+        self.penalty = _penalty(known, known_weight, prior, prior_weight, n_param)
+        # the same terms as arrays, for refine's normal equations
+        self._known, self._prior, self.prior_weight = _known(known, n_param), _prior(prior, n_param), prior_weight
         self.pretrain = None if pretrain is None else self._pairs(*pretrain)
         self.pretrain_epochs, self.pretrain_batch = int(pretrain_epochs), int(pretrain_batch)
         self.starts = int(starts)
@@ -450,6 +465,110 @@ class TNNA:
         self.adapt_history = np.array(history)
         return self.estimate
 
+
+    def refine(self, simulator, y_obs: xr.DataArray, *, iterations=3, prior_weight=None, step=1e-4, damping=1e-3,
+               max_tries=8, scheduler=None):
+        """Refine the estimate on the simulator itself: TNNA refined on the solver in its last steps.
+
+        Levenberg-Marquardt iterations on TNNA's own objective (the weighted misfit of the scaled
+        observations plus the known-value and prior terms) with the simulator in place of the
+        surrogate, starting from the current estimate. Each iteration takes a one-sided
+        finite-difference Jacobian (``n_param`` runs, batched with the dask ``scheduler``) and
+        one run at the trial step, which the next iteration reuses; a step that does not lower
+        the objective is retried with 10x the damping (one run each). No surrogate call is made.
+
+        A surrogate's error passes into its estimate (through the inversion's gain), and the prior
+        weight that keeps a rough surrogate from fitting its own errors holds the estimate back
+        once the exact simulator is used: ``prior_weight`` replaces TNNA's for these iterations.
+        Matched to the data, about the noise variance of the scaled observations with unit
+        ``sigma``, the data decide every direction they resolve. Not in the paper.
+
+        Parameters
+        ----------
+        simulator : callable
+            ``simulator(params) -> outputs`` as for :func:`training_set`, parameters in the order
+            of the estimate, outputs matching the surrogate's (raw, unscaled).
+        y_obs : DataArray
+            The observations :meth:`fit` was given (one observation vector).
+        iterations : int
+            Levenberg-Marquardt iterations (each ``n_param + 1`` runs when its first step is taken).
+        prior_weight : float, optional
+            Weight of the prior term in these iterations; default TNNA's ``prior_weight``. Needs
+            a ``prior``.
+        step : float
+            Finite-difference step as a fraction of each parameter range (backward at the upper bound).
+        damping : float
+            Initial Marquardt damping (relative to the diagonal of the Gauss-Newton matrix);
+            divided by 10 after each accepted step.
+        max_tries : int
+            Damped retries per iteration before the refinement stops (no lower objective found).
+        scheduler : str, optional
+            dask scheduler of the runs, as for :func:`training_set`.
+
+        Returns
+        -------
+        DataArray (param,)
+            The refined estimate (also ``estimate``), inside the bounds. Adds the runs to
+            ``n_simulations``; sets ``refine_history``, ``refine_runs`` and ``refine_objective``.
+        """
+        if not hasattr(self, "estimate") or self.estimate.ndim != 1:
+            raise RuntimeError("refine needs a fitted TNNA on a single observation vector")
+        if int(iterations) < 1:
+            raise ValueError(f"iterations must be a positive integer, got {iterations}")
+        if prior_weight is not None and self._prior is None:
+            raise ValueError("prior_weight re-weights TNNA's prior term, but this TNNA has no prior")
+        pw = self.prior_weight if prior_weight is None else float(prior_weight)
+        Y, _, w = _prepare(self.surrogate, y_obs, self.sigma, self.clip, self.mask_nan)
+        y, w = Y[0], w[0]
+        names, lim = self.bounds["param"].values, self.bounds.values
+        lo, hi = lim[:, 0], lim[:, 1]
+        n = len(names)
+        A = np.zeros((0, n)) if self._known is None else self._known[0]
+        b = np.zeros(0) if self._known is None else self._known[1]
+        kw = self.known_weight / max(len(b), 1)
+        pm, ps = self._prior if self._prior is not None else (np.zeros(n), np.ones(n))
+        prec = np.zeros(n) if self._prior is None else pw / ps**2
+
+        def run(M):
+            design = xr.DataArray(M, dims=("sample", "param"), coords={"param": names})
+            sims = training_set(simulator, design, progress=False, scheduler=scheduler)
+            out = sims[next(v for v in sims.data_vars if v != "params")].values.reshape(len(M), -1)
+            return self.surrogate.scale_y(out)
+
+        def objective_(m, f):
+            return float((w * (y - f) ** 2).sum() + kw * ((A @ m - b) ** 2).sum() + (prec * (m - pm) ** 2).sum())
+
+        m = self.estimate.values.astype(float)
+        f = run(m[None])[0]
+        runs, lam, value = 1, float(damping), objective_(m, f)
+        history, run_count, values = [m], [runs], [value]
+        h = step * (hi - lo)
+        for _ in range(int(iterations)):
+            hs = np.where(m + h <= hi, h, -h)
+            J = ((run(m + np.diag(hs)) - f) / hs[:, None]).T  # (n_obs, n_param)
+            runs += n
+            N = J.T @ (w[:, None] * J) + kw * A.T @ A + np.diag(prec)
+            g = J.T @ (w * (y - f)) - kw * A.T @ (A @ m - b) - prec * (m - pm)
+            d = np.maximum(np.diag(N), 1e-12 * np.diag(N).max())
+            for _ in range(int(max_tries)):
+                m_new = np.clip(m + np.linalg.solve(N + lam * np.diag(d), g), lo, hi)
+                f_new = run(m_new[None])[0]
+                runs += 1
+                new = objective_(m_new, f_new)
+                if new < value:
+                    m, f, value, lam = m_new, f_new, new, lam / 10
+                    break
+                lam *= 10
+            else:  # no damped step lowers the objective: converged as far as this Jacobian goes
+                break
+            history.append(m)
+            run_count.append(runs)
+            values.append(value)
+        self.n_simulations += runs
+        self.refine_history, self.refine_runs = np.array(history), np.array(run_count)
+        self.refine_objective = np.array(values)
+        self.estimate = xr.DataArray(m, dims="param", coords={"param": names})
+        return self.estimate
 
 def local_refine(surrogate, simulator, centre, bounds, *, n_local=20, radius=0.05, finetune_epochs=100, transform=None,
                  local=None, seed=0, scheduler=None):
