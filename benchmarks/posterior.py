@@ -5,8 +5,10 @@ Same data (Caravan CAMELS-US, Oudin PET, warm-up 1981, calibration 1982-1995), s
 sigma integrated out: ``log p = -(n/2) log SSE``) for every method, one basin after the
 other in the same process, so CPU-time ratios are taken under the same load.
 
-- basinsx: ``posterior(method="hmc")`` (4 chains x (300 warm-up + 500) NUTS iterations,
-  calibration included) and ``posterior(method="laplace")``.
+- basinsx: ``posterior(method="hmc")`` with its defaults (4 chains x (100 warm-up + ``--draws``)
+  NUTS iterations on the Laplace metric, calibration included), the same with the metric
+  adapted in Stan's windows (``metric="adapt"``, 300 warm-up iterations, the former default),
+  and ``posterior(method="laplace")``.
 - reference: random-walk Metropolis in the parameters, ``--rwm`` runs of ``Model.run``,
   proposal ``2.38^2/d`` times the Laplace covariance, from the mode, first 10 % discarded.
 - spotpy DREAM: ``--dream`` runs, 7 chains, Metropolis ratio ``exp(like - like_old)``
@@ -15,7 +17,8 @@ other in the same process, so CPU-time ratios are taken under the same load.
 
 Efficiency = bulk ESS (smallest over parameters) per model run (a sensitivity run counts
 as one) and per CPU second. Coverage of the 90 % predictive band, validation 1996-2014
-(warm-up 1995), for Laplace on ``--coverage`` basins and for NUTS on the compared basins.
+(warm-up 1995), for Laplace on ``--coverage`` basins with every likelihood of ``--likelihoods``
+and for NUTS on the compared basins.
 
     python benchmarks/posterior.py --basins 4 --coverage 100
 """
@@ -115,6 +118,9 @@ def main(argv=None):
     parser.add_argument("--rwm", type=int, default=100_000)
     parser.add_argument("--dream", type=int, default=30_000)
     parser.add_argument("--coverage", type=int, default=100, help="basins for the Laplace band coverage")
+    parser.add_argument("--draws", type=int, default=500, help="NUTS draws per chain")
+    parser.add_argument("--likelihoods", nargs="*", default=["gaussian", "log", "boxcox", "heteroscedastic"],
+                        help="likelihoods of the Laplace coverage run")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     ds = caravan("oudin")[["prcp", "pet", "streamflow"]].astype("float64")
@@ -124,10 +130,10 @@ def main(argv=None):
         cal = one.sel(time=CAL)
         forcing = np.stack([cal["prcp"].values[0], cal["pet"].values[0]])
         obs = cal["streamflow"].values[0][365:]
-        res = {}
-        for method in ("laplace", "hmc"):
-            post = posterior(one, method=method, pet="pet", seed=1)
-            res[method] = post
+        res = {"laplace": posterior(one, method="laplace", pet="pet", seed=1),
+               "hmc": posterior(one, method="hmc", pet="pet", seed=1, n_draws=args.draws),
+               "adapt": posterior(one, method="hmc", pet="pet", seed=1, n_draws=args.draws, metric="adapt",
+                                  n_adapt=300)}
         hmc = res["hmc"]
         draws = hmc["draws"].values[0]
         t0 = time.process_time()
@@ -159,7 +165,11 @@ def main(argv=None):
               f"{int(hmc['n_divergent'][0])} divergent | Laplace: {int(res['laplace']['n_evals'][0])} runs, "
               f"{float(res['laplace']['seconds'][0]):.2f} CPU s | DREAM: min ESS {ess_d:.0f}, {args.dream} runs, "
               f"{t_dream:.1f} CPU s")
-        print(f"ESS per run NUTS/DREAM {per_run:.1f}x, ESS per CPU second {per_sec:.1f}x")
+        ada = res["adapt"]
+        ess_a, runs_a = float(ada["ess"].min()), int(ada["n_evals"][0])
+        print(f"ESS per run NUTS/DREAM {per_run:.1f}x, ESS per CPU second {per_sec:.1f}x | adapted metric: min ESS "
+              f"{ess_a:.0f}, {runs_a} runs, {float(ada['seconds'][0]):.1f} CPU s, ESS per run "
+              f"{(ess_a / runs_a) / (ess_d / args.dream):.1f}x DREAM's")
         cov_h = coverage(one, hmc)
         print(f"90 % band coverage (validation), NUTS: {float(cov_h['q_pred'][0]):.3f} "
               f"(parameters only {float(cov_h['q_param'][0]):.3f})")
@@ -170,16 +180,16 @@ def main(argv=None):
               f"ESS per CPU s {q[:, 1].round(1)}")
     if args.coverage:
         sub = ds.isel(basin=slice(0, args.coverage))
-        t0 = time.process_time()
-        lap = posterior(sub, method="laplace", pet="pet", seed=1)
-        cov = coverage(sub, lap)
-        print(f"\nLaplace on {sub.sizes['basin']} basins ({time.process_time() - t0:.0f} CPU s, median "
-              f"{float(lap['seconds'].median()):.2f} CPU s and {int(lap['n_evals'].median())} runs per basin, "
-              f"calibration included; {int((lap['message'] != '').sum())} failed)")
-        for name, what in (("q_pred", "with residual noise"), ("q_param", "parameters only")):
-            c = cov[name]
-            print(f"90 % band coverage {what}: q25/median/q75 {np.nanpercentile(c, [25, 50, 75]).round(3)}")
-
+        for lik in args.likelihoods:
+            t0 = time.process_time()
+            lap = posterior(sub, method="laplace", likelihood=lik, pet="pet", seed=1)
+            cov = coverage(sub, lap)
+            print(f"\nLaplace, {lik} likelihood, on {sub.sizes['basin']} basins ({time.process_time() - t0:.0f} CPU s, "
+                  f"median {float(lap['seconds'].median()):.2f} CPU s and {int(lap['n_evals'].median())} runs per basin, "
+                  f"calibration included; {int((lap['message'] != '').sum())} failed)")
+            for name, what in (("q_pred", "with residual noise"), ("q_param", "parameters only")):
+                c = cov[name]
+                print(f"90 % band coverage {what}: q25/median/q75 {np.nanpercentile(c, [25, 50, 75]).round(3)}")
 
 if __name__ == "__main__":
     main()

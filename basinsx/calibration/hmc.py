@@ -137,8 +137,8 @@ def _windows(n_adapt):
     return init, ends
 
 
-def nuts(f, z0, n_adapt, n_draws, rng, cov=None, max_depth=10, target_accept=TARGET_ACCEPT):
-    """Sample ``exp(lp)`` with NUTS, adapting step size and a dense metric during ``n_adapt`` iterations.
+def nuts(f, z0, n_adapt, n_draws, rng, cov=None, max_depth=10, target_accept=TARGET_ACCEPT, adapt_metric=True):
+    """Sample ``exp(lp)`` with NUTS, adapting the step size (and a dense metric) during ``n_adapt`` iterations.
 
     Parameters
     ----------
@@ -154,6 +154,10 @@ def nuts(f, z0, n_adapt, n_draws, rng, cov=None, max_depth=10, target_accept=TAR
         Initial inverse metric (an estimate of the posterior covariance); identity if None.
     max_depth : int
         Largest tree depth (``2**max_depth`` leapfrog steps per iteration).
+    adapt_metric : bool
+        Re-estimate the metric from the warm-up draws in Stan's windows; False keeps ``cov``
+        (a good one, such as a Laplace covariance, beats an estimate from a few hundred
+        correlated draws and needs only the step size adapted).
 
     Returns
     -------
@@ -169,7 +173,7 @@ def nuts(f, z0, n_adapt, n_draws, rng, cov=None, max_depth=10, target_accept=TAR
         raise FloatingPointError(f"the starting point has log density {state[1]}")
     n_grad = 1
     eps = _initial_step(f, state, minv, chol, rng)
-    init, ends = _windows(n_adapt) if n_adapt > 0 else (0, [])
+    init, ends = _windows(n_adapt) if n_adapt > 0 and adapt_metric else (n_adapt, [])
     mu, s_bar, x_bar, k = np.log(10 * eps), 0.0, 0.0, 0
     window = []
     draws, aux = np.empty((n_draws, d)), []
