@@ -1,10 +1,13 @@
 import contextlib
+import importlib
+import sys
 from pathlib import Path
 
 import dask
 import pytest
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +50,17 @@ def one_torch_thread():
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def benchmark_script(name: str):
+    """Import ``benchmarks/<name>.py`` as ``python benchmarks/<name>.py`` does: the folder first on
+    ``sys.path``; the folder's modules leave with it, so the scripts' ``common`` cannot shadow another."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))
+        for key, module in list(sys.modules.items()):
+            if Path(getattr(module, "__file__", None) or "/").parent == BENCH:
+                del sys.modules[key]

@@ -5,7 +5,6 @@ Nothing here times anything: the helpers are checked for what they return, the s
 
 import ast
 import importlib
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,6 +13,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from conftest import benchmark_script
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 HELPERS = {"common.py", "embedding_data.py"}  # modules the scripts import, not scripts
 SCRIPTS = sorted(p for p in BENCH.glob("*.py") if p.name not in HELPERS)
@@ -21,15 +22,8 @@ SCRIPTS = sorted(p for p in BENCH.glob("*.py") if p.name not in HELPERS)
 
 @pytest.fixture(scope="module")
 def common():
-    # as ``python benchmarks/x.py`` does: the folder first on sys.path; its modules leave with it
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("common")
-    finally:
-        sys.path.remove(str(BENCH))
-        for name, module in list(sys.modules.items()):
-            if Path(getattr(module, "__file__", None) or "/").parent == BENCH:
-                del sys.modules[name]
+    with benchmark_script("common") as module:
+        yield module
 
 
 def entry_point_problems(path: Path) -> list[str]:

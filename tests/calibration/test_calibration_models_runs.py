@@ -4,27 +4,17 @@ hbv has its own snow routine (``snow=`` does not apply to it): the script runs i
 option, and says so, where it used to fail on ``--snow``.
 """
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 
 import basinsx.models as bm
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from conftest import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    sys.path.insert(0, str(BENCH))  # as ``python benchmarks/calibration_models.py`` does
-    try:
-        yield importlib.import_module("calibration_models")
-    finally:
-        sys.path.remove(str(BENCH))
-        for name, module in list(sys.modules.items()):
-            if Path(getattr(module, "__file__", None) or "/").parent == BENCH:
-                del sys.modules[name]
+    with benchmark_script("calibration_models") as module:
+        yield module
 
 
 def test_every_run_is_one_the_model_takes(script):

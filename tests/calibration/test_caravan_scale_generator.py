@@ -1,9 +1,5 @@
 """The synthetic Caravan-size generator of benchmarks/caravan_scale.py: whole years bootstrapped, GR4J truth."""
 
-import importlib
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,19 +7,13 @@ import xarray as xr
 
 import basinsx
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from conftest import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def scale():
-    sys.path.insert(0, str(BENCH))  # as ``python benchmarks/caravan_scale.py`` does
-    try:
-        yield importlib.import_module("caravan_scale")
-    finally:
-        sys.path.remove(str(BENCH))
-        for name, module in list(sys.modules.items()):
-            if Path(getattr(module, "__file__", None) or "/").parent == BENCH:
-                del sys.modules[name]
+    with benchmark_script("caravan_scale") as module:
+        yield module
 
 
 def fake_real():
