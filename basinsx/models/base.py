@@ -292,6 +292,14 @@ class Model:
             np.maximum(pet, 0.0, out=pet)
         return f, neg
 
+    def _check_params(self, th) -> None:
+        """Raise ``ValueError`` naming the parameters if ``th`` is not finite or a positive one is not > 0."""
+        if not np.all(np.isfinite(th)):
+            raise ValueError(f"parameters must be finite; got {dict(zip(self.params, th))}")
+        bad = [p for p, v in zip(self.params, th) if p in self.positive and not v > 0]
+        if bad:
+            raise ValueError(f"{self.name}: parameters {bad} must be > 0; got {dict(zip(self.params, th))}")
+
     def _state_vector(self, initial_states) -> np.ndarray:
         """The kernel's flat ``x0`` from ``initial_states`` (name -> level), NaN where a state keeps its default."""
         if not self.continuation:
@@ -385,11 +393,7 @@ class Model:
         th = np.array(theta, dtype=np.float64).ravel()
         if th.shape[0] != len(self.params):
             raise ValueError(f"{self.name} needs {len(self.params)} parameters {self.params}; got {th.shape[0]}")
-        if not np.all(np.isfinite(th)):
-            raise ValueError(f"parameters must be finite; got {dict(zip(self.params, th))}")
-        bad = [p for p, v in zip(self.params, th) if p in self.positive and not v > 0]
-        if bad:
-            raise ValueError(f"{self.name}: parameters {bad} must be > 0; got {dict(zip(self.params, th))}")
+        self._check_params(th)
         x0 = self._state_vector(initial_states) if initial_states is not None or return_states else None
         f, neg = self.check_forcing(forcing)
         if neg:
@@ -478,16 +482,11 @@ class Model:
         positive = np.array([p in self.positive for p in self.params], dtype=bool)
         suspects |= ~(th[:, positive] > 0).all(1)
         for b in np.flatnonzero(suspects):  # the checks of run, for the basins that fail one
-            if not np.all(np.isfinite(th[b])):
-                raise ValueError(f"basin {b}: parameters must be finite; got {dict(zip(self.params, th[b]))}")
-            bad = [p for p, v in zip(self.params, th[b]) if p in self.positive and not v > 0]
-            if bad:
-                raise ValueError(f"basin {b}: {self.name}: parameters {bad} must be > 0; got "
-                                 f"{dict(zip(self.params, th[b]))}")
-            problem = forcing_problem(f[b], self.forcings)
-            if problem:
-                row, col, what = problem
-                raise ValueError(f"basin {b}: forcing {self.forcings[row]!r} is {what} at time index {col}")
+            try:
+                self._check_params(th[b])
+                self.check_forcing(f[b])
+            except ValueError as err:
+                raise ValueError(f"basin {b}: {err}") from err
         warmup = int(warmup)
         if not 0 <= warmup < f.shape[2]:
             raise ValueError(f"warmup must lie in [0, {f.shape[2]}) days; got {warmup}")
