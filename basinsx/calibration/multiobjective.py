@@ -14,7 +14,7 @@ import xarray as xr
 
 from .. import models
 from ..inputs import model_inputs, period_slice
-from .driver import basin_inputs, period_text
+from .driver import basin_inputs, calibration_window
 from .losses import Loss, get_loss
 from .optimize import Problem, calibrate_basin, lbfgsb
 
@@ -122,14 +122,7 @@ def pareto(ds: xr.Dataset, model="gr4j", losses=("kge", "lognse"), n_points: int
     missing = [n for n in variables if n not in ds]
     if missing:
         raise KeyError(f"pareto needs variables {missing} for model {model_obj.name!r}")
-    time = ds.indexes["time"]
-    cal = ds.sel(time=period) if period is not None else ds.isel(time=slice(int(warmup), None))
-    if cal.sizes["time"] == 0:
-        raise ValueError(f"calibration period {period_text(period)} selects no days of the record "
-                         f"{time[0].date()} to {time[-1].date()}")
-    first, last = time.get_loc(cal.indexes["time"][0]), time.get_loc(cal.indexes["time"][-1])
-    spin = min(int(warmup), first)
-    sub = ds[variables].isel(time=slice(first - spin, last + 1))
+    sub, spin, span = calibration_window(ds, variables, period, warmup)
     arrays = [sub[n].reset_coords(drop=True) for n in variables]
     arrays = [a.chunk({"time": -1}) if a.chunks is not None else a for a in arrays]
     n, d = int(n_points), len(model_obj.params)
@@ -147,7 +140,6 @@ def pareto(ds: xr.Dataset, model="gr4j", losses=("kge", "lognse"), n_points: int
     out = xr.Dataset(dict(zip(("params", "loss", "dominated", "n_evals", "message"), results)))
     out = out.assign_coords(param=list(model_obj.params), objective=names, point=np.arange(n),
                             weight=("point", np.linspace(0.0, 1.0, n)))
-    span = f"{cal.indexes['time'][0].date()}/{cal.indexes['time'][-1].date()}"
     out["params"].attrs = {"long_name": f"{model_obj.name} parameters on the front"}
     out["loss"].attrs = {"long_name": f"losses over {span} (minimised)", "units": "1"}
     out["dominated"].attrs = {"long_name": "another point of the front is at least as good in both losses"}

@@ -25,7 +25,7 @@ from scipy.special import expit, logit
 from .. import flags, models
 from ..inputs import model_inputs, period_slice
 from ..models.base import forcing_problem
-from .driver import basin_inputs, period_text
+from .driver import basin_inputs, calibration_window
 from .hmc import ess, nuts, rhat
 from .likelihood import PosteriorLoss, get_likelihood
 from .optimize import calibrate_basin, log_scaled
@@ -385,14 +385,7 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
     if missing:
         raise KeyError(f"posterior needs variables {missing} for model {model_obj.name!r}; the dataset has "
                        f"{sorted(ds.data_vars)}")
-    time = ds.indexes["time"]
-    cal = ds.sel(time=period) if period is not None else ds.isel(time=slice(int(warmup), None))
-    if cal.sizes["time"] == 0:
-        raise ValueError(f"calibration period {period_text(period)} selects no days of the record "
-                         f"{time[0].date()} to {time[-1].date()}")
-    first, last = time.get_loc(cal.indexes["time"][0]), time.get_loc(cal.indexes["time"][-1])
-    spin = min(int(warmup), first)
-    sub = ds[names].isel(time=slice(first - spin, last + 1))
+    sub, spin, span = calibration_window(ds, names, period, warmup)
     arrays = [sub[n].reset_coords(drop=True) for n in names]
     arrays = [a.chunk({"time": -1}) if a.chunks is not None else a for a in arrays]
     chunks = next((a.chunksizes for a in arrays if a.chunks is not None), None)
@@ -428,13 +421,12 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
     )
     out = xr.Dataset(dict(zip(_OUTPUTS, results))).assign_coords(coords)
     # the likelihoods' offsets scale with the mean observed flow: predictive() needs it
-    out["flow_mean"] = cal[flow].reset_coords(drop=True).astype(np.float64).mean("time")
+    out["flow_mean"] = sub[flow].isel(time=slice(spin, None)).reset_coords(drop=True).astype(np.float64).mean("time")
     out["flow_mean"].attrs = {"long_name": "mean observed flow in the calibration period", "units": "mm d-1"}
     units = getattr(model_obj, "units", {}) or {}
     params = list(model_obj.params)
     out = out.assign_coords(param=params, param_=params, chain=np.arange(int(n_chains)), draw=np.arange(int(n_draws)),
                             param_units=("param", [str(units.get(p, "")) for p in params]))
-    span = f"{cal.indexes['time'][0].date()}/{cal.indexes['time'][-1].date()}"
     what = "Laplace approximation" if method == "laplace" else "NUTS"
     attrs = {
         "draws": f"posterior draws of the {model_obj.name} parameters ({what}; units: param_units)",
