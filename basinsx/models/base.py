@@ -449,7 +449,8 @@ class Model:
         theta : array_like (basin, d)
             Parameters in physical units, order of :attr:`params`.
         forcing : array_like (basin, len(forcings), T)
-            Daily forcing of each basin (negative PET is set to zero, silently).
+            Daily forcing of each basin (negative PET is set to zero, with one
+            :class:`NegativePETWarning` per call naming the basins).
         warmup : int
             Leading days run but not reported.
         sensitivities : bool
@@ -471,9 +472,11 @@ class Model:
                 or f.shape[1] != len(self.forcings):
             raise ValueError(f"need theta (basin, {len(self.params)}) and forcing (basin, {len(self.forcings)}, T) "
                              f"for the same basins; got shapes {th.shape} and {f.shape}")
+        negative = (f[:, self.forcings.index("pet")] < 0).sum(1)
         batch = getattr(self.kernel, "batch", None)
         if batch is None or self.snow not in (None, "degree_day"):
             out = [self._run_basin(b, th[b], f[b], warmup, sensitivities) for b in range(th.shape[0])]
+            _warn_negative_pet(negative)
             q = np.stack([o[0] for o in out])
             return q, (np.stack([o[1] for o in out]) if sensitivities else None)
         suspects = ~(np.isfinite(th).all(1) & np.isfinite(f).all((1, 2)))
@@ -492,6 +495,7 @@ class Model:
             raise ValueError(f"warmup must lie in [0, {f.shape[2]}) days; got {warmup}")
         pet = f[:, self.forcings.index("pet")]
         np.maximum(pet, 0.0, out=pet)
+        _warn_negative_pet(negative)
         q, jac = batch(th, f, warmup, bool(sensitivities), SNOW_CODES[self.snow] if self.snow else 0)
         if not np.all(np.isfinite(q)):
             raise FloatingPointError(f"{self.name}: non-finite flow in basins "
@@ -499,10 +503,17 @@ class Model:
         return q, (jac if sensitivities else None)
 
     def _run_basin(self, b, theta, forcing, warmup, sensitivities):
-        """:meth:`run` of basin ``b`` of a batch, its errors naming the basin."""
+        """:meth:`run` of basin ``b`` of a batch, its errors naming the basin (negative PET is warned per batch)."""
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NegativePETWarning)
                 return self.run(theta, forcing, warmup=warmup, sensitivities=sensitivities)
         except ValueError as err:
             raise ValueError(f"basin {b}: {err}") from err
+
+
+def _warn_negative_pet(negative: np.ndarray) -> None:
+    """One :class:`NegativePETWarning` for a batch, naming the basins (indices) whose PET was clipped."""
+    if negative.any():
+        warnings.warn(f"{int(negative.sum())} negative PET values treated as zero, in basins "
+                      f"{np.flatnonzero(negative).tolist()}", NegativePETWarning, stacklevel=3)
