@@ -39,9 +39,12 @@ def raise_if_dask_computes(max_computes: int = 0):
         yield scheduler
 
 
-@contextlib.contextmanager
+@pytest.fixture(scope="module")
 def one_torch_thread():
-    """One intra-op torch thread: the CI runners are shared, and small networks run several times faster on one."""
+    """One intra-op torch thread: the CI runners are shared, and small networks run several times faster on one.
+
+    Modules that train networks use it for every test: ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
     import torch
 
     before = torch.get_num_threads()

@@ -58,12 +58,7 @@ def basins(n=4, days=400, seed=0):
         coords={"basin": [f"b{i}" for i in range(n)], "time": time})
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

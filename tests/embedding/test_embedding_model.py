@@ -3,19 +3,12 @@
 import numpy as np
 import pytest
 
-from conftest import one_torch_thread
-
 torch = pytest.importorskip("torch")
 
 # imported after the importorskip: basinsx.embedding needs torch
 from basinsx.embedding.model import ntxent_loss, triplet_loss  # noqa: E402
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """torch's default thread pool oversubscribes shared CPUs; small models are fastest on one."""
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_contrastive_losses_prefer_clustered_embeddings():

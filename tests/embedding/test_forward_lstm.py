@@ -5,19 +5,12 @@ import pytest
 import xarray as xr
 from embedding_cases import synthetic
 
-from conftest import one_torch_thread
-
 torch = pytest.importorskip("torch")
 
 # imported after the importorskip: basinsx.embedding needs torch
 from basinsx.embedding import ForwardLSTM  # noqa: E402
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """torch's default thread pool oversubscribes shared CPUs; small models are fastest on one."""
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ import pytest
 import xarray as xr
 from embedding_cases import SMALL, synthetic
 
-from conftest import one_torch_thread
-
 torch = pytest.importorskip("torch")
 
 # imported after the importorskip: basinsx.embedding needs torch
@@ -18,12 +16,7 @@ from basinsx.embedding import KGSSL, data, embed, evaluate  # noqa: E402
 from basinsx.embedding.model import masked_mse  # noqa: E402
 from basinsx.embedding.readout import fit_ridge  # noqa: E402
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """torch's default thread pool oversubscribes shared CPUs; small models are fastest on one."""
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,10 @@ import pytest
 
 from basinsx.inverse import channel_fields
 
-from conftest import one_torch_thread
-
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_vae_reducer_learns_channels(tmp_path):

@@ -18,12 +18,7 @@ torch = pytest.importorskip("torch")
 models = pytest.importorskip("basinsx.models")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class GR4JFlow:

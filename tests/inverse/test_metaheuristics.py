@@ -6,15 +6,10 @@ from inverse_cases import BOUNDS, OBS, REVERSED, decay_sets, kernel_fit, y_label
 
 from basinsx.inverse import as_bounds, minimize, objective
 
-from conftest import one_torch_thread
-
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,10 @@ from inverse_cases import decay_sets, kernel_fit
 
 from basinsx.inverse import Surrogate
 
-from conftest import one_torch_thread
-
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

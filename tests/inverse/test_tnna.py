@@ -7,17 +7,12 @@ from inverse_cases import BOUNDS, OBS, REVERSED, TRUTH, T, decay, decay_sets, ke
 
 from basinsx.inverse import TNNA, Surrogate, as_bounds, local_refine, objective
 
-from conftest import one_torch_thread
-
 TNNA_KW = {"hidden": (32,), "epochs": 60, "lr": 3e-3}
 
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,11 @@ from scipy.optimize import minimize
 
 from basinsx.inverse import TNNA, Surrogate
 
-from conftest import one_torch_thread
-
 torch = pytest.importorskip("torch")
 TRUTH = np.array([1.3, 1.7, 0.4])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
