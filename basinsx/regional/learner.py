@@ -113,12 +113,19 @@ def _network(n_in: int, n_out: int, hidden: int, layers: int):
     return nn.Sequential(*body, nn.Linear(sizes[-1], n_out), nn.Sigmoid())
 
 
-def window_loss(q, obs, scale, kind: str = "nse"):
-    """Mean over basins of ``1 - NSE`` (squared error over ``scale``, the basin's flow variance) or ``1 - KGE``.
+def window_loss(q, obs, scale, kind: str = "nse", mean=None):
+    """Mean over basins of ``1 - NSE`` or ``1 - KGE`` of a window, on the basins' training-period scales.
 
+    ``"nse"``: squared error over ``scale``, the basin's flow variance. ``"kge"``:
+    ``sqrt((r - 1)^2 + ((s_q - s_o) / sqrt(scale))^2 + ((m_q - m_o) / mean)^2)`` with the window's
+    correlation ``r``, standard deviations ``s`` and means ``m``, and the basin's ``mean`` flow: this
+    is ``1 - KGE`` of the window where its observed mean and deviation are the basin's, and stays
+    bounded in a dry window, where KGE's ratios ``s_q / s_o``, ``m_q / m_o`` divide by about zero.
     ``obs`` NaN days are masked; basins without an observed day in the window do not count.
     """
     torch = _torch()
+    if kind == "kge" and mean is None:
+        raise ValueError("the KGE loss needs mean=, the basins' mean flow over the training period")
     mask = torch.isfinite(obs)
     n = mask.sum(1)
     has = n > 1
@@ -131,7 +138,7 @@ def window_loss(q, obs, scale, kind: str = "nse"):
         dq, dy = (q - mq[:, None]) * mask, (y - my[:, None]) * mask
         sq, sy = torch.sqrt((dq * dq * w).sum(1) + 1e-12), torch.sqrt((dy * dy * w).sum(1) + 1e-12)
         r = (dq * dy * w).sum(1) / (sq * sy)
-        per = torch.sqrt((r - 1) ** 2 + (sq / sy - 1) ** 2 + (mq / my.clamp(min=1e-6) - 1) ** 2)
+        per = torch.sqrt((r - 1) ** 2 + ((sq - sy) / torch.sqrt(scale)) ** 2 + ((mq - my) / mean) ** 2)
     return per[has].mean() if has.any() else q.sum() * 0.0
 
 
@@ -322,6 +329,7 @@ class ParameterLearner:
         cfg = self.config
         m = self.model
         scale = torch.as_tensor(np.nanvar(obs, axis=1) + 1e-3, dtype=torch.float32, device=cfg["device"])
+        mean = torch.as_tensor(np.maximum(np.nanmean(obs, axis=1), 1e-3), dtype=torch.float64, device=cfg["device"])
         torch.manual_seed(cfg["seed"])
         net = _network(x.shape[1], len(m.params), cfg["hidden"], cfg["layers"]).to(cfg["device"])
         optimizer = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
@@ -340,7 +348,7 @@ class ParameterLearner:
                 theta = to_physical(net(x[b]).double(), m, cfg["log_scale"])
                 q = run_exact(theta, m, forcing[b[:, None], :, days].transpose(0, 2, 1), warmup)
                 target = torch.as_tensor(obs[b[:, None], days[:, warmup:]], dtype=q.dtype, device=q.device)
-                loss = window_loss(q, target, scale[b].double(), cfg["loss"])
+                loss = window_loss(q, target, scale[b].double(), cfg["loss"], mean=mean[b])
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
