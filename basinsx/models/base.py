@@ -467,7 +467,7 @@ class Model:
             As :meth:`run`, naming the basin (its index).
         """
         th = np.array(theta, dtype=np.float64, order="C")
-        f = np.array(forcing, dtype=np.float64, order="C")
+        f = np.asarray(forcing, dtype=np.float64, order="C")  # copied below only to clip negative PET
         if th.ndim != 2 or f.ndim != 3 or th.shape != (f.shape[0], len(self.params)) \
                 or f.shape[1] != len(self.forcings):
             raise ValueError(f"need theta (basin, {len(self.params)}) and forcing (basin, {len(self.forcings)}, T) "
@@ -493,9 +493,10 @@ class Model:
         warmup = int(warmup)
         if not 0 <= warmup < f.shape[2]:
             raise ValueError(f"warmup must lie in [0, {f.shape[2]}) days; got {warmup}")
-        pet = f[:, self.forcings.index("pet")]
-        np.maximum(pet, 0.0, out=pet)
-        _warn_negative_pet(negative)
+        if negative.any():
+            f = f.copy()
+            np.maximum(f[:, self.forcings.index("pet")], 0.0, out=f[:, self.forcings.index("pet")])
+            _warn_negative_pet(negative)
         q, jac = batch(th, f, warmup, bool(sensitivities), SNOW_CODES[self.snow] if self.snow else 0)
         if not np.all(np.isfinite(q)):
             raise FloatingPointError(f"{self.name}: non-finite flow in basins "
