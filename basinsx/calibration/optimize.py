@@ -10,13 +10,14 @@ A gradient step's model run carries the sensitivities (one forward pass gives ``
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import minimize
 
 from ..design import latin_hypercube  # the unit-cube design, shared with basinsx.inverse
-from ..models.base import default_transform
+from ..models.base import SNOW_CODES, NegativePETWarning, default_transform
 from .losses import KGE, NSE, get_loss
 
 #: Loss reported to L-BFGS-B for a parameter set at which the model fails.
@@ -25,6 +26,8 @@ FAILED_RUN_PENALTY = 1e10
 MERGE_RADIUS = 0.02
 #: Consecutive L-BFGS-B iterations with a relative loss decrease below ``tol`` that end a start.
 SLOW_ITERATIONS = 2
+#: Snow options run inside the model's kernel (name -> its snow code): the direct path takes them.
+DIRECT_SNOW = {"degree_day": SNOW_CODES["degree_day"]}
 #: Unit-cube values at which a parameter without gradient at the optimum is tried (plain runs).
 SCAN = np.linspace(0.0, 1.0, 11)
 
@@ -64,6 +67,7 @@ class Problem:
         self.log = log_scaled(model, log_scale)
         self.lo = np.where(self.log, np.log(np.where(self.log, lo, 1.0)), lo)
         self.width = np.where(self.log, np.log(np.where(self.log, hi, 1.0)), hi) - self.lo
+        self._kernel = self._direct()
         self.n_evals = 0
         self.n_plain = 0  # of n_evals, runs without sensitivities (screening)
         self.last_value = np.nan
@@ -81,6 +85,29 @@ class Problem:
         v = np.where(self.log, np.log(np.where(self.log, theta, 1.0)), theta)
         return np.clip((v - self.lo) / self.width, 0.0, 1.0)
 
+    def _direct(self):
+        """The model's kernel on the forcing checked once, called as ``f(theta, sens) -> (q, J)``; or None.
+
+        ``Model.run`` checks its inputs on every call (the forcing's values, the parameters):
+        here they are checked once per basin, the forcing by ``check_forcing`` (negative PET
+        clipped, warned once) and the parameters by the bounds, which the unit cube keeps them
+        in and whose positive parameters must then be > 0. Models with solver options (ODE
+        models) or a snow module run in Python (CemaNeige) keep ``Model.run``.
+        """
+        model = self.model
+        kernel = getattr(model, "kernel", None)
+        if (kernel is None or not hasattr(model, "check_forcing") or self.solver_options
+                or getattr(model, "solver_options", None) or getattr(model, "snow", None) not in (None, *DIRECT_SNOW)
+                or any(model.bounds[p][0] <= 0 for p in getattr(model, "positive", ()))):
+            return None
+        forcing, negative = model.check_forcing(self.forcing)
+        if not 0 <= self.warmup < forcing.shape[1]:
+            return None  # Model.run raises what is wrong
+        if negative:
+            warnings.warn(f"{negative} negative PET values treated as zero", NegativePETWarning, stacklevel=4)
+        warmup, snow = self.warmup, DIRECT_SNOW.get(model.snow, 0)
+        return lambda theta, sens: kernel(theta, forcing, warmup, sens, snow)
+
     def _run(self, u):
         """Flow, ``J = dq/dtheta`` and the chain-rule factor ``dtheta/du`` (applied to d-vectors, not to J)."""
         self.n_evals += 1
@@ -90,19 +117,31 @@ class Problem:
             raise FloatingPointError(f"the model produced non-finite flow at theta={theta}")
         return q, J, self.width * np.where(self.log, theta, 1.0)
 
+    def _loss(self, u, sens):
+        """Loss, its unit-cube gradient (None without ``sens``) and the flow at ``u``.
+
+        Raises FloatingPointError where the model fails (non-finite flow).
+        """
+        self.n_evals += 1
+        theta = self.theta(u)
+        if self._kernel is not None:
+            q, J = self._kernel(theta, sens)
+        else:
+            q, J = self.model.run(theta, self.forcing, warmup=self.warmup, sensitivities=sens,
+                                  **self.solver_options)
+        if not np.all(np.isfinite(q)):
+            raise FloatingPointError(f"the model produced non-finite flow at theta={theta}")
+        # without sensitivities J is empty: the fused loss kernels compute the value alone
+        value, grad = self.loss.value_grad(q, J if sens else np.empty((q.size, 0)), self.obs)
+        return value, (grad * self.width * np.where(self.log, theta, 1.0) if sens else None), q
+
     def value(self, u):
         """Loss of a plain run (no sensitivities: about half the cost of a run with them); ``inf`` where it fails."""
-        self.n_evals += 1
         self.n_plain += 1
         try:
-            q = self.model.run(self.theta(u), self.forcing, warmup=self.warmup, sensitivities=False,
-                               **self.solver_options)[0]
+            value, _, q = self._loss(u, False)
         except FloatingPointError:
             return np.inf
-        if not np.all(np.isfinite(q)):
-            return np.inf
-        # value_grad with an empty J: the fused loss kernels compute the value alone
-        value = self.loss.value_grad(q, np.empty((q.size, 0)), self.obs)[0]
         self._keep(value, u, q)
         return value
 
@@ -117,12 +156,11 @@ class Problem:
         penalty, so that a line search backs off (scipy's cannot handle ``inf``).
         """
         try:
-            q, J, dtheta = self._run(u)
+            value, grad, q = self._loss(u, True)
         except FloatingPointError:
             return FAILED_RUN_PENALTY, np.zeros(len(u))
-        value, grad = self.loss.value_grad(q, J, self.obs)
-        self._keep(value, u, q, grad * dtheta)
-        return value, grad * dtheta
+        self._keep(value, u, q, grad)
+        return value, grad
 
     def residual_jac(self, u):
         """Residual vector and its Jacobian in the unit cube (residual losses only)."""
