@@ -3,9 +3,13 @@
 airGR's ``frun_GR4J.f90``, ``frun_GR5J.f90`` and ``frun_GR6J.f90`` share the production store,
 percolation, unit hydrographs and routing store operation by operation; they differ in the
 exchange term, the unit-hydrograph layout and GR6J's exponential store. :func:`gr_kernel`
-follows all three (same operations in the same order, so the flow is bit-equal to airGR) with
-the differences as branches on ``variant``. It is written out in one function on purpose:
-the same code split into helper functions (even inlined by numba) ran GR4J 2.5x slower.
+follows all three (same operations in the same order) with the differences as branches on
+``variant``, except that it multiplies by the reciprocals of ``x1``, ``x3`` and ``(9/4)^4``
+where airGR divides: a day is a chain of dependent operations (the production store's level
+feeds the next day's), and a division's latency is 3x a multiplication's, so a run is 1.2x
+faster while its flow stays within about 1e-12 relative of airGR's (no longer bit-equal). It is
+written out in one function on purpose: the same code split into helper functions (even
+inlined by numba) ran GR4J 2.5x slower.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ SWE, PROD, ROUT, EXP, UH1, UH2, N_STATES = 0, 1, 2, 3, 4, 4 + NH, 4 + 3 * NH
 B = float(np.float32(0.9))  # share of PR routed through UH1 (GR4J, GR6J) or the routing store (GR5J)
 C = float(np.float32(0.4))  # share of UH1's output going to GR6J's exponential store
 PERC = 25.62890625  # (9/4)^4
+IPERC = 1.0 / PERC
 D = 2.5  # unit-hydrograph exponent
 
 
@@ -117,6 +122,10 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
     x5 = theta[4] if variant >= 5 else 0.0
     x6 = theta[5] if variant == 6 else 1.0
     o1, do1, o2, do2 = unit_hydrographs(x4)
+    # reciprocals: multiplications in place of airGR's divisions shorten each day's chain (module docstring)
+    ix1 = 1.0 / x1
+    ix3 = 1.0 / x3
+    ix6 = 1.0 / x6
     nuh1 = max(1, min(NH - 1, int(x4 + 1.0)))
     nuh2 = max(1, min(2 * NH - 1, 2 * int(x4 + 1.0)))
     # what reaches the routing store and the direct branch: fr * uh1[0] and fd * uh2[0], except in
@@ -180,45 +189,47 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
         # production store: interception by PET, then store filling or evaporation
         if p1 <= e:
             en = e - p1
-            ws = en / x1
+            ws = en * ix1
             clip = ws > 13.0
             if clip:
                 ws = 13.0
             ex = np.exp(2.0 * ws)
             tws = (ex - 1.0) / (ex + 1.0)
-            sr = s / x1
+            sr = s * ix1
             num = s * (2.0 - sr) * tws
             den = 1.0 + (1.0 - sr) * tws
             er = num / den
+            iden = 1.0 / den if sens else 0.0
             for j in pj:
-                dws = 0.0 if clip else -dp1[j] / x1 - (ws / x1 if j == 0 else 0.0)
+                dws = 0.0 if clip else -dp1[j] * ix1 - (ws * ix1 if j == 0 else 0.0)
                 dt = (1.0 - tws * tws) * dws
-                dsr = ds[j] / x1 - (sr / x1 if j == 0 else 0.0)
+                dsr = ds[j] * ix1 - (sr * ix1 if j == 0 else 0.0)
                 dnum = ds[j] * (2.0 - sr) * tws - s * dsr * tws + s * (2.0 - sr) * dt
                 dden = -dsr * tws + (1.0 - sr) * dt
-                ds[j] -= (dnum - er * dden) / den
+                ds[j] -= (dnum - er * dden) * iden
                 dpr[j] = 0.0
             s = s - er
             pr = 0.0
         else:
             pn = p1 - e
-            ws = pn / x1
+            ws = pn * ix1
             clip = ws > 13.0
             if clip:
                 ws = 13.0
             ex = np.exp(2.0 * ws)
             tws = (ex - 1.0) / (ex + 1.0)
-            sr = s / x1
+            sr = s * ix1
             ps = x1 * (1.0 - sr * sr) * tws / (1.0 + sr * tws)
             den = 1.0 + sr * tws
+            iden = 1.0 / den if sens else 0.0
             for j in pj:
                 da = 1.0 if j == 0 else 0.0
-                dws = 0.0 if clip else dp1[j] / x1 - ws / x1 * da
+                dws = 0.0 if clip else dp1[j] * ix1 - ws * ix1 * da
                 dt = (1.0 - tws * tws) * dws
-                dsr = ds[j] / x1 - sr / x1 * da
+                dsr = ds[j] * ix1 - sr * ix1 * da
                 dnum = (1.0 - sr * sr) * tws * da - x1 * 2.0 * sr * dsr * tws + x1 * (1.0 - sr * sr) * dt
                 dden = dsr * tws + sr * dt
-                dps = (dnum - ps * dden) / den
+                dps = (dnum - ps * dden) * iden
                 ds[j] += dps
                 dpr[j] = dp1[j] - dps
             pr = pn - ps
@@ -230,17 +241,17 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
                 ds[j] = 0.0
 
         # percolation
-        sr1 = s / x1
+        sr1 = s * ix1
         sr = sr1 * sr1
         sr = sr * sr
-        u = 1.0 + sr / PERC
+        u = 1.0 + sr * IPERC
         g = 1.0 / np.sqrt(np.sqrt(u))
         perc = s * (1.0 - g)
         cg = -0.25 * g / u
         s3 = 4.0 * sr1 * sr1 * sr1
         for j in pj:
-            dsr = ds[j] / x1 - (sr1 / x1 if j == 0 else 0.0)
-            dg = cg * (s3 * dsr / PERC)
+            dsr = ds[j] * ix1 - (sr1 * ix1 if j == 0 else 0.0)
+            dg = cg * (s3 * dsr * IPERC)
             dperc = ds[j] * (1.0 - g) - s * dg
             ds[j] -= dperc
             dpr[j] += dperc
@@ -275,17 +286,17 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
             duh2[3, 2 * NH - 1] = do2[2 * NH - 1] * prhu2
 
         # groundwater exchange: x2 (R/x3)^3.5 (GR4J), x2 (R/x3 - x5) (GR5J, GR6J)
-        rr = r / x3
+        rr = r * ix3
         if variant == 4:
             exch = x2 * rr * rr * rr * np.sqrt(rr)
             c35 = 3.5 * x2 * rr * rr * np.sqrt(rr)
             for j in range(nd):
-                drr = dr[j] / x3 - (rr / x3 if j == 2 else 0.0)
+                drr = dr[j] * ix3 - (rr * ix3 if j == 2 else 0.0)
                 dexch[j] = c35 * drr + (rr * rr * rr * np.sqrt(rr) if j == 1 else 0.0)
         else:
             exch = x2 * (rr - x5)
             for j in range(nd):
-                drr = dr[j] / x3 - (rr / x3 if j == 2 else 0.0)
+                drr = dr[j] * ix3 - (rr * ix3 if j == 2 else 0.0)
                 dexch[j] = x2 * (drr - (1.0 if j == 4 else 0.0)) + (rr - x5 if j == 1 else 0.0)
 
         # routing store
@@ -297,7 +308,7 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
         else:
             for j in range(nd):
                 dr[j] += fr * duhr[j, 0] + dexch[j]
-        rr1 = r / x3
+        rr1 = r * ix3
         rr = rr1 * rr1
         rr = rr * rr
         u = 1.0 + rr
@@ -306,7 +317,7 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
         cg = -0.25 * g / u
         r3 = 4.0 * rr1 * rr1 * rr1
         for j in range(nd):
-            drr = dr[j] / x3 - (rr1 / x3 if j == 2 else 0.0)
+            drr = dr[j] * ix3 - (rr1 * ix3 if j == 2 else 0.0)
             dg = cg * (r3 * drr)
             dqr = dr[j] * (1.0 - g) - r * dg
             dr[j] -= dqr
@@ -332,7 +343,7 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
                 qx = x6 * np.log(ea + 1.0)
             for j in range(nd):
                 dx[j] += C * duh1[j, 0] + dexch[j]
-                dar = 0.0 if clip else dx[j] / x6 - (ar / x6 if j == 5 else 0.0)
+                dar = 0.0 if clip else dx[j] * ix6 - (ar * ix6 if j == 5 else 0.0)
                 d6 = 1.0 if j == 5 else 0.0
                 if ar > 7.0:
                     dqx = dx[j] + (d6 - x6 * dar) / ea
@@ -384,6 +395,10 @@ def gr_batch(theta, forcing, warmup, sens, snow, variant):
     return q, jac
 
 
+#: The kernel's ``x0`` for the default start (read only).
+_DEFAULT_START = np.full(N_STATES, np.nan)
+
+
 def _layout(variant, snow):
     """Offsets in the kernel's state vector of the entries of ``Model.states`` (flattened, in their order)."""
     uh = [] if variant == 5 else list(range(UH1, UH2))
@@ -398,6 +413,9 @@ def gr_run(theta, forcing, warmup, sens, snow, variant, x0=None):
     then ``production``, ``routing``, [``exponential``], [``uh1`` (NH)], ``uh2`` (2 NH)), NaN
     for the default start; ``x_end`` the same states after the last day.
     """
+    if x0 is None:  # the default start: no layout to build (a calibration's inner loop)
+        q, jac, _ = gr_kernel(theta, forcing, warmup, sens, snow, variant, _DEFAULT_START)
+        return q, jac
     layout = _layout(variant, snow)
     full = np.full(N_STATES, np.nan)
     if x0 is not None:
