@@ -67,7 +67,7 @@ class Problem:
         self.log = log_scaled(model, log_scale)
         self.lo = np.where(self.log, np.log(np.where(self.log, lo, 1.0)), lo)
         self.width = np.where(self.log, np.log(np.where(self.log, hi, 1.0)), hi) - self.lo
-        self._kernel = self._direct()
+        self._kernel, self._many = self._direct()
         self.n_evals = 0
         self.n_plain = 0  # of n_evals, runs without sensitivities (screening)
         self.last_value = np.nan
@@ -86,7 +86,10 @@ class Problem:
         return np.clip((v - self.lo) / self.width, 0.0, 1.0)
 
     def _direct(self):
-        """The model's kernel on the forcing checked once, called as ``f(theta, sens) -> (q, J)``; or None.
+        """``(f, g)``: the model's kernel on the forcing checked once, ``f(theta, sens) -> (q, J)`` (or None).
+
+        ``g(thetas) -> flows`` runs many parameter sets ``(m, d)`` side by side without
+        sensitivities where the kernel has a ``many`` (GR4J without snow; else None): the screening.
 
         ``Model.run`` checks its inputs on every call (the forcing's values, the parameters):
         here they are checked once per basin, the forcing by ``check_forcing`` (negative PET
@@ -99,14 +102,16 @@ class Problem:
         if (kernel is None or not hasattr(model, "check_forcing") or self.solver_options
                 or getattr(model, "solver_options", None) or getattr(model, "snow", None) not in (None, *DIRECT_SNOW)
                 or any(model.bounds[p][0] <= 0 for p in getattr(model, "positive", ()))):
-            return None
+            return None, None
         forcing, negative = model.check_forcing(self.forcing)
         if not 0 <= self.warmup < forcing.shape[1]:
-            return None  # Model.run raises what is wrong
+            return None, None  # Model.run raises what is wrong
         if negative:
             warnings.warn(f"{negative} negative PET values treated as zero", NegativePETWarning, stacklevel=4)
         warmup, snow = self.warmup, DIRECT_SNOW.get(model.snow, 0)
-        return lambda theta, sens: kernel(theta, forcing, warmup, sens, snow)
+        many = getattr(kernel, "many", None)
+        return (lambda theta, sens: kernel(theta, forcing, warmup, sens, snow),
+                None if many is None or snow else lambda thetas: many(thetas, forcing, warmup))
 
     def _run(self, u):
         """Flow, ``J = dq/dtheta`` and the chain-rule factor ``dtheta/du`` (applied to d-vectors, not to J)."""
@@ -144,6 +149,20 @@ class Problem:
             return np.inf
         self._keep(value, u, q)
         return value
+
+    def values(self, u):
+        """:meth:`value` of each unit-cube point ``u (m, d)``, the runs side by side where the kernel can."""
+        if self._many is None:
+            return np.array([self.value(x) for x in u])
+        flows = self._many(self.theta(u))
+        self.n_evals += len(u)
+        self.n_plain += len(u)
+        out = np.full(len(u), np.inf)
+        for i, q in enumerate(flows):
+            if np.all(np.isfinite(q)):
+                out[i] = self.loss.value_grad(q, np.empty((q.size, 0)), self.obs)[0]
+                self._keep(out[i], u[i], q)
+        return out
 
     def _keep(self, value, u, q, grad=None):
         if value < self.best[0]:
@@ -291,7 +310,7 @@ def screened_starts(problem: Problem, n_screen: int, n_starts: int, seed=0, firs
     """
     first = np.empty((0, len(problem.lo))) if first is None else first
     u = np.vstack([first, latin_hypercube(max(n_screen - len(first), 0), len(problem.lo), seed)])
-    values = np.array([problem.value(x) for x in u])
+    values = problem.values(u)
     starts = []
     for k in np.argsort(values, kind="stable"):
         if len(starts) == n_starts or not np.isfinite(values[k]):

@@ -377,6 +377,100 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
 
 
 @njit(cache=True)
+def gr4j_many(theta, forcing, warmup):
+    """Plain GR4J runs (no snow, default start) of the sets ``theta (m, 4)`` on one forcing: ``q (m, T - warmup)``.
+
+    The flows equal :func:`gr_kernel`'s bit for bit (the same operations), but the sets advance
+    day by day together: one run is a chain of dependent operations, and independent chains
+    side by side keep the processor busy (a calibration's screening). The unit hydrographs of all
+    sets shift over the longest one's ordinates (the others' are zero there, as are their stores).
+    """
+    m = theta.shape[0]
+    n = forcing.shape[1]
+    q = np.zeros((m, n - warmup))
+    x1 = theta[:, 0].copy()
+    x2 = theta[:, 1].copy()
+    x3 = theta[:, 2].copy()
+    ix1 = 1.0 / x1
+    ix3 = 1.0 / x3
+    o1 = np.zeros((NH, m))  # set-minor: the shift of all sets' stores runs along rows
+    o2 = np.zeros((2 * NH, m))
+    nuh1 = 1
+    nuh2 = 1
+    for b in range(m):
+        u1, _, u2, _ = unit_hydrographs(theta[b, 3])
+        o1[:, b] = u1
+        o2[:, b] = u2
+        nuh1 = max(nuh1, min(NH - 1, int(theta[b, 3] + 1.0)))
+        nuh2 = max(nuh2, min(2 * NH - 1, 2 * int(theta[b, 3] + 1.0)))
+    s = INIT_LEVELS[0] * x1
+    r = INIT_LEVELS[1] * x3
+    pr = np.zeros(m)
+    uh1 = np.zeros((NH, m))
+    uh2 = np.zeros((2 * NH, m))
+    for k in range(n):
+        p1 = forcing[0, k]
+        e = forcing[1, k]
+        for b in range(m):  # production store and percolation
+            sb = s[b]
+            if p1 <= e:
+                ws = (e - p1) * ix1[b]
+                if ws > 13.0:
+                    ws = 13.0
+                ex = np.exp(2.0 * ws)
+                tws = (ex - 1.0) / (ex + 1.0)
+                sr = sb * ix1[b]
+                sb = sb - sb * (2.0 - sr) * tws / (1.0 + (1.0 - sr) * tws)
+                pb = 0.0
+            else:
+                pn = p1 - e
+                ws = pn * ix1[b]
+                if ws > 13.0:
+                    ws = 13.0
+                ex = np.exp(2.0 * ws)
+                tws = (ex - 1.0) / (ex + 1.0)
+                sr = sb * ix1[b]
+                ps = x1[b] * (1.0 - sr * sr) * tws / (1.0 + sr * tws)
+                pb = pn - ps
+                sb = sb + ps
+            if sb < 0.0:
+                sb = 0.0
+            sr1 = sb * ix1[b]
+            sr = sr1 * sr1
+            sr = sr * sr
+            perc = sb * (1.0 - 1.0 / np.sqrt(np.sqrt(1.0 + sr * IPERC)))
+            s[b] = sb - perc
+            pr[b] = pb + perc
+        for i in range(nuh1):
+            for b in range(m):
+                uh1[i, b] = uh1[i + 1, b] + o1[i, b] * (pr[b] * B)
+        for b in range(m):
+            uh1[NH - 1, b] = o1[NH - 1, b] * (pr[b] * B)
+        for i in range(nuh2):
+            for b in range(m):
+                uh2[i, b] = uh2[i + 1, b] + o2[i, b] * (pr[b] * (1.0 - B))
+        for b in range(m):
+            uh2[2 * NH - 1, b] = o2[2 * NH - 1, b] * (pr[b] * (1.0 - B))
+        for b in range(m):  # exchange, routing store, direct branch
+            rr = r[b] * ix3[b]
+            exch = x2[b] * rr * rr * rr * np.sqrt(rr)
+            rb = r[b] + 1.0 * uh1[0, b] + exch
+            if rb < 0.0:
+                rb = 0.0
+            rr1 = rb * ix3[b]
+            rr = rr1 * rr1
+            rr = rr * rr
+            qr = rb * (1.0 - 1.0 / np.sqrt(np.sqrt(1.0 + rr)))
+            r[b] = rb - qr
+            qd = 1.0 * uh2[0, b] + exch
+            if qd <= 0.0:
+                qd = 0.0
+            if k >= warmup:
+                q[b, k - warmup] = qr + qd
+    return q
+
+
+@njit(cache=True)
 def gr_batch(theta, forcing, warmup, sens, snow, variant):
     """:func:`gr_kernel` for basins ``theta (basin, d)``, ``forcing (basin, n_forcing, T)`` in one call.
 

@@ -89,3 +89,16 @@ def test_bad_forcing_still_raises_as_model_run_does(basin):
     f[0, 7] = np.nan
     with pytest.raises(ValueError, match="forcing 'prcp' is NaN at time index 7"):
         Problem(bm.get("gr4j"), f, obs, "kge", warmup=365)
+
+
+def test_screening_runs_side_by_side_equal_one_at_a_time(basin):
+    forcing, obs = basin
+    u = np.vstack([np.random.default_rng(2).random((12, 4)), np.zeros((1, 4)), np.ones((1, 4))])
+    many = Problem(bm.get("gr4j"), forcing[:2], obs, "kge", warmup=365)
+    one = Problem(Checked(bm.get("gr4j")), forcing[:2], obs, "kge", warmup=365)
+    assert many._many is not None and one._many is None
+    assert Problem(bm.get("gr4j", snow="degree_day"), forcing, obs, "kge", warmup=365)._many is None
+    np.testing.assert_array_equal(many.values(u), one.values(u))
+    assert many.n_evals == many.n_plain == one.n_evals == 14
+    np.testing.assert_array_equal(many.best[1], one.best[1])
+    np.testing.assert_array_equal(many.best[2], one.best[2])
