@@ -1,7 +1,7 @@
 """Benchmark 2: GR4J calibration quality and cost, basinsx vs GRsuite (Michel) vs spotpy SCE-UA.
 
 Same data (Caravan CAMELS-US, ERA5-Land forcing, ``../shared/data/caravan``), same model
-(the discrete daily GR4J; basinsx's ``gr4j`` is bit-equal to GRsuite's), same parameter
+(the discrete daily GR4J; basinsx's ``gr4j`` equals GRsuite's to rounding, 1e-12), same parameter
 bounds, same loss (1 - KGE 2009). Warm-up 1981, calibration 1982-1995, validation
 1996-2014 (warm-up 1995). Every method's parameters are scored by the same code.
 

@@ -1,4 +1,4 @@
-"""CemaNeige (with and without hysteresis) as a snow option: bit-equal to GRsuite, exact Jacobians, Dataset API, CLI."""
+"""CemaNeige (with and without hysteresis) as a snow option: GRsuite's flow to rounding, exact Jacobians, API, CLI."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""GR5J and GR6J: bit-equal to GRsuite (airGR port) on real forcing, exact Jacobians, the Dataset API and the CLI."""
+"""GR5J and GR6J: GRsuite's flow (airGR port) to rounding on real forcing, exact Jacobians, the Dataset API, CLI."""
 
 import numpy as np
 import pytest
