@@ -255,14 +255,15 @@ def calibration_window(ds: xr.Dataset, names, period, warmup: int):
         ``"YYYY-MM-DD/YYYY-MM-DD"``.
     """
     time = ds.indexes["time"]
-    cal = ds.sel(time=period) if period is not None else ds.isel(time=slice(int(warmup), None))
-    if cal.sizes["time"] == 0:
+    # positions on the index (as ds.sel finds them), then one selection: ds.sel first took twice the time
+    days = range(len(time))[time.slice_indexer(period.start, period.stop) if period is not None
+                            else slice(int(warmup), None)]
+    if len(days) == 0:
         raise ValueError(f"calibration period {period_text(period)} selects no days of the record "
                          f"{time[0].date()} to {time[-1].date()}")
-    first = time.get_loc(cal.indexes["time"][0])
-    last = time.get_loc(cal.indexes["time"][-1])
+    first, last = days[0], days[-1]
     spin = min(int(warmup), first)
-    span = f"{cal.indexes['time'][0].date()}/{cal.indexes['time'][-1].date()}"
+    span = f"{time[first].date()}/{time[last].date()}"
     return ds[names].isel(time=slice(first - spin, last + 1)), spin, span
 
 
@@ -290,21 +291,29 @@ def _calibrate_blocks(ds, sub, names, model, model_obj, **options):
 
 
 def _result_dataset(results, labels, model_obj, loss_obj, span: str, log_scale: bool) -> xr.Dataset:
-    """calibrate's result variables, named by ``OUTPUTS``, with units and long names, and ``at_bound``."""
-    out = xr.Dataset(dict(zip(OUTPUTS, results))).assign_coords(labels)
+    """calibrate's result variables, named by ``OUTPUTS``, with units and long names, and ``at_bound``.
+
+    Built in one constructor, attributes set on the variables: ``assign_coords`` and ``out[name].attrs``
+    (alignment, a DataArray per name) took 6.5 ms per call instead of 1.9 (one basin), a tenth of its calibration.
+    """
     units = getattr(model_obj, "units", {}) or {}
-    out = out.assign_coords(param=list(model_obj.params),
-                            param_units=("param", [str(units.get(p, "")) for p in model_obj.params]))
-    out["params"].attrs = {"long_name": f"calibrated {model_obj.name} parameters (units: param_units)"}
-    out["loss"].attrs = {"long_name": f"calibration loss ({loss_obj.name}) over {span}", "units": "1"}
-    out["kge"].attrs = {"long_name": f"Kling-Gupta efficiency (2009) over {span}", "units": "1"}
-    out["nse"].attrs = {"long_name": f"Nash-Sutcliffe efficiency over {span}", "units": "1"}
-    out["n_evals"].attrs = {"long_name": "model runs: plain (screening) and with sensitivities, each counts as one"}
-    out["converged"].attrs = {"long_name": "optimizer convergence of the best start"}
-    out["message"].attrs = {"long_name": "optimizer message of the best start, or why the basin failed"}
-    out["n_negative_pet"].attrs = {"long_name": "days of negative PET in the calibration window, clipped to zero",
-                                   "units": "d", "flag": "negative PET clipped to zero (days)",
-                                   "flag_category": "NegativePETWarning"}
+    out = xr.Dataset(dict(zip(OUTPUTS, results)),
+                     coords={**labels, "param": list(model_obj.params),
+                             "param_units": ("param", [str(units.get(p, "")) for p in model_obj.params])})
+    attrs = {
+        "params": {"long_name": f"calibrated {model_obj.name} parameters (units: param_units)"},
+        "loss": {"long_name": f"calibration loss ({loss_obj.name}) over {span}", "units": "1"},
+        "kge": {"long_name": f"Kling-Gupta efficiency (2009) over {span}", "units": "1"},
+        "nse": {"long_name": f"Nash-Sutcliffe efficiency over {span}", "units": "1"},
+        "n_evals": {"long_name": "model runs: plain (screening) and with sensitivities, each counts as one"},
+        "converged": {"long_name": "optimizer convergence of the best start"},
+        "message": {"long_name": "optimizer message of the best start, or why the basin failed"},
+        "n_negative_pet": {"long_name": "days of negative PET in the calibration window, clipped to zero",
+                           "units": "d", "flag": "negative PET clipped to zero (days)",
+                           "flag_category": "NegativePETWarning"},
+    }
+    for name, a in attrs.items():
+        out.variables[name].attrs = a
     out["at_bound"] = _at_bound(out["params"], model_obj, log_scale)
     return out
 

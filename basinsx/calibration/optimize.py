@@ -17,7 +17,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..design import latin_hypercube  # the unit-cube design, shared with basinsx.inverse
-from ..models.base import SNOW_CODES, NegativePETWarning, default_transform
+from ..models.base import SNOW_CODES, Model, NegativePETWarning, default_transform
 from .losses import KGE, NSE, get_loss
 
 #: Loss reported to L-BFGS-B for a parameter set at which the model fails.
@@ -98,11 +98,12 @@ class Problem:
         models) or a snow module run in Python (CemaNeige) keep ``Model.run``.
         """
         model = self.model
-        kernel = getattr(model, "kernel", None)
-        if (kernel is None or not hasattr(model, "check_forcing") or self.solver_options
-                or getattr(model, "solver_options", None) or getattr(model, "snow", None) not in (None, *DIRECT_SNOW)
-                or any(model.bounds[p][0] <= 0 for p in getattr(model, "positive", ()))):
+        # only a registry Model: another object's run (a wrapper delegating the rest) is what it means to run
+        if (not isinstance(model, Model) or type(model).run is not Model.run or self.solver_options
+                or model.solver_options or model.snow not in (None, *DIRECT_SNOW)
+                or any(model.bounds[p][0] <= 0 for p in model.positive)):
             return None, None
+        kernel = model.kernel
         forcing, negative = model.check_forcing(self.forcing)
         if not 0 <= self.warmup < forcing.shape[1]:
             return None, None  # Model.run raises what is wrong

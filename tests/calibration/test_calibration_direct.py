@@ -102,3 +102,18 @@ def test_screening_runs_side_by_side_equal_one_at_a_time(basin):
     assert many.n_evals == many.n_plain == one.n_evals == 14
     np.testing.assert_array_equal(many.best[1], one.best[1])
     np.testing.assert_array_equal(many.best[2], one.best[2])
+
+
+def test_a_wrapper_delegating_to_a_model_keeps_its_own_run(basin):
+    """An object that forwards everything but ``run`` to a Model (as the CLI's tests do) is run through ``run``."""
+    forcing, obs = basin
+
+    class Wrapper(Checked):
+        def __getattr__(self, name):
+            return getattr(self.model, name)
+
+    wrapped = Wrapper(bm.get("gr4j"))
+    p = Problem(wrapped, forcing[:2], obs, "kge", warmup=365)
+    assert p._kernel is None and p._many is None
+    p.values(np.full((3, 4), 0.5))
+    assert wrapped.calls == 3
