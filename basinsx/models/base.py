@@ -101,7 +101,9 @@ class ModelSpec:
     forcings : tuple of str
         ``("prcp", "pet", ...)``: precipitation and PET first, further names from :data:`KNOWN_FORCINGS`.
     solver_options : dict
-        Option name -> default, passed to the kernel in this order (ODE models).
+        Option name -> default, passed to the kernel in this order (ODE models); the default of
+        ``rtol``/``atol`` may be None (each method's default) or a dict ``{method: tolerance}`` for
+        a model that needs another than the method's default.
     snow : tuple of str
         The snow options of :data:`SNOW_CODES` the kernel implements.
     reference : str
@@ -367,9 +369,10 @@ class Model:
         return_states : bool
             Also return the states after the last day, as ``initial_states`` takes them.
         **solver_options
-            ODE models only: ``method`` ("adaptive" Heun-Euler, "fixed" Heun or "sdirk", the
-            L-stable implicit SDIRK2), ``n_sub`` (fixed steps per day), ``rtol``, ``atol`` (None:
-            the method's default), ``h0``, ``hmin``, ``hmax`` (days).
+            ODE models only: ``method`` ("adaptive" Heun-Euler, "fixed" Heun, or the L-stable
+            implicit "sdirk" (SDIRK2), "trbdf2", "esdirk3" of :mod:`basinsx.models.implicit`),
+            ``n_sub`` (fixed steps per day), ``rtol``, ``atol`` (None: the model's default for the
+            method), ``h0``, ``hmin``, ``hmax`` (days).
 
         Returns
         -------
@@ -413,8 +416,9 @@ class Model:
             if opts["method"] not in METHODS:
                 raise ValueError(f"method must be one of {METHODS}; got {opts['method']!r}")
             for k in ("rtol", "atol"):
-                if opts[k] is None:
-                    opts[k] = DEFAULT_TOLERANCE[opts["method"]]
+                if opts[k] is None or isinstance(opts[k], dict):
+                    # a model's default may be per method ({method: tol}); else the method's default
+                    opts[k] = (opts[k] or {}).get(opts["method"], DEFAULT_TOLERANCE[opts["method"]])
             tol = [float(opts[k]) for k in ("rtol", "atol", "h0", "hmin", "hmax")]
             if int(opts["n_sub"]) < 1 or min(tol) <= 0 or not tol[3] <= tol[2] <= tol[4] <= 1.0:
                 raise ValueError(f"need n_sub >= 1, positive tolerances and hmin <= h0 <= hmax <= 1 day; got {opts}")

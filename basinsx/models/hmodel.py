@@ -20,8 +20,8 @@ import numpy as np
 from numba import njit
 
 from .base import SNOW_CODES, ModelSpec, Parameter
-from .implicit import sdirk
-from .integrate import SOLVER_OPTIONS, Kernel, heun, rhs_functions
+from .implicit import dirk
+from .integrate import SOLVER_OPTIONS, Kernel, cache_on_kernels, heun, rhs_functions
 from .smooth import exp_flux
 
 A_I = 5.0  # shape of the interception evaporation / throughfall functions
@@ -111,11 +111,12 @@ def initial(theta):
 
 @njit(cache=True)
 def _run(theta, forcing, x0, s0, warmup, sens, snow, method, n_sub, rtol, atol, h0, hmin, hmax):
-    if method == 2:
-        return sdirk(rhs_core, snow, theta, forcing, x0, s0, warmup, sens, rtol, atol, h0, hmin, hmax)
+    if method >= 2:
+        return dirk(rhs_core, snow, method - 2, theta, forcing, x0, s0, warmup, sens, rtol, atol, h0, hmin, hmax)
     return heun(rhs_core, snow, theta, forcing, x0, s0, warmup, sens, method == 1, n_sub, rtol, atol, h0, hmin, hmax)
 
 
+cache_on_kernels(_run)
 _rhs, _rhs_snow = rhs_functions(rhs_core)
 SPEC = ModelSpec(
     "hmodel",

@@ -18,8 +18,8 @@ import numpy as np
 from numba import njit
 
 from .base import SNOW_CODES, ModelSpec, Parameter
-from .implicit import sdirk
-from .integrate import SOLVER_OPTIONS, Kernel, heun, rhs_functions
+from .implicit import dirk
+from .integrate import SOLVER_OPTIONS, Kernel, cache_on_kernels, heun, rhs_functions
 from .smooth import smooth_pos
 
 #: Smoothing width of the unfilled soil fraction; it bounds u^(bexp - 1) near saturation,
@@ -87,11 +87,12 @@ def initial(theta):
 
 @njit(cache=True)
 def _run(theta, forcing, x0, s0, warmup, sens, snow, method, n_sub, rtol, atol, h0, hmin, hmax):
-    if method == 2:
-        return sdirk(rhs_core, snow, theta, forcing, x0, s0, warmup, sens, rtol, atol, h0, hmin, hmax)
+    if method >= 2:
+        return dirk(rhs_core, snow, method - 2, theta, forcing, x0, s0, warmup, sens, rtol, atol, h0, hmin, hmax)
     return heun(rhs_core, snow, theta, forcing, x0, s0, warmup, sens, method == 1, n_sub, rtol, atol, h0, hmin, hmax)
 
 
+cache_on_kernels(_run)
 _rhs, _rhs_snow = rhs_functions(rhs_core)
 SPEC = ModelSpec(
     "hymod",

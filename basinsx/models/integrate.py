@@ -23,18 +23,40 @@ into which :func:`heun` and :func:`model_rhs` are inlined (numba IR inlining). A
 here cannot make it: numba caches neither a closure over a jitted function nor a jitted
 function taking one as an argument (checked with numba 0.6x: both key the cache index on the
 dispatcher's per-process uuid, so every new process misses and writes another ``.nbc``).
-numba keys the module's cache on its own file only, so after editing this module remove
-``basinsx/models/__pycache__/*.nb[ic]``.
+numba stamps a function's cache with its own file only; :func:`cache_on_kernels` adds the
+sources of the kernels compiled into ``_run``, so that editing them recompiles it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 from numba import njit
 
 from .snow import couple_snow, snow_rates
+
+#: The sources compiled into each ODE model's ``_run`` besides the model's own file.
+KERNEL_SOURCES = tuple(Path(__file__).with_name(f) for f in ("integrate.py", "implicit.py", "snow.py", "smooth.py"))
+
+
+def cache_on_kernels(dispatcher, sources=KERNEL_SOURCES):
+    """Key the numba cache of ``dispatcher`` (``njit(cache=True)``, not yet called) on ``sources`` too.
+
+    numba reuses a cached compilation while the function's own file is unchanged, even when the
+    jitted functions inlined into it or called by it (here :func:`heun`, the implicit schemes, the
+    snow rates) have changed: a stale kernel, silently. Mixing the bytes of ``sources`` into the
+    cache's source stamp invalidates it with them. Returns ``dispatcher``.
+    """
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if cache_file is not None:  # numba's internals; without them the plain cache stays
+        digest = hashlib.sha256(repr(cache_file._source_stamp).encode())
+        for path in sources:
+            digest.update(Path(path).read_bytes())
+        cache_file._source_stamp = digest.hexdigest()
+    return dispatcher
 
 
 @njit(cache=True)
@@ -193,11 +215,12 @@ def heun(core, snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, a
 #: Solver options of the ODE models and their defaults (days); ``rtol``/``atol`` None: the method's default.
 SOLVER_OPTIONS = {"method": "adaptive", "n_sub": 4, "rtol": None, "atol": None, "h0": 1e-3, "hmin": 1e-4, "hmax": 1.0}
 #: The integration methods; a method's index is its code in the kernels' ``method`` argument.
-METHODS = ("adaptive", "fixed", "sdirk")
-#: Default ``rtol`` = ``atol`` of each method: the paper's setting for Heun; for SDIRK2 (local error
-#: control of its first-order embedded solution) the value that keeps the flow within 1e-3 of a tight
-#: reference (``benchmarks/ode_integrators.py``).
-DEFAULT_TOLERANCE = {"adaptive": 1e-5, "fixed": 1e-5, "sdirk": 1e-3}
+METHODS = ("adaptive", "fixed", "sdirk", "trbdf2", "esdirk3")
+#: Default ``rtol`` = ``atol`` of each method: the paper's setting for Heun; for the implicit schemes
+#: (error control of the states only) values that keep the flow within 1e-3 of a tight reference on a
+#: Latin hypercube over the bounds (``benchmarks/ode_integrators.py --lhs``); a model's spec may set
+#: its own per method (gr4j_ode).
+DEFAULT_TOLERANCE = {"adaptive": 1e-5, "fixed": 1e-5, "sdirk": 1e-3, "trbdf2": 1e-4, "esdirk3": 1e-4}
 
 
 class Kernel:
@@ -205,7 +228,8 @@ class Kernel:
 
     Joins a model's cached numba pieces: ``initial(theta) -> (x0, s0)`` of the core model and
     ``run(theta, forcing, x0, s0, warmup, sens, snow, method, ...)`` (``method`` the index in
-    :data:`METHODS`: :func:`heun` or :func:`basinsx.models.implicit.sdirk` on its ``rhs_core``),
+    :data:`METHODS`: :func:`heun`, or from 2 on :func:`basinsx.models.implicit.dirk` with the
+    scheme ``method - 2`` on its ``rhs_core``),
     which must leave the states after the last day in its ``x0``. With ``x0`` (the states of
     ``Model.states``: ``swe`` first with the degree-day snow; NaN keeps the default of ``initial``)
     the given levels replace the defaults as constants (zero derivative) and the call returns
