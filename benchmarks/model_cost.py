@@ -8,6 +8,11 @@ ratios to GRsuite's kernel; the flows are checked first (equal to 1e-10 relative
 multiplies by reciprocals of x1, x3 and (9/4)^4 where airGR divides, which shortens a day's dependency chain).
 
     python benchmarks/model_cost.py --repeat 30
+    python benchmarks/model_cost.py --repeat 30 --former 2bdb5bf  # adds the kernels with J against REV's
+
+``--former REV`` times, interleaved with the rest, the GR kernel with the Jacobian of commit ``REV``
+(``basinsx/models/_grcore.py`` from ``git show``) and today's, both called directly (no input checks);
+their flows must be equal bit for bit, their Jacobians to 1e-12 of each column's largest entry.
 
 Then CemaNeige-GR4J (5 elevation layers, with and without hysteresis) against GRsuite's
 ``run_model(..., "CemaNeigeGR4J")``, ratios to it: GRsuite's layer inputs are built once (as its
@@ -16,11 +21,15 @@ calibration does), basinsx's ``Model.run`` builds them on every run.
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
-from common import argument_parser
+from common import ROOT, argument_parser
 
 import basinsx
 import basinsx.models as bm
@@ -33,6 +42,7 @@ def main(argv=None):
     parser = argument_parser(__doc__)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--years", type=int, default=15)
+    parser.add_argument("--former", metavar="REV", help="also time the GR kernels with J of this commit")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     import grsuite
@@ -46,6 +56,7 @@ def main(argv=None):
     print(f"{p.size} days, median of {args.repeat} interleaved runs; ratios to GRsuite's kernel alone")
     print(f"{'model':6s} {'GRsuite kernel ms':>17s} {'GRsuite run_model':>17s} {'basinsx run':>11s} "
           f"{'basinsx run + J':>15s}")
+    former = former_grcore(args.former) if args.former else None
     for name, theta in THETA.items():
         m = bm.get(name)
         ro = grsuite.RunOptions(im, name.upper(), ind_period_run=np.arange(p.size), ind_period_warmup=np.arange(0))
@@ -60,6 +71,8 @@ def main(argv=None):
               f"{rel_diff(m.run(theta, f, sensitivities=False)[0], ref):.1e}")
         runs = {"kernel": lambda: kernel(p, e, th, ini), "run_model": lambda: grsuite.run_model(im, ro, theta),
                 "run": lambda: m.run(theta, f, sensitivities=False), "run_J": lambda: m.run(theta, f)}
+        if former is not None:
+            runs.update(against_former(former, th, f, int(name[2])))
         times = {k: [] for k in runs}
         for _ in range(args.repeat):
             for k, fn in runs.items():
@@ -69,8 +82,38 @@ def main(argv=None):
         med = {k: float(np.median(v)) for k, v in times.items()}
         r = {k: med[k] / med["kernel"] for k in med}
         print(f"{name:6s} {1e3 * med['kernel']:17.2f} {r['run_model']:17.2f} {r['run']:11.2f} {r['run_J']:15.2f}")
+        if former is not None:
+            print(f"{'':6s} kernel + J: {args.former} {1e3 * med['former_J']:.3f} ms, now {1e3 * med['now_J']:.3f} ms, "
+                  f"former / now {med['former_J'] / med['now_J']:.2f}x")
 
     cemaneige(ds, p, e, dates, args.repeat)
+
+
+def former_grcore(rev):
+    """The module ``basinsx/models/_grcore.py`` of commit ``rev``, imported from a temporary file."""
+    src = subprocess.run(["git", "show", f"{rev}:basinsx/models/_grcore.py"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / f"grcore_{rev}.py"
+    path.write_text(src.replace("from .snow import", "from basinsx.models.snow import"))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def against_former(former, theta, f, variant):
+    """The runs ``former_J`` (the former kernel with J) and ``now_J`` (today's), checked against each other first."""
+    from basinsx.models import _grcore
+
+    x0 = np.full(former.N_STATES, np.nan)
+    q0, j0, _ = former.gr_kernel(theta, f, 0, True, 0, variant, x0)
+    q1, j1 = _grcore.gr_run(theta, f, 0, True, 0, variant)
+    assert np.array_equal(q0, q1), "the flows differ"
+    err = float(np.max(np.abs(j1 - j0) / np.maximum(np.abs(j0).max(axis=0), 1e-300)))
+    assert err <= 1e-12, err
+    print(f"gr{variant}j: Jacobian vs the former kernel's, largest difference / column maximum {err:.1e}")
+    return {"former_J": lambda: former.gr_kernel(theta, f, 0, True, 0, variant, x0),
+            "now_J": lambda: _grcore.gr_run(theta, f, 0, True, 0, variant)}
 
 
 def rel_diff(q, ref):

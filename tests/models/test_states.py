@@ -96,7 +96,9 @@ def test_given_levels_are_constants_and_omitted_ones_keep_their_derivative():
     assert np.abs(j1[:5, 0] - j0[:5, 0]).max() > 1e-3 * np.abs(j0[:5, 0]).max()
     q2, j2 = m.run(theta, f, initial_states={"routing": 0.5 * x3})
     np.testing.assert_array_equal(q2, q0)
-    np.testing.assert_array_equal(j2[:, 0], j0[:, 0])  # x1's derivative runs through the default production fill
+    # x1's derivative runs through the default production fill (the default start runs the specialised
+    # kernel, gr4j_sens, given states the shared one: the same derivatives up to rounding)
+    np.testing.assert_allclose(j2[:, 0], j0[:, 0], rtol=0.0, atol=1e-12 * np.abs(j0[:, 0]).max())
 
 
 def test_water_in_the_unit_hydrograph_arrives_on_the_first_day():
