@@ -44,7 +44,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .integrate import _tangent, model_rhs
+from .integrate import model_rhs, tangent
 
 #: The diagonally implicit schemes, in the order of their codes (``method`` minus 2 in the kernels).
 SCHEMES = ("sdirk", "trbdf2", "esdirk3")
@@ -268,7 +268,7 @@ def dirk(core, snow, scheme, theta, forcing, x0, s0, warmup, sens, rtol, atol, h
             if accept and sens:
                 # staggered direct: (I - h gamma A_i) S_i = S + h sum_j a_ij (A_j S_j + B_j) + h gamma B_i
                 if first:
-                    _tangent(s, ax, bx, kss[0])
+                    tangent(s, ax, bx, kss[0])
                 for st in range(first, ns):
                     model_rhs(core, snow, ys[st], theta, forc, f, ai, bi, dfdp, True)
                     _stage_matrix(ai, hg, lus)
@@ -282,7 +282,7 @@ def dirk(core, snow, scheme, theta, forcing, x0, s0, warmup, sens, rtol, atol, h
                                 acc += h * coef[st, p] * kss[p, i, j]
                             si[i, j] = acc
                     lu_solve(lus, pivs, si)
-                    _tangent(si, ai, bi, kss[st])
+                    tangent(si, ai, bi, kss[st])
                 if accept:
                     s[:, :] = si
                     # first same as last: f and the Jacobians at the new x

@@ -60,8 +60,8 @@ def cache_on_kernels(dispatcher, sources=KERNEL_SOURCES):
 
 
 @njit(cache=True)
-def _tangent(s, a, b, k):
-    """k = (df/dx) S + df/dtheta."""
+def tangent(s, a, b, k):
+    """``k = (df/dx) S + df/dtheta``: the tangent of the sensitivity equations (written into ``k``)."""
     m, d = s.shape
     for i in range(m):
         for j in range(d):
@@ -164,14 +164,14 @@ def heun(core, snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, a
                 h = min(h, 1.0 - t)
             model_rhs(core, snow, x, theta, forc, f1, a, b, dfdp, sens)
             if sens:
-                _tangent(s, a, b, k1)
+                tangent(s, a, b, k1)
             for i in range(m):
                 xe[i] = x[i] + h * f1[i]
                 for j in range(ds_):
                     se[i, j] = s[i, j] + h * k1[i, j]
             model_rhs(core, snow, xe, theta, forc, f2, a, b, dfdp, sens)
             if sens:
-                _tangent(se, a, b, k2)
+                tangent(se, a, b, k2)
             wrms = 0.0
             for i in range(m):
                 xn[i] = x[i] + 0.5 * h * (f1[i] + f2[i])
