@@ -9,9 +9,9 @@ where airGR divides: a day is a chain of dependent operations (the production st
 feeds the next day's), and a division's latency is 3x a multiplication's, so a run is 1.2x
 faster while its flow stays within about 1e-12 relative of airGR's (no longer bit-equal). It is
 written out in one function on purpose: the same code split into helper functions (even
-inlined by numba) ran GR4J 2.5x slower. GR4J without snow from the default start, with
-sensitivities (a calibration's gradient runs, the regional learner), runs in :func:`gr4j_sens`
-instead: the same flow, the tangents specialised to GR4J.
+inlined by numba) ran GR4J 2.5x slower. GR4J (without snow or behind the degree-day module)
+from the default start with sensitivities (a calibration's gradient runs, the regional
+learner) runs in :func:`gr4j_sens` instead: the same flow, the tangents specialised to GR4J.
 """
 
 from __future__ import annotations
@@ -379,17 +379,26 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
 
 
 @njit(cache=True)
-def gr4j_sens(theta, forcing, warmup):
-    """:func:`gr_kernel` for GR4J without snow, from the default start, with sensitivities: ``(q, J)``.
+def gr4j_sens(theta, forcing, warmup, snow):
+    """:func:`gr_kernel` for GR4J from the default start with sensitivities: ``(q, J)``.
 
-    The flow is :func:`gr_kernel`'s bit for bit (the same operations in the same order), the
-    Jacobian the same derivatives up to rounding, at about 0.8 of that kernel's time (the runs of
-    a calibration's gradient search and of the regional learner). Only the non-zero tangents are
-    carried, as scalars: the production store and PR depend on x1 alone, the unit hydrographs'
-    outputs on x1 and x4, the routing store and the flow on all four. The unit hydrographs keep
-    no stores: today's outputs are sums over PR's history, which the derivatives share with the
-    flow (the shared kernel shifts a store per parameter every day).
+    ``snow`` is 0 (none) or 1 (the degree-day module in front). The flow is :func:`gr_kernel`'s
+    bit for bit (the same operations in the same order), the Jacobian the same derivatives up to
+    rounding, at 0.73-0.8 of that kernel's time (the runs of a calibration's gradient search and
+    of the regional learner). Only the non-zero tangents are carried, as scalars: the production
+    store and PR depend on x1 and the snow module's T_tr, f_dd alone, the unit hydrographs'
+    outputs on these and x4, the routing store and the flow on all. The unit hydrographs keep no
+    stores: today's outputs are sums over PR's history, which the derivatives share with the flow
+    (the shared kernel shifts a store per parameter every day).
     """
+    if snow == 1:
+        return _gr4j_sens(theta, forcing, warmup, 1)
+    return _gr4j_sens(theta, forcing, warmup, 0)
+
+
+@njit(cache=True, inline="always")
+def _gr4j_sens(theta, forcing, warmup, snow):
+    """:func:`gr4j_sens` for a constant ``snow``, inlined (numba drops the other branches)."""
     n = forcing.shape[1]
     x1 = theta[0]
     x2 = theta[1]
@@ -401,13 +410,22 @@ def gr4j_sens(theta, forcing, warmup):
     nuh1 = max(1, min(NH - 1, int(x4 + 1.0)))
     nuh2 = max(1, min(2 * NH - 1, 2 * int(x4 + 1.0)))
     q = np.zeros(n - warmup)
-    jac = np.zeros((n - warmup, 4))
+    jac = np.zeros((n - warmup, theta.shape[0]))
+    # the snow module's: its pack and water input (d / d theta, entries 4, 5), then d S, d PR / d (T_tr, f_dd)
+    swe = 0.0
+    dswe = np.zeros(theta.shape[0])
+    dw = np.zeros(theta.shape[0])
+    dsn = np.zeros(2)
+    dprn = np.zeros(2)
+    dr4 = 0.0
+    dr5 = 0.0
     # PR's history behind the unit hydrographs (UH1's and UH2's shares, d PR / d x1), H empty days in front;
     # m1, m2 days of it reach today's outputs (airGR shifts nuh1 ordinates and sets the last one every day)
     H = 2 * NH
     h1 = np.zeros(n + H)
     h2 = np.zeros(n + H)
     hd = np.zeros(n + H)
+    hn = np.zeros((n + H if snow == 1 else 0, 2))
     m1 = min(nuh1 + 1, NH)
     m2 = min(nuh2 + 1, 2 * NH)
     s = INIT_LEVELS[0] * x1
@@ -419,8 +437,11 @@ def gr4j_sens(theta, forcing, warmup):
     dr3 = 0.0
 
     for k in range(n):
-        p1 = forcing[0, k]
         e = forcing[1, k]
+        if snow == 1:
+            swe, p1 = snow_step(swe, dswe, forcing[0, k], forcing[2, k], theta, 4, dw)
+        else:
+            p1 = forcing[0, k]
         # production store (the tangents: d / d x1)
         if p1 <= e:
             en = e - p1
@@ -439,8 +460,18 @@ def gr4j_sens(theta, forcing, warmup):
             dsr = ds * ix1 - sr * ix1
             dnum = ds * (2.0 - sr) * tws - s * dsr * tws + s * (2.0 - sr) * dt
             dden = -dsr * tws + (1.0 - sr) * dt
-            ds -= (dnum - er * dden) * (1.0 / den)
+            iden = 1.0 / den
+            ds -= (dnum - er * dden) * iden
             dpr = 0.0
+            if snow == 1:
+                for m in range(2):
+                    dws = 0.0 if clip else -dw[4 + m] * ix1
+                    dt = (1.0 - tws * tws) * dws
+                    dsr = dsn[m] * ix1
+                    dnum = dsn[m] * (2.0 - sr) * tws - s * dsr * tws + s * (2.0 - sr) * dt
+                    dden = -dsr * tws + (1.0 - sr) * dt
+                    dsn[m] -= (dnum - er * dden) * iden
+                    dprn[m] = 0.0
             s = s - er
             pr = 0.0
         else:
@@ -459,14 +490,26 @@ def gr4j_sens(theta, forcing, warmup):
             dsr = ds * ix1 - sr * ix1
             dnum = (1.0 - sr * sr) * tws - x1 * 2.0 * sr * dsr * tws + x1 * (1.0 - sr * sr) * dt
             dden = dsr * tws + sr * dt
-            dps = (dnum - ps * dden) * (1.0 / den)
+            iden = 1.0 / den
+            dps = (dnum - ps * dden) * iden
             ds += dps
             dpr = -dps
+            if snow == 1:
+                for m in range(2):
+                    dws = 0.0 if clip else dw[4 + m] * ix1
+                    dt = (1.0 - tws * tws) * dws
+                    dsr = dsn[m] * ix1
+                    dnum = -x1 * 2.0 * sr * dsr * tws + x1 * (1.0 - sr * sr) * dt
+                    dden = dsr * tws + sr * dt
+                    dps = (dnum - ps * dden) * iden
+                    dsn[m] += dps
+                    dprn[m] = dw[4 + m] - dps
             pr = pn - ps
             s = s + ps
         if s < 0.0:
             s = 0.0
             ds = 0.0
+            dsn[:] = 0.0
 
         # percolation
         sr1 = s * ix1
@@ -480,6 +523,13 @@ def gr4j_sens(theta, forcing, warmup):
         dperc = ds * (1.0 - g) - s * dg
         ds -= dperc
         dpr += dperc
+        if snow == 1:
+            for m in range(2):
+                dsr = dsn[m] * ix1
+                dg = (-0.25 * g / u) * (4.0 * sr1 * sr1 * sr1 * dsr * IPERC)
+                dperc = dsn[m] * (1.0 - g) - s * dg
+                dsn[m] -= dperc
+                dprn[m] += dperc
         s = s - perc
         pr = pr + perc
 
@@ -504,6 +554,20 @@ def gr4j_sens(theta, forcing, warmup):
             u2d += do2[i] * h2[k + H - i]
         u1a *= B
         u2a *= 1.0 - B
+        u1t = u1f = u2t = u2f = 0.0  # the same for T_tr, f_dd
+        if snow == 1:
+            hn[k + H, 0] = dprn[0]
+            hn[k + H, 1] = dprn[1]
+            for i in range(m1 - 1, -1, -1):
+                u1t += o1[i] * hn[k + H - i, 0]
+                u1f += o1[i] * hn[k + H - i, 1]
+            for i in range(m2 - 1, -1, -1):
+                u2t += o2[i] * hn[k + H - i, 0]
+                u2f += o2[i] * hn[k + H - i, 1]
+            u1t *= B
+            u1f *= B
+            u2t *= 1.0 - B
+            u2f *= 1.0 - B
 
         # groundwater exchange x2 (R/x3)^3.5; its derivatives with respect to R, x2, x3 in closed form
         rr = r * ix3
@@ -514,6 +578,8 @@ def gr4j_sens(theta, forcing, warmup):
         de1 = ce * dr1 + rr * rs
         de2 = ce * (dr2 - rr)
         de3 = ce * dr3
+        de4 = ce * dr4
+        de5 = ce * dr5
 
         # routing store
         r = r + 1.0 * u1 + exch
@@ -523,11 +589,15 @@ def gr4j_sens(theta, forcing, warmup):
             dr1 = 0.0
             dr2 = 0.0
             dr3 = 0.0
+            dr4 = 0.0
+            dr5 = 0.0
         else:
             dr0 += u1a + de0
             dr1 += de1
             dr2 += de2
             dr3 += u1d + de3
+            dr4 += u1t + de4
+            dr5 += u1f + de5
         rr1 = r * ix3
         rr = rr1 * rr1
         rr = rr * rr
@@ -543,10 +613,14 @@ def gr4j_sens(theta, forcing, warmup):
         q1 = dr1 * cq
         q2 = dr2 * cq - w * rr1
         q3 = dr3 * cq
+        q4 = dr4 * cq
+        q5 = dr5 * cq
         dr0 *= gu
         dr1 *= gu
         dr2 = dr2 * gu + w * rr1
         dr3 *= gu
+        dr4 *= gu
+        dr5 *= gu
         r = r - qr
 
         # direct branch
@@ -556,6 +630,8 @@ def gr4j_sens(theta, forcing, warmup):
             q1 += de1
             q2 += de2
             q3 += u2d + de3
+            q4 += u2t + de4
+            q5 += u2f + de5
         else:
             qd = 0.0
         if k >= warmup:
@@ -564,6 +640,9 @@ def gr4j_sens(theta, forcing, warmup):
             jac[k - warmup, 1] = q1
             jac[k - warmup, 2] = q2
             jac[k - warmup, 3] = q3
+            if snow == 1:
+                jac[k - warmup, 4] = q4
+                jac[k - warmup, 5] = q5
     return q, jac
 
 
@@ -673,10 +752,10 @@ def gr_batch(theta, forcing, warmup, sens, snow, variant):
     x0 = np.full(N_STATES, np.nan)
     q = np.empty((nb, n))
     jac = np.empty((nb, n if sens else 0, d))
-    fast = sens and variant == 4 and snow == 0
+    fast = sens and variant == 4 and snow <= 1
     for b in range(nb):
         if fast:
-            qb, jb = gr4j_sens(theta[b], forcing[b], warmup)
+            qb, jb = gr4j_sens(theta[b], forcing[b], warmup, snow)
         else:
             qb, jb, _ = gr_kernel(theta[b], forcing[b], warmup, sens, snow, variant, x0)
         q[b] = qb
@@ -703,8 +782,8 @@ def gr_run(theta, forcing, warmup, sens, snow, variant, x0=None):
     for the default start; ``x_end`` the same states after the last day.
     """
     if x0 is None:  # the default start: no layout to build (a calibration's inner loop)
-        if sens and variant == 4 and snow == 0:
-            return gr4j_sens(theta, forcing, warmup)
+        if sens and variant == 4 and snow <= 1:
+            return gr4j_sens(theta, forcing, warmup, snow)
         q, jac, _ = gr_kernel(theta, forcing, warmup, sens, snow, variant, _DEFAULT_START)
         return q, jac
     layout = _layout(variant, snow)
