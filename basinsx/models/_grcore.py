@@ -9,8 +9,8 @@ where airGR divides: a day is a chain of dependent operations (the production st
 feeds the next day's), and a division's latency is 3x a multiplication's, so a run is 1.2x
 faster while its flow stays within about 1e-12 relative of airGR's (no longer bit-equal). It is
 written out in one function on purpose: the same code split into helper functions (even
-inlined by numba) ran GR4J 2.5x slower. GR4J (without snow or behind the degree-day module)
-from the default start with sensitivities (a calibration's gradient runs, the regional
+inlined by numba) ran GR4J 2.5x slower. GR4J (without snow, behind the degree-day module or
+behind CemaNeige) from the default start with sensitivities (a calibration's gradient runs, the regional
 learner) runs in :func:`gr4j_sens` instead: the same flow, the tangents specialised to GR4J.
 """
 
@@ -382,23 +382,32 @@ def gr_kernel(theta, forcing, warmup, sens, snow, variant, x0):
 def gr4j_sens(theta, forcing, warmup, snow):
     """:func:`gr_kernel` for GR4J from the default start with sensitivities: ``(q, J)``.
 
-    ``snow`` is 0 (none) or 1 (the degree-day module in front). The flow is :func:`gr_kernel`'s
-    bit for bit (the same operations in the same order), the Jacobian the same derivatives up to
-    rounding, at 0.73-0.8 of that kernel's time (the runs of a calibration's gradient search and
-    of the regional learner). Only the non-zero tangents are carried, as scalars: the production
-    store and PR depend on x1 and the snow module's T_tr, f_dd alone, the unit hydrographs'
-    outputs on these and x4, the routing store and the flow on all. The unit hydrographs keep no
-    stores: today's outputs are sums over PR's history, which the derivatives share with the flow
-    (the shared kernel shifts a store per parameter every day).
+    ``snow`` is 0 (none), 1 (the degree-day module in front) or 2 (CemaNeige run beforehand:
+    ``forcing`` rows ``w, pet, dw/dtheta_k...`` for the last 2 or 4 parameters). The flow is
+    :func:`gr_kernel`'s bit for bit (the same operations in the same order), the Jacobian the same
+    derivatives up to rounding, at 0.6-0.8 of that kernel's time (the runs of a calibration's gradient
+    search and of the regional learner). Only the non-zero tangents are carried, as scalars: the
+    production store and PR depend on x1 and the snow module's parameters alone, the unit
+    hydrographs' outputs on these and x4, the routing store and the flow on all. The unit
+    hydrographs keep no stores: today's outputs are sums over PR's history, which the derivatives
+    share with the flow (the shared kernel shifts a store per parameter every day).
     """
     if snow == 1:
-        return _gr4j_sens(theta, forcing, warmup, 1)
-    return _gr4j_sens(theta, forcing, warmup, 0)
+        return _gr4j_sens(theta, forcing, warmup, 1, 2)
+    if snow == 2:
+        if forcing.shape[0] == 6:  # CemaNeige with hysteresis: ctg, kf, thacc, rsp
+            return _gr4j_sens(theta, forcing, warmup, 2, 4)
+        return _gr4j_sens(theta, forcing, warmup, 2, 2)
+    return _gr4j_sens(theta, forcing, warmup, 0, 0)
 
 
 @njit(cache=True, inline="always")
-def _gr4j_sens(theta, forcing, warmup, snow):
-    """:func:`gr4j_sens` for a constant ``snow``, inlined (numba drops the other branches)."""
+def _gr4j_sens(theta, forcing, warmup, snow, ns):
+    """:func:`gr4j_sens` for a constant ``snow`` and ``ns`` snow parameters, inlined (numba drops the other branches).
+
+    The snow parameters' tangents (d / d theta[4 + m]) enter through the water input: from the
+    degree-day step (``snow`` 1) or the forcing rows ``2 + m`` (``snow`` 2).
+    """
     n = forcing.shape[1]
     x1 = theta[0]
     x2 = theta[1]
@@ -411,21 +420,22 @@ def _gr4j_sens(theta, forcing, warmup, snow):
     nuh2 = max(1, min(2 * NH - 1, 2 * int(x4 + 1.0)))
     q = np.zeros(n - warmup)
     jac = np.zeros((n - warmup, theta.shape[0]))
-    # the snow module's: its pack and water input (d / d theta, entries 4, 5), then d S, d PR / d (T_tr, f_dd)
+    # the degree-day module's pack and water input (d / d theta, entries 4, 5); then, for the snow parameters,
+    # their water input's, d S, d PR and (theta[4] .. theta[7]) d R
     swe = 0.0
     dswe = np.zeros(theta.shape[0])
     dw = np.zeros(theta.shape[0])
-    dsn = np.zeros(2)
-    dprn = np.zeros(2)
-    dr4 = 0.0
-    dr5 = 0.0
+    dwn = np.zeros(ns)
+    dsn = np.zeros(ns)
+    dprn = np.zeros(ns)
+    dr4 = dr5 = dr6 = dr7 = 0.0
     # PR's history behind the unit hydrographs (UH1's and UH2's shares, d PR / d x1), H empty days in front;
     # m1, m2 days of it reach today's outputs (airGR shifts nuh1 ordinates and sets the last one every day)
     H = 2 * NH
     h1 = np.zeros(n + H)
     h2 = np.zeros(n + H)
     hd = np.zeros(n + H)
-    hn = np.zeros((n + H if snow == 1 else 0, 2))
+    hn = np.zeros((n + H if ns else 0, ns))
     m1 = min(nuh1 + 1, NH)
     m2 = min(nuh2 + 1, 2 * NH)
     s = INIT_LEVELS[0] * x1
@@ -440,8 +450,12 @@ def _gr4j_sens(theta, forcing, warmup, snow):
         e = forcing[1, k]
         if snow == 1:
             swe, p1 = snow_step(swe, dswe, forcing[0, k], forcing[2, k], theta, 4, dw)
+            for m in range(ns):
+                dwn[m] = dw[4 + m]
         else:
             p1 = forcing[0, k]
+            for m in range(ns):
+                dwn[m] = forcing[2 + m, k]
         # production store (the tangents: d / d x1)
         if p1 <= e:
             en = e - p1
@@ -463,9 +477,9 @@ def _gr4j_sens(theta, forcing, warmup, snow):
             iden = 1.0 / den
             ds -= (dnum - er * dden) * iden
             dpr = 0.0
-            if snow == 1:
-                for m in range(2):
-                    dws = 0.0 if clip else -dw[4 + m] * ix1
+            if ns:
+                for m in range(ns):
+                    dws = 0.0 if clip else -dwn[m] * ix1
                     dt = (1.0 - tws * tws) * dws
                     dsr = dsn[m] * ix1
                     dnum = dsn[m] * (2.0 - sr) * tws - s * dsr * tws + s * (2.0 - sr) * dt
@@ -494,16 +508,16 @@ def _gr4j_sens(theta, forcing, warmup, snow):
             dps = (dnum - ps * dden) * iden
             ds += dps
             dpr = -dps
-            if snow == 1:
-                for m in range(2):
-                    dws = 0.0 if clip else dw[4 + m] * ix1
+            if ns:
+                for m in range(ns):
+                    dws = 0.0 if clip else dwn[m] * ix1
                     dt = (1.0 - tws * tws) * dws
                     dsr = dsn[m] * ix1
                     dnum = -x1 * 2.0 * sr * dsr * tws + x1 * (1.0 - sr * sr) * dt
                     dden = dsr * tws + sr * dt
                     dps = (dnum - ps * dden) * iden
                     dsn[m] += dps
-                    dprn[m] = dw[4 + m] - dps
+                    dprn[m] = dwn[m] - dps
             pr = pn - ps
             s = s + ps
         if s < 0.0:
@@ -523,8 +537,8 @@ def _gr4j_sens(theta, forcing, warmup, snow):
         dperc = ds * (1.0 - g) - s * dg
         ds -= dperc
         dpr += dperc
-        if snow == 1:
-            for m in range(2):
+        if ns:
+            for m in range(ns):
                 dsr = dsn[m] * ix1
                 dg = (-0.25 * g / u) * (4.0 * sr1 * sr1 * sr1 * dsr * IPERC)
                 dperc = dsn[m] * (1.0 - g) - s * dg
@@ -554,20 +568,31 @@ def _gr4j_sens(theta, forcing, warmup, snow):
             u2d += do2[i] * h2[k + H - i]
         u1a *= B
         u2a *= 1.0 - B
-        u1t = u1f = u2t = u2f = 0.0  # the same for T_tr, f_dd
-        if snow == 1:
-            hn[k + H, 0] = dprn[0]
-            hn[k + H, 1] = dprn[1]
+        # the same for the snow parameters (up to four, as scalars: arrays here cost the degree-day run 17 %)
+        u1s4 = u1s5 = u1s6 = u1s7 = u2s4 = u2s5 = u2s6 = u2s7 = 0.0
+        if ns:
+            for m in range(ns):
+                hn[k + H, m] = dprn[m]
             for i in range(m1 - 1, -1, -1):
-                u1t += o1[i] * hn[k + H - i, 0]
-                u1f += o1[i] * hn[k + H - i, 1]
+                u1s4 += o1[i] * hn[k + H - i, 0]
+                u1s5 += o1[i] * hn[k + H - i, 1]
+                if ns > 2:
+                    u1s6 += o1[i] * hn[k + H - i, 2]
+                    u1s7 += o1[i] * hn[k + H - i, 3]
             for i in range(m2 - 1, -1, -1):
-                u2t += o2[i] * hn[k + H - i, 0]
-                u2f += o2[i] * hn[k + H - i, 1]
-            u1t *= B
-            u1f *= B
-            u2t *= 1.0 - B
-            u2f *= 1.0 - B
+                u2s4 += o2[i] * hn[k + H - i, 0]
+                u2s5 += o2[i] * hn[k + H - i, 1]
+                if ns > 2:
+                    u2s6 += o2[i] * hn[k + H - i, 2]
+                    u2s7 += o2[i] * hn[k + H - i, 3]
+            u1s4 *= B
+            u1s5 *= B
+            u1s6 *= B
+            u1s7 *= B
+            u2s4 *= 1.0 - B
+            u2s5 *= 1.0 - B
+            u2s6 *= 1.0 - B
+            u2s7 *= 1.0 - B
 
         # groundwater exchange x2 (R/x3)^3.5; its derivatives with respect to R, x2, x3 in closed form
         rr = r * ix3
@@ -580,24 +605,23 @@ def _gr4j_sens(theta, forcing, warmup, snow):
         de3 = ce * dr3
         de4 = ce * dr4
         de5 = ce * dr5
+        de6 = ce * dr6
+        de7 = ce * dr7
 
         # routing store
         r = r + 1.0 * u1 + exch
         if r < 0.0:
             r = 0.0
-            dr0 = 0.0
-            dr1 = 0.0
-            dr2 = 0.0
-            dr3 = 0.0
-            dr4 = 0.0
-            dr5 = 0.0
+            dr0 = dr1 = dr2 = dr3 = dr4 = dr5 = dr6 = dr7 = 0.0
         else:
             dr0 += u1a + de0
             dr1 += de1
             dr2 += de2
             dr3 += u1d + de3
-            dr4 += u1t + de4
-            dr5 += u1f + de5
+            dr4 += u1s4 + de4
+            dr5 += u1s5 + de5
+            dr6 += u1s6 + de6
+            dr7 += u1s7 + de7
         rr1 = r * ix3
         rr = rr1 * rr1
         rr = rr * rr
@@ -615,12 +639,16 @@ def _gr4j_sens(theta, forcing, warmup, snow):
         q3 = dr3 * cq
         q4 = dr4 * cq
         q5 = dr5 * cq
+        q6 = dr6 * cq
+        q7 = dr7 * cq
         dr0 *= gu
         dr1 *= gu
         dr2 = dr2 * gu + w * rr1
         dr3 *= gu
         dr4 *= gu
         dr5 *= gu
+        dr6 *= gu
+        dr7 *= gu
         r = r - qr
 
         # direct branch
@@ -630,8 +658,10 @@ def _gr4j_sens(theta, forcing, warmup, snow):
             q1 += de1
             q2 += de2
             q3 += u2d + de3
-            q4 += u2t + de4
-            q5 += u2f + de5
+            q4 += u2s4 + de4
+            q5 += u2s5 + de5
+            q6 += u2s6 + de6
+            q7 += u2s7 + de7
         else:
             qd = 0.0
         if k >= warmup:
@@ -640,9 +670,12 @@ def _gr4j_sens(theta, forcing, warmup, snow):
             jac[k - warmup, 1] = q1
             jac[k - warmup, 2] = q2
             jac[k - warmup, 3] = q3
-            if snow == 1:
+            if ns:
                 jac[k - warmup, 4] = q4
                 jac[k - warmup, 5] = q5
+            if ns > 2:
+                jac[k - warmup, 6] = q6
+                jac[k - warmup, 7] = q7
     return q, jac
 
 
@@ -655,8 +688,23 @@ def gr4j_many(theta, forcing, warmup):
     side by side keep the processor busy (a calibration's screening). The unit hydrographs of all
     sets shift over the longest one's ordinates (the others' are zero there, as are their stores).
     """
+    return _gr4j_many(theta, forcing[:1], forcing[1], warmup, False)
+
+
+@njit(cache=True)
+def gr4j_many_input(theta, w, pet, warmup):
+    """:func:`gr4j_many` with a water input per set, ``w (m, T)`` (a snow module run beforehand, as CemaNeige).
+
+    The flows equal :func:`gr_kernel`'s with ``snow=2`` (``forcing`` rows ``w[b], pet``) bit for bit.
+    """
+    return _gr4j_many(theta, w, pet, warmup, True)
+
+
+@njit(cache=True, inline="always")
+def _gr4j_many(theta, w, pet, warmup, per_set):
+    """:func:`gr4j_many` on the water input ``w[b]`` of each set (``per_set``) or ``w[0]`` for all."""
     m = theta.shape[0]
-    n = forcing.shape[1]
+    n = pet.shape[0]
     q = np.zeros((m, n - warmup))
     x1 = theta[:, 0].copy()
     x2 = theta[:, 1].copy()
@@ -679,9 +727,11 @@ def gr4j_many(theta, forcing, warmup):
     uh1 = np.zeros((NH, m))
     uh2 = np.zeros((2 * NH, m))
     for k in range(n):
-        p1 = forcing[0, k]
-        e = forcing[1, k]
+        p1 = w[0, k]
+        e = pet[k]
         for b in range(m):  # production store and percolation
+            if per_set:
+                p1 = w[b, k]
             sb = s[b]
             if p1 <= e:
                 ws = (e - p1) * ix1[b]
@@ -752,7 +802,7 @@ def gr_batch(theta, forcing, warmup, sens, snow, variant):
     x0 = np.full(N_STATES, np.nan)
     q = np.empty((nb, n))
     jac = np.empty((nb, n if sens else 0, d))
-    fast = sens and variant == 4 and snow <= 1
+    fast = sens and variant == 4
     for b in range(nb):
         if fast:
             qb, jb = gr4j_sens(theta[b], forcing[b], warmup, snow)
@@ -782,7 +832,7 @@ def gr_run(theta, forcing, warmup, sens, snow, variant, x0=None):
     for the default start; ``x_end`` the same states after the last day.
     """
     if x0 is None:  # the default start: no layout to build (a calibration's inner loop)
-        if sens and variant == 4 and snow <= 1:
+        if sens and variant == 4:
             return gr4j_sens(theta, forcing, warmup, snow)
         q, jac, _ = gr_kernel(theta, forcing, warmup, sens, snow, variant, _DEFAULT_START)
         return q, jac

@@ -291,12 +291,31 @@ def layer_inputs(ds) -> list:
     return [h.reset_coords(drop=True), z.reset_coords(drop=True)]
 
 
-def water_input(forcing, theta, i0: int, hyst: bool, layers: Layers, dates, sens: bool) -> np.ndarray:
-    """Forcing rows ``[w, pet, dw/dtheta_cn...]`` for a runoff kernel behind CemaNeige (snow code 2).
+def layer_setup(forcing, layers: Layers, dates) -> tuple:
+    """What CemaNeige's runs on one forcing share: ``(p, frac, temp, masp)``, layer inputs and mean solid precipitation.
 
-    ``forcing`` rows are ``prcp, pet, tmean`` (validated, PET >= 0).
+    ``forcing`` rows are ``prcp, pet, tmean``; the result does not depend on the parameters (a
+    calibration builds it once per basin).
     """
     p, t, frac = layers.forcing(forcing[0], forcing[2], dates)
-    masp = mean_annual_solid_precip(p, frac)
+    return p, frac, t, mean_annual_solid_precip(p, frac)
+
+
+def water_input(forcing, theta, i0: int, hyst: bool, layers: Layers, dates, sens: bool, setup=None) -> np.ndarray:
+    """Forcing rows ``[w, pet, dw/dtheta_cn...]`` for a runoff kernel behind CemaNeige (snow code 2).
+
+    ``forcing`` rows are ``prcp, pet, tmean`` (validated, PET >= 0); ``setup`` is its
+    :func:`layer_setup` where already built (then ``layers`` and ``dates`` are not read).
+    """
+    p, frac, t, masp = layer_setup(forcing, layers, dates) if setup is None else setup
     w, dw = cemaneige_kernel(p, frac, t, masp, theta, i0, hyst, sens)
     return np.vstack((w[None], forcing[1:2], dw))
+
+
+@njit(cache=True)
+def cemaneige_many(p, frac, temp, masp, thetas, i0, hyst):
+    """The water input ``w (m, T)`` of each parameter set ``thetas (m, d)`` (plain runs, a calibration's screening)."""
+    w = np.empty((thetas.shape[0], p.shape[1]))
+    for b in range(thetas.shape[0]):
+        w[b] = cemaneige_kernel(p, frac, temp, masp, thetas[b], i0, hyst, False)[0]
+    return w
