@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..design import latin_hypercube  # the unit-cube design, shared with basinsx.inverse
+from ..models import cemaneige
 from ..models.base import SNOW_CODES, Model, NegativePETWarning, default_transform
 from .losses import KGE, NSE, get_loss
 
@@ -26,8 +27,6 @@ FAILED_RUN_PENALTY = 1e10
 MERGE_RADIUS = 0.02
 #: Consecutive L-BFGS-B iterations with a relative loss decrease below ``tol`` that end a start.
 SLOW_ITERATIONS = 2
-#: Snow options run inside the model's kernel (name -> its snow code): the direct path takes them.
-DIRECT_SNOW = {"degree_day": SNOW_CODES["degree_day"]}
 #: Unit-cube values at which a parameter without gradient at the optimum is tried (plain runs).
 SCAN = np.linspace(0.0, 1.0, 11)
 
@@ -89,19 +88,19 @@ class Problem:
         """``(f, g)``: the model's kernel on the forcing checked once, ``f(theta, sens) -> (q, J)`` (or None).
 
         ``g(thetas) -> flows`` runs many parameter sets ``(m, d)`` side by side without
-        sensitivities where the kernel has a ``many`` (GR4J without snow; else None): the screening.
+        sensitivities where the kernel can (its ``many``; behind CemaNeige its ``many_input``, on
+        each set's water input; else None): the screening.
 
-        ``Model.run`` checks its inputs on every call (the forcing's values, the parameters):
-        here they are checked once per basin, the forcing by ``check_forcing`` (negative PET
-        clipped, warned once) and the parameters by the bounds, which the unit cube keeps them
-        in and whose positive parameters must then be > 0. Models with solver options (ODE
-        models) or a snow module run in Python (CemaNeige) keep ``Model.run``.
+        ``Model.run`` checks its inputs on every call (the forcing's values, the parameters) and
+        builds CemaNeige's layer inputs: here they are checked and built once per basin, the
+        forcing by ``check_forcing`` (negative PET clipped, warned once) and the parameters by the
+        bounds, which the unit cube keeps them in and whose positive parameters must then be > 0.
+        Models with solver options (ODE models) keep ``Model.run``.
         """
         model = self.model
         # only a registry Model: another object's run (a wrapper delegating the rest) is what it means to run
         if (not isinstance(model, Model) or type(model).run is not Model.run or self.solver_options
-                or model.solver_options or model.snow not in (None, *DIRECT_SNOW)
-                or any(model.bounds[p][0] <= 0 for p in model.positive)):
+                or model.solver_options or any(model.bounds[p][0] <= 0 for p in model.positive)):
             return None, None
         kernel = model.kernel
         forcing, negative = model.check_forcing(self.forcing)
@@ -109,7 +108,16 @@ class Problem:
             return None, None  # Model.run raises what is wrong
         if negative:
             warnings.warn(f"{negative} negative PET values treated as zero", NegativePETWarning, stacklevel=4)
-        warmup, snow = self.warmup, DIRECT_SNOW.get(model.snow, 0)
+        warmup, snow = self.warmup, SNOW_CODES[model.snow] if model.snow else 0
+        if snow == 2:  # CemaNeige: its layer inputs once, its water input per run (as Model.run)
+            hyst = model.snow == "cemaneige_hyst"
+            i0 = len(model.params) - len(cemaneige.PARAMS[model.snow])
+            setup = cemaneige.layer_setup(forcing, model.layers, None)
+            many = getattr(kernel, "many_input", None)
+            return (lambda theta, sens: kernel(theta, cemaneige.water_input(forcing, theta, i0, hyst, None, None, sens,
+                                                                             setup), warmup, sens, 2),
+                    None if many is None else
+                    lambda thetas: many(thetas, cemaneige.cemaneige_many(*setup, thetas, i0, hyst), forcing[1], warmup))
         many = getattr(kernel, "many", None)
         return (lambda theta, sens: kernel(theta, forcing, warmup, sens, snow),
                 None if many is None or snow else lambda thetas: many(thetas, forcing, warmup))
@@ -348,12 +356,12 @@ def _scan_flat(problem: Problem) -> bool:
     """
     if problem.best_grad is None:  # the best point came from the screening, or from LM
         return False
-    value, u0 = problem.best[0], problem.best[1]
-    for j in np.flatnonzero(problem.best_grad == 0.0):
-        for v in SCAN:
-            u = u0.copy()
-            u[j] = v
-            problem.value(u)
+    value, flat = problem.best[0], np.flatnonzero(problem.best_grad == 0.0)
+    u = np.repeat(problem.best[1][None], len(flat) * len(SCAN), axis=0)
+    for i, j in enumerate(flat):
+        u[i * len(SCAN):(i + 1) * len(SCAN), j] = SCAN
+    if len(u):
+        problem.values(u)  # side by side where the kernel can
     return problem.best[0] < value
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from ._grcore import INIT_LEVELS, NH, gr4j_many, gr_batch, gr_run  # noqa: F401 (INIT_LEVELS: also read by gr4j_ode)
+from ._grcore import INIT_LEVELS, NH, gr4j_many, gr4j_many_input, gr_batch, gr_run  # noqa: F401 (INIT_LEVELS: also read by gr4j_ode)
 from .base import SNOW_CODES, ModelSpec, Parameter
 
 #: x1..x4, shared by gr4j_ode, gr5j and gr6j
@@ -32,6 +32,7 @@ def gr4j_kernel(theta, forcing, warmup, sens, snow, x0=None):
 
 gr4j_kernel.batch = partial(gr_batch, variant=4)  # Model.run_batch: all basins in one call
 gr4j_kernel.many = gr4j_many  # a calibration's screening: many parameter sets side by side, no snow
+gr4j_kernel.many_input = gr4j_many_input  # the same behind CemaNeige, on each set's water input
 
 
 SPEC = ModelSpec("gr4j", PARAMETERS, ("production", "routing", "uh1", "uh2"), gr4j_kernel, snow=tuple(SNOW_CODES),

@@ -63,7 +63,7 @@ def test_calibrate_basin_result_is_the_same_on_either_path(basin):
 
 def test_models_the_direct_path_does_not_take_keep_model_run(basin):
     forcing, obs = basin
-    assert Problem(bm.get("gr4j", snow="cemaneige"), forcing, obs, "kge", warmup=365)._kernel is None
+    assert Problem(bm.get("hymod", snow="cemaneige"), forcing, obs, "kge", warmup=365)._kernel is None
     assert Problem(bm.get("hymod"), forcing[:2], obs, "kge", warmup=365)._kernel is None  # ODE: solver options
     assert Problem(bm.get("gr4j"), forcing[:2], obs, "kge", 365, solver_options={"x": 1})._kernel is None
     assert Problem(bm.get("gr5j"), forcing[:2], obs, "lognse", warmup=365)._kernel is not None
