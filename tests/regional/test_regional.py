@@ -27,14 +27,7 @@ from conftest import raise_if_dask_computes  # noqa: E402
 ATTRS = ["p_mean", "aridity", "frac_snow", "elev_mean"]
 FIT = {"period": ("2000", "2001"), "pet": "oudin", "warmup": 120, "window": 120, "batch_basins": 4}
 TINY = {"hidden": 8, "epochs": 3, "seed": 0}
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
