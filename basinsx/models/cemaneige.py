@@ -163,6 +163,18 @@ def cemaneige_kernel(p, frac, temp, masp, theta, i0, hyst, sens):
     dw : ndarray (n_cn, T) or (0, T)
         d w / d (ctg, kf[, thacc, rsp]).
     """
+    if sens:
+        if hyst:
+            return _cemaneige(p, frac, temp, masp, theta, i0, True, True)
+        return _cemaneige(p, frac, temp, masp, theta, i0, False, True)
+    if hyst:
+        return _cemaneige(p, frac, temp, masp, theta, i0, True, False)
+    return _cemaneige(p, frac, temp, masp, theta, i0, False, False)
+
+
+@njit(cache=True, inline="always")
+def _cemaneige(p, frac, temp, masp, theta, i0, hyst, sens):
+    """:func:`cemaneige_kernel` for constant ``hyst`` and ``sens``, inlined: the tangent loops have a known length."""
     nl, n = p.shape
     nc = 4 if hyst else 2
     ns = nc if sens else 0
