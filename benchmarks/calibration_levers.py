@@ -27,8 +27,10 @@ Variants (``calibrate_basin`` keywords):
 * ``similar-only``: one L-BFGS-B start from that point, no other screening.
 
     python benchmarks/calibration_levers.py --step 5
+    python benchmarks/calibration_levers.py --step 5 --snow cemaneige --variants default,checked --repeat 3
 
-On a busy machine ``--repeat 3`` keeps each variant's fastest of three calibrations per basin.
+``--snow cemaneige`` puts CemaNeige (one layer, as ``calibration_peers.py --snow cemaneige``) in front of
+GR4J, against GRsuite's ``CemaNeigeGR4J``. On a busy machine ``--repeat 3`` keeps each variant's fastest of three calibrations per basin.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import xarray as xr
-from calibration_peers import CAL, WARMUP, kge, run_grsuite
+from calibration_peers import CAL, SNOW_CHOICES, WARMUP, kge, run_grsuite
 from common import CARAVAN, argument_parser
 
 import basinsx
@@ -91,21 +93,24 @@ def main(argv=None):
     parser.add_argument("--donors", type=int, default=5, help="similar basins averaged for the similar-* variants")
     parser.add_argument("--repeat", type=int, default=1,
                         help="time each variant this many times per basin (in turn) and keep the fastest")
+    parser.add_argument("--snow", choices=SNOW_CHOICES, default="none", help="snow module in front of GR4J")
     parser.add_argument("--out", default="/tmp/calibration_levers.csv")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    model = bm.get("gr4j")
+    snow = args.snow != "none" and args.snow
+    model = bm.get("gr4j", snow=snow)
+    inputs = ["prcp", "pet", "tmean"] if snow else ["prcp", "pet"]
     full = basinsx.open_dataset(CARAVAN, chunks=None)
     ds = full.sel(time=slice(WARMUP.start, CAL.stop))
-    ds = ds.assign(pet=ds.hydro.pet("oudin"))[["prcp", "pet", "streamflow"]].astype("float64")
+    ds = ds.assign(pet=ds.hydro.pet("oudin"))[inputs + ["streamflow"]].astype("float64")
     basins = list(ds.basin.values)[args.skip::args.step]
     names = args.variants.split(",")
     if any(VARIANTS[n].get("start") is SIMILAR for n in names):
-        similar = similar_params(model, ds, full[ATTRS], basins, args.donors)
+        similar = similar_params(model, ds, inputs, full[ATTRS], basins, args.donors)
     rows = []
     for k, b in enumerate([basins[0]] + basins):  # the first pass compiles (numba) and is dropped
         one = ds.sel(basin=b)
-        forcing = np.vstack([one.prcp.values, one.pet.values])
+        forcing = np.vstack([one[v].values for v in inputs])
         obs = one.streamflow.values[365:]
         dates = one.indexes["time"].values.astype("datetime64[D]")
         i_warm, i_cal = np.arange(365), np.arange(365, forcing.shape[1])
@@ -114,7 +119,8 @@ def main(argv=None):
             for name in walls:
                 t0 = time.perf_counter()
                 if name == "grsuite":
-                    theta, n = run_grsuite(dates, forcing[0], forcing[1], one.streamflow.values, i_warm, i_cal)
+                    theta, n = run_grsuite(dates, forcing[0], forcing[1], one.streamflow.values, i_warm, i_cal,
+                                           temp=forcing[2] if snow else None)
                     n_plain = n
                 else:
                     m = Checked(model) if name == "checked" else model
@@ -125,7 +131,7 @@ def main(argv=None):
                     theta, n, n_plain = res["params"], res["n_evals"], res["n_plain"]
                 walls[name].append(time.perf_counter() - t0)
                 if len(walls[name]) == args.repeat:
-                    rows.append({"basin": b, "method": name, "kge": kge(theta, forcing, obs, 365), "n_runs": n,
+                    rows.append({"basin": b, "method": name, "kge": kge(theta, forcing, obs, 365, model), "n_runs": n,
                                  "n_sens": n - n_plain, "wall_s": min(walls[name])})
         if k == 0:
             rows = []
@@ -138,13 +144,13 @@ def main(argv=None):
     summarize(df)
 
 
-def similar_params(model, ds, attrs, basins, k):
+def similar_params(model, ds, inputs, attrs, basins, k):
     """For each of ``basins``: the donor parameters of its ``k`` nearest other basins, all calibrated by ``default``."""
     t0 = time.perf_counter()
     cal = []
     for b in ds.basin.values:
         one = ds.sel(basin=b)
-        forcing = np.vstack([one.prcp.values, one.pet.values])
+        forcing = np.vstack([one[v].values for v in inputs])
         cal.append(calibrate_basin(model, forcing, one.streamflow.values[365:], loss="kge", warmup=365,
                                    **VARIANTS["default"])["params"])
     params = xr.DataArray(np.array(cal), dims=("basin", "param"),
