@@ -31,8 +31,8 @@ from basinsx.design import latin_hypercube
 
 THETA = {"hymod": [250.0, 0.6, 0.7, 0.02, 0.45], "hmodel": [5.0, 200.0, 5.0, 2.0, 1.5, 2.0, 40.0],
          "gr4j_ode": [350.0, -0.5, 90.0, 1.7]}
-DEFAULT_METHODS = "adaptive:1e-5,sdirk,trbdf2,esdirk3"
-DEFAULT_LHS_METHODS = "adaptive:1e-5,sdirk,trbdf2,esdirk3"
+DEFAULT_METHODS = "adaptive:1e-5,sdirk,trbdf2,esdirk3,ros34pw2"
+DEFAULT_LHS_METHODS = "adaptive:1e-5,sdirk,trbdf2,esdirk3,ros34pw2"
 REFERENCE = {"method": "adaptive", "rtol": 1e-7, "atol": 1e-7, "hmin": 1e-6}
 
 

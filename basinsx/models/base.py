@@ -369,10 +369,12 @@ class Model:
         return_states : bool
             Also return the states after the last day, as ``initial_states`` takes them.
         **solver_options
-            ODE models only: ``method`` ("adaptive" Heun-Euler, "fixed" Heun, or the L-stable
-            implicit "sdirk" (SDIRK2), "trbdf2", "esdirk3" of :mod:`basinsx.models.implicit`),
-            ``n_sub`` (fixed steps per day), ``rtol``, ``atol`` (None: the model's default for the
-            method), ``h0``, ``hmin``, ``hmax`` (days).
+            ODE models only: ``method`` ("adaptive" Heun-Euler, "fixed" Heun, the L-stable
+            implicit "sdirk" (SDIRK2), "trbdf2", "esdirk3" of :mod:`basinsx.models.implicit`, or the
+            linearly implicit "ros34pw2" of :mod:`basinsx.models.rosenbrock`; the default is the
+            model's: "ros34pw2" for hymod and hmodel, "adaptive" for gr4j_ode), ``n_sub`` (fixed
+            steps per day), ``rtol``, ``atol`` (None: the model's default for the method), ``h0``,
+            ``hmin``, ``hmax`` (days).
 
         Returns
         -------

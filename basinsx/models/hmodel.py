@@ -22,6 +22,7 @@ from numba import njit
 from .base import SNOW_CODES, ModelSpec, Parameter
 from .implicit import dirk
 from .integrate import SOLVER_OPTIONS, Kernel, cache_on_kernels, heun, rhs_functions
+from .rosenbrock import rosenbrock
 from .smooth import exp_flux
 
 A_I = 5.0  # shape of the interception evaporation / throughfall functions
@@ -111,6 +112,9 @@ def initial(theta):
 
 @njit(cache=True)
 def _run(theta, forcing, x0, s0, warmup, sens, snow, method, n_sub, rtol, atol, h0, hmin, hmax):
+    if method >= 5:
+        return rosenbrock(rhs_core, snow, method - 5, theta, forcing, x0, s0, warmup, sens, rtol, atol, h0, hmin,
+                          hmax)
     if method >= 2:
         return dirk(rhs_core, snow, method - 2, theta, forcing, x0, s0, warmup, sens, rtol, atol, h0, hmin, hmax)
     return heun(rhs_core, snow, theta, forcing, x0, s0, warmup, sens, method == 1, n_sub, rtol, atol, h0, hmin, hmax)
@@ -118,6 +122,10 @@ def _run(theta, forcing, x0, s0, warmup, sens, snow, method, n_sub, rtol, atol, 
 
 cache_on_kernels(_run)
 _rhs, _rhs_snow = rhs_functions(rhs_core)
+#: ros34pw2 (the default: it meets the flow bound on 200 Latin-hypercube sets and beats adaptive Heun) needs a
+#: tighter tolerance than its default for the flow to stay within 1e-3 of a tight reference across the bounds
+#: (the interception store's kinks; ``benchmarks/ode_integrators.py --lhs``).
+TOLERANCE = {"ros34pw2": 3e-5}
 SPEC = ModelSpec(
     "hmodel",
     (Parameter("imax", "mm", (0.5, 10.0), positive=True, description="interception capacity"),
@@ -128,5 +136,7 @@ SPEC = ModelSpec(
      Parameter("kf", "d", (0.1, 10.0), positive=True, description="fast-reservoir residence time"),
      Parameter("ks", "d", (1.0, 150.0), positive=True, description="slow-reservoir residence time")),
     ("interception", "unsaturated", "fast", "slow", "q_cum"),
-    Kernel(initial, _run), solver_options=SOLVER_OPTIONS, snow=tuple(SNOW_CODES), reference="Schoups & Vrugt 2010",
+    Kernel(initial, _run), solver_options={**SOLVER_OPTIONS, "method": "ros34pw2", "rtol": TOLERANCE,
+                                           "atol": TOLERANCE},
+    snow=tuple(SNOW_CODES), reference="Schoups & Vrugt 2010",
 )

@@ -39,7 +39,8 @@ from numba import njit
 from .snow import couple_snow, snow_rates
 
 #: The sources compiled into each ODE model's ``_run`` besides the model's own file.
-KERNEL_SOURCES = tuple(Path(__file__).with_name(f) for f in ("integrate.py", "implicit.py", "snow.py", "smooth.py"))
+KERNEL_SOURCES = tuple(Path(__file__).with_name(f)
+                       for f in ("integrate.py", "implicit.py", "rosenbrock.py", "snow.py", "smooth.py"))
 
 
 def cache_on_kernels(dispatcher, sources=KERNEL_SOURCES):
@@ -61,14 +62,20 @@ def cache_on_kernels(dispatcher, sources=KERNEL_SOURCES):
 
 @njit(cache=True)
 def tangent(s, a, b, k):
-    """``k = (df/dx) S + df/dtheta``: the tangent of the sensitivity equations (written into ``k``)."""
+    """``k = (df/dx) S + df/dtheta``: the tangent of the sensitivity equations (written into ``k``).
+
+    The models' ``df/dx`` are mostly structural zeros (each store feeds one or two others): they are
+    skipped, which leaves the sums, in the same order, bit for bit as the dense product.
+    """
     m, d = s.shape
     for i in range(m):
         for j in range(d):
-            acc = b[i, j]
-            for q in range(m):
-                acc += a[i, q] * s[q, j]
-            k[i, j] = acc
+            k[i, j] = b[i, j]
+        for q in range(m):
+            aiq = a[i, q]
+            if aiq != 0.0:
+                for j in range(d):
+                    k[i, j] += aiq * s[q, j]
 
 
 @njit(inline="always")
@@ -213,14 +220,15 @@ def heun(core, snow, theta, forcing, x0, s0, warmup, sens, fixed, n_sub, rtol, a
 
 
 #: Solver options of the ODE models and their defaults (days); ``rtol``/``atol`` None: the method's default.
+#: A model's spec may set its own ``method`` (hymod and hmodel: "ros34pw2").
 SOLVER_OPTIONS = {"method": "adaptive", "n_sub": 4, "rtol": None, "atol": None, "h0": 1e-3, "hmin": 1e-4, "hmax": 1.0}
 #: The integration methods; a method's index is its code in the kernels' ``method`` argument.
-METHODS = ("adaptive", "fixed", "sdirk", "trbdf2", "esdirk3")
+METHODS = ("adaptive", "fixed", "sdirk", "trbdf2", "esdirk3", "ros34pw2")
 #: Default ``rtol`` = ``atol`` of each method: the paper's setting for Heun; for the implicit schemes
-#: (error control of the states only) values that keep the flow within 1e-3 of a tight reference on a
-#: Latin hypercube over the bounds (``benchmarks/ode_integrators.py --lhs``); a model's spec may set
-#: its own per method (gr4j_ode).
-DEFAULT_TOLERANCE = {"adaptive": 1e-5, "fixed": 1e-5, "sdirk": 1e-3, "trbdf2": 1e-4, "esdirk3": 1e-4}
+#: (error control of the states only; ros34pw2: with sensitivities of the states and sensitivities)
+#: values that keep the flow within 1e-3 of a tight reference on a Latin hypercube over the bounds
+#: (``benchmarks/ode_integrators.py --lhs``); a model's spec may set its own per method (gr4j_ode, hmodel).
+DEFAULT_TOLERANCE = {"adaptive": 1e-5, "fixed": 1e-5, "sdirk": 1e-3, "trbdf2": 1e-4, "esdirk3": 1e-4, "ros34pw2": 5e-4}
 
 
 class Kernel:
@@ -228,8 +236,9 @@ class Kernel:
 
     Joins a model's cached numba pieces: ``initial(theta) -> (x0, s0)`` of the core model and
     ``run(theta, forcing, x0, s0, warmup, sens, snow, method, ...)`` (``method`` the index in
-    :data:`METHODS`: :func:`heun`, or from 2 on :func:`basinsx.models.implicit.dirk` with the
-    scheme ``method - 2`` on its ``rhs_core``),
+    :data:`METHODS`: :func:`heun`, from 2 on :func:`basinsx.models.implicit.dirk` with the
+    scheme ``method - 2``, from 5 on :func:`basinsx.models.rosenbrock.rosenbrock` with the scheme
+    ``method - 5``, on its ``rhs_core``),
     which must leave the states after the last day in its ``x0``. With ``x0`` (the states of
     ``Model.states``: ``swe`` first with the degree-day snow; NaN keeps the default of ``initial``)
     the given levels replace the defaults as constants (zero derivative) and the call returns

@@ -85,8 +85,11 @@ def test_method_option():
     q_default = m.run(theta, f, sensitivities=False, method="sdirk")[0]
     q_explicit = m.run(theta, f, sensitivities=False, method="sdirk", rtol=1e-3, atol=1e-3)[0]
     assert np.array_equal(q_default, q_explicit)
-    q_adaptive = m.run(theta, f, sensitivities=False)[0]
+    q_adaptive = m.run(theta, f, sensitivities=False, method="adaptive")[0]
     assert np.array_equal(q_adaptive, m.run(theta, f, sensitivities=False, method="adaptive", rtol=1e-5, atol=1e-5)[0])
+    # hymod's default method is ros34pw2 (tests/models/test_rosenbrock.py), at its default tolerance
+    q_default = m.run(theta, f, sensitivities=False)[0]
+    assert np.array_equal(q_default, m.run(theta, f, sensitivities=False, method="ros34pw2", rtol=5e-4, atol=5e-4)[0])
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

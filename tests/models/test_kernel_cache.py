@@ -6,7 +6,7 @@ from basinsx.models.integrate import KERNEL_SOURCES, cache_on_kernels
 
 
 def test_kernel_sources_exist_and_are_the_shared_ones():
-    assert {p.name for p in KERNEL_SOURCES} == {"integrate.py", "implicit.py", "snow.py", "smooth.py"}
+    assert {p.name for p in KERNEL_SOURCES} == {"integrate.py", "implicit.py", "rosenbrock.py", "snow.py", "smooth.py"}
     assert all(p.is_file() for p in KERNEL_SOURCES)
 
 

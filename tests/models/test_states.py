@@ -59,9 +59,9 @@ def test_a_run_continues_another_exactly(name, snow):
 @pytest.mark.parametrize("name", ODE)
 def test_adaptive_continuation_is_within_the_tolerance(name):
     m, theta, f = _model(name)
-    q, _, _ = m.run(theta, f, sensitivities=False, return_states=True)
-    q1, _, mid = m.run(theta, f[:, :211], sensitivities=False, return_states=True)
-    q2, _ = m.run(theta, f[:, 211:], sensitivities=False, initial_states=mid)
+    q, _, _ = m.run(theta, f, sensitivities=False, return_states=True, method="adaptive")
+    q1, _, mid = m.run(theta, f[:, :211], sensitivities=False, return_states=True, method="adaptive")
+    q2, _ = m.run(theta, f[:, 211:], sensitivities=False, initial_states=mid, method="adaptive")
     assert np.max(np.abs(np.concatenate([q1, q2]) - q)) < 1e-5 * q.max()  # rtol = atol = 1e-5
 
 
