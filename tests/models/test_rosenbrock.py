@@ -10,6 +10,7 @@ from scipy.linalg import expm
 import basinsx
 import basinsx.models as bm
 from basinsx.design import latin_hypercube
+from basinsx.models.integrate import cache_on_kernels
 from basinsx.models.rosenbrock import rosenbrock
 
 ODE = ["gr4j_ode", "hymod", "hmodel"]
@@ -96,7 +97,7 @@ def test_default_method_per_model():
     assert not np.array_equal(q, m.run(theta, f, sensitivities=False, method="ros34pw2", rtol=5e-4, atol=5e-4)[0])
 
 
-@njit
+@njit(cache=True)
 def _coupled_core(x, th, p, e, f, a, b, dfdp, jac):
     """Two linear stores that exchange water both ways (a full Jacobian) and the cumulative outflow of the second."""
     k1, k2, c = th[0], th[1], th[2]
@@ -112,10 +113,13 @@ def _coupled_core(x, th, p, e, f, a, b, dfdp, jac):
     dfdp[0], dfdp[1], dfdp[2] = 1.0, 0.0, 0.0
 
 
-@njit
+@njit(cache=True)
 def _run_coupled(theta, forcing, rtol):
     x0, s0 = np.zeros(3), np.zeros((3, 3))
     return rosenbrock(_coupled_core, 0, 0, theta, forcing, x0, s0, 0, True, rtol, rtol, 1e-3, 1e-6, 1.0)
+
+
+cache_on_kernels(_run_coupled)  # the compilation (seconds) cached, and redone when the integrator changes
 
 
 def _coupled_exact(theta, p):
