@@ -122,7 +122,7 @@ def fit_learner(train: xr.Dataset, kind: str, args) -> list[ParameterLearner]:
     """``--seeds`` learners (seeds ``--seed``, ``--seed`` + 1, ...), whose flows :func:`scores` averages."""
     return [ParameterLearner("gr4j", snow=True, hidden=64, epochs=args.epochs, seed=args.seed + i, loss=args.loss,
                              **learner_options(kind, args)).fit(train, period=TRAIN, pet="pet", warmup=365,
-                                                                window=365, batch_basins=args.batch)
+                                                                window=args.window, batch_basins=args.batch)
             for i in range(args.seeds)]
 
 
@@ -204,6 +204,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--kgssl-epochs", type=int, default=20)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--window", type=int, default=365, help="days of a training window (after 365 days of warm-up)")
     ap.add_argument("--donors", type=int, default=5)
     ap.add_argument("--n-starts", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
