@@ -16,10 +16,12 @@ learner) runs in :func:`gr4j_sens` instead: the same flow, the tangents speciali
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
-from .snow import snow_step
+from .snow import EPS_MELT, EPS_T, snow_step
 
 #: Initial fill of the production and routing stores (airGR's default ``IniResLevels``).
 INIT_LEVELS = (0.3, 0.5)
@@ -790,24 +792,348 @@ def _gr4j_many(theta, w, pet, warmup, per_set):
     return q
 
 
+#: Basins per block of :func:`gr4j_sens_many` (measured: benchmarks/gr4j_sens_many.py).
+SENS_BLOCK = 32
+RING = 2 * NH  # days of PR the unit hydrographs reach back
+
+
+@njit(cache=True, error_model="numpy")  # no zero-divisor checks: they keep the loops over basins from vectorising
+def gr4j_sens_many(theta, forcing, warmup, snow, block=SENS_BLOCK):
+    """:func:`gr4j_sens` for basins ``theta (basin, d)``, ``forcing (basin, n_forcing, T)``, side by side: ``(q, J)``.
+
+    ``q (basin, T - warmup)``, ``J (basin, T - warmup, d)``; ``snow`` as in :func:`gr4j_sens`. Flow and
+    Jacobian equal :func:`gr4j_sens`'s per basin bit for bit (the same operations in the same order), but
+    the basins run in blocks of ``block``, advancing day by day together: each stage of a day is a loop
+    over the block's basins on basin-minor arrays, the production store's two branches are both computed
+    and one chosen, and ``exp`` (a library call) has a loop of its own, so that the compiler vectorises
+    the other loops across basins (a GR4J day with its tangents is bound by the processor's throughput,
+    not by its chain of dependent operations). Blocks gather basins of similar ``x4``: the unit-hydrograph
+    sums of a block run over its longest ordinates (the others' are zero there: adding them changes no bit).
+    """
+    if snow == 1:
+        return _sens_blocks(theta, forcing, warmup, 1, 2, block)
+    if snow == 2:
+        if forcing.shape[1] == 6:
+            return _sens_blocks(theta, forcing, warmup, 2, 4, block)
+        return _sens_blocks(theta, forcing, warmup, 2, 2, block)
+    return _sens_blocks(theta, forcing, warmup, 0, 0, block)
+
+
+@njit(cache=True, inline="always")
+def _sens_blocks(theta, forcing, warmup, snow, ns, block):
+    """:func:`gr4j_sens_many` for a constant ``snow`` and ``ns`` snow parameters: gather, run, scatter each block."""
+    nb, d = theta.shape
+    q = np.empty((nb, forcing.shape[2] - warmup))
+    jac = np.empty((nb, forcing.shape[2] - warmup, d))
+    order = np.argsort(theta[:, 3])  # blocks of similar x4: similar unit-hydrograph lengths
+    for a in range(0, nb, block):
+        _sens_block(theta, forcing, order[a:a + block], warmup, snow, ns, q, jac)
+    return q, jac
+
+
+@njit(cache=True, inline="always")
+def _sens_block(theta, forcing, idx, warmup, snow, ns, q, jac):
+    """The basins ``idx`` of :func:`gr4j_sens_many`, their results written into ``q``, ``jac``.
+
+    Per day: the day's forcing gathered basin-minor, the snow module and WS, ``exp`` (and the rain/snow
+    split's ``tanh``), the production store and percolation, the unit hydrographs (PR's last days in a
+    ring), the routing store and the direct branch, each a loop over the block's basins; then the day's
+    flow and Jacobian scattered to the basins.
+    """
+    m = idx.shape[0]
+    d = theta.shape[1]
+    nf = forcing.shape[1]
+    n = forcing.shape[2]
+    th = np.empty((d, m))
+    for c in range(m):
+        th[:, c] = theta[idx[c]]
+    fd = np.empty((nf, m))  # the day's forcing
+    qday = np.empty(m)
+    jday = np.empty((d, m))
+    x1 = th[0].copy()
+    x2 = th[1].copy()
+    x3 = th[2].copy()
+    ix1 = 1.0 / x1
+    ix3 = 1.0 / x3
+    o1 = np.zeros((NH, m))
+    do1 = np.zeros((NH, m))
+    o2 = np.zeros((2 * NH, m))
+    do2 = np.zeros((2 * NH, m))
+    m1 = 1
+    m2 = 1
+    for b in range(m):
+        a1, da1, a2, da2 = unit_hydrographs(th[3, b])
+        o1[:, b] = a1
+        do1[:, b] = da1
+        o2[:, b] = a2
+        do2[:, b] = da2
+        m1 = max(m1, min(max(1, min(NH - 1, int(th[3, b] + 1.0))) + 1, NH))
+        m2 = max(m2, min(max(1, min(2 * NH - 1, 2 * int(th[3, b] + 1.0))) + 1, 2 * NH))
+    h1 = np.zeros((RING, m))  # PR's last RING days (day k in row k % RING; rows not yet written: zero)
+    h2 = np.zeros((RING, m))
+    hd = np.zeros((RING, m))
+    hn = np.zeros((ns, RING, m))
+    dprn = np.zeros((ns, m))
+    cer = np.zeros(m)
+    cqr = np.zeros(m)
+    gur = np.zeros(m)
+    negr = np.zeros(m, np.bool_)
+    posr = np.zeros(m, np.bool_)
+    tha = np.zeros(m)
+    if snow == 1:
+        t_tr = th[4].copy()
+        fdd = th[5].copy()
+    else:
+        t_tr = np.zeros(m)
+        fdd = np.zeros(m)
+    swe = np.zeros(m)
+    dswe0 = np.zeros(m)
+    dswe1 = np.zeros(m)
+    dwn = np.zeros((ns, m))
+    p1 = np.zeros(m)
+    ws = np.zeros(m)
+    ex = np.zeros(m)
+    s = INIT_LEVELS[0] * x1
+    r = INIT_LEVELS[1] * x3
+    ds = np.full(m, INIT_LEVELS[0])
+    dsn = np.zeros((ns, m))
+    dr0 = np.zeros(m)
+    dr1 = np.zeros(m)
+    dr2 = np.full(m, INIT_LEVELS[1])
+    dr3 = np.zeros(m)
+    drn = np.zeros((ns, m))
+    u1 = np.zeros(m)
+    u1a = np.zeros(m)
+    u1d = np.zeros(m)
+    u2 = np.zeros(m)
+    u2a = np.zeros(m)
+    u2d = np.zeros(m)
+    u1s = np.zeros((ns, m))
+    u2s = np.zeros((ns, m))
+
+    for k in range(n):
+        kh = k % RING
+        for i in range(nf):
+            for c in range(m):
+                fd[i, c] = forcing[idx[c], i, k]
+        if snow == 1:
+            for b in range(m):  # the rain/snow split's tanh (a library call: a loop of its own)
+                tha[b] = math.tanh(fd[2, b] - t_tr[b])
+        for b in range(m):  # snow module, water input, WS
+            if snow == 1:
+                p = fd[0, b]
+                tt = tha[b]
+                fs = 0.5 * (1.0 - tt)
+                dfs = 0.5 * (1.0 - tt * tt)
+                avail = swe[b] + p * fs
+                a = fd[2, b] - t_tr[b]
+                ra = math.sqrt(a * a + EPS_T * EPS_T)
+                sp = 0.5 * (a + ra)
+                dsp = 0.5 * (1.0 + a / ra)
+                pot = fdd[b] * sp
+                diff = avail - pot
+                rq = math.sqrt(diff * diff + EPS_MELT * EPS_MELT)
+                melt = 0.5 * (avail + pot - rq)
+                ma = 0.5 * (1.0 - diff / rq)
+                mp = 0.5 * (1.0 + diff / rq)
+                davail = dswe0[b] + p * dfs
+                dmelt = ma * davail + mp * (-fdd[b] * dsp)
+                dswe0[b] = davail - dmelt
+                dwn[0, b] = dmelt - p * dfs
+                davail = dswe1[b]
+                dmelt = ma * davail + mp * sp
+                dswe1[b] = davail - dmelt
+                dwn[1, b] = dmelt - 0.0
+                swe[b] = avail - melt
+                pb = p * (1.0 - fs) + melt
+            else:
+                pb = fd[0, b]
+                for mm in range(ns):
+                    dwn[mm, b] = fd[2 + mm, b]
+            e = fd[1, b]
+            w = (e - pb if pb <= e else pb - e) * ix1[b]
+            ws[b] = w
+            p1[b] = pb
+        for b in range(m):  # exp: a library call, alone in its loop so that the others vectorise
+            ex[b] = np.exp(2.0 * min(ws[b], 13.0))
+        for b in range(m):  # production store, both branches computed, then chosen
+            pb = p1[b]
+            e = fd[1, b]
+            dry = pb <= e
+            xb = x1[b]
+            ixb = ix1[b]
+            s0 = s[b]
+            dsb = ds[b]
+            wsb = ws[b]
+            clip = wsb > 13.0
+            exb = ex[b]
+            tws = (exb - 1.0) / (exb + 1.0)
+            sr = s0 * ixb
+            num = s0 * (2.0 - sr) * tws if dry else xb * (1.0 - sr * sr) * tws
+            den = 1.0 + (1.0 - sr) * tws if dry else 1.0 + sr * tws
+            quo = num / den
+            iden = 1.0 / den
+            dws = 0.0 if clip else -(wsb * ixb)
+            dt = (1.0 - tws * tws) * dws
+            dsr = dsb * ixb - sr * ixb
+            dnum_d = dsb * (2.0 - sr) * tws - s0 * dsr * tws + s0 * (2.0 - sr) * dt
+            dnum_w = (1.0 - sr * sr) * tws - xb * 2.0 * sr * dsr * tws + xb * (1.0 - sr * sr) * dt
+            dden_d = -dsr * tws + (1.0 - sr) * dt
+            dden_w = dsr * tws + sr * dt
+            x = ((dnum_d if dry else dnum_w) - quo * (dden_d if dry else dden_w)) * iden
+            dsb = dsb - x if dry else dsb + x
+            dpr = 0.0 if dry else -x
+            for mm in range(ns):
+                dsnb = dsn[mm, b]
+                dwb = dwn[mm, b]
+                dws = 0.0 if clip else (-dwb * ixb if dry else dwb * ixb)
+                dt = (1.0 - tws * tws) * dws
+                dsr = dsnb * ixb
+                dnum_d = dsnb * (2.0 - sr) * tws - s0 * dsr * tws + s0 * (2.0 - sr) * dt
+                dnum_w = -xb * 2.0 * sr * dsr * tws + xb * (1.0 - sr * sr) * dt
+                dden_d = -dsr * tws + (1.0 - sr) * dt
+                dden_w = dsr * tws + sr * dt
+                y = ((dnum_d if dry else dnum_w) - quo * (dden_d if dry else dden_w)) * iden
+                dsn[mm, b] = dsnb - y if dry else dsnb + y
+                dprn[mm, b] = 0.0 if dry else dwb - y
+            sb = s0 - quo if dry else s0 + quo
+            pr = 0.0 if dry else (pb - e) - quo
+            neg = sb < 0.0
+            sb = 0.0 if neg else sb
+            dsb = 0.0 if neg else dsb
+            sr1 = sb * ixb
+            sr4 = sr1 * sr1
+            sr4 = sr4 * sr4
+            u = 1.0 + sr4 * IPERC
+            g = 1.0 / np.sqrt(np.sqrt(u))
+            perc = sb * (1.0 - g)
+            cg = -0.25 * g / u
+            dsr = dsb * ixb - sr1 * ixb
+            dg = cg * (4.0 * sr1 * sr1 * sr1 * dsr * IPERC)
+            dperc = dsb * (1.0 - g) - sb * dg
+            ds[b] = dsb - dperc
+            hd[kh, b] = dpr + dperc
+            for mm in range(ns):
+                dsnb = 0.0 if neg else dsn[mm, b]
+                dsr = dsnb * ixb
+                dg = cg * (4.0 * sr1 * sr1 * sr1 * dsr * IPERC)
+                dperc = dsnb * (1.0 - g) - sb * dg
+                dsn[mm, b] = dsnb - dperc
+                hn[mm, kh, b] = dprn[mm, b] + dperc
+            s[b] = sb - perc
+            pr = pr + perc
+            h1[kh, b] = pr * B
+            h2[kh, b] = pr * (1.0 - B)
+
+        # unit hydrographs: each sum in its own loop over the basins (few arrays: the loops vectorise)
+        _uh_sum(u1, o1, h1, k, m1, 1.0)
+        _uh_sum(u1a, o1, hd, k, m1, B)
+        _uh_sum(u1d, do1, h1, k, m1, 1.0)
+        _uh_sum(u2, o2, h2, k, m2, 1.0)
+        _uh_sum(u2a, o2, hd, k, m2, 1.0 - B)
+        _uh_sum(u2d, do2, h2, k, m2, 1.0)
+        for mm in range(ns):
+            _uh_sum(u1s[mm], o1, hn[mm], k, m1, B)
+            _uh_sum(u2s[mm], o2, hn[mm], k, m2, 1.0 - B)
+
+        kk = k - warmup
+        for b in range(m):  # exchange, routing store, direct branch
+            rb = r[b]
+            rr = rb * ix3[b]
+            rs = rr * rr * np.sqrt(rr)
+            exch = x2[b] * rr * rr * rr * np.sqrt(rr)
+            ce = 3.5 * x2[b] * rs * ix3[b]
+            de0 = ce * dr0[b]
+            de1 = ce * dr1[b] + rr * rs
+            de2 = ce * (dr2[b] - rr)
+            de3 = ce * dr3[b]
+            rb = rb + 1.0 * u1[b] + exch
+            neg = rb < 0.0
+            rb = 0.0 if neg else rb
+            e0 = 0.0 if neg else dr0[b] + (u1a[b] + de0)
+            e1 = 0.0 if neg else dr1[b] + de1
+            e2 = 0.0 if neg else dr2[b] + de2
+            e3 = 0.0 if neg else dr3[b] + (u1d[b] + de3)
+            rr1 = rb * ix3[b]
+            rr = rr1 * rr1
+            rr = rr * rr
+            u = 1.0 + rr
+            g = 1.0 / np.sqrt(np.sqrt(u))
+            qr = rb * (1.0 - g)
+            gu = g / u
+            w = gu * rr
+            cq = (1.0 - g) + w
+            q0 = e0 * cq
+            q1 = e1 * cq
+            q2 = e2 * cq - w * rr1
+            q3 = e3 * cq
+            dr0[b] = e0 * gu
+            dr1[b] = e1 * gu
+            dr2[b] = e2 * gu + w * rr1
+            dr3[b] = e3 * gu
+            r[b] = rb - qr
+            qd = 1.0 * u2[b] + exch
+            pos = qd > 0.0
+            qd = qd if pos else 0.0
+            q0 = q0 + (u2a[b] + de0) if pos else q0
+            q1 = q1 + de1 if pos else q1
+            q2 = q2 + de2 if pos else q2
+            q3 = q3 + (u2d[b] + de3) if pos else q3
+            qday[b] = qr + qd
+            jday[0, b] = q0
+            jday[1, b] = q1
+            jday[2, b] = q2
+            jday[3, b] = q3
+            cer[b] = ce
+            negr[b] = neg
+            cqr[b] = cq
+            gur[b] = gu
+            posr[b] = pos
+        for mm in range(ns):  # the snow parameters' tangents of R and the flow
+            for b in range(m):
+                de = cer[b] * drn[mm, b]
+                e4 = 0.0 if negr[b] else drn[mm, b] + (u1s[mm, b] + de)
+                qn = e4 * cqr[b]
+                drn[mm, b] = e4 * gur[b]
+                qn = qn + (u2s[mm, b] + de) if posr[b] else qn
+                jday[4 + mm, b] = qn
+        if kk >= 0:
+            for c in range(m):
+                q[idx[c], kk] = qday[c]
+                for j in range(d):
+                    jac[idx[c], kk, j] = jday[j, c]
+
+
+@njit(cache=True, inline="always")
+def _uh_sum(acc, o, h, k, mlen, scale):
+    """``acc = scale * sum(o[i] PR[k - i])`` over ``i = mlen - 1 .. 0`` per basin, oldest day first (as gr4j_sens)."""
+    for b in range(acc.shape[0]):
+        acc[b] = 0.0
+    for i in range(mlen - 1, -1, -1):
+        j = (k - i) % RING
+        for b in range(acc.shape[0]):
+            acc[b] += o[i, b] * h[j, b]
+    for b in range(acc.shape[0]):
+        acc[b] *= scale
+
+
 @njit(cache=True)
 def gr_batch(theta, forcing, warmup, sens, snow, variant):
     """:func:`gr_kernel` for basins ``theta (basin, d)``, ``forcing (basin, n_forcing, T)`` in one call.
 
     Every basin starts from the default states. Returns ``q (basin, T - warmup)`` and
-    ``J (basin, T - warmup, d)`` (``(basin, 0, d)`` without ``sens``).
+    ``J (basin, T - warmup, d)`` (``(basin, 0, d)`` without ``sens``). GR4J with ``sens`` runs in
+    :func:`gr4j_sens_many` (each basin's results those of :func:`gr4j_sens`, bit for bit).
     """
     nb, d = theta.shape
     n = forcing.shape[2] - warmup
+    if sens and variant == 4:  # the basins side by side (the regional learner's step)
+        return gr4j_sens_many(theta, forcing, warmup, snow)
     x0 = np.full(N_STATES, np.nan)
     q = np.empty((nb, n))
     jac = np.empty((nb, n if sens else 0, d))
-    fast = sens and variant == 4
     for b in range(nb):
-        if fast:
-            qb, jb = gr4j_sens(theta[b], forcing[b], warmup, snow)
-        else:
-            qb, jb, _ = gr_kernel(theta[b], forcing[b], warmup, sens, snow, variant, x0)
+        qb, jb, _ = gr_kernel(theta[b], forcing[b], warmup, sens, snow, variant, x0)
         q[b] = qb
         jac[b] = jb
     return q, jac
