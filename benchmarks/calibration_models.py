@@ -6,9 +6,10 @@ Caravan's ERA5-Land PET). The discrete models take every ``--step``-th basin, th
 per run) every ``--ode-step``-th. ``--snow`` lists the snow options to run each model with (``none``,
 ``degree_day``, ``cemaneige``, ``cemaneige_hyst``; CemaNeige on one layer, as Caravan has no hypsometry);
 hbv has its own snow routine and runs once, without a snow option. The ODE models are integrated with
-SDIRK2 (``--solver sdirk``, its default tolerance), the error-controlled Heun-Euler scheme
-(``adaptive``) or fixed Heun steps (``fixed``, ``--n-sub`` per day), in calibration and validation
-alike. Each row prints as it finishes, with gr4j's median validation KGE on the same basins.
+each model's default solver (``--solver default``: ROS34PW2 for hymod and hmodel, the adaptive Heun-Euler
+scheme for gr4j_ode, at their default tolerances), ROS34PW2 (``ros34pw2``), SDIRK2 (``sdirk``), the
+error-controlled Heun-Euler scheme (``adaptive``) or fixed Heun steps (``fixed``, ``--n-sub`` per day),
+in calibration and validation alike. Each row prints as it finishes, with gr4j's median validation KGE on the same basins.
 
     python benchmarks/calibration_models.py --step 1 --ode-step 5 --n-starts 4 --snow none,degree_day,cemaneige
     python benchmarks/calibration_models.py --step 20 --n-starts 2 --models hmodel --solver adaptive
@@ -60,7 +61,8 @@ def main(argv=None):
     parser.add_argument("--ode-step", type=int, default=5, help="ODE models: every ODE_STEP-th basin")
     parser.add_argument("--models", default=",".join(bm.available()))
     parser.add_argument("--n-starts", type=int, default=4)
-    parser.add_argument("--solver", choices=["sdirk", "adaptive", "fixed"], default="sdirk", help="ODE models only")
+    parser.add_argument("--solver", choices=["default", "ros34pw2", "sdirk", "adaptive", "fixed"], default="default",
+                        help="ODE models only")
     parser.add_argument("--n-sub", type=int, default=2, help="fixed Heun steps per day (--solver fixed)")
     parser.add_argument("--pet", choices=PET_CHOICES, default="oudin")
     parser.add_argument("--snow", nargs="?", default="none", const="degree_day",
@@ -80,7 +82,7 @@ def main(argv=None):
         ds = full.isel(basin=slice(0, None, basin_step(name, args.step, args.ode_step)))
         val = ds.sel(time=slice("1995-01-01", "2014-12-31"))
         opts = {}
-        if bm.spec(name).solver_options:
+        if bm.spec(name).solver_options and args.solver != "default":
             opts = {"method": args.solver, **({"n_sub": args.n_sub} if args.solver == "fixed" else {})}
         t0 = time.perf_counter()
         cal = calibrate(ds, model=name, loss="kge", period=slice("1982", "1995"), warmup=365,
