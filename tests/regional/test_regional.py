@@ -150,7 +150,8 @@ def test_params_is_lazy_for_dask_input(sample, learner):
     with raise_if_dask_computes():
         p = learner.params(lazy)
     assert p.chunks is not None
-    np.testing.assert_allclose(p.compute(), learner.params(sample))
+    # float32 network: a basin chunk's matrix product may round its last bit differently from the whole batch's
+    np.testing.assert_allclose(p.compute(), learner.params(sample), rtol=1e-6)
 
 
 def test_missing_attribute_is_the_training_mean(sample, learner):
