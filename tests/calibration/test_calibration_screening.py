@@ -131,8 +131,8 @@ def test_side_by_side_screening_scores_the_leading_half_of_the_observed_days(sno
     """GR4J's screening runs the leading days that hold half the observed ones and scores them as a full run would.
 
     The record starts with three unobserved years, so half the observed days reach past half the days;
-    each score equals the loss of the whole period's run over those days (CemaNeige keeps the melt
-    threshold of the whole forcing). Scores on part of the period are never kept as the best point.
+    each score equals the loss of the whole period's run over those days, and is never kept as the best
+    point. Behind CemaNeige the screening scores the whole period (and keeps its best point).
     """
     ds = basinsx.open_dataset("sample", basins=["01031500"], chunks=None).isel(basin=0).sel(time=slice("1981", "1995"))
     ds = ds.assign(pet=ds.hydro.pet("oudin"))
@@ -142,12 +142,13 @@ def test_side_by_side_screening_scores_the_leading_half_of_the_observed_days(sno
     model = basinsx.models.get("gr4j", snow=snow)
     p = Problem(model, forcing, obs, "kge", warmup=365)
     observed = np.flatnonzero(np.isfinite(obs))
-    assert p.screen_days == observed[int(np.ceil(0.5 * observed.size)) - 1] + 1 > obs.size / 2
+    days = observed[int(np.ceil(0.5 * observed.size)) - 1] + 1 if not snow else obs.size
+    assert p.screen_days == (days if not snow else None) and days > obs.size / 2
     u = latin_hypercube(5, len(model.params), seed=1)
     scores = p.screen(u)
-    expected = [p.loss(model.run(p.theta(x), forcing, warmup=365, sensitivities=False)[0][: p.screen_days],
-                       obs[: p.screen_days])[0] for x in u]
+    expected = [p.loss(model.run(p.theta(x), forcing, warmup=365, sensitivities=False)[0][:days], obs[:days])[0]
+                for x in u]
     np.testing.assert_allclose(scores, expected, rtol=1e-12)
-    assert p.n_plain == p.n_evals == 5 and p.best[1] is None
+    assert p.n_plain == p.n_evals == 5 and (p.best[1] is None) == (not snow)
     short = Problem(model, forcing[:, : 3 * 365], np.ones(2 * 365), "kge", warmup=365)
-    assert short.screen_days == 2 * 365  # fewer than three observed years: all of them
+    assert short.screen_days is None  # fewer than three observed years: all of them
