@@ -152,3 +152,15 @@ def test_side_by_side_screening_scores_the_leading_half_of_the_observed_days(sno
     assert p.n_plain == p.n_evals == 5 and (p.best[1] is None) == (not snow)
     short = Problem(model, forcing[:, : 3 * 365], np.ones(2 * 365), "kge", warmup=365)
     assert short.screen_days is None  # fewer than three observed years: all of them
+
+
+def test_screening_scores_the_whole_period_where_its_leading_half_has_constant_flow():
+    """An ephemeral river dry for the first years: KGE and NSE are undefined there, so the screening takes every day."""
+    ds = basinsx.open_dataset("sample", basins=["01031500"], chunks=None).isel(basin=0).sel(time=slice("1981", "1995"))
+    forcing = np.vstack([ds["prcp"].values, ds.hydro.pet("oudin").values]).astype(float)
+    obs = ds["streamflow"].values[365:].astype(float)
+    obs[: obs.size // 2 + 400] = 0.0
+    model = basinsx.models.get("gr4j")
+    assert Problem(model, forcing, obs, "kge", warmup=365).screen_days is None
+    res = calibrate_basin(model, forcing, obs, loss="kge", warmup=365, prior=optimize.PRIORS["gr4j"])
+    assert res["kge"] > 0.0
