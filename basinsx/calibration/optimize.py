@@ -201,7 +201,8 @@ class Problem:
 
         Side by side (GR4J's kernel) the runs end after the leading loss days that hold
         :data:`SCREEN_SHARE` of the observed ones; those scores are not comparable with a whole
-        period's loss and are not kept as the best point. Elsewhere, or over the whole period, :meth:`values`.
+        period's loss and are not kept as the best point. Elsewhere, over the whole period, or where the
+        loss is undefined on those days for every point: :meth:`values`.
         """
         days = self.screen_days
         if self._many is None or days is None:
@@ -210,7 +211,12 @@ class Problem:
         self.n_evals += len(u)
         self.n_plain += len(u)
         obs, none = self.obs[:days], np.empty((days, 0))
-        return np.array([self.loss.value_grad(q, none, obs)[0] if np.all(np.isfinite(q)) else np.inf for q in flows])
+        try:
+            scores = np.array([self.loss.value_grad(q, none, obs)[0] if np.all(np.isfinite(q)) else np.inf
+                               for q in flows])
+        except (ArithmeticError, ValueError):  # the loss is undefined on those days (no recession in them, ...)
+            scores = np.full(len(u), np.nan)
+        return scores if np.isfinite(scores).any() else self.values(u)
 
     def _keep(self, value, u, q, grad=None):
         if value < self.best[0]:
