@@ -76,15 +76,12 @@ class Problem:
         self.width = np.where(self.log, np.log(np.where(self.log, hi, 1.0)), hi) - self.lo
         self._kernel, self._many = self._direct()
         #: Loss days the side-by-side screening runs: the leading ones holding :data:`SCREEN_SHARE` of the observed
-        #: days (None: all; so behind a snow module and where the observed flow is constant on those days).
+        #: days (None: all, and behind a snow module).
         self.screen_days = None
         observed = np.cumsum(np.isfinite(self.obs))
         if observed.size and not getattr(model, "snow", None):
             need = min(int(observed[-1]), max(int(np.ceil(SCREEN_SHARE * observed[-1])), SCREEN_MIN_DAYS))
-            days = int(np.searchsorted(observed, need)) + 1 if need < observed[-1] else None
-            lead = self.obs[:days][np.isfinite(self.obs[:days])]
-            # constant observed flow there (a river dry for years) leaves KGE and NSE undefined: every day then
-            self.screen_days = days if days and lead.max() > lead.min() else None
+            self.screen_days = int(np.searchsorted(observed, need)) + 1 if need < observed[-1] else None
         self.n_evals = 0
         self.n_plain = 0  # of n_evals, runs without sensitivities (screening)
         self.last_value = np.nan
@@ -214,7 +211,7 @@ class Problem:
         try:
             scores = np.array([self.loss.value_grad(q, none, obs)[0] if np.all(np.isfinite(q)) else np.inf
                                for q in flows])
-        except (ArithmeticError, ValueError):  # the loss is undefined on those days (no recession in them, ...)
+        except (ArithmeticError, ValueError):  # undefined on those days (constant flow: a river dry for years)
             scores = np.full(len(u), np.nan)
         return scores if np.isfinite(scores).any() else self.values(u)
 
