@@ -183,15 +183,10 @@ class Problem:
         """:meth:`value` of each unit-cube point ``u (m, d)``, the runs side by side where the kernel can."""
         if self._many is None:
             return np.array([self.value(x) for x in u])
-        flows = self._many(self.theta(u), None)
-        self.n_evals += len(u)
-        self.n_plain += len(u)
-        out = np.full(len(u), np.inf)
+        scores, flows = self._side_by_side(u, None)
         for i, q in enumerate(flows):
-            if np.all(np.isfinite(q)):
-                out[i] = self.loss.value_grad(q, np.empty((q.size, 0)), self.obs)[0]
-                self._keep(out[i], u[i], q)
-        return out
+            self._keep(scores[i], u[i], q)
+        return scores
 
     def screen(self, u):
         """Loss of each unit-cube point ``u (m, d)`` for ranking (plain runs; side by side: on :attr:`screen_days`).
@@ -201,19 +196,26 @@ class Problem:
         period's loss and are not kept as the best point. Elsewhere, over the whole period, or where the
         loss is undefined on those days for every point: :meth:`values`.
         """
-        days = self.screen_days
-        if self._many is None or days is None:
+        if self._many is None or self.screen_days is None:
             return self.values(u)
-        flows = self._many(self.theta(u), days)
-        self.n_evals += len(u)
-        self.n_plain += len(u)
-        obs, none = self.obs[:days], np.empty((days, 0))
         try:
-            scores = np.array([self.loss.value_grad(q, none, obs)[0] if np.all(np.isfinite(q)) else np.inf
-                               for q in flows])
+            scores = self._side_by_side(u, self.screen_days)[0]
         except (ArithmeticError, ValueError):  # undefined on those days (constant flow: a river dry for years)
             scores = np.full(len(u), np.nan)
         return scores if np.isfinite(scores).any() else self.values(u)
+
+    def _side_by_side(self, u, days):
+        """Plain runs of the points ``u (m, d)`` side by side over the first ``days`` loss days (None: all).
+
+        Returns their losses (``inf`` where the flow is not finite) and flows; counts the runs.
+        """
+        flows = self._many(self.theta(u), days)
+        self.n_evals += len(u)
+        self.n_plain += len(u)
+        obs = self.obs if days is None else self.obs[:days]
+        none = np.empty((obs.size, 0))
+        return np.array([self.loss.value_grad(q, none, obs)[0] if np.all(np.isfinite(q)) else np.inf
+                         for q in flows]), flows
 
     def _keep(self, value, u, q, grad=None):
         if value < self.best[0]:
