@@ -56,6 +56,15 @@ def log_scaled(model, log_scale: bool = True) -> np.ndarray:
     return np.array([t == "log" and log_scale for t in log], dtype=bool)
 
 
+def from_search(v, log) -> np.ndarray:
+    """Physical values of search-space values ``v``: ``exp(v)`` where ``log``, ``v`` elsewhere.
+
+    The exponential is taken of the log-scaled entries only: a linear parameter's value (hbv's ``fc``
+    reaches 1000) would overflow it, even in the branch ``np.where`` then discards.
+    """
+    return np.where(log, np.exp(np.where(log, v, 0.0)), v)
+
+
 class Problem:
     """A calibration problem for one basin: model, forcing, observations and loss.
 
@@ -91,8 +100,7 @@ class Problem:
 
     def theta(self, u):
         """Physical parameters of a unit-cube point."""
-        v = self.lo + np.clip(u, 0.0, 1.0) * self.width
-        return np.where(self.log, np.exp(v), v)
+        return from_search(self.lo + np.clip(u, 0.0, 1.0) * self.width, self.log)
 
     def unit(self, theta):
         """Unit-cube point of physical parameters ``theta`` (..., d), clipped to the bounds."""

@@ -28,7 +28,7 @@ from ..models.base import forcing_problem
 from .driver import basin_inputs, calibration_window
 from .hmc import ess, nuts, rhat
 from .likelihood import PosteriorLoss, get_likelihood
-from .optimize import calibrate_basin, log_scaled
+from .optimize import calibrate_basin, from_search, log_scaled
 
 __all__ = ["METHODS", "METRICS", "Target", "collinearity", "posterior", "posterior_basin", "predictive"]
 
@@ -63,8 +63,7 @@ class Target:
 
     def theta(self, z):
         """Physical parameters of points ``z`` (..., d)."""
-        v = self.lo + expit(z) * self.width
-        return np.where(self.log, np.exp(v), v)
+        return from_search(self.lo + expit(z) * self.width, self.log)
 
     def z(self, theta):
         """``z`` of physical parameters, kept :data:`EDGE` inside the bounds."""

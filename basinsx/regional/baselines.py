@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from .. import models
-from ..calibration.optimize import log_scaled
+from ..calibration.optimize import from_search, log_scaled
 
 __all__ = ["donor_params", "regression_params"]
 
@@ -91,7 +91,7 @@ def donor_params(gauged: xr.Dataset, params, target: xr.Dataset, attributes, k: 
     dist = np.linalg.norm(b[:, None, :] - a[None, :, :], axis=-1)
     nearest = np.argsort(dist, axis=1, kind="stable")[:, :int(k)]
     mean = search[nearest].mean(axis=1)
-    return _result(np.where(log, np.exp(mean), mean), target, m, snow, f"donor basins (k = {int(k)})")
+    return _result(from_search(mean, log), target, m, snow, f"donor basins (k = {int(k)})")
 
 
 def regression_params(gauged: xr.Dataset, params, target: xr.Dataset, attributes, *, model="gr4j",
@@ -109,5 +109,5 @@ def regression_params(gauged: xr.Dataset, params, target: xr.Dataset, attributes
     search, log, lo, hi = _to_search(theta, m)
     ridge = fit_ridge(a, search)
     pred = b @ ridge["coef"] + ridge["intercept"]
-    pred = np.clip(np.where(log, np.exp(pred), pred), lo, hi)
+    pred = np.clip(from_search(pred, log), lo, hi)
     return _result(pred, target, m, snow, "regression on attributes")

@@ -103,7 +103,10 @@ def to_physical(u, model: models.Model, log_scale: bool = True):
     a = torch.as_tensor(np.where(log, np.log(np.where(log, lo, 1.0)), lo), dtype=u.dtype, device=u.device)
     b = torch.as_tensor(np.where(log, np.log(np.where(log, hi, 1.0)), hi), dtype=u.dtype, device=u.device)
     x = a + u * (b - a)
-    return torch.where(torch.as_tensor(log, device=u.device), torch.exp(x), x)
+    log = torch.as_tensor(log, device=u.device)
+    # exp of the log-scaled entries only: a linear one beyond exp's range (hbv's fc, 1000) gives inf there,
+    # and the discarded branch's zero weight times inf a NaN gradient
+    return torch.where(log, torch.exp(torch.where(log, x, torch.zeros_like(x))), x)
 
 
 def _network(n_in: int, n_out: int, hidden: int, layers: int):

@@ -93,3 +93,21 @@ def test_at_bound_is_measured_on_the_model_scale(toy):
     flags = driver._at_bound(params, toy, True).values[0]
     assert flags.tolist() == [True, False, False, False]
     assert driver._at_bound(params, toy, False).values[0].tolist() == [True, False, False, False]
+
+
+def test_linear_parameters_beyond_exps_range_map_without_overflow(toy):
+    # k is linear up to 1000: exp(1000) of the unused log branch overflowed (a RuntimeWarning on every
+    # calibration of hbv, whose fc reaches 1000; in the learner's torch map a NaN gradient)
+    from basinsx.regional.baselines import regression_params
+
+    with np.errstate(all="raise"):
+        np.testing.assert_allclose(_problem(toy).theta(np.ones(4)), [1000.0, 5.0, 1000.0, 1.0])
+        target = Target(toy, np.ones((2, 30)), np.ones(30))
+        np.testing.assert_allclose(target.theta(np.full(4, 40.0)), [1000.0, 5.0, 1000.0, 1.0])
+        import xarray as xr
+
+        attrs = xr.Dataset({"area": ("basin", [1.0, 2.0, 3.0, 4.0])}, coords={"basin": list("abcd")})
+        params = xr.DataArray([[k, 2.0, 10.0, 0.0] for k in (700.0, 800.0, 900.0, 1000.0)], dims=("basin", "param"),
+                              coords={"basin": list("abcd"), "param": list(toy.params)})
+        out = regression_params(attrs, params, attrs.assign_coords(basin=list("abcd")), ["area"], model=toy)
+        assert np.isfinite(out.values).all()

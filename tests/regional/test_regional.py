@@ -95,6 +95,20 @@ def test_to_physical_maps_the_unit_cube_onto_the_bounds_log_scale_for_x1_x3():
     np.testing.assert_allclose(theta[2, [1, 3, 4]], (lo + hi)[[1, 3, 4]] / 2)
 
 
+@pytest.mark.parametrize("name", bm.available())
+def test_to_physical_has_a_finite_gradient_over_the_whole_unit_cube(name):
+    # hbv's fc reaches 1000 on a linear scale: exp(1000) of the unused log branch overflowed to inf,
+    # and its zero weight times inf made the gradient NaN, which then poisoned the network's weights
+    m = bm.get(name)
+    u = torch.tensor([[0.0] * len(m.params), [0.95] * len(m.params), [1.0] * len(m.params)], dtype=torch.float64,
+                     requires_grad=True)
+    theta = to_physical(u, m)
+    theta.sum().backward()
+    lo, hi = (np.array([m.bounds[p][i] for p in m.params]) for i in (0, 1))
+    np.testing.assert_allclose(theta.detach().numpy()[[0, 2]], np.stack([lo, hi]), rtol=1e-12)
+    assert torch.isfinite(u.grad).all(), dict(zip(m.params, u.grad[1].tolist()))
+
+
 def test_learner_params_in_bounds_and_simulate_reads_model_and_snow_from_attrs(sample, learner):
     p = learner.params(sample)
     assert p.dims == ("basin", "param") and p.attrs["model"] == "gr4j" and p.attrs["snow"] == 1
