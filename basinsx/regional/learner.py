@@ -284,6 +284,12 @@ class ParameterLearner:
         Returns
         -------
         self
+
+        Raises
+        ------
+        FloatingPointError
+            A training step with a non-finite loss or gradient, naming its epoch, step, window and
+            basins (it would make every later weight and parameter NaN).
         """
         torch = _torch()
         cfg = self.config
@@ -314,19 +320,23 @@ class ParameterLearner:
         std = np.where(std > 0, std, 1.0)
         x = torch.as_tensor(np.nan_to_num((raw - mean) / std, nan=0.0), dtype=torch.float32, device=cfg["device"])
         size = min(batch_basins, len(basins))
-        self._train(x, forcing, obs, warmup=warmup, window=window, spin=spin, size=size)
+        self._train(x, forcing, obs, warmup=warmup, window=window, spin=spin, size=size, names=basins,
+                    dates=sub.indexes["time"])
         self.stats = {"mean": mean, "std": std, "basins": [str(b) for b in basins],
                       "period": [str(sub.indexes["time"][spin].date()), str(sub.indexes["time"][-1].date())],
                       "warmup": warmup, "window": window, "batch_basins": size, "flow": flow,
                       "pet": input_attrs.get("pet", "")}
         return self
 
-    def _train(self, x, forcing: np.ndarray, obs: np.ndarray, *, warmup: int, window: int, spin: int, size: int):
+    def _train(self, x, forcing: np.ndarray, obs: np.ndarray, *, warmup: int, window: int, spin: int, size: int,
+               names, dates):
         """The training loop of :meth:`fit`: sets ``net`` and ``history``.
 
         ``x`` are the normalised network inputs ``(basin, feature)``, ``forcing`` and ``obs`` the basins'
         forcing ``(basin, forcing, time)`` and observed flow ``(basin, time)`` with ``spin`` days of warm-up
-        (not scored); each step runs ``size`` basins on one random window of ``warmup + window`` days.
+        (not scored), ``names`` the basins and ``dates`` the days; each step runs ``size`` basins on one random
+        window of ``warmup + window`` days. A non-finite loss or gradient raises ``FloatingPointError``: one such
+        step would turn every weight, and so every parameter, NaN.
         """
         torch = _torch()
         cfg = self.config
@@ -342,9 +352,9 @@ class ParameterLearner:
         self.history = []
         from tqdm.auto import tqdm
 
-        for _ in tqdm(range(cfg["epochs"]), disable=not cfg["progress"], desc="ParameterLearner", unit="epoch"):
+        for epoch in tqdm(range(cfg["epochs"]), disable=not cfg["progress"], desc="ParameterLearner", unit="epoch"):
             total = 0.0
-            for _ in range(steps):
+            for step in range(steps):
                 b = rng.choice(n_basins, size=size, replace=False)
                 s = rng.integers(warmup, warmup + n_days - window + 1, size=size)
                 days = s[:, None] + np.arange(-warmup, window)[None, :]
@@ -354,6 +364,11 @@ class ParameterLearner:
                 loss = window_loss(q, target, scale[b].double(), cfg["loss"], mean=mean[b])
                 optimizer.zero_grad()
                 loss.backward()
+                if not (torch.isfinite(loss) and all(torch.isfinite(w.grad).all() for w in net.parameters())):
+                    raise FloatingPointError(
+                        f"ParameterLearner.fit: non-finite loss ({float(loss)}) or gradient at epoch {epoch + 1}, "
+                        f"step {step + 1} of {steps} (scored windows within {dates[s.min()].date()} .. "
+                        f"{dates[s.max() + window - 1].date()}), basins {[str(v) for v in names[b]]}")
                 optimizer.step()
                 total += float(loss.detach())
             self.history.append(total / steps)

@@ -200,6 +200,24 @@ def test_regionalize_accessor_fits_then_predicts(sample, learner):
     np.testing.assert_array_equal(sample.hydro.regionalize(learner), learner.params(sample))
 
 
+def test_a_non_finite_loss_or_gradient_stops_training_naming_the_step_and_basins(sample, monkeypatch):
+    """A NaN in one step's gradient would make every weight NaN from then on, and every parameter NaN."""
+    import basinsx.regional.learner as learner_module
+
+    calls = []
+    exact = learner_module.run_exact
+
+    def poisoned(theta, *args):
+        calls.append(1)
+        q = exact(theta, *args)
+        return q * float("nan") if len(calls) == 16 else q  # 14 steps an epoch: the second of epoch 2
+
+    monkeypatch.setattr(learner_module, "run_exact", poisoned)
+    where = r"epoch 2, step 2 of 14 \(scored windows within 20\d\d-.*\), basins \['"
+    with pytest.raises(FloatingPointError, match=where):
+        ParameterLearner("gr4j", snow=True, attributes=ATTRS, **TINY).fit(sample, **FIT)
+
+
 def test_input_errors(sample):
     with pytest.raises(ValueError, match="needs inputs"):
         ParameterLearner("gr4j")
