@@ -18,7 +18,9 @@ Two measurements, side by side in one run, on the Caravan CAMELS-US basins of ``
    check: the attribute learner trained on all basins vs per-basin calibration. ``--seeds N``
    makes each learner an ensemble of N seeds (flows or parameters averaged, ``--ensemble``; each
    member is scored alone too), ``--learners`` picks the inputs, ``--loss`` the training loss
-   (and, unless ``--cal-loss`` says otherwise, the calibration objective of the baselines).
+   (and, unless ``--cal-loss`` says otherwise, the calibration objective of the baselines),
+   ``--model`` and ``--snow`` the model of the skill test (every method's); ``--skip-speed`` /
+   ``--skip-skill`` leave a part out.
 
     python benchmarks/regional.py --basins 100 --folds 5 --epochs 100
 """
@@ -99,14 +101,20 @@ def speed(ds: xr.Dataset, n_basins: int, n_days: int, repeat: int) -> dict:
 # --------------------------------------------------------------------------------------------- skill
 
 
-def scores(ds: xr.Dataset, params) -> xr.Dataset:
-    """KGE and NSE over VAL of GR4J + snow with ``params`` (warm-up: the year before VAL).
+def snow_option(name: str):
+    """``--snow`` as the models take it: ``"none"`` -> False, ``"degree_day"`` -> True, else the module's name."""
+    return {"none": False, "degree_day": True}.get(name, name)
+
+
+def scores(ds: xr.Dataset, params, args) -> xr.Dataset:
+    """KGE and NSE over VAL of ``--model`` with ``--snow`` and ``params`` (warm-up: the year before VAL).
 
     A list of parameter sets is an ensemble: its flows are averaged.
     """
     ensemble = params if isinstance(params, list) else [params]
     sub = ds.sel(basin=ensemble[0].basin.values).sel(time=slice("1994-10-01", VAL[1]))
-    sim = sum(sub.hydro.simulate(p, model="gr4j", snow=True, warmup=365, pet="pet") for p in ensemble) / len(ensemble)
+    sim = sum(sub.hydro.simulate(p, model=args.model, snow=snow_option(args.snow), warmup=365, pet="pet")
+              for p in ensemble) / len(ensemble)
     out = sub.hydro.metrics(sim, sub.streamflow.sel(time=slice(*VAL)))
     return out[["kge", "nse"]]
 
@@ -120,9 +128,9 @@ def learner_options(kind: str, args) -> dict:
 
 def fit_learner(train: xr.Dataset, kind: str, args) -> list[ParameterLearner]:
     """``--seeds`` learners (seeds ``--seed``, ``--seed`` + 1, ...), whose flows :func:`scores` averages."""
-    return [ParameterLearner("gr4j", snow=True, hidden=64, epochs=args.epochs, seed=args.seed + i, loss=args.loss,
-                             **learner_options(kind, args)).fit(train, period=TRAIN, pet="pet", warmup=365,
-                                                                window=args.window, batch_basins=args.batch)
+    return [ParameterLearner(args.model, snow=snow_option(args.snow), hidden=64, epochs=args.epochs,
+                             seed=args.seed + i, loss=args.loss, **learner_options(kind, args))
+            .fit(train, period=TRAIN, pet="pet", warmup=365, window=args.window, batch_basins=args.batch)
             for i in range(args.seeds)]
 
 
@@ -147,7 +155,8 @@ def bootstrap(a: np.ndarray, b: np.ndarray, n: int = 2000, seed: int = 0) -> tup
 
 def skill(ds: xr.Dataset, args) -> dict:
     t0 = time.perf_counter()
-    cal = ds.hydro.calibrate(model="gr4j", snow=True, loss=args.cal_loss or args.loss, period=TRAIN, warmup=365,
+    model = {"model": args.model, "snow": snow_option(args.snow)}
+    cal = ds.hydro.calibrate(**model, loss=args.cal_loss or args.loss, period=TRAIN, warmup=365,
                              pet="pet", n_starts=args.n_starts)
     t_cal = time.perf_counter() - t0
     basins = ds.basin.values
@@ -168,15 +177,16 @@ def skill(ds: xr.Dataset, args) -> dict:
             fitted = fit_learner(train, kind, args)
             seconds[name] += time.perf_counter() - t
             members = [learner.params(target, pet="pet") for learner in fitted]
-            result[name].append(scores(ds, ensemble(members, args.ensemble)))
+            result[name].append(scores(ds, ensemble(members, args.ensemble), args))
             for i, params in enumerate(members if len(members) > 1 else []):  # each member alone, for comparison
-                result.setdefault(f"{name} (seed {args.seed + i} alone)", []).append(scores(ds, params))
+                result.setdefault(f"{name} (seed {args.seed + i} alone)", []).append(scores(ds, params, args))
         gauged_params = cal.params.sel(basin=train_ids)
-        for name, params in ((donor1, donor_params(train, gauged_params, target, ATTRS, k=1, snow=True)),
-                             (donork, donor_params(train, gauged_params, target, ATTRS, k=args.donors, snow=True)),
-                             (regression, regression_params(train, gauged_params, target, ATTRS, snow=True))):
-            result[name].append(scores(ds, params))
-        result[bound].append(scores(ds, cal.params.sel(basin=test_ids).assign_attrs(model="gr4j", snow=1)))
+        for name, params in ((donor1, donor_params(train, gauged_params, target, ATTRS, k=1, **model)),
+                             (donork, donor_params(train, gauged_params, target, ATTRS, k=args.donors,
+                                                                 **model)),
+                             (regression, regression_params(train, gauged_params, target, ATTRS, **model))):
+            result[name].append(scores(ds, params, args))
+        result[bound].append(scores(ds, cal.params.sel(basin=test_ids), args))
         print(f"fold {k + 1}/{args.folds} done ({time.perf_counter() - t0:.0f} s)", flush=True)
     table = {name: xr.concat(parts, dim="basin").sel(basin=basins) for name, parts in result.items()}
     rows = {name: {"kge": float(s.kge.median()), "nse": float(s.nse.median())} for name, s in table.items()}
@@ -190,7 +200,8 @@ def skill(ds: xr.Dataset, args) -> dict:
                                                            table[best_base][metric].values)}
         out[f"gap_to_gauged_{metric}"] = rows[best_learner][metric] - rows[bound][metric]
     # temporal check: the learner trained on all basins, validation period, vs per-basin calibration
-    temporal = scores(ds, ensemble([learner.params(ds) for learner in fit_learner(ds, kinds[0], args)], args.ensemble))
+    temporal = scores(ds, ensemble([learner.params(ds) for learner in fit_learner(ds, kinds[0], args)], args.ensemble),
+                      args)
     out["temporal"] = {f"learner (all basins, {kinds[0]})": {"kge": float(temporal.kge.median()),
                                                             "nse": float(temporal.nse.median())},
                        "calibrated": rows[bound]}
@@ -212,6 +223,8 @@ def main(argv=None):
                     "an ensemble, their flows averaged")
     ap.add_argument("--ensemble", default="flows", choices=("flows", "params"),
                     help="with --seeds > 1: average the members' flows or their parameters")
+    ap.add_argument("--model", default="gr4j", help="model of the skill test (the speed test is GR4J + snow)")
+    ap.add_argument("--snow", default="degree_day", help="snow option of the skill test: none, degree_day, cemaneige")
     ap.add_argument("--loss", default="nse", choices=("nse", "kge"))
     ap.add_argument("--cal-loss", choices=("nse", "kge"), help="objective of the per-basin calibration behind the "
                     "baselines and the gauged bound (default: --loss, so that every method is fitted to the same)")
@@ -222,6 +235,7 @@ def main(argv=None):
     ap.add_argument("--speed-days", type=int, default=730)
     ap.add_argument("--repeat", type=int, default=6)
     ap.add_argument("--skip-skill", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     import torch
@@ -229,18 +243,19 @@ def main(argv=None):
     torch.set_num_threads(1)
     warnings.simplefilter("ignore", category=UserWarning)
     ds = load(max(args.basins, args.speed_basins))
-    sp = speed(ds, args.speed_basins, args.speed_days, args.repeat)
-    print(f"one training step, {sp['basins']} basins x {sp['days']} days (half warm-up), GR4J + snow, float64, "
-          f"1 torch thread:\n  exact sensitivities {sp['exact_s'] * 1e3:.1f} ms, autograd through batched torch model "
-          f"{sp['autograd_s'] * 1e3:.0f} ms: ratio {sp['ratio']:.0f}x (CPU time {sp['exact_cpu_s'] * 1e3:.1f} vs "
-          f"{sp['autograd_cpu_s'] * 1e3:.0f} ms: {sp['ratio_cpu']:.0f}x); gradients differ by {sp['grad_rel_diff']:.1e} "
-          f"(relative), losses by {sp['loss_diff']:.1e}")
-    report = {"speed": sp, "args": {k: str(v) for k, v in vars(args).items()}}
+    report = {"args": {k: str(v) for k, v in vars(args).items()}}
+    if not args.skip_speed:
+        sp = report["speed"] = speed(ds, args.speed_basins, args.speed_days, args.repeat)
+        print(f"one training step, {sp['basins']} basins x {sp['days']} days (half warm-up), GR4J + snow, "
+              f"float64, 1 torch thread:\n  exact sensitivities {sp['exact_s'] * 1e3:.1f} ms, autograd through "
+              f"batched torch model {sp['autograd_s'] * 1e3:.0f} ms: ratio {sp['ratio']:.0f}x (CPU time "
+              f"{sp['exact_cpu_s'] * 1e3:.1f} vs {sp['autograd_cpu_s'] * 1e3:.0f} ms: {sp['ratio_cpu']:.0f}x); "
+              f"gradients differ by {sp['grad_rel_diff']:.1e} (relative), losses by {sp['loss_diff']:.1e}")
     if not args.skip_skill:
         sk = skill(ds.isel(basin=slice(0, args.basins)), args)
         report["skill"] = sk
         print(f"\n{args.basins} basins, {args.folds}-fold ungauged, train {TRAIN[0]}..{TRAIN[1]}, validation "
-              f"{VAL[0]}..{VAL[1]}, GR4J + snow, {args.loss.upper()} loss, {args.epochs} epochs, "
+              f"{VAL[0]}..{VAL[1]}, {args.model}, snow {args.snow}, {args.loss.upper()} loss, {args.epochs} epochs, "
               f"{args.seeds} seed(s)")
         print(f"{'method':38s} {'KGE':>7s} {'NSE':>7s}")
         for name, row in sk["rows"].items():
@@ -255,7 +270,6 @@ def main(argv=None):
         print(f"calibration {sk['calibration_s']:.0f} s; learner fit per fold (s):",
               {k: round(v) for k, v in sk["learner_fit_s_per_fold"].items()})
     if args.json:
-        report["speed"] = {k: v for k, v in sp.items()}
         args.json.write_text(json.dumps(report, indent=1))
     return report
 
