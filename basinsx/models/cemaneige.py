@@ -8,7 +8,8 @@ A degree-day snow module on elevation layers, as airGR's ``DataAltiExtrapolation
   4000 m) and rescaled so that the layers average to the station's; temperature with the daily
   lapse rates of Valery (2010); solid fraction ``1 - (T + 1)/4`` clipped to [0, 1] (USACE);
 * the melt threshold ``0.9`` (or ``cn_rsp`` with hysteresis) times the mean annual solid
-  precipitation of the whole forcing given;
+  precipitation of the whole forcing given (zero for a forcing without snowfall, whose pack stays
+  empty: its ratio is 1 then, with hysteresis too, where airGR and GRsuite divide 0 by 0);
 * per layer and day: thermal state ``eTG = min(0, ctg eTG + (1 - ctg) T)``, potential melt
   ``min(G, kf T)`` when ``eTG = 0`` and ``T > 0``, melt ``(0.9 Gratio + 0.1) PotMelt``.
 
@@ -238,7 +239,7 @@ def _cemaneige(p, frac, temp, masp, theta, i0, hyst, sens):
                     if g < glm and gratio == 1.0:
                         glm = g
                         dgl[:] = dg
-                    v = g / glm
+                    v = g / glm  # pot > 0: g > 0, and glm with it
                     if v < 1.0:
                         gratio = v
                         for j in range(ns):
@@ -273,7 +274,9 @@ def _cemaneige(p, frac, temp, masp, theta, i0, hyst, sens):
                         glm = gthr
                         dgl[:] = dgt
                 else:
-                    v = g / glm
+                    # glm is 0 only with no solid precipitation in the forcing (masp = 0), where the pack stays
+                    # empty: its ratio is then 1, as without hysteresis (airGR and GRsuite divide 0 by 0)
+                    v = g / glm if glm > 0.0 else 1.0
                     if v < 1.0:
                         gratio = v
                         for j in range(ns):

@@ -56,6 +56,25 @@ def test_reproduces_grsuite(sample, name, snow):
 
 
 @pytest.mark.parametrize("snow", ["cemaneige", "cemaneige_hyst"])
+def test_a_forcing_without_solid_precipitation_runs_as_rain(sample, snow):
+    """No snowfall in the forcing: a zero melt threshold (mean annual solid precipitation 0). With the
+    hysteresis the snowpack ratio divided zero by it (ZeroDivisionError, as in GRsuite): a warm basin, or
+    the regional learner's summer windows, could not run. The snowpack stays empty: rain passes as it is."""
+    dates, f = _arrays(sample)
+    f[2] = np.maximum(f[2], 35.0)  # warm every day: solid fraction 0 on every layer, up to 4300 m
+    theta = THETA["gr4j"] + CN[snow]
+    for hyps, n_layers, station in ((None, 1, None), (HYPS, 5, STATION)):
+        m = bm.get("gr4j", snow=snow, hypsometry=hyps, n_layers=n_layers, station_elevation=station)
+        q, jac = m.run(theta, f, warmup=365, dates=dates)
+        q_rain, jac_rain = bm.get("gr4j").run(THETA["gr4j"], f[:2], warmup=365)
+        # one layer: the rain itself; five: its layer values averaged back, to round-off
+        tol = {} if hyps is None else {"rtol": 1e-12, "atol": 1e-12 * np.abs(jac_rain).max()}
+        np.testing.assert_allclose(q, q_rain, **{"rtol": 0, "atol": 0, **tol})
+        np.testing.assert_allclose(jac[:, :4], jac_rain, **{"rtol": 0, "atol": 0, **tol})
+        assert not jac[:, 4:].any()
+
+
+@pytest.mark.parametrize("snow", ["cemaneige", "cemaneige_hyst"])
 @pytest.mark.parametrize("name", ["gr4j", "gr6j", "gr4j_ode", "hymod"])
 def test_jacobian_matches_central_differences(sample, name, snow):
     """Real forcing, five layers; ODE models with fixed steps (exact derivatives of the discrete map)."""
