@@ -13,7 +13,7 @@ import xarray as xr
 
 from . import flags, models
 from .inputs import model_inputs
-from .models.base import forcing_problem
+from .models.base import forcing_problem, snow_option
 from .models.cemaneige import layer_inputs
 
 __all__ = ["simulate", "sensitivity"]
@@ -57,7 +57,7 @@ def _model_options(params, model, snow) -> tuple:
         raise ValueError("the parameters were made for " + ", ".join(f"{k}={b!r}" for k, (_, b) in clash.items())
                          + "; got " + ", ".join(f"{k}={a!r}" for k, (a, _) in clash.items()))
     if snow is None:
-        snow = {None: False, "degree_day": True}.get(snow_name(attrs.get("snow")), attrs.get("snow"))
+        snow = snow_option(attrs.get("snow"))
     return attrs.get("model", "gr4j") if model is None else model, snow
 
 

@@ -78,7 +78,7 @@ def _calibrate_block(*arrays, model, snow, loss, warmup, n_starts, optimizer, se
 
 def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "1995"), warmup: int = 365,
               n_starts: int = 4, optimizer: str = "lbfgsb", seed: int = 0, *, flow: str = "streamflow",
-              pet=None, snow: bool = False, maxiter: int = 200, tol: float | None = None, log_scale: bool = True,
+              pet=None, snow: bool | str = False, maxiter: int = 200, tol: float | None = None, log_scale: bool = True,
               solver_options: dict | None = None, progress: bool = False, n_screen: int = 32,
               prior: dict | bool | None = None) -> xr.Dataset:
     """Calibrate a conceptual model for every basin with exact-gradient optimization.

@@ -24,7 +24,8 @@ from scipy.special import expit, logit
 
 from .. import flags, models
 from ..inputs import model_inputs, period_slice
-from ..models.base import forcing_problem
+from ..models.base import forcing_problem, snow_attr, snow_option
+from ..models.cemaneige import layer_inputs
 from .driver import basin_inputs, calibration_window
 from .hmc import ess, nuts, rhat
 from .likelihood import PosteriorLoss, get_likelihood
@@ -256,9 +257,12 @@ def _start_params(start, model) -> xr.DataArray:
 
 
 def _posterior_block(*arrays, model, snow, method, likelihood, warmup, n_chains, n_draws, n_adapt, seed, n_starts,
-                     log_scale, solver_options, dates, forcing_names, has_start, max_depth, metric):
-    """Kernel over a block of basins: forcings ``(..., T)``, flow ``(..., T)``, [start ``(..., d)``], labels."""
+                     log_scale, solver_options, dates, forcing_names, has_start, max_depth, metric, layers=False):
+    """Kernel over a block of basins: forcings ``(..., T)``, flow ``(..., T)``, [start ``(..., d)``], labels,
+    [CemaNeige's hypsometry ``(..., 101)`` and station elevation]."""
     model = models.get(model, snow=snow)
+    if layers:
+        *arrays, hyps, elev = arrays
     if has_start:
         *forcings, flow, start, labels = arrays
     else:
@@ -279,7 +283,8 @@ def _posterior_block(*arrays, model, snow, method, likelihood, warmup, n_chains,
         tic = _time.process_time()
         try:
             # the basin's label seeds its own stream: the draws do not depend on the chunking
-            res = posterior_basin(model, forcing, obs, method=method, likelihood=likelihood, warmup=warmup,
+            basin_model = model.with_layers(hyps[idx], elev[idx], dates=dates) if layers else model
+            res = posterior_basin(basin_model, forcing, obs, method=method, likelihood=likelihood, warmup=warmup,
                                   start=None if start is None else np.asarray(start[idx], dtype=float),
                                   n_chains=n_chains, n_draws=n_draws, n_adapt=n_adapt,
                                   seed=[int(seed), zlib.crc32(str(labels[idx]).encode())], n_starts=n_starts,
@@ -298,7 +303,7 @@ def _posterior_block(*arrays, model, snow, method, likelihood, warmup, n_chains,
 def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood="gaussian",
               period=slice("1982", "1995"), warmup: int = 365, pet=None, n_chains: int = 4, n_draws: int = 500,
               seed: int = 0, start=None, *, n_adapt: int = 100, n_starts: int = 8, flow: str = "streamflow",
-              snow: bool = False, log_scale: bool = True, solver_options: dict | None = None,
+              snow: bool | str = False, log_scale: bool = True, solver_options: dict | None = None,
               max_depth: int = 10, metric: str = "laplace") -> xr.Dataset:
     r"""Posterior of a conceptual model's parameters for every basin, from the exact Jacobian.
 
@@ -399,10 +404,14 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
     else:
         labels = xr.DataArray(str(sub["basin"].values) if "basin" in sub.coords else "")
     arrays.append(labels)
+    # CemaNeige's elevation layers per basin, as calibrate reads them
+    extra = layer_inputs(ds) if getattr(model_obj, "snow", None) in ("cemaneige", "cemaneige_hyst") else []
+    arrays += extra
     coords = {c: sub[c] for c in sub.coords if c not in sub.indexes and sub[c].dims == ("basin",)}
 
     d = len(model_obj.params)
     core_in = [["time"]] * len(names) + ([["param"]] if start is not None else []) + [[]]
+    core_in += [["quantile"], []][:len(extra)]
     results = xr.apply_ufunc(
         _posterior_block, *arrays,
         input_core_dims=core_in,
@@ -416,7 +425,7 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
                 "n_adapt": int(n_adapt), "seed": int(seed), "n_starts": int(n_starts), "log_scale": bool(log_scale),
                 "solver_options": dict(solver_options or {}), "dates": sub.indexes["time"].values,
                 "forcing_names": list(model_obj.forcings), "has_start": start is not None,
-                "max_depth": int(max_depth), "metric": metric},
+                "max_depth": int(max_depth), "metric": metric, "layers": bool(extra)},
     )
     out = xr.Dataset(dict(zip(_OUTPUTS, results))).assign_coords(coords)
     # the likelihoods' offsets scale with the mean observed flow: predictive() needs it
@@ -449,10 +458,10 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
     out["n_negative_pet"].attrs = {"long_name": "days of negative PET in the calibration window, clipped to zero",
                                    "units": "d", "flag": "negative PET clipped to zero (days)",
                                    "flag_category": "NegativePETWarning"}
-    out["draws"].attrs.update(model=model_obj.name, snow=int(snow))  # simulate(ds, post["draws"]) picks the model
-    out.attrs = {"model": model_obj.name, "snow": int(snow), "method": method, "likelihood": lik.name, "period": span,
-                 "warmup_days": spin, "n_chains": int(n_chains), "n_draws": int(n_draws), "seed": int(seed),
-                 "log_scale": int(log_scale),
+    out["draws"].attrs.update(model=model_obj.name, snow=snow_attr(snow))  # simulate(ds, post["draws"]) picks it
+    out.attrs = {"model": model_obj.name, "snow": snow_attr(snow), "method": method, "likelihood": lik.name,
+                 "period": span, "warmup_days": spin, "n_chains": int(n_chains), "n_draws": int(n_draws),
+                 "seed": int(seed), "log_scale": int(log_scale),
                  **({"n_adapt": int(n_adapt), "metric": metric} if method == "hmc" else {}),
                  "start": "calibrated to the likelihood's mode" if start is None else "given", **input_attrs}
     if out["n_divergent"].chunks is None and "basin" in out.dims:
@@ -461,12 +470,16 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
 
 
 def _predictive_block(*arrays, model, snow, likelihood, quantiles, warmup, seed, forcing_names, dates,
-                      solver_options):
-    """Kernel: forcings ``(..., T)``, draws ``(..., S, d)``, sigma ``(..., S)``, flow mean and label ``(...)``.
+                      solver_options, layers=False):
+    """Kernel: forcings ``(..., T)``, draws ``(..., S, d)``, sigma ``(..., S)``, flow mean and label ``(...)``,
+    [CemaNeige's hypsometry ``(..., 101)`` and station elevation].
 
     Returns the quantiles over the draws of the flow with and without the residual noise, ``(..., Q, T - warmup)``.
     """
     model = models.get(model, snow=snow)
+    if layers:
+        *arrays, hyps, elev = arrays
+        hyps, elev = np.asarray(hyps), np.asarray(elev)
     *forcings, draws, sigma, flow_mean, labels = arrays
     shape = np.broadcast_shapes(draws.shape[:-2], np.shape(labels))
     n = forcings[0].shape[-1]
@@ -486,7 +499,8 @@ def _predictive_block(*arrays, model, snow, likelihood, quantiles, warmup, seed,
                              f"{pd.Timestamp(dates[col]).date()}")
         if pet is not None:
             np.maximum(forcing[pet], 0.0, out=forcing[pet])
-        q = np.stack([model.run(th, forcing, warmup=warmup, sensitivities=False, **solver_options)[0]
+        basin_model = model.with_layers(hyps[idx], elev[idx], dates=dates) if layers else model
+        q = np.stack([basin_model.run(th, forcing, warmup=warmup, sensitivities=False, **solver_options)[0]
                       for th in draws[idx][ok]])
         rng = np.random.default_rng([int(seed), zlib.crc32(str(labels[idx]).encode())])
         pred[idx] = np.quantile(likelihood.noise(q, sigma[idx][ok], flow_mean[idx], rng), quantiles, axis=0)
@@ -526,7 +540,8 @@ def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), wa
         ``q_pred(basin, quantile, time)`` (parameters and residual noise) and
         ``q_param(basin, quantile, time)`` (parameter uncertainty only), mm/d; lazy for dask input.
     """
-    model_obj = models.get(post.attrs["model"] if model is None else model, snow=bool(post.attrs.get("snow", 0)))
+    snow = snow_option(post.attrs.get("snow", 0))
+    model_obj = models.get(post.attrs["model"] if model is None else model, snow=snow)
     lik = get_likelihood(post.attrs["likelihood"])
     ds, input_attrs = model_inputs(ds, model_obj.forcings, pet=pet, where="predictive")
     missing = [v for v in model_obj.forcings if v not in ds]
@@ -547,18 +562,21 @@ def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), wa
     chunks = next((f.chunksizes for f in forcings if f.chunks is not None), None)
     extra = [thinned["draws"].transpose(..., "sample", "param"), thinned["sigma"],
              post["flow_mean"].reset_coords(drop=True), labels]
+    layers = layer_inputs(ds) if snow in ("cemaneige", "cemaneige_hyst") else []  # as posterior read them
+    extra += [a.rename(quantile="elevation_quantile") for a in layers[:1]] + layers[1:]  # "quantile": the bands
     if chunks and "basin" in chunks:  # the basin chunks of the forcings for every input: one task per chunk
         extra = [a.chunk({"basin": chunks["basin"]}) if "basin" in a.dims else a for a in extra]
     pred, param = xr.apply_ufunc(
         _predictive_block, *forcings, *extra,
-        input_core_dims=[["time"]] * len(forcings) + [["sample", "param"], ["sample"], [], []],
+        input_core_dims=[["time"]] * len(forcings) + [["sample", "param"], ["sample"], [], []]
+        + [["elevation_quantile"], []][:len(layers)],
         output_core_dims=[["quantile", "time"]] * 2, exclude_dims={"time"},
         dask="parallelized", output_dtypes=[np.float64, np.float64],
         dask_gufunc_kwargs={"output_sizes": {"quantile": len(qs), "time": n - int(warmup)}},
         kwargs={"model": post.attrs["model"] if model is None else model_obj,
-                "snow": bool(post.attrs.get("snow", 0)), "likelihood": lik, "quantiles": qs, "warmup": int(warmup),
+                "snow": snow, "likelihood": lik, "quantiles": qs, "warmup": int(warmup),
                 "seed": int(seed), "forcing_names": list(model_obj.forcings), "dates": ds["time"].values,
-                "solver_options": dict(solver_options or {})},
+                "solver_options": dict(solver_options or {}), "layers": bool(layers)},
     )
     out = xr.Dataset({"q_pred": pred, "q_param": param}).assign_coords(quantile=qs, time=ds["time"].values[warmup:])
     out["q_pred"].attrs = {"units": "mm d-1", "long_name": f"predictive quantiles of streamflow (parameters and "

@@ -15,6 +15,18 @@ SNOW_CODES = {"degree_day": 1, "cemaneige": 2, "cemaneige_hyst": 2}
 TRANSFORMS = ("linear", "log")
 
 
+def snow_attr(snow):
+    """The snow option as an attribute netCDF can store: 0/1, or the option's name."""
+    return snow if isinstance(snow, str) else int(bool(snow))
+
+
+def snow_option(value):
+    """The snow option an attribute written by :func:`snow_attr` holds: False, True or the option's name."""
+    if isinstance(value, str):
+        return {"none": False, "degree_day": True}.get(value, value)
+    return bool(value)  # None, 0/1, True/False
+
+
 class NegativePETWarning(UserWarning):
     """Negative potential evapotranspiration was found and treated as zero."""
 

@@ -14,6 +14,7 @@ import xarray as xr
 
 from .. import models
 from ..calibration.optimize import from_search, log_scaled
+from ..models.base import snow_attr
 
 __all__ = ["donor_params", "regression_params"]
 
@@ -43,8 +44,6 @@ def _calibrated(params, model) -> tuple[models.Model, np.ndarray]:
 
 
 def _result(values, target: xr.Dataset, m: models.Model, snow, how: str) -> xr.DataArray:
-    from .learner import snow_attr
-
     out = xr.DataArray(values, dims=("basin", "param"),
                        coords={"basin": target["basin"].values, "param": list(m.params),
                                "param_units": ("param", [m.units[p] for p in m.params])})

@@ -18,7 +18,7 @@ import xarray as xr
 from .. import _serialization, models
 from ..calibration.optimize import log_scaled
 from ..inputs import model_inputs, period_slice
-from ..models.base import NegativePETWarning, forcing_problem
+from ..models.base import NegativePETWarning, forcing_problem, snow_attr
 
 __all__ = ["ExactRun", "ParameterLearner", "run_exact", "snow_attr", "static_features", "to_physical", "window_loss"]
 
@@ -462,11 +462,6 @@ class ParameterLearner:
         learner.net.load_state_dict(saved["weights"])
         learner.net = learner.net.to(cfg["device"]).eval()
         return learner
-
-
-def snow_attr(snow):
-    """The snow option as an attribute netCDF can store: 0/1, or the option's name."""
-    return snow if isinstance(snow, str) else int(bool(snow))
 
 
 def _embedding_spec(embedding):

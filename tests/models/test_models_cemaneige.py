@@ -140,6 +140,36 @@ def test_dataset_reads_layers_per_basin(sample):
     assert (cal["params"].sel(param="cn_kf") >= 0).all()
 
 
+@pytest.mark.parametrize("snow", ["cemaneige", "cemaneige_hyst"])
+def test_posterior_and_predictive_run_cemaneige_on_each_basins_layers(sample, snow):
+    """posterior took ``snow`` for a bool (``int("cemaneige")`` failed), and predictive read it back as one:
+    CemaNeige's draws would have run through the degree-day module."""
+    import zlib
+
+    from basinsx.calibration import posterior, predictive
+    from basinsx.calibration.uncertainty import posterior_basin
+
+    ds = sample.assign(hypsometry=xr.DataArray(np.stack([HYPS, HYPS + 200.0]), dims=("basin", "quantile")),
+                       station_elevation=("basin", [STATION, 500.0])).sel(time=slice("1981", "1985"))
+    m = bm.get("gr4j", snow=snow)
+    start = xr.DataArray([THETA["gr4j"] + CN[snow]] * 2, dims=("basin", "param"),
+                         coords={"basin": ds.basin.values, "param": list(m.params)})
+    post = posterior(ds, model="gr4j", snow=snow, period=("1982", "1985"), warmup=365, pet=None, start=start,
+                     n_chains=1, n_draws=2)
+    assert post.attrs["snow"] == snow and post["draws"].attrs["snow"] == snow
+    assert (post["message"] == "").all()
+    for i, b in enumerate(ds.basin.values):  # each basin on its own layers
+        dates, f = _arrays(ds, b)
+        layered = m.with_layers(HYPS + 200.0 * i, [STATION, 500.0][i], dates=dates)
+        ref = posterior_basin(layered, f, ds.streamflow.sel(basin=b).values[365:], warmup=365,
+                              start=start.sel(basin=b).values, n_chains=1, n_draws=2,
+                              seed=[0, zlib.crc32(str(b).encode())])
+        np.testing.assert_array_equal(post["draws"].sel(basin=b).values, ref["draws"])
+    pred = predictive(ds, post, quantiles=[0.5], warmup=365)
+    sims = [simulate(ds, post["draws"].isel(chain=0, draw=k), warmup=365) for k in range(2)]
+    np.testing.assert_allclose(pred["q_param"].sel(quantile=0.5), (sims[0] + sims[1]) / 2, rtol=1e-12, atol=0)
+
+
 def test_cli_snow_takes_the_module_name():
     parser = build_parser()
     base = ["calibrate", "sample", "--out", "x.zarr"]
