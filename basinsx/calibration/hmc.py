@@ -90,7 +90,9 @@ def _transition(f, state, eps, minv, chol, rng, max_depth):
             break
         if t.turn:
             break
-        if rng.random() < np.exp(t.logw - logw):  # biased progressive sampling: favour the new sub-tree
+        # biased progressive sampling, favouring the new sub-tree; the ratio capped at 1 (rng.random() < 1):
+        # the same choice, without exp overflowing where the new sub-tree weighs e^710 times the old ones
+        if rng.random() < np.exp(min(t.logw - logw, 0.0)):
             prop = t.prop
         logw = np.logaddexp(logw, t.logw)
         old, rho = rho, rho + t.rho

@@ -44,3 +44,12 @@ def test_posterior_rejects_an_unknown_metric_and_records_the_metric():
         post = posterior(ds, model=FastReservoir(), method="hmc", metric=metric, n_chains=2, n_draws=50, n_adapt=60)
         assert post.attrs["metric"] == metric and post.attrs["n_adapt"] == 60
         assert np.isfinite(post["draws"]).all()
+
+
+def test_a_start_far_in_the_tail_samples_without_overflow():
+    """From 200 standard deviations out, the trajectory's new sub-trees weigh e^1000 and more times the old ones:
+    ``exp`` of that weight ratio overflowed (a RuntimeWarning on the way, and a failed basin where
+    warnings are errors), though the choice it makes is the same with the ratio capped at 1."""
+    with np.errstate(over="raise", divide="raise", invalid="raise"):  # what numpy warns about by default
+        res = nuts(gaussian, MEAN + 200.0, 20, 50, np.random.default_rng(0), cov=COV, adapt_metric=False)
+    assert np.all(np.abs(res["z"].mean(axis=0) - MEAN) < 3.0)
