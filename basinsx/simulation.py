@@ -167,7 +167,7 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
     m = models.get(model, snow=snow)
     ds, input_attrs = model_inputs(ds, m.forcings, pet=pet, where="sensitivity" if sens else "simulate")
     forcings = _forcings(ds, m)
-    extra = layer_inputs(ds) if m.snow in ("cemaneige", "cemaneige_hyst") else []
+    extra = layer_inputs(ds, m.snow)
     theta = _theta(params, m)
     n = ds.sizes["time"]
     warmup = int(warmup)

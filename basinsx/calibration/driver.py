@@ -277,7 +277,7 @@ def _calibrate_blocks(ds, sub, names, model, model_obj, **options):
     """
     arrays = [sub[n].variable for n in names]
     arrays = [a.chunk({"time": -1}) if a.chunks is not None else a for a in arrays]
-    extra = layer_inputs(ds) if getattr(model_obj, "snow", None) in ("cemaneige", "cemaneige_hyst") else []
+    extra = layer_inputs(ds, getattr(model_obj, "snow", None))
     return xr.apply_ufunc(
         _calibrate_block, *arrays, *(e.variable for e in extra),
         input_core_dims=[["time"]] * len(arrays) + [["quantile"], []][: len(extra)],

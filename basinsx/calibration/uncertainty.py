@@ -405,7 +405,7 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
         labels = xr.DataArray(str(sub["basin"].values) if "basin" in sub.coords else "")
     arrays.append(labels)
     # CemaNeige's elevation layers per basin, as calibrate reads them
-    extra = layer_inputs(ds) if getattr(model_obj, "snow", None) in ("cemaneige", "cemaneige_hyst") else []
+    extra = layer_inputs(ds, getattr(model_obj, "snow", None))
     arrays += extra
     coords = {c: sub[c] for c in sub.coords if c not in sub.indexes and sub[c].dims == ("basin",)}
 
@@ -479,7 +479,6 @@ def _predictive_block(*arrays, model, snow, likelihood, quantiles, warmup, seed,
     model = models.get(model, snow=snow)
     if layers:
         *arrays, hyps, elev = arrays
-        hyps, elev = np.asarray(hyps), np.asarray(elev)
     *forcings, draws, sigma, flow_mean, labels = arrays
     shape = np.broadcast_shapes(draws.shape[:-2], np.shape(labels))
     n = forcings[0].shape[-1]
@@ -562,7 +561,7 @@ def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), wa
     chunks = next((f.chunksizes for f in forcings if f.chunks is not None), None)
     extra = [thinned["draws"].transpose(..., "sample", "param"), thinned["sigma"],
              post["flow_mean"].reset_coords(drop=True), labels]
-    layers = layer_inputs(ds) if snow in ("cemaneige", "cemaneige_hyst") else []  # as posterior read them
+    layers = layer_inputs(ds, snow)  # as posterior read them
     extra += [a.rename(quantile="elevation_quantile") for a in layers[:1]] + layers[1:]  # "quantile": the bands
     if chunks and "basin" in chunks:  # the basin chunks of the forcings for every input: one task per chunk
         extra = [a.chunk({"basin": chunks["basin"]}) if "basin" in a.dims else a for a in extra]

@@ -290,14 +290,15 @@ def _cemaneige(p, frac, temp, masp, theta, i0, hyst, sens):
     return w, dw
 
 
-def layer_inputs(ds) -> list:
+def layer_inputs(ds, snow) -> list:
     """Per-basin layer inputs of a Dataset: ``[hypsometry(basin, quantile), station_elevation(basin)]``, or ``[]``.
 
-    The station elevation is ``station_elevation``, else ``elev_mean``, else the median of the
-    hypsometry. Without a ``hypsometry`` variable (e.g. the sample, CAMELS, Caravan: elevation
-    statistics only) CemaNeige runs on one layer with the basin's forcing as it is.
+    ``[]`` unless ``snow`` (a model's snow option) is CemaNeige. The station elevation is
+    ``station_elevation``, else ``elev_mean``, else the median of the hypsometry. Without a
+    ``hypsometry`` variable (e.g. the sample, CAMELS, Caravan: elevation statistics only) CemaNeige
+    runs on one layer with the basin's forcing as it is.
     """
-    if "hypsometry" not in ds:
+    if snow not in PARAMS or "hypsometry" not in ds:
         return []
     h = ds["hypsometry"]
     if "quantile" not in h.dims or h.sizes["quantile"] != 101:
