@@ -20,7 +20,7 @@ from ..calibration.optimize import log_scaled
 from ..inputs import model_inputs, period_slice
 from ..models.base import NegativePETWarning, forcing_problem, snow_attr
 
-__all__ = ["ExactRun", "ParameterLearner", "run_exact", "snow_attr", "static_features", "to_physical", "window_loss"]
+__all__ = ["ExactRun", "ParameterLearner", "run_exact", "static_features", "to_physical", "window_loss"]
 
 #: Options of :class:`ParameterLearner` besides those it names, with their defaults.
 OPTIONS = {"layers": 2, "lr": 3e-3, "weight_decay": 1e-4, "steps_per_epoch": None, "log_scale": True,
