@@ -39,6 +39,7 @@ import xarray as xr
 
 import basinsx.models as bm
 from basinsx.io.sample import KRATZERT_ATTRIBUTES
+from basinsx.models.base import snow_option
 from basinsx.regional import ParameterLearner, donor_params, regression_params, run_exact, to_physical
 from basinsx.regional.learner import _network, window_loss
 from basinsx.regional.torch_gr4j import gr4j_snow
@@ -99,11 +100,6 @@ def speed(ds: xr.Dataset, n_basins: int, n_days: int, repeat: int) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- skill
-
-
-def snow_option(name: str):
-    """``--snow`` as the models take it: ``"none"`` -> False, ``"degree_day"`` -> True, else the module's name."""
-    return {"none": False, "degree_day": True}.get(name, name)
 
 
 def scores(ds: xr.Dataset, params, args) -> xr.Dataset:
