@@ -109,6 +109,20 @@ def test_to_physical_has_a_finite_gradient_over_the_whole_unit_cube(name):
     assert torch.isfinite(u.grad).all(), dict(zip(m.params, u.grad[1].tolist()))
 
 
+@pytest.mark.parametrize("name, snow", [(n, False) for n in bm.available()] + [("gr5j", "cemaneige_hyst")])
+def test_the_learner_trains_every_model(sample, name, snow):
+    """One epoch through each model's exact Jacobian: finite losses, parameters in the bounds, a flow for each."""
+    learner = ParameterLearner(name, snow=snow, attributes=ATTRS, hidden=8, epochs=1, seed=0)
+    learner.fit(sample, **{**FIT, "warmup": 60, "window": 60})
+    p = learner.params(sample)
+    m = learner.model
+    lo, hi = (np.array([m.bounds[q][i] for q in m.params]) for i in (0, 1))
+    assert np.isfinite(learner.history).all()
+    assert ((p.values >= lo) & (p.values <= hi)).all()
+    q = sample.hydro.simulate(p, pet="oudin", warmup=60)
+    assert np.isfinite(q.values).all()
+
+
 def test_learner_params_in_bounds_and_simulate_reads_model_and_snow_from_attrs(sample, learner):
     p = learner.params(sample)
     assert p.dims == ("basin", "param") and p.attrs["model"] == "gr4j" and p.attrs["snow"] == 1
