@@ -16,7 +16,7 @@ from .. import models
 from ..inputs import model_inputs, period_slice
 from .driver import basin_inputs, calibration_window
 from .losses import Loss, get_loss
-from .optimize import Problem, calibrate_basin, lbfgsb
+from .optimize import Problem, calibrate_basin, lbfgsb, to_search
 
 __all__ = ["pareto", "pareto_basin"]
 
@@ -53,7 +53,7 @@ def pareto_basin(model, forcing, obs, losses=("kge", "lognse"), n_points=11, war
         if k:
             loss = second if w == 1 else _Blend(first, second, w)
             problem = Problem(model, forcing, obs, loss, warmup, log_scale, solver_options)
-            v = np.where(problem.log, np.log(np.where(problem.log, theta, 1.0)), theta)
+            v = to_search(theta, problem.log)
             u, *_ = lbfgsb(problem, np.clip((v - problem.lo) / problem.width, 0.0, 1.0), maxiter=maxiter)
             theta, n_evals = problem.theta(u), n_evals + problem.n_evals
         q = model.run(theta, forcing, warmup=warmup, sensitivities=False, **dict(solver_options or {}))[0]

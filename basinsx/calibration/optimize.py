@@ -56,6 +56,11 @@ def log_scaled(model, log_scale: bool = True) -> np.ndarray:
     return np.array([t == "log" and log_scale for t in log], dtype=bool)
 
 
+def to_search(theta, log) -> np.ndarray:
+    """Search-space values of physical ``theta``: ``log(theta)`` where ``log``, ``theta`` elsewhere."""
+    return np.where(log, np.log(np.where(log, theta, 1.0)), theta)
+
+
 def from_search(v, log) -> np.ndarray:
     """Physical values of search-space values ``v``: ``exp(v)`` where ``log``, ``v`` elsewhere.
 
@@ -81,8 +86,8 @@ class Problem:
         self.warmup = int(warmup)
         lo, hi = np.array([model.bounds[p] for p in model.params], dtype=float).T
         self.log = log_scaled(model, log_scale)
-        self.lo = np.where(self.log, np.log(np.where(self.log, lo, 1.0)), lo)
-        self.width = np.where(self.log, np.log(np.where(self.log, hi, 1.0)), hi) - self.lo
+        self.lo = to_search(lo, self.log)
+        self.width = to_search(hi, self.log) - self.lo
         self._kernel, self._many = self._direct()
         #: Loss days the side-by-side screening runs: the leading ones holding :data:`SCREEN_SHARE` of the observed
         #: days (None: all, and behind a snow module).
@@ -104,7 +109,7 @@ class Problem:
 
     def unit(self, theta):
         """Unit-cube point of physical parameters ``theta`` (..., d), clipped to the bounds."""
-        v = np.where(self.log, np.log(np.where(self.log, theta, 1.0)), theta)
+        v = to_search(theta, self.log)
         return np.clip((v - self.lo) / self.width, 0.0, 1.0)
 
     def _direct(self):

@@ -29,7 +29,7 @@ from ..models.cemaneige import layer_inputs
 from .driver import basin_inputs, calibration_window
 from .hmc import ess, nuts, rhat
 from .likelihood import PosteriorLoss, get_likelihood
-from .optimize import calibrate_basin, from_search, log_scaled
+from .optimize import calibrate_basin, from_search, log_scaled, to_search
 
 __all__ = ["METHODS", "METRICS", "Target", "collinearity", "posterior", "posterior_basin", "predictive"]
 
@@ -57,8 +57,8 @@ class Target:
         self.warmup, self.solver_options = int(warmup), dict(solver_options or {})
         lo, hi = np.array([model.bounds[p] for p in model.params], dtype=float).T
         self.log = log_scaled(model, log_scale)
-        self.lo = np.where(self.log, np.log(np.where(self.log, lo, 1.0)), lo)
-        self.width = np.where(self.log, np.log(np.where(self.log, hi, 1.0)), hi) - self.lo
+        self.lo = to_search(lo, self.log)
+        self.width = to_search(hi, self.log) - self.lo
         self.n = int(np.isfinite(obs).sum())
         self.n_evals = 0
 

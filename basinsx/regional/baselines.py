@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from .. import models
-from ..calibration.optimize import from_search, log_scaled
+from ..calibration.optimize import from_search, log_scaled, to_search
 from ..models.base import snow_attr
 
 __all__ = ["donor_params", "regression_params"]
@@ -55,7 +55,7 @@ def _result(values, target: xr.Dataset, m: models.Model, snow, how: str) -> xr.D
 def _to_search(theta, m, log_scale=True):
     lo, hi = (np.array([m.bounds[p][i] for p in m.params]) for i in (0, 1))
     log = log_scaled(m, log_scale)
-    return np.where(log, np.log(np.where(log, theta, 1.0)), theta), log, lo, hi
+    return to_search(theta, log), log, lo, hi
 
 
 def donor_params(gauged: xr.Dataset, params, target: xr.Dataset, attributes, k: int = 1, *, model="gr4j",

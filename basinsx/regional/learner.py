@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _serialization, models
-from ..calibration.optimize import log_scaled
+from ..calibration.optimize import log_scaled, to_search
 from ..inputs import model_inputs, period_slice
 from ..models.base import NegativePETWarning, forcing_problem, snow_attr
 
@@ -100,8 +100,8 @@ def to_physical(u, model: models.Model, log_scale: bool = True):
     lo = np.array([model.bounds[p][0] for p in model.params], dtype=np.float64)
     hi = np.array([model.bounds[p][1] for p in model.params], dtype=np.float64)
     log = log_scaled(model, log_scale)
-    a = torch.as_tensor(np.where(log, np.log(np.where(log, lo, 1.0)), lo), dtype=u.dtype, device=u.device)
-    b = torch.as_tensor(np.where(log, np.log(np.where(log, hi, 1.0)), hi), dtype=u.dtype, device=u.device)
+    a = torch.as_tensor(to_search(lo, log), dtype=u.dtype, device=u.device)
+    b = torch.as_tensor(to_search(hi, log), dtype=u.dtype, device=u.device)
     x = a + u * (b - a)
     log = torch.as_tensor(log, device=u.device)
     # exp of the log-scaled entries only: a linear one beyond exp's range (hbv's fc, 1000) gives inf there,
