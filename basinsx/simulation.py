@@ -14,7 +14,7 @@ import xarray as xr
 from . import flags, models
 from .inputs import model_inputs
 from .models.base import forcing_problem, snow_option
-from .models.cemaneige import layer_inputs
+from .models.cemaneige import N_LAYERS, STATE_UNITS, STATES, layer_inputs
 
 __all__ = ["simulate", "sensitivity"]
 
@@ -75,13 +75,14 @@ def _forcings(ds, model: models.Model) -> list:
 
 
 def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options, layers=False, initial_states=None,
-               n_states=0):
+               state_sizes=None):
     """Kernel over a block of basins: forcings ``(..., T)``, theta ``(..., d)``, basin labels ``(...)``.
 
     Returns the flow (or Jacobian) and the days of negative PET per basin, which are
     clipped here so that no model run warns from inside a dask task (:mod:`basinsx.flags`);
-    with ``n_states``, also the final states per basin, flat (``_final_states`` names them).
-    ``initial_states`` maps a basin label to its ``Model.run(initial_states=...)``.
+    with ``state_sizes`` (state name -> entries), also the final states per basin, flat, NaN
+    in the layers a basin lacks (``_final_states`` names them). ``initial_states`` maps a basin
+    label to its ``Model.run(initial_states=...)``.
     """
     m = models.get(model, snow=snow)
     if layers:  # CemaNeige's elevation layers per basin: hypsometry (..., 101), station elevation (...)
@@ -97,7 +98,7 @@ def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options, layers
     q = np.full(shape + (n - warmup,), np.nan)
     jac = np.full(shape + (n - warmup, d), np.nan) if sens else None
     negative_pet = np.zeros(shape, dtype=np.int64)
-    final = np.full(shape + (n_states,), np.nan)
+    final = np.full(shape + (sum(state_sizes.values()) if state_sizes else 0,), np.nan)
     pet = m.forcings.index("pet")
     for idx in np.ndindex(shape):
         f = np.stack([np.asarray(a[idx], dtype=np.float64) for a in forcings])
@@ -111,19 +112,31 @@ def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options, layers
         th = np.asarray(theta[idx], dtype=np.float64)
         if not np.all(np.isfinite(th)):
             continue  # e.g. a basin whose calibration failed: NaN flow, not an error
-        mb = m.with_layers(hyps[idx], elev[idx]) if layers else m
-        states = {} if initial_states is None else {"initial_states": initial_states[str(labels[idx])]}
-        if n_states:
+        mb = m.with_layers(hyps[idx], elev[idx], N_LAYERS) if layers else m
+        states = {} if initial_states is None else {"initial_states": _fit_layers(initial_states[str(labels[idx])],
+                                                                                  mb)}
+        if state_sizes:
             states["return_states"] = True
         out = mb.run(th, f, warmup=warmup, sensitivities=sens, dates=dates, **states, **solver_options)
         q[idx] = out[0]
         if sens:
             jac[idx] = out[1]
-        if n_states:
-            final[idx] = np.concatenate([np.atleast_1d(v) for v in out[2].values()])
-    if n_states:
+        if state_sizes:
+            final[idx] = np.concatenate([np.pad(np.atleast_1d(out[2][k]), (0, size - np.size(out[2][k])),
+                                                constant_values=np.nan) for k, size in state_sizes.items()])
+    if state_sizes:
         return (jac if sens else q), negative_pet, final
     return (jac if sens else q), negative_pet
+
+
+def _fit_layers(states: dict, model: models.Model) -> dict:
+    """A basin's given states without the NaN entries of the CemaNeige layers it lacks (no hypsometry: one layer)."""
+    out = dict(states)
+    for name, v in states.items():
+        n = model.state_sizes.get(name)
+        if name in STATE_UNITS and v.ndim == 1 and v.size > n and np.isnan(v[n:]).all():
+            out[name] = v[:n]
+    return out
 
 
 def _per_basin_states(initial_states, labels) -> dict | None:
@@ -146,20 +159,27 @@ def _per_basin_states(initial_states, labels) -> dict | None:
     return out
 
 
-def _final_states(flat: xr.DataArray, model: models.Model) -> dict:
-    """The flat final states of :func:`_run_block` as DataArrays: ``name -> (basin,)`` or ``(basin, <name>_store)``."""
+def _state_sizes(model: models.Model, layers: bool) -> dict:
+    """Entries of each state ``simulate`` returns: ``state name -> n`` (CemaNeige's: one per elevation layer)."""
+    sizes = {s: model.state_sizes.get(s, 1) for s in model.states if s != "q_cum"}  # q_cum: a day's outflow
+    if layers:  # _run_block's layers per basin, of a hypsometry: N_LAYERS (one for a basin without)
+        sizes.update(dict.fromkeys(STATES[model.snow], N_LAYERS))
+    return sizes
+
+
+def _final_states(flat: xr.DataArray, model: models.Model, sizes: dict) -> dict:
+    """The flat final states of :func:`_run_block` as DataArrays: ``name -> (basin,)``, ``(basin, <name>_store)``
+    or, CemaNeige's, ``(basin, layer)``."""
     out, i = {}, 0
-    for name in model.states:
-        if name == "q_cum":  # the ODE models' outflow of the day, not a store
-            continue
-        size = model.state_sizes.get(name)
-        if size is None:
+    for name, size in sizes.items():
+        if name not in model.state_sizes:
             out[name] = flat.isel(state_entry=i)
         else:
-            out[name] = flat.isel(state_entry=slice(i, i + size)).rename(state_entry=f"{name}_store")
+            dim = "layer" if name in STATE_UNITS else f"{name}_store"
+            out[name] = flat.isel(state_entry=slice(i, i + size)).rename(state_entry=dim)
         out[name] = out[name].drop_vars([c for c in out[name].coords if "state_entry" in out[name][c].dims])
-        out[name].attrs = {"units": "mm", "long_name": f"{name} state after the last day"}
-        i += size or 1
+        out[name].attrs = {"units": STATE_UNITS.get(name, "mm"), "long_name": f"{name} state after the last day"}
+        i += size
     return out
 
 
@@ -189,7 +209,8 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
         extra = [e.chunk({"basin": chunks["basin"]}) if "basin" in e.dims else e for e in extra]
     d = len(m.params)
     core_out = ["time", "param"] if sens else ["time"]
-    n_states = sum(m.state_sizes.get(s, 1) for s in m.states if s != "q_cum") if return_states else 0
+    sizes = _state_sizes(m, bool(extra)) if return_states else {}
+    n_states = sum(sizes.values())
     outputs = xr.apply_ufunc(
         _run_block,
         *forcings,
@@ -206,7 +227,7 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
         kwargs={"model": m.name, "snow": snow, "warmup": warmup, "sens": sens,
                 "dates": ds["time"].values, "solver_options": dict(solver_options), "layers": bool(extra),
                 "initial_states": per_basin,
-                "n_states": n_states},
+                "state_sizes": sizes},
     )
     out, negative_pet = outputs[:2]
     negative_pet.attrs = {"long_name": "days of negative PET, clipped to zero", "units": "d",
@@ -222,7 +243,7 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
     order = [dim for dim in ("basin", "time", "param") if dim in out.dims]
     out = out.transpose(*order, ...)
     if n_states:
-        return out, _final_states(outputs[2], m)
+        return out, _final_states(outputs[2], m, sizes)
     return out
 
 
@@ -259,12 +280,14 @@ def simulate(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bool 
     initial_states : dict, optional
         ``state name -> level`` (mm) at the first date, as :meth:`basinsx.models.Model.run` takes
         them: a scalar (every basin), a DataArray over ``basin``, for a vector state (``uh1``,
-        ``uh2``) an array or a DataArray ``(basin, <name>_store)``, e.g. the final states of an
-        earlier ``simulate(..., return_states=True)``. Omitted states keep the model's default start.
+        ``uh2``) an array or a DataArray ``(basin, <name>_store)`` (CemaNeige's ``(basin, layer)``),
+        e.g. the final states of an earlier ``simulate(..., return_states=True)``. Omitted states
+        keep the model's default start.
     return_states : bool
         Return a Dataset with ``q_sim`` and the states after the last date, one variable per
-        state (``(basin,)``, or ``(basin, <name>_store)`` for a vector state), so that a later
-        run can continue this one through ``initial_states``.
+        state (``(basin,)``, ``(basin, <name>_store)`` for a vector state, ``(basin, layer)`` for
+        CemaNeige's, NaN in layers a basin lacks), so that a later run can continue this one
+        through ``initial_states``.
     **solver_options
         ODE models: ``method``, ``n_sub``, ``rtol``, ``atol``, ``h0``, ``hmin``, ``hmax``.
 

@@ -144,7 +144,7 @@ class Problem:
             setup = cemaneige.layer_setup(forcing, model.layers, None)
             many = getattr(kernel, "many_input", None)
             return (lambda theta, sens: kernel(theta, cemaneige.water_input(forcing, theta, i0, hyst, None, None, sens,
-                                                                             setup), warmup, sens, 2),
+                                                                             setup)[0], warmup, sens, 2),
                     None if many is None else
                     lambda thetas, days: many(thetas, cemaneige.cemaneige_many(*setup, thetas, i0, hyst), forcing[1],
                                               warmup))

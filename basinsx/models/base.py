@@ -190,7 +190,7 @@ class ModelSpec:
 
         params = [(p.name, tuple(float(b) for b in p.bounds), p.units, p.transform, p.positive)
                   for p in self.parameters]
-        states, forcings = self.states, self.forcings
+        states, forcings, sizes, signed = self.states, self.forcings, dict(self.state_sizes), self.signed_states
         if snow == "degree_day":
             params += [(k, degree_day.BOUNDS[k], degree_day.UNITS[k], None, k == "f_dd") for k in degree_day.PARAMS]
             states, forcings = ("swe",) + states, forcings + ("tmean",) * ("tmean" not in forcings)
@@ -198,6 +198,9 @@ class ModelSpec:
             params += [(k, cemaneige.BOUNDS[k], cemaneige.UNITS[k], None, k in cemaneige.POSITIVE)
                        for k in cemaneige.PARAMS[snow]]
             forcings = forcings + ("tmean",) * ("tmean" not in forcings)
+            # one entry per elevation layer (one layer here; with_layers sets their number)
+            states, signed = cemaneige.STATES[snow] + states, signed + ("cn_thermal",)
+            sizes.update(dict.fromkeys(cemaneige.STATES[snow], 1))
         return Model(
             name=self.name,
             params=tuple(p[0] for p in params),
@@ -212,10 +215,10 @@ class ModelSpec:
             transforms={p[0]: p[3] or default_transform(*p[1]) for p in params},
             layers=cemaneige.Layers(n_layers=1) if snow in ("cemaneige", "cemaneige_hyst") else None,
             continuation=bool(self.continuation or getattr(self.kernel, "continuation", False)),
-            state_sizes=dict(self.state_sizes),
+            state_sizes=sizes,
             # the ODE models' stores can dip below zero (smoothed thresholds, explicit steps): their
             # own final states must be accepted back
-            signed_states=tuple(states if getattr(self.kernel, "any_sign", False) else self.signed_states),
+            signed_states=tuple(states if getattr(self.kernel, "any_sign", False) else signed),
         )
 
 
@@ -278,12 +281,14 @@ class Model:
         """This model with CemaNeige's elevation layers of one basin (see :class:`cemaneige.Layers`)."""
         from dataclasses import replace
 
-        from .cemaneige import Layers
+        from .cemaneige import STATES, Layers
 
         if self.snow not in ("cemaneige", "cemaneige_hyst"):
             raise ValueError(f"{self.name}: elevation layers need snow='cemaneige' or 'cemaneige_hyst'; "
                              f"got snow={self.snow!r}")
-        return replace(self, layers=Layers(hypsometry, n_layers, station_elevation, dates))
+        layers = Layers(hypsometry, n_layers, station_elevation, dates)
+        return replace(self, layers=layers,
+                       state_sizes={**self.state_sizes, **dict.fromkeys(STATES[self.snow], layers.n_layers)})
 
     def check_forcing(self, forcing) -> tuple[np.ndarray, int]:
         """Validated float64 copy of ``forcing`` with negative PET set to zero.
@@ -319,9 +324,8 @@ class Model:
         if not self.continuation:
             raise ValueError(f"{self.name}: its kernel takes no initial states and returns no final states "
                              "(ModelSpec.continuation is False)")
-        if self.snow in ("cemaneige", "cemaneige_hyst"):
-            raise ValueError(f"{self.name}: CemaNeige's snow pack (G and eTG per layer) can be neither set nor "
-                             "returned yet; initial_states and return_states take snow=None or 'degree_day'")
+        from .cemaneige import STATE_UNITS, check_state
+
         given = {} if initial_states is None else initial_states
         if not isinstance(given, Mapping):
             raise TypeError(f"initial_states must be a dict state name -> level; got {type(given).__name__}")
@@ -342,6 +346,8 @@ class Model:
                 raise ValueError(f"{self.name}: initial state {name!r} must be finite; got {v}")
             if name not in self.signed_states and np.any(v < 0):
                 raise ValueError(f"{self.name}: initial state {name!r} must be >= 0 (a level in mm); got {v}")
+            if name in STATE_UNITS:
+                check_state(self.name, name, v)
             parts.append(v.reshape(-1))
         return np.concatenate(parts)
 
@@ -377,7 +383,9 @@ class Model:
             the final states of an earlier run. Given levels are constants: their derivative with
             respect to the parameters is zero. Omitted states keep the model's default start (GR:
             30 % / 50 % of ``x1`` / ``x3``, with that derivative; empty otherwise). Models with
-            ``continuation`` only, not with CemaNeige.
+            ``continuation`` only. CemaNeige's states (``cn_pack``, ``cn_thermal``,
+            ``cn_threshold``, with the hysteresis ``cn_localmax``, ``cn_ratio``) take one value
+            per elevation layer.
         return_states : bool
             Also return the states after the last day, as ``initial_states`` takes them.
         **solver_options
@@ -439,10 +447,12 @@ class Model:
             args = [METHODS.index(opts["method"]), int(opts["n_sub"])] + tol
         code = SNOW_CODES[self.snow] if self.snow else 0
         if code == 2:
-            from .cemaneige import water_input
+            from .cemaneige import PARAMS, STATES, water_input
 
-            dc = len(self.params) - (4 if self.snow == "cemaneige_hyst" else 2)
-            f = water_input(f, th, dc, self.snow == "cemaneige_hyst", self.layers, dates, bool(sensitivities))
+            n_cn = 0 if x0 is None else sum(self.state_sizes[s] for s in STATES[self.snow])
+            f, cn_end = water_input(f, th, len(self.params) - len(PARAMS[self.snow]), self.snow == "cemaneige_hyst",
+                                    self.layers, dates, bool(sensitivities), x0=None if x0 is None else x0[:n_cn])
+            x0 = None if x0 is None else x0[n_cn:]
         out = self.kernel(th, f, warmup, bool(sensitivities), code, *args, **({} if x0 is None else {"x0": x0}))
         q, jac = out[0], out[1]
         if not np.all(np.isfinite(q)):
@@ -452,7 +462,8 @@ class Model:
                 "(use method='adaptive' or a larger n_sub)"
             )
         if return_states:
-            return q, (jac if sensitivities else None), self._state_dict(out[2])
+            x_end = np.concatenate([cn_end, out[2]]) if code == 2 else out[2]
+            return q, (jac if sensitivities else None), self._state_dict(x_end)
         return q, (jac if sensitivities else None)
 
     def run_batch(self, theta, forcing, warmup: int = 0, sensitivities: bool = True):

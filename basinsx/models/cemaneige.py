@@ -34,7 +34,13 @@ PARAMS = {"cemaneige": ("cn_ctg", "cn_kf"), "cemaneige_hyst": ("cn_ctg", "cn_kf"
 BOUNDS = {"cn_ctg": (0.0, 1.0), "cn_kf": (0.0, 20.0), "cn_thacc": (0.05, 99.95), "cn_rsp": (0.001, 1.0)}
 UNITS = {"cn_ctg": "1", "cn_kf": "mm degC-1 d-1", "cn_thacc": "mm", "cn_rsp": "1"}
 POSITIVE = ("cn_thacc", "cn_rsp")
+#: The states per layer (airGR's G, eTG, Gthreshold and, with the hysteresis, Glocalmax and Gratio, which airGR
+#: restarts at 0 and which an exact continuation needs), in the rows of the kernel's ``x0``
+STATES = {"cemaneige": ("cn_pack", "cn_thermal", "cn_threshold"),
+          "cemaneige_hyst": ("cn_pack", "cn_thermal", "cn_threshold", "cn_localmax", "cn_ratio")}
+STATE_UNITS = {"cn_pack": "mm", "cn_thermal": "degC", "cn_threshold": "mm", "cn_localmax": "mm", "cn_ratio": "1"}
 
+N_LAYERS = 5  # elevation layers by default (airGR's)
 GRAD_P = 0.00041  # precipitation gradient, m-1
 Z_THRESHOLD = 4000.0  # m, above which precipitation is not extrapolated further
 # airGR writes 0.1 and 0.9 without kind: single-precision literals
@@ -70,7 +76,7 @@ class Layers:
         The days of the forcing, for the daily lapse rates (else given to ``Model.run``).
     """
 
-    def __init__(self, hypsometry=None, n_layers: int = 5, station_elevation=None, dates=None):
+    def __init__(self, hypsometry=None, n_layers: int = N_LAYERS, station_elevation=None, dates=None):
         self.dates = dates
         n_layers = int(n_layers)
         if n_layers < 1:
@@ -140,8 +146,17 @@ def mean_annual_solid_precip(p, frac) -> float:
     return float(np.mean(total)) * 365.25
 
 
+def check_state(model: str, name: str, value) -> None:
+    """Raise ``ValueError`` if a given CemaNeige state is outside its range (levels >= 0 are checked by ``Model``)."""
+    if name == "cn_thermal" and np.any(value > 0):
+        raise ValueError(f"{model}: initial state 'cn_thermal' must be <= 0 (degC, the pack's thermal state); "
+                         f"got {value}")
+    if name == "cn_ratio" and np.any(value > 1):
+        raise ValueError(f"{model}: initial state 'cn_ratio' must lie in [0, 1] (the pack's melt ratio); got {value}")
+
+
 @njit(cache=True)
-def cemaneige_kernel(p, frac, temp, masp, theta, i0, hyst, sens):
+def cemaneige_kernel(p, frac, temp, masp, theta, i0, hyst, sens, x0):
     """Rain plus melt averaged over the layers, and its derivatives with respect to the CemaNeige parameters.
 
     Parameters
@@ -156,6 +171,11 @@ def cemaneige_kernel(p, frac, temp, masp, theta, i0, hyst, sens):
         Linear hysteresis (Riboust et al. 2019).
     sens : bool
         Carry the derivatives.
+    x0 : ndarray (5, n_layers)
+        Initial pack, thermal state, melt threshold, local maximum and melt ratio of each layer
+        (the last two used with ``hyst`` only); NaN: the default start (empty pack, thermal
+        state 0, threshold from ``masp``, local maximum at the threshold, ratio 0). Given values
+        are constants: their derivatives are zero.
 
     Returns
     -------
@@ -163,18 +183,20 @@ def cemaneige_kernel(p, frac, temp, masp, theta, i0, hyst, sens):
         Liquid water reaching the runoff model, mm/d.
     dw : ndarray (n_cn, T) or (0, T)
         d w / d (ctg, kf[, thacc, rsp]).
+    x_end : ndarray (5, n_layers)
+        The states after the last day, laid out as ``x0``.
     """
     if sens:
         if hyst:
-            return _cemaneige(p, frac, temp, masp, theta, i0, True, True)
-        return _cemaneige(p, frac, temp, masp, theta, i0, False, True)
+            return _cemaneige(p, frac, temp, masp, theta, i0, True, True, x0)
+        return _cemaneige(p, frac, temp, masp, theta, i0, False, True, x0)
     if hyst:
-        return _cemaneige(p, frac, temp, masp, theta, i0, True, False)
-    return _cemaneige(p, frac, temp, masp, theta, i0, False, False)
+        return _cemaneige(p, frac, temp, masp, theta, i0, True, False, x0)
+    return _cemaneige(p, frac, temp, masp, theta, i0, False, False, x0)
 
 
 @njit(cache=True, inline="always")
-def _cemaneige(p, frac, temp, masp, theta, i0, hyst, sens):
+def _cemaneige(p, frac, temp, masp, theta, i0, hyst, sens, x0):
     """:func:`cemaneige_kernel` for constant ``hyst`` and ``sens``, inlined: the tangent loops have a known length."""
     nl, n = p.shape
     nc = 4 if hyst else 2
@@ -183,6 +205,7 @@ def _cemaneige(p, frac, temp, masp, theta, i0, hyst, sens):
     kf = theta[i0 + 1]
     w = np.zeros(n)
     dw = np.zeros((ns, n))
+    x_end = np.full((5, nl), np.nan)
     dg = np.zeros(ns)
     de = np.zeros(ns)
     dr = np.zeros(ns)
@@ -191,9 +214,9 @@ def _cemaneige(p, frac, temp, masp, theta, i0, hyst, sens):
     dpot = np.zeros(ns)
     dmelt = np.zeros(ns)
     for lay in range(nl):
-        g = 0.0
-        etg = 0.0
-        gratio = 0.0
+        g = 0.0 if np.isnan(x0[0, lay]) else x0[0, lay]
+        etg = 0.0 if np.isnan(x0[1, lay]) else x0[1, lay]
+        gratio = 0.0 if np.isnan(x0[4, lay]) or not hyst else x0[4, lay]
         dg[:] = 0.0
         de[:] = 0.0
         dr[:] = 0.0
@@ -203,12 +226,17 @@ def _cemaneige(p, frac, temp, masp, theta, i0, hyst, sens):
             gthr = theta[i0 + 3] * masp
             if sens:
                 dgt[3] = masp
-            glm = gthr
         else:
             gacc = 0.0
             gthr = G_THRESHOLD * masp
-            glm = 0.0
+        if not np.isnan(x0[2, lay]):
+            gthr = x0[2, lay]
+            dgt[:] = 0.0
         dgl[:] = dgt
+        glm = gthr if hyst else 0.0
+        if hyst and not np.isnan(x0[3, lay]):
+            glm = x0[3, lay]
+            dgl[:] = 0.0
         for k in range(n):
             t = temp[lay, k]
             pliq = (1.0 - frac[lay, k]) * p[lay, k]
@@ -239,7 +267,8 @@ def _cemaneige(p, frac, temp, masp, theta, i0, hyst, sens):
                     if g < glm and gratio == 1.0:
                         glm = g
                         dgl[:] = dg
-                    v = g / glm  # pot > 0: g > 0, and glm with it
+                    # pot > 0: g > 0; glm is 0 only for a threshold of 0 (no snowfall in the forcing that set it)
+                    v = g / glm if glm > 0.0 else 1.0
                     if v < 1.0:
                         gratio = v
                         for j in range(ns):
@@ -287,7 +316,12 @@ def _cemaneige(p, frac, temp, masp, theta, i0, hyst, sens):
             w[k] = w[k] + (pliq + melt) / nl
             for j in range(ns):
                 dw[j, k] += dmelt[j] / nl
-    return w, dw
+        x_end[0, lay] = g
+        x_end[1, lay] = etg
+        x_end[2, lay] = gthr
+        x_end[3, lay] = glm
+        x_end[4, lay] = gratio
+    return w, dw, x_end
 
 
 def layer_inputs(ds, snow) -> list:
@@ -317,21 +351,29 @@ def layer_setup(forcing, layers: Layers, dates) -> tuple:
     return p, frac, t, mean_annual_solid_precip(p, frac)
 
 
-def water_input(forcing, theta, i0: int, hyst: bool, layers: Layers, dates, sens: bool, setup=None) -> np.ndarray:
-    """Forcing rows ``[w, pet, dw/dtheta_cn...]`` for a runoff kernel behind CemaNeige (snow code 2).
+def water_input(forcing, theta, i0: int, hyst: bool, layers: Layers, dates, sens: bool, setup=None,
+                x0=None) -> tuple[np.ndarray, np.ndarray]:
+    """Forcing rows ``[w, pet, dw/dtheta_cn...]`` for a runoff kernel behind CemaNeige (snow code 2), final states.
 
     ``forcing`` rows are ``prcp, pet, tmean`` (validated, PET >= 0); ``setup`` is its
-    :func:`layer_setup` where already built (then ``layers`` and ``dates`` are not read).
+    :func:`layer_setup` where already built (then ``layers`` and ``dates`` are not read). ``x0``
+    is the flat vector of the option's :data:`STATES`, one entry per layer each, NaN for the
+    default start; the final states come back laid out as ``x0``.
     """
     p, frac, t, masp = layer_setup(forcing, layers, dates) if setup is None else setup
-    w, dw = cemaneige_kernel(p, frac, t, masp, theta, i0, hyst, sens)
-    return np.vstack((w[None], forcing[1:2], dw))
+    k = len(STATES["cemaneige_hyst" if hyst else "cemaneige"])
+    start = np.full((5, p.shape[0]), np.nan)
+    if x0 is not None:
+        start[:k] = np.reshape(x0, (k, p.shape[0]))
+    w, dw, x_end = cemaneige_kernel(p, frac, t, masp, theta, i0, hyst, sens, start)
+    return np.vstack((w[None], forcing[1:2], dw)), x_end[:k].ravel()
 
 
 @njit(cache=True)
 def cemaneige_many(p, frac, temp, masp, thetas, i0, hyst):
     """The water input ``w (m, T)`` of each parameter set ``thetas (m, d)`` (plain runs, a calibration's screening)."""
     w = np.empty((thetas.shape[0], p.shape[1]))
+    start = np.full((5, p.shape[0]), np.nan)
     for b in range(thetas.shape[0]):
-        w[b] = cemaneige_kernel(p, frac, temp, masp, thetas[b], i0, hyst, False)[0]
+        w[b] = cemaneige_kernel(p, frac, temp, masp, thetas[b], i0, hyst, False, start)[0]
     return w

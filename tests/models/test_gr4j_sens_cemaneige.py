@@ -38,7 +38,7 @@ def test_gr4j_sens_behind_cemaneige_equals_the_shared_kernel(maine, snow, layers
     model = bm.get("gr4j", snow=snow, hypsometry=layers, station_elevation=None if layers is None else 300.0)
     x0 = np.full(N_STATES, np.nan)
     for th in _sets(snow, 7):
-        rows = water_input(forcing, th, 4, snow == "cemaneige_hyst", model.layers, dates, True)
+        rows = water_input(forcing, th, 4, snow == "cemaneige_hyst", model.layers, dates, True)[0]
         q, jac = gr4j_sens(th, rows, 365, 2)
         q_ref, jac_ref, _ = gr_kernel(th, rows, 365, True, 2, 4, x0)
         np.testing.assert_array_equal(q, q_ref)
@@ -60,7 +60,7 @@ def test_many_sets_on_their_own_water_input_equal_the_kernel(maine, snow):
     q = gr4j_many_input(theta, w, forcing[1], 365)
     x0 = np.full(N_STATES, np.nan)
     for b, th in enumerate(theta):
-        rows = water_input(forcing, th, 4, snow == "cemaneige_hyst", model.layers, dates, False)
+        rows = water_input(forcing, th, 4, snow == "cemaneige_hyst", model.layers, dates, False)[0]
         np.testing.assert_array_equal(w[b], rows[0])
         np.testing.assert_array_equal(q[b], gr_kernel(th, rows, 365, False, 2, 4, x0)[0])
     # the same water input for every set: the screening without snow

@@ -133,9 +133,85 @@ def test_state_rules_of_other_models():
     m, theta, f = _model("hymod")
     with pytest.raises(ValueError, match="unknown initial states \\['q_cum'\\]"):
         m.run(theta, f, initial_states={"q_cum": 1.0})
-    m = bm.get("gr4j", snow="cemaneige")
-    with pytest.raises(ValueError, match="CemaNeige's snow pack"):
-        m.run(THETA["gr4j"] + [0.5, 4.0], _forcing(50), return_states=True)
+
+
+CN = {"cemaneige": [0.5, 3.0], "cemaneige_hyst": [0.3, 4.0, 20.0, 0.6]}
+HYPS = np.linspace(200.0, 2200.0, 101)
+DATES = np.arange("2000-01-01", 500, dtype="datetime64[D]")
+CN_CASES = [(name, snow) for name in ("gr4j", "gr6j", "hymod", "sacsma", "xinanjiang") for snow in CN]
+
+
+def _cn_model(name, snow, n_layers=5):
+    m = bm.get(name, snow=snow, hypsometry=HYPS, n_layers=n_layers, station_elevation=900.0)
+    runoff = m.params[: -len(CN[snow])]
+    theta = THETA.get(name) or [np.sqrt(lo * hi) if lo > 0 and hi / lo > 100 else 0.5 * (lo + hi)
+                                for lo, hi in (m.bounds[p] for p in runoff)]
+    return m, np.array(list(theta) + CN[snow], float), _forcing(500)[: len(m.forcings)]
+
+
+@pytest.mark.parametrize(("name", "snow"), CN_CASES)
+def test_a_run_behind_cemaneige_continues_another_exactly(name, snow):
+    m, theta, f = _cn_model(name, snow)
+    opts = {"method": "fixed", "n_sub": 32} if name in ODE else {}
+    q, _, end = m.run(theta, f, sensitivities=False, dates=DATES, return_states=True, **opts)
+    assert set(end) == set(m.states) - {"q_cum"}
+    assert end["cn_pack"].shape == (5,)
+    # the melt threshold follows from the solid precipitation of the forcing given: the first part takes the whole's
+    threshold = {"cn_threshold": end["cn_threshold"]}
+    for k in (30, 200, 400):  # early winter (thermal state below zero), summer, late winter (pack and ratio)
+        q1, _, mid = m.run(theta, f[:, :k], sensitivities=False, dates=DATES[:k], initial_states=threshold,
+                           return_states=True, **opts)
+        q2, _, end2 = m.run(theta, f[:, k:], sensitivities=False, dates=DATES[k:], initial_states=mid,
+                            return_states=True, **opts)
+        np.testing.assert_allclose(np.concatenate([q1, q2]), q, rtol=0, atol=1e-12 * q.max())
+        for s in end:
+            np.testing.assert_allclose(end2[s], end[s], rtol=0, atol=1e-12 * max(1.0, np.max(np.abs(end[s]))))
+    assert mid["cn_pack"].max() > 1.0 and mid["cn_thermal"].min() < 0.0
+    if snow == "cemaneige_hyst":
+        assert 0.0 < mid["cn_ratio"].min() and mid["cn_ratio"].max() <= 1.0
+
+
+@pytest.mark.parametrize("snow", list(CN))
+def test_jacobian_behind_cemaneige_with_given_states_matches_central_differences(snow):
+    m, theta, f = _cn_model("gr4j", snow)
+    _, _, states = m.run(theta, f[:, :330], sensitivities=False, dates=DATES[:330], return_states=True)
+    assert states["cn_pack"].max() > 1.0
+    init = {k: v for k, v in states.items() if k not in ("production", "cn_threshold")}  # two keep their default
+    q, jac = m.run(theta, f[:, 330:], dates=DATES[330:], initial_states=init)
+    fd = np.zeros_like(jac)
+    for j in range(theta.size):
+        h = 1e-6 * max(1.0, abs(theta[j]))
+        qs = [m.run(t, f[:, 330:], sensitivities=False, dates=DATES[330:], initial_states=init)[0]
+              for t in (theta + h * np.eye(theta.size)[j], theta - h * np.eye(theta.size)[j])]
+        fd[:, j] = (qs[0] - qs[1]) / (2 * h)
+    scale = np.abs(fd).max(axis=0) + 1e-12
+    assert np.max(np.abs(jac - fd) / scale) < 1e-4
+    assert np.abs(jac[:, m.params.index("cn_kf")]).max() > 1e-3  # the given pack melts: kf matters
+
+
+@pytest.mark.parametrize(("states", "match"), [
+    ({"cn_pack": np.ones(4)}, "'cn_pack' must have shape \\(5,\\)"),
+    ({"cn_pack": -np.ones(5)}, "'cn_pack' must be >= 0"),
+    ({"cn_thermal": np.ones(5)}, "'cn_thermal' must be <= 0"),
+    ({"cn_ratio": np.full(5, 1.5)}, "'cn_ratio' must lie in \\[0, 1\\]"),
+])
+def test_bad_cemaneige_states_are_clear_errors(states, match):
+    m, theta, f = _cn_model("gr4j", "cemaneige_hyst")
+    with pytest.raises(ValueError, match=match):
+        m.run(theta, f, dates=DATES, initial_states=states)
+
+
+def test_cemaneige_states_of_a_forcing_without_snowfall_continue():
+    # no solid precipitation in the first part: threshold 0, returned, then snow in the second part
+    m, theta, f = _cn_model("gr4j", "cemaneige_hyst", n_layers=1)
+    warm = f.copy()
+    warm[2, :100] = 20.0
+    q1, _, mid = m.run(theta, warm[:, :100], sensitivities=False, dates=DATES[:100], return_states=True)
+    assert np.all(mid["cn_threshold"] == 0.0)
+    q2, _, end = m.run(theta, warm[:, 100:420], sensitivities=False, dates=DATES[100:420], initial_states=mid,
+                       return_states=True)
+    assert np.all(np.isfinite(q2)) and end["cn_pack"].max() > 1.0
+    assert np.all(end["cn_ratio"] == 1.0)  # a pack without threshold melts at full speed, as with masp = 0
 
 
 def _dataset(n=400):
@@ -175,6 +251,39 @@ def test_simulate_returns_and_takes_states_per_basin():
     # dask input stays lazy and gives the same numbers
     lazy = simulate(ds.chunk({"basin": 1}), params, "gr4j", return_states=True)
     assert lazy["uh2"].chunks is not None
+    xr.testing.assert_identical(lazy.compute(), full)
+
+
+@pytest.mark.filterwarnings("ignore:no hypsometry")
+def test_simulate_continues_cemaneige_per_basin_on_its_layers():
+    ds = _dataset(500)
+    # basin b has no hypsometry: one layer, its other layers NaN in the result
+    hyps = np.stack([HYPS, np.full(101, np.nan)])
+    ds = ds.assign(hypsometry=(("basin", "quantile"), hyps), station_elevation=("basin", [900.0, 300.0]))
+    params = {"x1": 350.0, "x2": -0.5, "x3": 90.0, "x4": 1.7, **dict(zip(bm.cemaneige.PARAMS["cemaneige_hyst"],
+                                                                          CN["cemaneige_hyst"]))}
+    full = simulate(ds, params, "gr4j", snow="cemaneige_hyst", return_states=True)
+    assert full["cn_pack"].dims == ("basin", "layer") and full.sizes["layer"] == 5
+    assert full["cn_thermal"].attrs["units"] == "degC" and full["cn_ratio"].attrs["units"] == "1"
+    assert np.isnan(full["cn_pack"].sel(basin="b").values[1:]).all()
+    init = {"cn_threshold": full["cn_threshold"]}
+    part1 = simulate(ds.isel(time=slice(0, 400)), params, "gr4j", snow="cemaneige_hyst", initial_states=init,
+                     return_states=True)
+    assert part1["cn_pack"].max() > 1.0
+    init = {s: part1[s] for s in part1.data_vars if s != "q_sim"}
+    part2 = simulate(ds.isel(time=slice(400, None)), params, "gr4j", snow="cemaneige_hyst", initial_states=init,
+                     return_states=True)
+    q = xr.concat([part1["q_sim"], part2["q_sim"]], dim="time")
+    np.testing.assert_allclose(q.values, full["q_sim"].values, rtol=0, atol=1e-12)
+    xr.testing.assert_allclose(part2.drop_dims("time"), full.drop_dims("time"), rtol=0, atol=1e-12)
+    # each basin as Model.run computes it, and dask in, dask out
+    m = bm.get("gr4j", snow="cemaneige_hyst", hypsometry=HYPS, station_elevation=900.0)
+    f = ds.sel(basin="a")[["prcp", "pet", "tmean"]].to_array().values
+    qa, _, end = m.run(list(params.values()), f, sensitivities=False, dates=ds["time"].values, return_states=True)
+    np.testing.assert_array_equal(full["q_sim"].sel(basin="a").values, qa)
+    np.testing.assert_array_equal(full["cn_pack"].sel(basin="a").values, end["cn_pack"])
+    lazy = simulate(ds.chunk({"basin": 1}), params, "gr4j", snow="cemaneige_hyst", return_states=True)
+    assert lazy["cn_pack"].chunks is not None
     xr.testing.assert_identical(lazy.compute(), full)
 
 
