@@ -23,6 +23,11 @@ METRICS = {
 }
 
 
+def _constant(x: np.ndarray, shape: tuple) -> np.ndarray:
+    """Rows of ``x`` (2-D, NaN skipped) whose values are all equal, in ``shape``."""
+    return (np.fmax.reduce(x, axis=-1) == np.fmin.reduce(x, axis=-1)).reshape(shape)
+
+
 def metric_kernel(sim: np.ndarray, obs: np.ndarray, log_eps: float) -> np.ndarray:
     """All metrics of ``sim`` against ``obs`` along the last axis, pairs with a NaN skipped.
 
@@ -36,6 +41,11 @@ def metric_kernel(sim: np.ndarray, obs: np.ndarray, log_eps: float) -> np.ndarra
     obs = np.where(valid, obs, np.nan).reshape(-1, obs.shape[-1])  # pairs with a NaN leave the sums
     sim = sim.reshape(obs.shape)
     n, mean_s, mean_o, ss_s, ss_o, sp, sse = np.moveaxis(efficiency_rows(sim, obs).reshape(*shape, 7), -1, 0)
+    # a constant series has no spread, but round-off in its mean leaves sums of squares of 1e-30: an observed one
+    # makes the efficiencies undefined (NaN, not 1 - sse / 1e-30), a simulated one the correlation (0 / 0)
+    const_o, const_s = _constant(obs, shape), _constant(np.where(np.isnan(obs), np.nan, sim), shape)
+    ss_o = np.where(const_o, np.nan, ss_o)
+    ss_s, sp = np.where(const_s, 0.0, ss_s), np.where(const_s, 0.0, sp)
     with np.errstate(invalid="ignore", divide="ignore"):
         nse = 1 - sse / ss_o
         r = sp / np.sqrt(ss_s * ss_o)
@@ -46,7 +56,7 @@ def metric_kernel(sim: np.ndarray, obs: np.ndarray, log_eps: float) -> np.ndarra
         kge2012 = 1 - np.sqrt((r - 1) ** 2 + (gamma - 1) ** 2 + (beta - 1) ** 2)
         eps = np.where(log_eps < 0, 0.01 * mean_o, log_eps).reshape(-1, 1)
         logs = efficiency_rows(np.log(np.maximum(sim, 0) + eps), np.log(np.maximum(obs, 0) + eps)).reshape(*shape, 7)
-        lognse = 1 - logs[..., 6] / logs[..., 4]
+        lognse = 1 - logs[..., 6] / np.where(_constant(np.maximum(obs, 0), shape), np.nan, logs[..., 4])
         rmse = np.sqrt(sse / n)
         pbias = 100 * (mean_s - mean_o) / mean_o
     out = np.stack([nse, lognse, kge, kge2012, r, alpha, gamma, beta, rmse, pbias, n.astype(np.float64)], axis=-1)
@@ -78,7 +88,9 @@ def metrics(sim: xr.DataArray, obs: xr.DataArray, dim: str = "time", log_eps: fl
         One variable per metric (``nse``, ``lognse``, ``kge``, ``kge2012``, ``r``,
         ``alpha``, ``gamma``, ``beta``, ``rmse``, ``pbias``, ``n_obs``) over the
         remaining dimensions; lazy when the input is dask-backed. Metrics of a
-        series with fewer than two valid pairs are NaN.
+        series with fewer than two valid pairs are NaN; so are NSE, log-NSE, ``r``,
+        ``alpha``, ``gamma`` and the KGEs where the observed flow is constant (no
+        variance to explain), and ``r`` and the KGEs where the simulated flow is.
     """
     for name, arr in (("sim", sim), ("obs", obs)):
         if not isinstance(arr, xr.DataArray):

@@ -48,6 +48,24 @@ def test_perfect_simulation_and_nan_pairs():
     assert np.isnan(empty.nse.item()) and empty.n_obs.item() == 0
 
 
+def test_constant_series_leave_the_efficiencies_undefined():
+    # the observed variance is zero: NSE, log-NSE, r, alpha and the KGEs are undefined (NaN), not the -6e26 that
+    # round-off in the mean made of 1 - sse / 1e-30 (HydroErr's -6.5e30)
+    t = np.arange(1000)
+    obs = xr.DataArray([np.full(1000, 0.1), np.full(1000, 0.0), 0.1 + 0.05 * np.sin(t / 10)], dims=("basin", "time"))
+    sim = xr.DataArray([0.1 + 0.05 * np.sin(t / 10), 0.1 + 0.05 * np.sin(t / 10), np.full(1000, 0.1)],
+                       dims=("basin", "time"))
+    m = obs.hydro.metrics(sim, obs)
+    for name in ("nse", "lognse", "r", "alpha", "gamma", "kge", "kge2012"):
+        assert np.isnan(m[name].values[:2]).all(), name
+    assert np.isfinite(m.rmse.values).all() and m.beta.values[0] == pytest.approx(1.0008144, rel=1e-6)
+    # a constant simulation of a varying flow: no correlation (NaN), no variability (alpha 0), NSE finite
+    assert np.isnan(m.r.values[2]) and m.alpha.values[2] == 0.0 and np.isnan(m.kge.values[2])
+    assert -1.0 < m.nse.values[2] < 0.0
+    same = obs.hydro.metrics(obs, obs)  # constant and equal: still undefined
+    assert np.isnan(same.nse.values[:2]).all() and same.nse.values[2] == 1.0
+
+
 def test_lazy_and_equal_to_numpy(pair):
     ds, sim = pair
     lazy = basinsx.open_dataset("sample")
