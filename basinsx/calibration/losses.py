@@ -136,6 +136,17 @@ class Loss(ABC):
 
     name = ""
     residual = False
+    #: the loss divides by the spread of the observations, which a constant record leaves undefined
+    needs_spread = False
+
+    def check(self, y) -> None:
+        """Raise ``ValueError`` where ``y`` cannot define the loss: no observed value, or a constant record for a
+        loss scaled by the observed spread (NSE, KGE, Huber, FDC: their value would be round-off over zero)."""
+        mask = _observed(y)
+        if self.needs_spread and np.ptp(y[mask]) == 0:
+            raise ValueError(f"the observed flow is constant ({y[mask][0]:g} on all {int(mask.sum())} observed days "
+                             f"of the loss period): the {self.name} loss divides by its spread; use loss='sse' or "
+                             "'sae'")
 
     @abstractmethod
     def __call__(self, q, y):
@@ -185,7 +196,7 @@ class SAE(Loss):
 class NSE(Loss):
     r"""One minus the Nash-Sutcliffe efficiency, :math:`\sum e^2 / \sum (y - \bar y)^2`."""
 
-    name, residual = "nse", True
+    name, residual, needs_spread = "nse", True, True
 
     def __call__(self, q, y):
         mask = _observed(y)
@@ -207,7 +218,7 @@ class NSE(Loss):
 class LogNSE(Loss):
     r"""One minus the NSE of :math:`\ln(q + \epsilon)`, :math:`\epsilon = \bar y / 100`."""
 
-    name, residual = "lognse", True
+    name, residual, needs_spread = "lognse", True, True
 
     def _parts(self, q, y):
         mask = _observed(y)
@@ -234,7 +245,7 @@ class KGE(Loss):
     The residual form is ``(r-1, alpha-1, beta-1)`` (``ED`` is its norm).
     """
 
-    name, residual = "kge", True
+    name, residual, needs_spread = "kge", True, True
     modified = False
 
     def _terms(self, q, y):
@@ -277,7 +288,7 @@ class Huber(Loss):
     ordinary errors, linear for outliers (extreme events).
     """
 
-    name = "huber"
+    name, needs_spread = "huber", True
 
     def __call__(self, q, y):
         mask = _observed(y)
@@ -299,7 +310,7 @@ class FDC(Loss):
     the days through the sort permutation of ``q``.
     """
 
-    name, residual = "fdc", True
+    name, residual, needs_spread = "fdc", True, True
     log = False
 
     def _parts(self, q, y):
@@ -383,6 +394,10 @@ class Weighted(Loss):
             raise ValueError(f"loss weights must be positive and finite, got {bad}")
         self.terms = [(get_loss(k), w) for k, w in weights.items()]
         self.name = "+".join(f"{w:g}*{loss.name}" for loss, w in self.terms)
+
+    def check(self, y) -> None:
+        for loss, _ in self.terms:
+            loss.check(y)
 
     def __call__(self, q, y):
         value, delta = 0.0, np.zeros(q.size)

@@ -83,6 +83,7 @@ class Problem:
         self.forcing = forcing
         self.obs = obs
         self.loss = get_loss(loss)
+        self.loss.check(obs)
         self.warmup = int(warmup)
         lo, hi = np.array([model.bounds[p] for p in model.params], dtype=float).T
         self.log = log_scaled(model, log_scale)
@@ -514,5 +515,8 @@ def calibrate_basin(model, forcing, obs, loss="kge", warmup=0, n_starts=4, optim
         raise FloatingPointError(f"the model failed at all {problem.n_evals} parameter sets tried")
     # The best point evaluated over all starts (normally the best start's end point).
     value, u, q = problem.best
-    return {"params": problem.theta(u), "loss": value, "kge": 1.0 - KGE()(q, obs)[0], "nse": 1.0 - NSE()(q, obs)[0],
+    # the best run's efficiencies: undefined (NaN) on a constant record, which loss="sse" or "sae" accepts
+    spread = np.ptp(obs[np.isfinite(obs)]) > 0
+    kge, nse = (1.0 - KGE()(q, obs)[0], 1.0 - NSE()(q, obs)[0]) if spread else (np.nan, np.nan)
+    return {"params": problem.theta(u), "loss": value, "kge": kge, "nse": nse,
             "n_evals": problem.n_evals, "n_plain": problem.n_plain, "converged": best[2], "message": best[3]}

@@ -357,3 +357,22 @@ def test_failed_basins_are_not_flagged_at_a_bound():
     out = calibrate(ds, model=wide, loss="nse", period=("1991", "1993"), n_starts=2)
     assert np.isnan(out["params"][1]).all()
     assert not out["at_bound"].any()
+
+
+def test_a_basin_with_constant_observed_flow_fails_alone_with_the_reason():
+    import basinsx
+    from basinsx.models import NegativePETWarning
+
+    ds = basinsx.open_dataset("sample", basins=["01031500", "01440000"], chunks=None).isel(time=slice(0, 3 * 365))
+    q = ds["streamflow"].values.copy()
+    q[1] = 0.7
+    ds["streamflow"] = (ds["streamflow"].dims, q, ds["streamflow"].attrs)
+    with pytest.warns(NegativePETWarning):
+        res = ds.hydro.calibrate(model="gr4j", loss="nse", warmup=365, n_starts=1, n_screen=4)
+    assert np.isfinite(res["params"].sel(basin="01031500")).all()
+    assert np.isnan(res["params"].sel(basin="01440000")).all()
+    assert "observed flow is constant (0.7 on all 730 observed days" in str(res["message"].sel(basin="01440000").item())
+    with pytest.warns(NegativePETWarning):  # sse is defined on a constant record: it calibrates
+        res = ds.hydro.calibrate(model="gr4j", loss="sse", warmup=365, n_starts=1, n_screen=4)
+    assert np.isfinite(res["params"]).all()
+    assert np.isnan(res["nse"].sel(basin="01440000")) and np.isnan(res["kge"].sel(basin="01440000"))  # undefined

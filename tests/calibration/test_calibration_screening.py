@@ -150,7 +150,7 @@ def test_side_by_side_screening_scores_the_leading_half_of_the_observed_days(sno
                 for x in u]
     np.testing.assert_allclose(scores, expected, rtol=1e-12)
     assert p.n_plain == p.n_evals == 5 and (p.best[1] is None) == (not snow)
-    short = Problem(model, forcing[:, : 3 * 365], np.ones(2 * 365), "kge", warmup=365)
+    short = Problem(model, forcing[:, : 3 * 365], np.linspace(1.0, 2.0, 2 * 365), "kge", warmup=365)
     assert short.screen_days is None  # fewer than three observed years: all of them
 
 

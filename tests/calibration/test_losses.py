@@ -132,3 +132,23 @@ def test_loss_weights_must_be_positive_and_finite(weight):
         Weighted({"kge": weight})
     # the correct twin: the same dict with a positive weight resolves
     assert get_loss({"nse": 1.0, "kge": 0.5}).name == "1*nse+0.5*kge"
+
+
+SPREAD = ("nse", "lognse", "kge", "kge2012", "huber", "fdc", "fdc_log")
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES) + ["weighted"])
+def test_a_constant_record_is_refused_by_the_losses_scaled_by_its_spread(name):
+    # before: 1 - NSE = 1.2e26, 1 - KGE = 1.1e13, a divide-by-zero warning for fdc: a calibration then ran on garbage
+    loss = get_loss({"sse": 1.0, "kge": 1.0}) if name == "weighted" else LOSSES[name]
+    y = np.full(500, 0.7)
+    y[[5, 9]] = np.nan
+    if name in SPREAD or name == "weighted":
+        with pytest.raises(ValueError, match=r"observed flow is constant \(0.7 on all 498 observed days"):
+            loss.check(y)
+    else:
+        loss.check(y)  # sse, sae: defined; recession finds its own problem when called
+    y[7] = 0.8
+    loss.check(y)
+    with pytest.raises(ValueError, match="all NaN"):
+        loss.check(np.full(4, np.nan))

@@ -39,7 +39,7 @@ def toy():
 
 def _problem(model, log_scale=True):
     forcing = np.ones((2, 30))
-    return Problem(model, forcing, np.ones(30), "kge", log_scale=log_scale)
+    return Problem(model, forcing, np.linspace(1.0, 2.0, 30), "kge", log_scale=log_scale)
 
 
 def test_model_transforms_decide_the_search_scale(toy):
