@@ -19,16 +19,35 @@ from .models.cemaneige import N_LAYERS, STATE_UNITS, STATES, layer_inputs
 __all__ = ["simulate", "sensitivity"]
 
 
-def _theta(params, model: models.Model) -> xr.DataArray:
-    """Parameters as a float64 DataArray with a ``param`` dim in the model's order."""
+def _on_basins(value: xr.DataArray, basins: xr.DataArray | None, what: str) -> xr.DataArray:
+    """``value`` on the forcing's ``basins`` by label, in their order (a scalar ``basins``: its one row).
+
+    A value without basin labels, or a forcing without them (``basins`` None), is left as it is.
+    """
+    if basins is None or "basin" not in value.coords:
+        return value
+    want = np.atleast_1d(basins.values).astype(str)
+    row = {b: i for i, b in enumerate(np.atleast_1d(value["basin"].values).astype(str))}
+    missing = [str(b) for b in want if b not in row]
+    if missing:
+        raise ValueError(f"{what} has no values for basin(s) {missing[:10]}"
+                         + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""))
+    if "basin" not in value.dims:  # a scalar label, the forcing's own basin
+        return value.drop_vars("basin")
+    value = value.isel(basin=[row[b] for b in want])
+    return value.isel(basin=0, drop=True) if basins.ndim == 0 else value.assign_coords(basin=basins.values)
+
+
+def _theta(params, model: models.Model, basins: xr.DataArray | None) -> xr.DataArray:
+    """Parameters as a float64 DataArray with a ``param`` dim in the model's order, on the forcing's ``basins``."""
     names = list(model.params)
     if isinstance(params, dict):
         missing = [p for p in names if p not in params]
         extra = [p for p in params if p not in names]
         if missing or extra:
             raise ValueError(f"{model.name} parameters are {model.params}; missing {missing}, unexpected {extra}")
-        values = xr.broadcast(*[v if isinstance(v, xr.DataArray) else xr.DataArray(float(v))
-                                for v in (params[p] for p in names)])
+        values = xr.broadcast(*[_on_basins(v, basins, f"parameter {p!r}") if isinstance(v, xr.DataArray)
+                                else xr.DataArray(float(v)) for p, v in ((p, params[p]) for p in names)])
         return xr.concat(values, dim=pd.Index(names, name="param")).astype(np.float64)
     if isinstance(params, xr.Dataset) and "params" in params:
         params = params["params"]  # a calibration result
@@ -38,10 +57,19 @@ def _theta(params, model: models.Model) -> xr.DataArray:
         raise ValueError("params needs a 'param' coordinate naming the parameters")
     have = [str(p) for p in params["param"].values]
     missing = [p for p in names if p not in have]
-    if missing:
-        raise ValueError(f"{model.name} parameters are {model.params}; params lacks {missing}")
-    out = params.sel(param=names).astype(np.float64)
+    extra = [p for p in have if p not in names]
+    if missing or extra:  # extra ones too: gr6j's or a snow module's would otherwise be cut silently
+        raise ValueError(f"{model.name} parameters are {model.params}; params lacks {missing}, unexpected {extra}")
+    out = _on_basins(params.sel(param=names).astype(np.float64), basins, "params")
     return out.drop_vars([c for c in out.coords if c != "param" and "param" in out[c].dims])
+
+
+def _whole_days(warmup) -> int:
+    """``warmup`` as an int, refusing a fraction that would be cut silently (the result's attrs record it)."""
+    if isinstance(warmup, bool) or not isinstance(warmup, int | np.integer | float | np.floating) \
+            or warmup != int(warmup):
+        raise ValueError(f"warmup must be a whole number of days; got {warmup!r}")
+    return int(warmup)
 
 
 def _model_options(params, model, snow) -> tuple:
@@ -139,7 +167,7 @@ def _fit_layers(states: dict, model: models.Model) -> dict:
     return out
 
 
-def _per_basin_states(initial_states, labels) -> dict | None:
+def _per_basin_states(initial_states, basins: xr.DataArray | None, labels) -> dict | None:
     """``basin label -> {state: level}`` from ``initial_states`` (scalars / arrays, or DataArrays over ``basin``)."""
     if initial_states is None:
         return None
@@ -147,15 +175,12 @@ def _per_basin_states(initial_states, labels) -> dict | None:
         raise TypeError(f"initial_states must be a dict state name -> level; got {type(initial_states).__name__}")
     out = {str(label): {} for label in labels}
     for name, value in initial_states.items():
-        for label in out:
-            if isinstance(value, xr.DataArray) and "basin" in value.dims:
-                if label not in value["basin"].values.astype(str):
-                    raise ValueError(f"initial state {name!r} has no value for basin {label!r}")
-                value_b = value.isel(basin=list(value["basin"].values.astype(str)).index(label))
-                out[label][name] = np.asarray(value_b.values, dtype=np.float64)
-            else:
-                out[label][name] = np.asarray(value.values if isinstance(value, xr.DataArray) else value,
-                                              dtype=np.float64)
+        if isinstance(value, xr.DataArray):
+            value = _on_basins(value, basins, f"initial state {name!r}")
+        per_basin = isinstance(value, xr.DataArray) and "basin" in value.dims
+        for i, label in enumerate(out):
+            v = value.isel(basin=i) if per_basin else value
+            out[label][name] = np.asarray(v.values if isinstance(v, xr.DataArray) else v, dtype=np.float64)
     return out
 
 
@@ -188,9 +213,9 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
     ds, input_attrs = model_inputs(ds, m.forcings, pet=pet, where="sensitivity" if sens else "simulate")
     forcings = _forcings(ds, m)
     extra = layer_inputs(ds, m.snow)
-    theta = _theta(params, m)
+    basins = ds["basin"] if "basin" in ds.coords else None
+    theta = _theta(params, m, basins)
     n = ds.sizes["time"]
-    warmup = int(warmup)
     if not 0 <= warmup < n:
         raise ValueError(f"warmup must lie in [0, {n}) days; got {warmup}")
     if "basin" in ds.dims:
@@ -199,7 +224,7 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
         labels = xr.DataArray(str(ds["basin"].values) if "basin" in ds.coords else "")
     # the labels must be plain strings, not a dimension coordinate that apply_ufunc would align on
     labels = xr.DataArray(np.asarray(labels.values).astype(str), dims=labels.dims)
-    per_basin = _per_basin_states(initial_states, np.atleast_1d(labels.values))
+    per_basin = _per_basin_states(initial_states, basins, np.atleast_1d(labels.values))
     chunks = next((f.chunksizes for f in forcings if f.chunks is not None), None)
     if chunks is not None and "basin" in chunks:
         # same basin chunks for every input: one task per forcing chunk, no rechunking
@@ -261,6 +286,8 @@ def simulate(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bool 
         ``(basin, param)`` or ``(param,)`` DataArray with a ``param`` coordinate (a
         calibration result Dataset with ``params`` works too), or a dict ``name -> float``
         or ``name -> DataArray`` over ``basin``. Physical units. NaN parameters give NaN flow.
+        Matched to the forcing's basins by label (any order; a superset is fine, a basin
+        without parameters is an error), and naming exactly the model's parameters.
     model : str, optional
         A name of :func:`basinsx.models.available`; by default the ``model`` attribute of
         ``params`` (set by :class:`basinsx.regional.ParameterLearner`), else ``"gr4j"``.
@@ -307,6 +334,7 @@ def simulate(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bool 
         date), a time axis that is not daily, bad parameters or warm-up.
     """
     model, snow = _model_options(params, model, snow)
+    warmup = _whole_days(warmup)
     q = _apply(ds, params, model, warmup, snow, False, solver_options, pet, initial_states, return_states)
     q, states = q if return_states else (q, None)
     name = model if isinstance(model, str) else model.name
@@ -332,6 +360,7 @@ def sensitivity(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bo
         ``param_units``).
     """
     model, snow = _model_options(params, model, snow)
+    warmup = _whole_days(warmup)
     jac = _apply(ds, params, model, warmup, snow, True, solver_options, pet, initial_states)
     name = model if isinstance(model, str) else model.name
     jac.attrs = {"units": "mm d-1 per parameter unit (see param_units)",

@@ -148,3 +148,51 @@ def test_pet_is_chosen_and_recorded(sample):
     xr.testing.assert_equal(q, simulate(ds.assign(pet=ds.hydro.pet("oudin")), P).assign_attrs(q.attrs))
     assert q.attrs["pet"] == "oudin (computed by basinsx.pet)"
     assert not np.array_equal(q.values, simulate(ds, P).values)
+
+
+def test_parameters_align_to_basins_by_label(sample):
+    ds = sample.isel(basin=slice(0, 3), time=slice(0, 300)).compute()
+    five = _per_basin_params(sample.isel(basin=slice(0, 5)))
+    ref = simulate(ds, five.isel(basin=slice(0, 3)))
+    # another order, a superset of the basins: each basin runs its own parameters
+    xr.testing.assert_identical(simulate(ds, five.isel(basin=[4, 2, 0, 1, 3])), ref)
+    lazy = simulate(ds.chunk({"basin": 2}), five[::-1])
+    xr.testing.assert_identical(lazy.compute(), ref.chunk({"basin": 2}).compute())
+    jac = sensitivity(ds, five.isel(basin=slice(0, 3)))
+    np.testing.assert_array_equal(sensitivity(ds, five[::-1]).values, jac.values)
+    # one basin as a scalar coordinate picks its own row of a (basin, param) table
+    np.testing.assert_array_equal(simulate(ds.isel(basin=1), five).values, ref[1].values)
+    as_dict = {p: five.sel(param=p, drop=True) for p in P}
+    xr.testing.assert_identical(simulate(ds, {**as_dict, "x1": as_dict["x1"][::-1]}), ref)
+
+
+def test_parameters_of_other_basins_are_an_error_naming_them(sample):
+    ds = sample.isel(basin=slice(0, 3), time=slice(0, 300)).compute()
+    five = _per_basin_params(sample.isel(basin=slice(0, 5)))
+    b = [str(v) for v in ds["basin"].values]
+    with pytest.raises(ValueError, match=rf"params has no values for basin\(s\) \['{b[1]}'\]"):
+        simulate(ds.isel(basin=1), five.isel(basin=4))  # another basin's parameters (scalar coordinate)
+    with pytest.raises(ValueError, match=rf"no values for basin\(s\) \['{b[1]}'\]"):
+        simulate(ds.isel(basin=[1]), five.isel(basin=[4]))
+    with pytest.raises(ValueError, match=rf"parameter 'x2' has no values for basin\(s\) \['{b[2]}'\]"):
+        simulate(ds, {**P, "x2": five.sel(param="x2", drop=True).isel(basin=slice(0, 2))})  # before: NaN flow
+    with pytest.raises(ValueError, match=rf"no values for basin\(s\) \['{b[0]}'"):
+        sensitivity(ds, five.isel(basin=slice(1, 5)))
+
+
+def test_parameters_of_another_model_are_an_error(sample):
+    ds = sample.isel(basin=slice(0, 2), time=slice(0, 200)).compute()
+    gr6j = xr.DataArray([350.0, 0.5, 90.0, 1.7, 0.1, 5.0], dims="param",
+                        coords={"param": ["x1", "x2", "x3", "x4", "x5", "x6"]})
+    with pytest.raises(ValueError, match=r"unexpected \['x5', 'x6'\]"):
+        simulate(ds, gr6j, model="gr4j")  # before: ran gr4j on the first four
+    snowy = xr.DataArray([*P.values(), 0.0, 2.5], dims="param", coords={"param": [*P, "T_tr", "f_dd"]})
+    with pytest.raises(ValueError, match=r"unexpected \['T_tr', 'f_dd'\]"):
+        simulate(ds, snowy)  # before: ran gr4j without its snow module
+
+
+def test_warmup_must_be_a_whole_number_of_days(sample):
+    ds = sample.isel(basin=slice(0, 2), time=slice(0, 200)).compute()
+    with pytest.raises(ValueError, match="whole number of days; got 2.7"):
+        simulate(ds, P, warmup=2.7)  # before: two days dropped, attrs saying 2.7
+    assert simulate(ds, P, warmup=np.int64(3)).attrs["warmup_days"] == 3
