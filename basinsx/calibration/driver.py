@@ -8,7 +8,7 @@ import xarray as xr
 
 from .. import flags, models
 from ..inputs import model_inputs, period_slice
-from ..models.base import forcing_problem
+from ..models.base import forcing_problem, record_problem
 from ..models.cemaneige import layer_inputs
 from .optimize import OPTIMIZERS, PRIORS, calibrate_basin, log_scaled
 
@@ -21,7 +21,8 @@ def basin_inputs(forcings, flow, idx, warmup: int, forcing_names, dates):
     """One basin's float64 forcing (negative PET clipped) and observed flow after ``warmup``, checked.
 
     Returns ``(forcing, obs, negative_pet_days, failure)``: ``failure`` is the basin's
-    ``"failed: ..."`` message (bad forcing naming variable and date, or no observed flow), else None.
+    ``"failed: ..."`` message (bad forcing naming variable and date, no observed flow, or observed flow that is
+    infinite or negative, naming the date), else None.
     Shared by the per-basin kernels of calibrate, posterior and pareto.
     """
     forcing = np.stack([np.asarray(f[idx], dtype=np.float64) for f in forcings])
@@ -38,6 +39,11 @@ def basin_inputs(forcings, flow, idx, warmup: int, forcing_names, dates):
                                         f"{pd.Timestamp(dates[t]).date()}")
     if not np.isfinite(obs).any():
         return forcing, obs, negative, "failed: no observed streamflow in the calibration period"
+    problem = record_problem(obs)
+    if problem:  # a fill value such as -999 would be fitted as flow
+        t, what = problem
+        return forcing, obs, negative, (f"failed: observed streamflow is {what} on "
+                                        f"{pd.Timestamp(dates[warmup + t]).date()}")
     return forcing, obs, negative, None
 
 

@@ -31,28 +31,40 @@ class NegativePETWarning(UserWarning):
     """Negative potential evapotranspiration was found and treated as zero."""
 
 
-#: Precipitation below this (mm/d) is a fill value such as -999 or a sign error, not round-off.
-NEGATIVE_PRCP = -1e-6
+#: Precipitation or streamflow below this (mm/d) is a fill value such as -999 or a sign error, not round-off.
+NEGATIVE_FILL = -1e-6
 
 
 def forcing_problem(forcing: np.ndarray, names) -> tuple[int, int, str] | None:
     """``(row, time index, what)`` of the earliest bad value of ``forcing`` (rows named ``names``), else None.
 
-    Bad values are NaN, infinities and precipitation below :data:`NEGATIVE_PRCP`
+    Bad values are NaN, infinities and precipitation below :data:`NEGATIVE_FILL`
     (negative PET is real in ERA5-Land and is clipped instead).
     """
     bad = ~np.isfinite(forcing)
     names = list(names)
     if "prcp" in names:
         row = names.index("prcp")
-        bad[row] |= forcing[row] < NEGATIVE_PRCP
+        bad[row] |= forcing[row] < NEGATIVE_FILL
     if not bad.any():
         return None
     rows, cols = np.nonzero(bad)
     k = int(np.argmin(cols))
-    value = forcing[rows[k], cols[k]]
-    what = "NaN" if np.isnan(value) else "infinite" if np.isinf(value) else f"negative ({value:g})"
-    return int(rows[k]), int(cols[k]), what
+    return int(rows[k]), int(cols[k]), _describe(forcing[rows[k], cols[k]])
+
+
+def record_problem(record: np.ndarray) -> tuple[int, str] | None:
+    """``(time index, what)`` of the earliest infinite or negative (below :data:`NEGATIVE_FILL`) value of an
+    observed record (streamflow, or precipitation where NaN is a missing day), else None."""
+    bad = np.isinf(record) | (record < NEGATIVE_FILL)
+    if not bad.any():
+        return None
+    t = int(np.argmax(bad))
+    return t, _describe(record[t])
+
+
+def _describe(value: float) -> str:
+    return "NaN" if np.isnan(value) else "infinite" if np.isinf(value) else f"negative ({value:g})"
 
 
 def check_bounds(name: str, params, bounds) -> None:
@@ -510,7 +522,7 @@ class Model:
             return q, (np.stack([o[1] for o in out]) if sensitivities else None)
         suspects = ~(np.isfinite(th).all(1) & np.isfinite(f).all((1, 2)))
         if "prcp" in self.forcings:
-            suspects |= (f[:, self.forcings.index("prcp")] < NEGATIVE_PRCP).any(1)
+            suspects |= (f[:, self.forcings.index("prcp")] < NEGATIVE_FILL).any(1)
         positive = np.array([p in self.positive for p in self.params], dtype=bool)
         suspects |= ~(th[:, positive] > 0).all(1)
         for b in np.flatnonzero(suspects):  # the checks of run, for the basins that fail one

@@ -291,6 +291,17 @@ def test_wrong_forcing_fails_its_basin_naming_variable_and_date():
     np.testing.assert_allclose(out["params"][1], theta[1], rtol=2e-3)  # the others calibrated
 
 
+def test_wrong_observed_flow_fails_its_basin_naming_the_date():
+    ds, theta = make_dataset()
+    ds["streamflow"][0, 500] = -999.0  # a fill value: before, calibrated against it
+    ds["streamflow"][3, 450] = np.inf  # before: "the model failed at all screened parameter sets"
+    out = calibrate(ds, model=MODEL, loss="nse", period=slice("1991", "1993"), n_starts=2)
+    assert out["message"].values[0] == "failed: observed streamflow is negative (-999) on 1991-05-16"
+    assert out["message"].values[3] == "failed: observed streamflow is infinite on 1991-03-27"
+    assert np.isnan(out["params"][[0, 3]]).all() and np.isnan(out["kge"][[0, 3]]).all()
+    np.testing.assert_allclose(out["params"][1], theta[1], rtol=2e-3)  # the others calibrated
+
+
 def test_units_are_converted_and_recorded():
     ds, theta = make_dataset(n_basins=2)
     area = xr.DataArray([86.4, 172.8], dims="basin", attrs={"units": "km2"})
