@@ -66,16 +66,16 @@ def choose_pet(ds: xr.Dataset, pet=None, *, warn: bool = False) -> tuple[xr.Data
                      f"({sorted(METHODS)})")
 
 
-def check_time(ds: xr.Dataset, where: str) -> pd.DatetimeIndex:
-    """The daily, strictly increasing ``time`` index of ``ds``, or an error naming the first offending date."""
+def check_time(ds: xr.Dataset | xr.DataArray, where: str, dim: str = "time") -> pd.DatetimeIndex:
+    """The daily, strictly increasing ``dim`` index of ``ds``, or an error naming the first offending date."""
     from .io.conventions import check_daily
 
-    if "time" not in ds.indexes:
-        raise ValueError(f"{where}: the dataset has no 'time' coordinate")
-    time = ds.indexes["time"]
+    if dim not in ds.indexes:
+        raise ValueError(f"{where}: the data have no {dim!r} coordinate")
+    time = ds.indexes[dim]
     if not isinstance(time, pd.DatetimeIndex):
         raise ValueError(f"{where}: the time axis must hold dates (datetime64), not {time.dtype}; "
-                         "e.g. ds.assign_coords(time=pd.date_range('1990-01-01', periods=ds.sizes['time']))")
+                         f"e.g. ds.assign_coords({dim}=pd.date_range('1990-01-01', periods=ds.sizes[{dim!r}]))")
     check_daily(time, where)
     return time
 

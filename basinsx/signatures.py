@@ -8,8 +8,12 @@ xarray function :func:`signatures` and signature-based losses.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from numba import njit
+
+from .inputs import check_time, period_slice
+from .models.base import record_problem
 
 __all__ = ["SIGNATURES", "baseflow", "signatures", "signatures_1d"]
 
@@ -142,11 +146,35 @@ def signatures_1d(q, p=None):
     return out
 
 
-def _signatures_block(q, p=None):
-    out = np.empty(q.shape[:-1] + (len(SIGNATURES),))
-    for idx in np.ndindex(q.shape[:-1]):
-        out[idx] = signatures_1d(q[idx], None if p is None else p[idx])
+def _signatures_block(q, *rest, dates):
+    """Signatures of flow ``q`` (..., T), with precipitation ``p`` (..., T) if given, and labels (...) naming series.
+
+    Leading dims broadcast (e.g. a flow ensemble against one precipitation per basin); an infinite or negative
+    value (a fill value such as -999) is an error naming the series and date.
+    """
+    *p, labels = rest
+    shape = np.broadcast_shapes(q.shape[:-1], *(a.shape[:-1] for a in p), np.shape(labels))
+    records = {name: np.broadcast_to(a, shape + a.shape[-1:]) for name, a in zip(("streamflow", "precipitation"),
+                                                                                [q, *p])}
+    labels = np.broadcast_to(labels, shape)
+    out = np.empty(shape + (len(SIGNATURES),))
+    for idx in np.ndindex(shape):
+        for name, record in records.items():
+            problem = record_problem(record[idx])
+            if problem:
+                t, what = problem
+                raise ValueError(f"signatures: {name} is {what}{labels[idx]} on {pd.Timestamp(dates[t]).date()}")
+        out[idx] = signatures_1d(*(record[idx] for record in records.values()))
     return out
+
+
+def _aligned(q: xr.DataArray, p: xr.DataArray, dim: str) -> list:
+    """Flow and precipitation on the same labels, or an error naming the dimension where they differ."""
+    differ = [d for d in q.indexes if d in p.indexes and not q.indexes[d].equals(p.indexes[d])]
+    if differ:
+        raise ValueError(f"signatures: precipitation and flow have different {differ[0]!r} labels; select the same "
+                         f"{'dates' if differ[0] == dim else differ[0]} of both (e.g. with xr.align)")
+    return list(xr.align(q, p, join="exact"))
 
 
 def signatures(obj, flow="streamflow", prcp="prcp", dim="time", **kwargs) -> xr.Dataset:
@@ -164,7 +192,7 @@ def signatures(obj, flow="streamflow", prcp="prcp", dim="time", **kwargs) -> xr.
     dim : str
         The time dimension.
     **kwargs
-        ``period``: a slice of ``dim`` labels to compute the signatures over
+        ``period``: a slice or ``(start, end)`` of ``dim`` labels to compute the signatures over
         (CAMELS used water years 1989-10-01 .. 2009-09-30).
 
     Returns
@@ -172,6 +200,14 @@ def signatures(obj, flow="streamflow", prcp="prcp", dim="time", **kwargs) -> xr.
     xr.Dataset
         One variable per signature (see :data:`SIGNATURES`), over the non-time dims of
         ``flow``; lazy for dask input.
+
+    Raises
+    ------
+    ValueError
+        A time axis that is not daily dates in order, a period that runs backwards or selects no
+        days, precipitation on other labels than the flow, units that do not convert, and (when
+        computed) an infinite or negative flow or precipitation, e.g. a -999 fill value, naming the
+        basin and date.
     """
     period = kwargs.pop("period", None)
     if kwargs:
@@ -193,18 +229,26 @@ def signatures(obj, flow="streamflow", prcp="prcp", dim="time", **kwargs) -> xr.
     area = obj["area"] if "area" in obj.coords or (isinstance(obj, xr.Dataset) and "area" in obj) else None
     q, _ = to_canonical(q, "streamflow", area=area)
     p = None if p is None else to_canonical(p, "prcp", area=area)[0]
+    check_time(q, "signatures", dim)
+    period = period_slice(period)
     if period is not None:
         q = q.sel({dim: period})
         p = None if p is None else p.sel({dim: period})
-    args = [q] if p is None else list(xr.align(q, p, join="exact"))
+        if q.sizes[dim] == 0:
+            raise ValueError(f"signatures: period {period.start} to {period.stop} selects no days of the flow")
+    args = [q] if p is None else _aligned(q, p, dim)
     args = [a.chunk({dim: -1}) if a.chunks is not None else a for a in args]
+    # names of the series for errors, as plain strings that apply_ufunc does not align on
+    labels = (xr.DataArray(np.char.add(" for basin ", q["basin"].values.astype(str)), dims=q["basin"].dims)
+              if "basin" in q.coords else xr.DataArray(""))
     out = xr.apply_ufunc(
-        _signatures_block, *args,
-        input_core_dims=[[dim]] * len(args),
+        _signatures_block, *args, labels,
+        input_core_dims=[[dim]] * len(args) + [[]],
         output_core_dims=[["signature"]],
         dask="parallelized",
         output_dtypes=[np.float64],
         dask_gufunc_kwargs={"output_sizes": {"signature": len(SIGNATURES)}},
+        kwargs={"dates": q[dim].values},
     )
     out = out.assign_coords(signature=list(SIGNATURES)).to_dataset(dim="signature")
     for name, (units, long_name) in SIGNATURES.items():

@@ -92,3 +92,47 @@ def test_discharge_is_converted_with_the_area(sample):
     ds = sample.isel(basin=slice(0, 2)).compute()
     cms = (ds.streamflow * ds.area / 86.4).assign_attrs(units="m3 s-1")
     xr.testing.assert_allclose(signatures(ds.assign(streamflow=cms)), signatures(ds), rtol=1e-5)
+
+
+def test_time_axis_and_period_are_checked(sample):
+    ds = sample.isel(basin=[0, 1]).sel(time=slice("1995", "1996")).compute()
+    with pytest.raises(ValueError, match="not daily"):
+        signatures(ds.isel(time=np.r_[10:20, 0:10]))  # unsorted: before, accepted
+    with pytest.raises(ValueError, match="not daily"):
+        signatures(ds.resample(time="MS").mean())  # monthly: before, frequencies per year off by 30x
+    whole = signatures(ds, period=slice("1995-03-01", "1995-10-31"))
+    xr.testing.assert_identical(signatures(ds, period=["1995-03-01", "1995-10-31"]), whole)  # before: two days
+    with pytest.raises(ValueError, match="period runs backwards"):
+        signatures(ds, period=slice("1995-10-31", "1995-03-01"))  # before: all NaN
+    with pytest.raises(ValueError, match="selects no days"):
+        signatures(ds, period=slice("2005", "2006"))
+
+
+def test_fill_values_are_an_error_naming_basin_and_date(sample):
+    ds = sample.isel(basin=[0, 1]).sel(time=slice("1995", "1996")).compute()
+    ds["streamflow"][1, 40] = -999.0
+    match = rf"streamflow is negative \(-999\) for basin {ds.basin.values[1]} on 1995-02-10"
+    with pytest.raises(ValueError, match=match):
+        signatures(ds)  # before: a mean flow and quantiles of -999s
+    lazy = signatures(ds.chunk({"basin": 1}))  # dask: the error comes with the computation
+    with pytest.raises(ValueError, match=match):
+        lazy.compute()
+    ds["streamflow"][1, 40] = np.inf
+    with pytest.raises(ValueError, match="streamflow is infinite"):
+        signatures(ds)
+    ds["streamflow"][1, 40] = 1.0
+    ds["prcp"][0, 3] = -999.0
+    with pytest.raises(ValueError, match=rf"precipitation is negative \(-999\) for basin {ds.basin.values[0]}"):
+        signatures(ds)
+
+
+def test_precipitation_broadcasts_over_an_ensemble_and_must_align(sample):
+    ds = sample.isel(basin=[0, 1]).sel(time=slice("1995", "1996")).compute()
+    ens = xr.concat([ds["streamflow"], 2 * ds["streamflow"]], dim="member")
+    got = signatures(ens, prcp=ds["prcp"])  # before: IndexError
+    for m in range(2):
+        xr.testing.assert_identical(got.isel(member=m, drop=True), signatures(ens.isel(member=m, drop=True),
+                                                                               prcp=ds["prcp"]))
+    np.testing.assert_allclose(got["runoff_ratio"][1], 2 * got["runoff_ratio"][0])
+    with pytest.raises(ValueError, match="precipitation and flow have different 'time' labels"):
+        signatures(ds["streamflow"], prcp=ds["prcp"].shift(time=1).isel(time=slice(1, None)))  # before: bare
