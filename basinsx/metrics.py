@@ -65,6 +65,16 @@ def metric_kernel(sim: np.ndarray, obs: np.ndarray, log_eps: float) -> np.ndarra
     return out
 
 
+def _common_units(sim: xr.DataArray, obs: xr.DataArray) -> str | None:
+    """The units both are scored in: the observed flow's, or mm d-1 where a side has none (as across basinsx)."""
+    given = [a.attrs.get("units") for a in (sim, obs)]
+    if not any(given):
+        return None
+    from .units import canonical_units
+
+    return given[1] if all(given) else canonical_units("streamflow")
+
+
 def metrics(sim: xr.DataArray, obs: xr.DataArray, dim: str = "time", log_eps: float = -1.0) -> xr.Dataset:
     """NSE, log-NSE, KGE (2009 and 2012 with their components), RMSE and PBIAS along ``dim``.
 
@@ -73,9 +83,10 @@ def metrics(sim: xr.DataArray, obs: xr.DataArray, dim: str = "time", log_eps: fl
     sim, obs : xarray.DataArray
         Simulated and observed flow; aligned by their labels (an error if they
         share none along a dimension) and broadcast against each other. Steps where
-        either is NaN are left out (pairwise), never zero-filled. When both carry
-        ``units``, ``sim`` is converted to ``obs``'s (e.g. m3 s-1 to mm d-1 with the
-        ``area`` coordinate) or the call fails naming both.
+        either is NaN are left out (pairwise), never zero-filled. ``sim`` is converted
+        to ``obs``'s ``units`` (e.g. m3 s-1 to mm d-1 with the ``area`` coordinate) or
+        the call fails naming both; a side without ``units`` is taken to be in mm d-1
+        (as everywhere in basinsx) and the other converted to it.
     dim : str
         Dimension to reduce, one chunk along it for dask input.
     log_eps : float
@@ -97,11 +108,13 @@ def metrics(sim: xr.DataArray, obs: xr.DataArray, dim: str = "time", log_eps: fl
             raise TypeError(f"{name} must be an xarray.DataArray, got {type(arr).__name__}")
         if dim not in arr.dims:
             raise ValueError(f"{name} has no dimension {dim!r} (dims: {arr.dims})")
-    if sim.attrs.get("units") and obs.attrs.get("units"):  # e.g. sim in m3 s-1, obs in mm d-1: converted, or an error
+    units = _common_units(sim, obs)
+    if units:  # e.g. sim in m3 s-1, obs in mm d-1: converted, or an error naming both
         from .units import to_canonical
 
-        sim, _ = to_canonical(sim, "sim", expected=obs.attrs["units"], area=obs.coords.get("area"))
-    units = {a.attrs.get("units") for a in (sim, obs)} - {None}
+        area = obs.coords.get("area", sim.coords.get("area"))
+        sim, _ = to_canonical(sim, "sim", expected=units, area=area)
+        obs, _ = to_canonical(obs, "obs", expected=units, area=area)
     sim, obs = xr.align(sim, obs, join="inner")
     for d in set(sim.dims) & set(obs.dims):
         if sim.sizes[d] == 0:
@@ -120,6 +133,6 @@ def metrics(sim: xr.DataArray, obs: xr.DataArray, dim: str = "time", log_eps: fl
     for name, attrs in METRICS.items():
         ds[name].attrs = dict(attrs)
         if name == "rmse" and units:
-            ds[name].attrs["units"] = units.pop()
+            ds[name].attrs["units"] = units
     ds["n_obs"] = ds["n_obs"].astype(np.int64)
     return ds

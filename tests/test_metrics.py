@@ -90,3 +90,20 @@ def test_discharge_is_converted_to_the_observed_depth_rate(pair):
     ds, sim = pair
     cms = (sim * ds.area / 86.4).assign_attrs(units="m3 s-1")  # the same flow as a discharge
     xr.testing.assert_allclose(ds.hydro.metrics(cms), ds.hydro.metrics(sim), rtol=1e-5)
+
+
+def test_a_side_without_units_is_taken_in_mm_per_day(pair):
+    ds, sim = pair
+    ds = ds.isel(basin=slice(0, 3))
+    obs, sim = ds.streamflow.drop_attrs(), sim.isel(basin=slice(0, 3)).assign_attrs(units="mm d-1")
+    ref = basinsx.metrics.metrics(sim, obs)
+    cms = (sim * ds.area / 86.4).assign_attrs(units="m3 s-1")
+    # before: the discharge was scored as a depth rate (NSE -82)
+    xr.testing.assert_allclose(basinsx.metrics.metrics(cms, obs), ref, rtol=1e-5)
+    xr.testing.assert_allclose(basinsx.metrics.metrics(sim.drop_attrs(), (obs * ds.area / 86.4).assign_attrs(
+        units="m3 s-1")), ref, rtol=1e-5)
+    assert ref["rmse"].attrs["units"] == "mm d-1"
+    # the observed flow's spelling, not either of the two at random
+    assert basinsx.metrics.metrics(sim, obs.assign_attrs(units="mm/d"))["rmse"].attrs["units"] == "mm/d"
+    with pytest.raises(ValueError, match="'sim' is in 'degC', which cannot be converted to mm d-1"):
+        basinsx.metrics.metrics(sim.assign_attrs(units="degC"), obs)
