@@ -191,13 +191,16 @@ def hbv_run(theta, forcing, warmup, sens, x0):
                 dwc[j] += dx[j]
         elif cold:
             refr = cfr * cfmax * (tt - t)
-            if refr < wc:
+            if refr <= wc:
                 for j in range(nd):
                     dx[j] = 0.0
                 if sens:
                     dx[TT] = cfr * cfmax
                     dx[CFMAX] = cfr * (tt - t)
                     dx[CFR] = cfmax * (tt - t)
+                if refr == wc:  # a tie (e.g. cfr = cwh = 0): min(refr, wc) grows by the lesser with a parameter
+                    for j in range(nd):
+                        dx[j] = min(dx[j], dwc[j])
             else:
                 refr = wc
                 for j in range(nd):

@@ -524,47 +524,47 @@ def sacsma_run(theta, forcing, warmup, sens, snow, x0, budget):
                 percf += perc * pfree
                 for j in range(nd):
                     dpercf[j] += dperc[j] * pfree + (perc if j == PFREE else 0.0)
-                if percf != 0.0:
-                    # the rest to the free stores, by their relative size and emptiness
-                    fsum = lzfpm + lzfsm
-                    hpl = lzfpm / fsum
-                    ratlp = lzfpc / lzfpm
-                    ratls = lzfsc / lzfsm
-                    den = (1.0 - ratlp) + (1.0 - ratls)
-                    # both free stores full (0/0 in FLAND1): all of it to the primary store (then its overflow)
-                    fracp = hpl * 2.0 * (1.0 - ratlp) / den if den > 0.0 else 1.0
-                    capped = fracp > 1.0
-                    if capped:
-                        fracp = 1.0
-                    percp = percf * fracp
-                    percs = percf - percp
+                # the rest to the free stores, by their relative size and emptiness (also when it is 0, which
+                # changes no store but carries dpercf: at pfree = 0 d(percf)/d(pfree) = perc)
+                fsum = lzfpm + lzfsm
+                hpl = lzfpm / fsum
+                ratlp = lzfpc / lzfpm
+                ratls = lzfsc / lzfsm
+                den = (1.0 - ratlp) + (1.0 - ratls)
+                # both free stores full (0/0 in FLAND1): all of it to the primary store (then its overflow)
+                fracp = hpl * 2.0 * (1.0 - ratlp) / den if den > 0.0 else 1.0
+                capped = fracp > 1.0
+                if capped:
+                    fracp = 1.0
+                percp = percf * fracp
+                percs = percf - percp
+                for j in range(nd):
+                    dfp = 0.0
+                    if not capped and den > 0.0:
+                        dhpl = ((1.0 - hpl) if j == LZFPM else (-hpl if j == LZFSM else 0.0)) / fsum
+                        drp = (d_lzfpc[j] - (ratlp if j == LZFPM else 0.0)) / lzfpm
+                        drs = (d_lzfsc[j] - (ratls if j == LZFSM else 0.0)) / lzfsm
+                        dfp = (2.0 * dhpl * (1.0 - ratlp) - 2.0 * hpl * drp - fracp * (-drp - drs)) / den
+                    dpercs[j] = dpercf[j] * (1.0 - fracp) - percf * dfp
+                lzfsc += percs
+                for j in range(nd):
+                    d_lzfsc[j] += dpercs[j]
+                if lzfsc > lzfsm:
+                    percs = percs - lzfsc + lzfsm
+                    lzfsc = lzfsm
                     for j in range(nd):
-                        dfp = 0.0
-                        if not capped and den > 0.0:
-                            dhpl = ((1.0 - hpl) if j == LZFPM else (-hpl if j == LZFSM else 0.0)) / fsum
-                            drp = (d_lzfpc[j] - (ratlp if j == LZFPM else 0.0)) / lzfpm
-                            drs = (d_lzfsc[j] - (ratls if j == LZFSM else 0.0)) / lzfsm
-                            dfp = (2.0 * dhpl * (1.0 - ratlp) - 2.0 * hpl * drp - fracp * (-drp - drs)) / den
-                        dpercs[j] = dpercf[j] * (1.0 - fracp) - percf * dfp
-                    lzfsc += percs
+                        dpercs[j] += -d_lzfsc[j] + (1.0 if j == LZFSM else 0.0)
+                        d_lzfsc[j] = 1.0 if j == LZFSM else 0.0
+                lzfpc += percf - percs
+                for j in range(nd):
+                    d_lzfpc[j] += dpercf[j] - dpercs[j]
+                if lzfpc > lzfpm:
+                    excess = lzfpc - lzfpm
+                    lztwc += excess
+                    lzfpc = lzfpm
                     for j in range(nd):
-                        d_lzfsc[j] += dpercs[j]
-                    if lzfsc > lzfsm:
-                        percs = percs - lzfsc + lzfsm
-                        lzfsc = lzfsm
-                        for j in range(nd):
-                            dpercs[j] += -d_lzfsc[j] + (1.0 if j == LZFSM else 0.0)
-                            d_lzfsc[j] = 1.0 if j == LZFSM else 0.0
-                    lzfpc += percf - percs
-                    for j in range(nd):
-                        d_lzfpc[j] += dpercf[j] - dpercs[j]
-                    if lzfpc > lzfpm:
-                        excess = lzfpc - lzfpm
-                        lztwc += excess
-                        lzfpc = lzfpm
-                        for j in range(nd):
-                            d_lztwc[j] += d_lzfpc[j] - (1.0 if j == LZFPM else 0.0)
-                            d_lzfpc[j] = 1.0 if j == LZFPM else 0.0
+                        d_lztwc[j] += d_lzfpc[j] - (1.0 if j == LZFPM else 0.0)
+                        d_lzfpc[j] = 1.0 if j == LZFPM else 0.0
 
                 # PINC to UZFWC, its excess over UZFWM to surface runoff
                 if pinc != 0.0:
