@@ -178,6 +178,9 @@ def _per_basin_states(initial_states, basins: xr.DataArray | None, labels) -> di
         if isinstance(value, xr.DataArray):
             value = _on_basins(value, basins, f"initial state {name!r}")
         per_basin = isinstance(value, xr.DataArray) and "basin" in value.dims
+        if per_basin and value.sizes["basin"] != len(out):  # e.g. unlabeled forcing: no basin to pick
+            raise ValueError(f"initial state {name!r} has {value.sizes['basin']} basins, the forcing {len(out)}; "
+                             "give both basin labels")
         for i, label in enumerate(out):
             v = value.isel(basin=i) if per_basin else value
             out[label][name] = np.asarray(v.values if isinstance(v, xr.DataArray) else v, dtype=np.float64)

@@ -254,6 +254,21 @@ def test_simulate_returns_and_takes_states_per_basin():
     xr.testing.assert_identical(lazy.compute(), full)
 
 
+def test_simulate_takes_states_by_basin_label():
+    ds = _dataset()
+    params = {"x1": 350.0, "x2": 0.0, "x3": 90.0, "x4": 1.7}
+    ref = simulate(ds, params, "gr4j", initial_states={"routing": xr.DataArray([10.0, 40.0], dims="basin",
+                                                                               coords={"basin": ["a", "b"]})})
+    other_order = xr.DataArray([40.0, 10.0, 5.0], dims="basin", coords={"basin": ["b", "a", "c"]})
+    xr.testing.assert_identical(simulate(ds, params, "gr4j", initial_states={"routing": other_order}), ref)
+    with pytest.raises(ValueError, match=r"initial state 'routing' has no values for basin\(s\) \['b'\]"):
+        simulate(ds, params, "gr4j", initial_states={"routing": other_order.sel(basin=["a"])})
+    # one unlabeled forcing, states of two basins: no basin to pick (before: the first basin's, silently)
+    one = ds.isel(basin=0, drop=True)
+    with pytest.raises(ValueError, match="initial state 'routing' has 2 basins, the forcing 1"):
+        simulate(one, params, "gr4j", initial_states={"routing": other_order.sel(basin=["a", "b"])})
+
+
 @pytest.mark.filterwarnings("ignore:no hypsometry")
 def test_simulate_continues_cemaneige_per_basin_on_its_layers():
     ds = _dataset(500)
