@@ -376,7 +376,9 @@ def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, run: di
         JSON-able description of everything that determines ``result`` (arguments,
         the input's identity). An existing store is resumed only when its recorded
         ``run``, basins, variables and blocks equal this one's; otherwise
-        :class:`RunMismatchError` names what differs.
+        :class:`RunMismatchError` names what differs. Default: the dask token of
+        ``result``, so that only the same lazy result (the same inputs and operations,
+        as a rerun of the same script builds it) resumes the store.
     overwrite : bool
         Start afresh: replace an existing zarr store (never another folder or file).
     progress : bool
@@ -388,6 +390,7 @@ def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, run: di
         The store.
     """
     import dask
+    from dask.base import tokenize
 
     store = Path(store).expanduser()
     _check_chunk(basin_chunk)
@@ -399,7 +402,9 @@ def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, run: di
     result = result.chunk({"basin": basin_chunk})
     result = result.assign_coords({n: v for n, v in shared.items() if n in result.coords})
     result = result.assign({n: v for n, v in shared.items() if n not in result.coords})
-    run = json.loads(json.dumps(run or {}))  # as the store's attrs give it back: lists, not tuples
+    if run is None:  # no description: the lazy result's own deterministic dask token tells its reruns apart
+        run = {"result": tokenize(result)}
+    run = json.loads(json.dumps(run))  # as the store's attrs give it back: lists, not tuples
     store.parent.mkdir(parents=True, exist_ok=True)
     warn_recovered(store)
     if store.exists() and not overwrite:

@@ -232,6 +232,21 @@ def test_library_regions_resume_only_the_same_result(tmp_path):
     xr.testing.assert_allclose(basinsx.open_dataset(store).compute(), result.isel(basin=slice(0, 4)).compute())
 
 
+def test_library_regions_without_a_run_resume_only_the_same_lazy_result(tmp_path):
+    from basinsx.io.store import RunMismatchError, to_zarr_regions
+
+    r1 = xr.Dataset({"x": ("basin", np.ones(4))}, coords={"basin": list("abcd")}).chunk({"basin": 2})
+    store = to_zarr_regions(r1, tmp_path / "r.zarr", basin_chunk=2)
+    to_zarr_regions(r1, store, basin_chunk=2)  # the same result: nothing left to do
+    with pytest.raises(RunMismatchError, match="result: "):
+        to_zarr_regions(r1 * 2, store, basin_chunk=2)  # before: kept the first run's ones, silently
+    (store / DONE / "2-4").unlink()
+    with pytest.raises(RunMismatchError, match="result: "):
+        to_zarr_regions(r1 * 2, store, basin_chunk=2)  # before: a store of 1 1 2 2
+    to_zarr_regions(r1, store, basin_chunk=2)
+    np.testing.assert_array_equal(basinsx.open_dataset(store)["x"].values, 1.0)
+
+
 def test_regions_write_a_calibration_with_a_computed_pet(tmp_path):
     # dask.delayed(f)(dataset) lost a task of this graph ("Missing dependency ('transpose-...')")
     from basinsx.io.store import to_zarr_regions
