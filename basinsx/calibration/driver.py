@@ -8,7 +8,7 @@ import xarray as xr
 
 from .. import flags, models
 from ..inputs import model_inputs, period_slice
-from ..models.base import forcing_problem, record_problem
+from ..models.base import forcing_problem, record_problem, snow_attr
 from ..models.cemaneige import layer_inputs
 from .optimize import OPTIMIZERS, PRIORS, calibrate_basin, log_scaled
 
@@ -202,7 +202,8 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
     labels = {c: v for c, v in sub.coords.variables.items()
               if "time" not in v.dims and (c in sub.xindexes or v.dims == ("basin",))}
     out = _result_dataset(results, labels, model_obj, loss_obj, span, log_scale)
-    out.attrs = {"model": model_obj.name, "loss": loss_obj.name, "period": span, "warmup_days": spin,
+    out.attrs = {"model": model_obj.name, "snow": model_snow_attr(model_obj), "loss": loss_obj.name, "period": span,
+                 "warmup_days": spin,
                  "optimizer": optimizer, "n_starts": int(n_starts), "n_screen": int(n_screen),
                  "prior": "; ".join(f"{p} {lo:g}..{hi:g}" for p, (lo, hi) in (prior or {}).items()) or "none",
                  "seed": seed, "log_scale": int(log_scale),
@@ -297,6 +298,11 @@ def _calibrate_blocks(ds, sub, names, model, model_obj, **options):
     )
 
 
+def model_snow_attr(model_obj) -> int | str:
+    """The snow option of a model (a registry model's, or none of a user's model object) as a result attribute."""
+    return snow_attr(getattr(model_obj, "snow", None) or False)
+
+
 def _result_dataset(results, labels, model_obj, loss_obj, span: str, log_scale: bool) -> xr.Dataset:
     """calibrate's result variables, named by ``OUTPUTS``, with units and long names, and ``at_bound``.
 
@@ -305,7 +311,9 @@ def _result_dataset(results, labels, model_obj, loss_obj, span: str, log_scale: 
     """
     units = getattr(model_obj, "units", {}) or {}
     attrs = {
-        "params": {"long_name": f"calibrated {model_obj.name} parameters (units: param_units)"},
+        # model and snow as simulate(ds, result["params"]) reads them
+        "params": {"long_name": f"calibrated {model_obj.name} parameters (units: param_units)",
+                   "model": model_obj.name, "snow": model_snow_attr(model_obj)},
         "loss": {"long_name": f"calibration loss ({loss_obj.name}) over {span}", "units": "1"},
         "kge": {"long_name": f"Kling-Gupta efficiency (2009) over {span}", "units": "1"},
         "nse": {"long_name": f"Nash-Sutcliffe efficiency over {span}", "units": "1"},

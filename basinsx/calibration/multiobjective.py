@@ -14,7 +14,8 @@ import xarray as xr
 
 from .. import models
 from ..inputs import model_inputs, period_slice
-from .driver import basin_inputs, calibration_window
+from ..models.cemaneige import layer_inputs
+from .driver import basin_inputs, calibration_window, model_snow_attr
 from .losses import Loss, get_loss
 from .optimize import Problem, calibrate_basin, lbfgsb, to_search
 
@@ -64,9 +65,11 @@ def pareto_basin(model, forcing, obs, losses=("kge", "lognse"), n_points=11, war
 
 
 def _pareto_block(*arrays, model, snow, losses, n_points, warmup, n_starts, seed, maxiter, log_scale,
-                  solver_options, dates, forcing_names):
-    """Kernel over a block of basins: forcings ``(..., T)`` then flow ``(..., T)``."""
+                  solver_options, dates, forcing_names, layers=False):
+    """Kernel over a block of basins: forcings ``(..., T)``, flow ``(..., T)`` [, hypsometry, station elevation]."""
     model = models.get(model, snow=snow)
+    if layers:  # CemaNeige's elevation layers per basin, as calibrate runs them
+        *arrays, hyps, elev = arrays
     *forcings, flow = arrays
     shape, d = flow.shape[:-1], len(model.params)
     out = (np.full(shape + (n_points, d), np.nan), np.full(shape + (n_points, 2), np.nan),
@@ -78,7 +81,8 @@ def _pareto_block(*arrays, model, snow, losses, n_points, warmup, n_starts, seed
             out[4][idx] = failure
             continue
         try:
-            res = pareto_basin(model, forcing, obs, losses, n_points, warmup, n_starts, seed, maxiter, log_scale,
+            basin_model = model.with_layers(hyps[idx], elev[idx], dates=dates) if layers else model
+            res = pareto_basin(basin_model, forcing, obs, losses, n_points, warmup, n_starts, seed, maxiter, log_scale,
                                solver_options)
         except Exception as err:  # whatever goes wrong in one basin fails that basin only
             out[4][idx] = f"failed: {type(err).__name__}: {err}"
@@ -125,17 +129,19 @@ def pareto(ds: xr.Dataset, model="gr4j", losses=("kge", "lognse"), n_points: int
     sub, spin, span = calibration_window(ds, variables, period, warmup)
     arrays = [sub[n].reset_coords(drop=True) for n in variables]
     arrays = [a.chunk({"time": -1}) if a.chunks is not None else a for a in arrays]
+    extra = layer_inputs(ds, getattr(model_obj, "snow", None))
     n, d = int(n_points), len(model_obj.params)
     results = xr.apply_ufunc(
-        _pareto_block, *arrays,
-        input_core_dims=[["time"]] * len(arrays),
+        _pareto_block, *arrays, *extra,
+        input_core_dims=[["time"]] * len(arrays) + [["quantile"], []][: len(extra)],
         output_core_dims=[["point", "param"], ["point", "objective"], ["point"], [], []],
         dask="parallelized", output_dtypes=[np.float64, np.float64, bool, np.int64, object],
         dask_gufunc_kwargs={"output_sizes": {"point": n, "param": d, "objective": 2}},
         kwargs={"model": model if isinstance(model, str) else model_obj, "snow": snow, "losses": tuple(losses),
                 "n_points": n, "warmup": spin, "n_starts": int(n_starts), "seed": seed, "maxiter": int(maxiter),
                 "log_scale": bool(log_scale), "solver_options": dict(solver_options or {}),
-                "dates": sub.indexes["time"].values, "forcing_names": list(model_obj.forcings)},
+                "dates": sub.indexes["time"].values, "forcing_names": list(model_obj.forcings),
+                "layers": bool(extra)},
     )
     out = xr.Dataset(dict(zip(("params", "loss", "dominated", "n_evals", "message"), results)))
     out = out.assign_coords(param=list(model_obj.params), objective=names, point=np.arange(n),
@@ -145,6 +151,7 @@ def pareto(ds: xr.Dataset, model="gr4j", losses=("kge", "lognse"), n_points: int
     out["dominated"].attrs = {"long_name": "another point of the front is at least as good in both losses"}
     out["weight"].attrs = {"long_name": f"weight of {names[1]} in (1 - w) {names[0]} + w {names[1]}"}
     out["n_evals"].attrs = {"long_name": "model runs (a run with sensitivities counts as one)"}
-    out.attrs = {"model": model_obj.name, "losses": f"{names[0]}, {names[1]}", "period": span, "warmup_days": spin,
-                 **input_attrs}
+    out.attrs = {"model": model_obj.name, "snow": model_snow_attr(model_obj), "losses": f"{names[0]}, {names[1]}",
+                 "period": span, "warmup_days": spin, "n_starts": int(n_starts), "seed": seed, "maxiter": int(maxiter),
+                 "log_scale": int(log_scale), **input_attrs}
     return out

@@ -61,3 +61,38 @@ def test_front_plot():
     ax = front.hydro.plot.pareto()
     assert ax.get_xlabel() == "nse loss" and ax.get_ylabel() == "lognse loss"
     np.testing.assert_allclose(ax.lines[0].get_xydata(), front["loss"].values[0])
+
+
+def test_cemaneige_front_runs_on_the_basins_elevation_layers():
+    import basinsx
+    from basinsx.calibration.losses import get_loss
+
+    ds = basinsx.open_dataset("sample", basins=["01031500"], chunks=None).sel(time=slice("1990", "1992"))
+    ds = ds.assign(hypsometry=ds["elev_mean"] + xr.DataArray(np.linspace(-600.0, 900.0, 101), dims="quantile"))
+    kw = {"model": "gr4j", "snow": "cemaneige", "pet": "oudin", "losses": ("kge", "nse"), "n_points": 2,
+          "n_starts": 1, "maxiter": 10, "period": ("1991", "1992"), "warmup": 365}
+    front = pareto(ds, **kw).isel(basin=0)
+    # the recorded losses are those of the layered model, as simulate runs it (before: of one layer)
+    q = ds.hydro.simulate(front["params"].isel(point=1, drop=True), model="gr4j", snow="cemaneige", pet="oudin",
+                          warmup=365).isel(basin=0)
+    obs = ds["streamflow"].isel(basin=0).sel(time=q["time"]).values
+    for k, name in enumerate(("kge", "nse")):
+        np.testing.assert_allclose(get_loss(name)(q.values, obs)[0], front["loss"][1, k], rtol=1e-6)
+
+
+def test_results_record_the_snow_module_so_simulate_runs_them_as_calibrated():
+    import basinsx
+
+    ds = basinsx.open_dataset("sample", basins=["01031500"], chunks=None).sel(time=slice("1990", "1991"))
+    kw = {"snow": True, "pet": "oudin", "n_starts": 1, "maxiter": 5, "period": ("1991", "1991"), "warmup": 365}
+    cal = calibrate(ds, model="gr4j", n_screen=0, **kw)
+    assert cal.attrs["snow"] == "degree_day" and cal["params"].attrs["snow"] == "degree_day"
+    # before: simulate took the result for plain gr4j (and cut T_tr, f_dd, or refused them)
+    xr.testing.assert_identical(ds.hydro.simulate(cal, pet="oudin"), ds.hydro.simulate(cal, snow=True, pet="oudin"))
+    xr.testing.assert_identical(ds.hydro.simulate(cal["params"], pet="oudin"),
+                                ds.hydro.simulate(cal, snow=True, pet="oudin"))
+    front = pareto(ds, model="gr4j", n_points=2, **kw)
+    assert front.attrs["snow"] == "degree_day" and front.attrs["model"] == "gr4j"
+    assert (front.attrs["n_starts"], front.attrs["seed"], front.attrs["maxiter"]) == (1, 0, 5)
+    plain = calibrate(ds, model="gr4j", n_screen=0, **{**kw, "snow": False})
+    assert plain.attrs["snow"] == 0

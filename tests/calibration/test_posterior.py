@@ -166,7 +166,7 @@ def reservoir_dataset(n_basins=3, noise=0.1):
     model = FastReservoir()
     rng = np.random.default_rng(5)
     flow = np.stack([model.run(np.array([0.6 + 0.2 * i, 0.2 + 0.1 * i]), f[None])[0] for i, f in enumerate(forcing)])
-    flow = flow + rng.normal(0, noise, flow.shape) * flow.std()
+    flow = np.maximum(flow + rng.normal(0, noise, flow.shape) * flow.std(), 0.0)  # a gauge reads no negative flow
     return xr.Dataset({"prcp": (("basin", "time"), forcing), "streamflow": (("basin", "time"), flow)},
                       coords={"basin": [f"b{i}" for i in range(n_basins)], "time": time})
 
