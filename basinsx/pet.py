@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .inputs import check_time
+
 GSC = 0.0820  # solar constant, MJ m-2 min-1
 SIGMA = 4.903e-9  # Stefan-Boltzmann, MJ K-4 m-2 d-1
 LAMBDA = 2.45  # latent heat of vaporisation, MJ kg-1
@@ -68,10 +70,13 @@ METHODS = tuple(_NEEDS)
 _KERNELS = {"oudin": oudin_kernel, "hargreaves": hargreaves_kernel, "priestley_taylor": priestley_taylor_kernel}
 
 
-def _static(ds: xr.Dataset, names: tuple[str, ...], what: str) -> xr.DataArray:
+def _static(ds: xr.Dataset, names: tuple[str, ...], what: str, units: str) -> xr.DataArray:
+    """The first of ``names`` in ``ds``, in ``units`` (converted from its own; none: taken as ``units``)."""
+    from .units import to_canonical
+
     for name in names:
         if name in ds.variables:
-            return ds[name]
+            return to_canonical(ds[name], name, expected=units)[0]
     raise KeyError(f"PET needs the basin {what}: none of {names} is in the dataset")
 
 
@@ -96,8 +101,9 @@ def pet(ds: xr.Dataset, method: str = "oudin", alpha: float = 1.26) -> xr.DataAr
         has); Hargreaves ``tmin`` and ``tmax`` too; Priestley-Taylor also ``srad``
         (W m-2, daylight average), ``dayl`` (s), ``vp`` (Pa) and the elevation
         (``elev_mean`` or ``elevation``, m). ``tmean`` is used where present, else
-        (tmin + tmax) / 2. Units are checked and converted (K -> degC, ...) by
-        :func:`basinsx.units.to_canonical`; variables without units are taken as canonical.
+        (tmin + tmax) / 2. Units are checked and converted (K -> degC, rad -> degrees_north,
+        km -> m, ...) by :func:`basinsx.units.to_canonical`; variables without units are taken
+        as canonical. The time axis must be daily dates in order.
     method : {"oudin", "hargreaves", "priestley_taylor"}
         ``"oudin"`` (Oudin et al. 2005, the PET formula of airGR/GR4J studies), the
         default, needs only ``tmean`` and latitude, so it also serves Caravan-style
@@ -118,18 +124,19 @@ def pet(ds: xr.Dataset, method: str = "oudin", alpha: float = 1.26) -> xr.DataAr
     missing = [v for v in _NEEDS[method] if v not in ds]
     if missing:
         raise KeyError(f"PET method {method!r} needs variables {missing}, which the dataset lacks")
+    time = check_time(ds, "pet")
     ds, _ = dataset_to_canonical(ds, [n for n in dict.fromkeys((*_NEEDS[method], "tmean")) if n in ds])
     tmean = ds["tmean"] if "tmean" in ds else (ds["tmin"] + ds["tmax"]) / 2
-    lat = _static(ds, ("gauge_lat", "lat"), "latitude")
+    lat = _static(ds, ("gauge_lat", "lat"), "latitude", "degrees_north")
     _check_latitude(lat)
-    doy = xr.DataArray(ds.indexes["time"].day_of_year.to_numpy(), dims="time", coords={"time": ds.time})
+    doy = xr.DataArray(time.day_of_year.to_numpy(), dims="time", coords={"time": ds.time})
     if method == "oudin":
         args, core, kwargs = [tmean, lat, doy], [["time"], [], ["time"]], {}
     elif method == "hargreaves":
         args = [ds["tmin"], ds["tmax"], tmean, lat, doy]
         core, kwargs = [["time"]] * 3 + [[], ["time"]], {}
     else:
-        elev = _static(ds, ("elev_mean", "elevation"), "elevation")
+        elev = _static(ds, ("elev_mean", "elevation"), "elevation", "m")
         args = [ds["tmin"], ds["tmax"], tmean, ds["srad"], ds["dayl"], ds["vp"], lat, elev, doy]
         core, kwargs = [["time"]] * 6 + [[], [], ["time"]], {"alpha": alpha}
     kernel = _KERNELS[method]

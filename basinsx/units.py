@@ -11,6 +11,7 @@ expected. A variable without a ``units`` attribute is taken to be in canonical u
 
 from __future__ import annotations
 
+import math
 import re
 
 import xarray as xr
@@ -50,6 +51,13 @@ _TEMPERATURE = {
     "°c": (1.0, 0.0), "deg_c": (1.0, 0.0), "degreec": (1.0, 0.0), "c": (1.0, 0.0),
     "k": (1.0, -273.15), "kelvin": (1.0, -273.15), "degk": (1.0, -273.15),
     "degf": (5 / 9, -32 * 5 / 9), "fahrenheit": (5 / 9, -32 * 5 / 9), "°f": (5 / 9, -32 * 5 / 9),
+}
+# angles (latitude, longitude): degrees per unit
+_ANGLE = {
+    "degrees_north": 1.0, "degree_north": 1.0, "degrees_n": 1.0, "degree_n": 1.0, "degreen": 1.0,
+    "degrees_east": 1.0, "degree_east": 1.0, "degrees_e": 1.0, "degree_e": 1.0, "degreee": 1.0,
+    "degrees": 1.0, "degree": 1.0, "deg": 1.0, "°": 1.0,
+    "rad": 180.0 / math.pi, "radian": 180.0 / math.pi, "radians": 180.0 / math.pi,
 }
 _TOKEN = re.compile(r"^([a-z%°]+|1)(?:\^?(-?\d+))?$")
 _WATER = 1000.0  # kg m-3: a mass of water per area is a depth (1 kg m-2 = 1 mm)
@@ -100,6 +108,10 @@ def _conversion(units: str, expected: str, name: str) -> tuple[float, float, boo
             raise UnitsError(f"{name!r} is in {units!r}; expected a temperature in {expected}")
         (s1, o1), (s2, o2) = _TEMPERATURE[given], _TEMPERATURE[want]
         return s1 / s2, (o1 - o2) / s2, False
+    if want in _ANGLE or given in _ANGLE:
+        if not (want in _ANGLE and given in _ANGLE):
+            raise UnitsError(f"{name!r} is in {units!r}, which cannot be converted to {expected}")
+        return _ANGLE[given] / _ANGLE[want], 0.0, False
     if given in _TEMPERATURE:
         raise UnitsError(f"{name!r} is in {units!r}, which cannot be converted to {expected}")
     try:

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -77,3 +78,23 @@ def test_oudin_hand_computed_and_on_caravan_data():
     pet = ds.hydro.pet("oudin")
     # annual means of Oudin PET sit near the CAMELS Priestley-Taylor climatology (pet_mean)
     np.testing.assert_allclose(pet.mean("time").values, ds.pet_mean.values, rtol=0.4)
+
+
+def test_latitude_and_elevation_units_are_read(camels):
+    ref = camels.hydro.pet("priestley_taylor")
+    rad = camels.assign_coords(gauge_lat=np.deg2rad(camels.gauge_lat).assign_attrs(units="rad"))
+    xr.testing.assert_allclose(rad.hydro.pet("priestley_taylor").drop_vars("gauge_lat"), ref.drop_vars("gauge_lat"),
+                               rtol=1e-6)  # before: radians as degrees
+    km = camels.assign(elev_mean=(camels.elev_mean / 1000).assign_attrs(units="km"))
+    xr.testing.assert_allclose(km.hydro.pet("priestley_taylor"), ref, rtol=1e-6)  # before: km as m
+    with pytest.raises(ValueError, match="'gauge_lat' is in 'm', which cannot be converted to degrees_north"):
+        camels.assign_coords(gauge_lat=camels.gauge_lat.assign_attrs(units="m")).hydro.pet()
+
+
+def test_the_time_axis_must_be_daily(camels):
+    six_hourly = camels.isel(basin=[0]).isel(time=slice(0, 40)).assign_coords(
+        time=pd.date_range("2000-01-01", periods=40, freq="6h"))
+    with pytest.raises(ValueError, match="pet: time axis is not daily"):
+        six_hourly.hydro.pet()  # before: daily values at every 6-hourly step
+    with pytest.raises(ValueError, match="pet: the data have no 'time' coordinate"):
+        camels.isel(basin=[0]).drop_vars("time").hydro.pet()  # before: a bare KeyError 'time'
