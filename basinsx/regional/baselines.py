@@ -20,10 +20,10 @@ __all__ = ["donor_params", "regression_params"]
 
 
 def _zscored(gauged: xr.Dataset, target: xr.Dataset, attributes) -> tuple[np.ndarray, np.ndarray]:
-    from .learner import static_features
+    from .learner import attribute_units, static_features
 
     a = np.asarray(static_features(gauged, attributes).values)
-    b = np.asarray(static_features(target, attributes).values)
+    b = np.asarray(static_features(target, attributes, attribute_units(gauged, attributes)).values)
     mean, std = np.nanmean(a, axis=0), np.nanstd(a, axis=0)
     empty = [n for n, v in zip(attributes, mean) if not np.isfinite(v)]
     if empty:

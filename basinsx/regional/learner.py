@@ -20,7 +20,8 @@ from ..calibration.optimize import log_scaled, to_search
 from ..inputs import model_inputs, period_slice
 from ..models.base import NegativePETWarning, forcing_problem, snow_attr
 
-__all__ = ["ExactRun", "ParameterLearner", "run_exact", "static_features", "to_physical", "window_loss"]
+__all__ = ["ExactRun", "ParameterLearner", "attribute_units", "run_exact", "static_features", "to_physical",
+           "window_loss"]
 
 #: Options of :class:`ParameterLearner` besides those it names, with their defaults.
 OPTIONS = {"layers": 2, "lr": 3e-3, "weight_decay": 1e-4, "steps_per_epoch": None, "log_scale": True,
@@ -145,19 +146,31 @@ def window_loss(q, obs, scale, kind: str = "nse", mean=None):
     return per[has].mean() if has.any() else q.sum() * 0.0
 
 
-def static_features(ds: xr.Dataset, names) -> xr.DataArray:
+def static_features(ds: xr.Dataset, names, units: dict | None = None) -> xr.DataArray:
     """``(basin, feature)`` float64 array of the static attributes ``names`` of ``ds``, lazy if ``ds`` is.
 
-    Raises KeyError naming attributes the dataset lacks, ValueError for non-numeric ones.
+    ``units`` (attribute -> units, e.g. :func:`attribute_units` of the training data) converts each
+    attribute that has units into those (:func:`basinsx.units.to_canonical`); an attribute without
+    units is taken to be in them. Raises KeyError naming attributes the dataset lacks, ValueError for
+    non-numeric ones or units that do not convert.
     """
+    from ..units import to_canonical
+
     missing = [a for a in names if a not in ds]
     if missing:
         raise KeyError(f"attributes {missing} are not variables of the dataset")
     bad = [a for a in names if ds[a].dims != ("basin",) or ds[a].dtype.kind not in "biuf"]
     if bad:
         raise ValueError(f"attributes {bad} must be numeric static variables with dims (basin,)")
-    out = xr.concat([ds[a].astype(np.float64).reset_coords(drop=True) for a in names], dim="feature")
+    units = units or {}
+    columns = [to_canonical(ds[a], a, expected=units[a])[0] if units.get(a) else ds[a] for a in names]
+    out = xr.concat([c.astype(np.float64).reset_coords(drop=True) for c in columns], dim="feature")
     return out.assign_coords(feature=np.asarray(names, dtype=str)).transpose("basin", "feature")
+
+
+def attribute_units(ds: xr.Dataset, names) -> dict:
+    """``attribute -> units`` of ``ds`` (None where an attribute has none): what features are compared in."""
+    return {a: ds[a].attrs.get("units") for a in names if a in ds}
 
 
 def _mlp_kernel(x: np.ndarray, *, portable: dict) -> np.ndarray:
@@ -247,11 +260,12 @@ class ParameterLearner:
         return models.get(self.config["model"], snow=self.config["snow"])
 
     # ------------------------------------------------------------------ inputs
-    def _features(self, ds: xr.Dataset, period) -> xr.DataArray:
-        """Raw network inputs ``(basin, feature)``: attributes, then embedding dimensions; lazy for dask input."""
+    def _features(self, ds: xr.Dataset, period, units: dict | None) -> xr.DataArray:
+        """Raw network inputs ``(basin, feature)``: attributes (in ``units``), then embedding dimensions; lazy for
+        dask input."""
         parts = []
         if self.config["attributes"]:
-            parts.append(static_features(ds, self.config["attributes"]))
+            parts.append(static_features(ds, self.config["attributes"], units))
         if self.kgssl is not None:
             emb = self.kgssl.transform(ds, period=period)["embedding"].astype(np.float64)
             names = np.array([f"embedding_{i}" for i in range(emb.sizes["embedding_dim"])])
@@ -312,7 +326,7 @@ class ParameterLearner:
             opts = {"progress": cfg["progress"], "seed": cfg["seed"], "device": cfg["device"], **opts}
             self.kgssl = KGSSL(**opts, encoder_flow=False).fit(
                 sub.isel(time=slice(spin, None)), attributes=head)
-        raw = np.asarray(self._features(sub, _period_of(sub.isel(time=slice(spin, None)))).values)
+        raw = np.asarray(self._features(sub, _period_of(sub.isel(time=slice(spin, None))), None).values)
         mean, std = np.nanmean(raw, axis=0), np.nanstd(raw, axis=0)
         empty = ~np.isfinite(mean)
         if empty.any():
@@ -325,7 +339,8 @@ class ParameterLearner:
         self.stats = {"mean": mean, "std": std, "basins": [str(b) for b in basins],
                       "period": [str(sub.indexes["time"][spin].date()), str(sub.indexes["time"][-1].date())],
                       "warmup": warmup, "window": window, "batch_basins": size, "flow": flow,
-                      "pet": input_attrs.get("pet", "")}
+                      "pet": input_attrs.get("pet", ""),
+                      "attribute_units": attribute_units(sub, self.config["attributes"])}
         return self
 
     def _train(self, x, forcing: np.ndarray, obs: np.ndarray, *, warmup: int, window: int, spin: int, size: int,
@@ -405,7 +420,7 @@ class ParameterLearner:
 
             ds, _ = choose_pet(ds, pet)
             period = period if period is not None else tuple(self.stats["period"])
-        features = self._features(ds, period)
+        features = self._features(ds, period, self.stats.get("attribute_units"))  # older files: none recorded
         if features.chunks is not None:
             features = features.chunk({"feature": -1})
         portable = {"config": dict(self.config), "stats": self.stats,

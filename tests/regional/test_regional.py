@@ -194,6 +194,21 @@ def test_missing_attribute_is_the_training_mean(sample, learner):
     np.testing.assert_allclose(learner.params(ds), learner.params(filled))
 
 
+def test_attributes_are_taken_in_the_units_the_learner_was_trained_on(sample, learner, tmp_path):
+    km = sample.assign(elev_mean=(sample.elev_mean / 1000).assign_attrs(units="km"))
+    np.testing.assert_allclose(learner.params(km), learner.params(sample), rtol=1e-6)  # before: km taken as m
+    learner.save(tmp_path / "learner.pt")
+    np.testing.assert_allclose(ParameterLearner.load(tmp_path / "learner.pt").params(km), learner.params(sample),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="'elev_mean' is in 'degC', which cannot be converted to m"):
+        learner.params(sample.assign(elev_mean=sample.elev_mean.assign_attrs(units="degC")))
+    cal = xr.DataArray(np.linspace(100.0, 900.0, 5)[:, None] * [1.0, 0.0, 0.2, 0.004], dims=("basin", "param"),
+                       coords={"basin": sample.basin.values, "param": ["x1", "x2", "x3", "x4"]})
+    for method in (donor_params, regression_params):
+        np.testing.assert_allclose(method(sample, cal, km, ATTRS, model="gr4j"),
+                                   method(sample, cal, sample, ATTRS, model="gr4j"), rtol=1e-6)
+
+
 def test_save_load_round_trip_and_refuses_other_files(sample, learner, tmp_path):
     path = tmp_path / "learner.pt"
     learner.save(path)
