@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..units import canonical_units, to_canonical
 from .conventions import check_daily, check_unique, finalize, select_basins
 from .readers import FileFormatError, basin_chunk, reading, stack_basins
 
@@ -99,7 +100,7 @@ def _read_series(path: Path, variables: list[str]) -> tuple[pd.DatetimeIndex, di
             with _open_netcdf(path) as f:
                 f = f.load()
             dates = pd.DatetimeIndex(f["date"].values)
-            values = {name: f[name].values for name in f.data_vars}
+            values = {name: _in_caravan_units(f[name], RENAME.get(name, name)) for name in f.data_vars}
         else:
             frame = pd.read_csv(path, parse_dates=["date"])
             dates = pd.DatetimeIndex(frame.pop("date").to_numpy())
@@ -108,6 +109,19 @@ def _read_series(path: Path, variables: list[str]) -> tuple[pd.DatetimeIndex, di
     _check_variables(path, variables, values)
     check_daily(dates, str(path))
     return dates, values
+
+
+def _units(name: str) -> str | None:
+    """The units of a (canonical) series name as Caravan documents them (its files carry none)."""
+    return canonical_units(name) or next((u for pattern, u in _UNITS if re.search(pattern, name)), None)
+
+
+def _in_caravan_units(var: xr.DataArray, name: str) -> np.ndarray:
+    """A file variable's values in :func:`_units`, converted from its own ``units`` where it has them."""
+    expected = _units(name)
+    if expected is None or not var.attrs.get("units"):
+        return var.values
+    return to_canonical(var, name, expected=expected)[0].values  # a UnitsError names variable and units
 
 
 def _check_variables(path: Path, variables, found) -> None:
@@ -155,7 +169,8 @@ def read_caravan(path, subset: str = "camels", basins=None, format: str = "netcd
     xarray.Dataset
         Dims ``basin`` (bare id) and ``time``; ``prcp``, ``tmean``, ``pet``,
         ``streamflow`` (mm/d, degC) and every other series under its Caravan
-        name; static attributes as ``(basin,)`` variables; coordinates
+        name (in Caravan's documented units: a netCDF variable with a ``units``
+        attribute is converted from it, or the file is an error naming it); static attributes as ``(basin,)`` variables; coordinates
         ``gauge_id`` (with the subset prefix), ``gauge_name``, ``gauge_lat``,
         ``gauge_lon``, ``area``.
     """
@@ -184,10 +199,8 @@ def read_caravan(path, subset: str = "camels", basins=None, format: str = "netcd
     ds = xr.Dataset({name: (("basin", "time"), arr) for name, arr in arrays.items()},
                     coords={"basin": ids, "time": time})
     for name in variables:
-        if name not in RENAME.values():
-            unit = next((u for pattern, u in _UNITS if re.search(pattern, name)), None)
-            if unit:
-                ds[name].attrs["units"] = unit
+        if name not in RENAME.values() and _units(name):
+            ds[name].attrs["units"] = _units(name)
 
     attrs = read_attributes(root, subset)
     gauge_ids = [f"{subset}_{b}" for b in ids]

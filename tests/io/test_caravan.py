@@ -225,3 +225,21 @@ def test_file_format_error_survives_pickling():  # dask sends a worker's excepti
     err = pickle.loads(pickle.dumps(FileFormatError(Path("/data/camels_01.nc"), "no variable streamflow")))
     assert isinstance(err, ValueError) and err.path == Path("/data/camels_01.nc")
     assert str(err) == "/data/camels_01.nc: no variable streamflow"
+
+
+def test_units_in_a_netcdf_file_are_read_and_converted(mini):
+    ref = basinsx.read_caravan(mini, basins=["01055000", "01031500"])
+    path = mini / "timeseries/netcdf/camels/camels_01055000.nc"
+    raw = xr.load_dataset(path)
+    raw["temperature_2m_mean"] = (raw["temperature_2m_mean"] + 273.15).assign_attrs(units="K")
+    raw["total_precipitation_sum"] = (raw["total_precipitation_sum"] / 1000).assign_attrs(units="m d-1")
+    raw["potential_evaporation_sum"] = raw["potential_evaporation_sum"].assign_attrs(units="kg m-2 d-1")
+    raw.to_netcdf(path)
+    got = basinsx.read_caravan(mini, basins=["01055000", "01031500"])  # before: kelvin labelled degC, m as mm
+    for name in ("tmean", "prcp", "pet"):
+        xr.testing.assert_allclose(got[name], ref[name], rtol=1e-5, atol=1e-4)
+    raw["streamflow"] = raw["streamflow"].assign_attrs(units="degC")
+    raw.to_netcdf(path)
+    with pytest.raises(FileFormatError, match=r"camels_01055000.nc.*'streamflow' is in 'degC', which cannot be "
+                                              r"converted to mm d-1"):
+        basinsx.read_caravan(mini, basins=["01055000"])
