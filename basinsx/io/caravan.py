@@ -170,7 +170,8 @@ def read_caravan(path, subset: str = "camels", basins=None, format: str = "netcd
         Dims ``basin`` (bare id) and ``time``; ``prcp``, ``tmean``, ``pet``,
         ``streamflow`` (mm/d, degC) and every other series under its Caravan
         name (in Caravan's documented units: a netCDF variable with a ``units``
-        attribute is converted from it, or the file is an error naming it); static attributes as ``(basin,)`` variables; coordinates
+        attribute is converted from it, or the file is an error naming it); static
+        attributes as ``(basin,)`` variables; coordinates
         ``gauge_id`` (with the subset prefix), ``gauge_name``, ``gauge_lat``,
         ``gauge_lon``, ``area``.
     """

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..flags import user_stacklevel
@@ -157,8 +158,13 @@ def _fixed_width_strings(ds: xr.Dataset, width: str = "U200") -> xr.Dataset:
     ``vlen-utf8`` filter kept from a source store would make an unreadable store.
     """
     def fixed(var: xr.Variable) -> xr.Variable:
-        data = var.data.astype(width) if var.chunks else var.values.astype(object).astype(str)
-        return xr.Variable(var.dims, data, var.attrs)
+        if var.chunks:
+            return xr.Variable(var.dims, var.data.astype(width), var.attrs)
+        missing = pd.isnull(var.values)  # NaN / None in object labels, e.g. a CAMELS class given as NA
+        out = xr.Variable(var.dims, np.where(missing, "", var.values.astype(object)).astype(str), var.attrs)
+        if missing.any():  # read back as NaN (not the strings "nan", "None"); only then: "" may be a label
+            out.encoding["_FillValue"] = ""
+        return out
 
     strings = {n: fixed(v) for n, v in ds.variables.items() if v.dtype.kind in "OTU"}
     ds = ds.assign_coords({n: v for n, v in strings.items() if n in ds.coords})

@@ -36,6 +36,16 @@ def test_zarr_round_trip_is_lazy_and_exact(tmp_path):
     xr.testing.assert_identical(back.compute(), ds.compute())
 
 
+def test_missing_labels_stay_missing(tmp_path):
+    ds = basinsx.open_dataset("sample", chunks=None).isel(basin=slice(0, 3), time=slice(0, 10))
+    ds["geol_class"] = ("basin", np.array(["sandstone", np.nan, None], dtype=object))
+    ds["empty_is_a_label"] = ("basin", np.array(["a", "", "c"], dtype=object))
+    back = basinsx.open_dataset(basinsx.to_zarr(ds, tmp_path / "s.zarr"))
+    assert back["geol_class"].isnull().values.tolist() == [False, True, True]  # before: the strings "nan", "None"
+    assert back["geol_class"].values[0] == "sandstone"
+    assert back["empty_is_a_label"].values.tolist() == ["a", "", "c"]
+
+
 def test_store_written_atomically(tmp_path, monkeypatch):
     ds = basinsx.open_dataset("sample")
     target = tmp_path / "s.zarr"
