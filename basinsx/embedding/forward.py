@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from . import data
-from .train import Persistent
+from .train import Persistent, training_data
 
 #: Default configuration; every key can be passed to :class:`ForwardLSTM`.
 DEFAULTS = {
@@ -148,7 +148,8 @@ class ForwardLSTM(Persistent):
         s_mean = np.nan_to_num(s_mean)
         s_std = np.where(s_std > 0, s_std, 1.0)
         self.stats = {"mean": mean, "std": std, "q_mean": q_mean, "q_std": q_std,
-                      "s_mean": s_mean.astype(np.float32), "s_std": s_std.astype(np.float32), "n_static": s.shape[1]}
+                      "s_mean": s_mean.astype(np.float32), "s_std": s_std.astype(np.float32), "n_static": s.shape[1],
+                      "training_data": training_data(sub["basin"].values, sub["time"].values, x, q, s)}
         xz = np.nan_to_num((x - mean[None, :, None]) / std[None, :, None]).transpose(0, 2, 1).copy()
         qz = (q - q_mean) / q_std
         sz = np.nan_to_num((s - s_mean) / s_std).astype(np.float32)

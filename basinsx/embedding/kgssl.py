@@ -15,7 +15,7 @@ import xarray as xr
 
 from . import data
 from .readout import fit_ridge
-from .train import Persistent
+from .train import Persistent, training_data
 
 #: Default configuration; every key can be passed to :class:`KGSSL`.
 DEFAULTS = {
@@ -224,7 +224,8 @@ class KGSSL(Persistent):
         channels, observed = data.encoder_channels(x, mean, std, flow_index, da["time"].dt.dayofyear.values)
         self.stats = {"mean": mean, "std": std, "attributes": attributes,
                       "attr_mean": attr_mean.astype(np.float32), "attr_std": attr_std.astype(np.float32),
-                      "val_basins": da["basin"].values[held].tolist()}
+                      "val_basins": da["basin"].values[held].tolist(),
+                      "training_data": training_data(da["basin"].values, da["time"].values, x, y)}
 
         train_starts = data.valid_starts(observed[:, :n_train], cfg["window"], cfg["min_observed"])
         eligible = np.array([i for i in fitted if len(train_starts[i])])

@@ -8,12 +8,23 @@ checkpoint draws the same batches and ends with the same weights as an uninterru
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 from pathlib import Path
 
 import numpy as np
 
 from .. import _serialization
+
+
+def training_data(basins, dates, *arrays) -> dict:
+    """What a run trained on (basins, first and last date, a hash of the values), which a resumed run must share."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return {"basins": [str(b) for b in basins], "period": [str(np.datetime64(dates[0], "D")),
+                                                            str(np.datetime64(dates[-1], "D"))],
+            "values": digest.hexdigest()}
 
 
 def new_state() -> dict:
@@ -47,7 +58,8 @@ class Persistent:
         """The training state to start from and the per-epoch callback that writes ``checkpoint``.
 
         With ``resume`` an existing checkpoint must come from the same configuration (and pass
-        ``same(saved)``, naming ``what`` differs otherwise); its training state is continued.
+        ``same(saved)``, naming ``what`` differs otherwise) and the same training data
+        (``stats["training_data"]``, from :func:`training_data`); its training state is continued.
         """
         if checkpoint is None:
             return new_state(), None
@@ -58,6 +70,11 @@ class Persistent:
                                         map_location=device)
             if saved["config"] != self.config or (same is not None and not same(saved)):
                 raise ValueError(f"checkpoint {checkpoint} was written with another {what}")
+            data, recorded = self.stats["training_data"], saved["stats"].get("training_data") or {}
+            differ = [k for k in data if recorded.get(k) != data[k]]
+            if differ:  # another data set would continue weights that never saw it
+                raise ValueError(f"checkpoint {checkpoint} was written for other training data: {', '.join(differ)} "
+                                 f"differ (or, from an older basinsx, were not recorded)")
             state = saved["training"]
 
         def save(st):

@@ -152,6 +152,20 @@ def test_checkpoint_resume_equals_uninterrupted_run(ds, tmp_path):
         torch.testing.assert_close(resumed.net.state_dict()[key], value, rtol=0, atol=0)
 
 
+def test_a_checkpoint_resumes_only_the_data_it_was_trained_on(ds, tmp_path):
+    cfg = {**SMALL, "patience": 10, "epochs": 2}
+    ckpt = tmp_path / "run.pt"
+    KGSSL(**cfg).fit(ds.isel(basin=slice(0, 6)), checkpoint=ckpt)
+    # before: the first run's weights came back for other basins, untrained on them
+    with pytest.raises(ValueError, match=f"checkpoint {ckpt} was written for other training data: basins"):
+        KGSSL(**cfg).fit(ds.isel(basin=slice(2, 8)), checkpoint=ckpt, resume=True)
+    other = ds.isel(basin=slice(0, 6)).copy(deep=True)
+    other["streamflow"][0, 5] = other["streamflow"][0, 5] + 1.0
+    with pytest.raises(ValueError, match="other training data: values"):
+        KGSSL(**cfg).fit(other, checkpoint=ckpt, resume=True)
+    KGSSL(**cfg).fit(ds.isel(basin=slice(0, 6)), checkpoint=ckpt, resume=True)  # the same data resumes
+
+
 def test_missing_flow_is_masked(ds):
     channels, observed = data.encoder_channels(
         np.array([[[1.0, np.nan, 3.0], [np.nan, 2.0, 1.0]]], dtype=np.float32),
