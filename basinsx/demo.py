@@ -36,18 +36,57 @@ def results_table(result: xr.Dataset) -> pd.DataFrame:
     return table
 
 
+#: What the demo writes into its folder, and the mark each file carries (a netCDF attribute, PNG metadata).
+OUTPUTS = ("calibration.nc", "demo.png")
+MARK = "basinsx demo"
+
+
+def _written_by_demo(path: Path) -> bool:
+    try:
+        if path.suffix == ".nc":
+            with xr.open_dataset(path) as ds:
+                return ds.attrs.get("created_by") == MARK
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return image.text.get("Software") == MARK
+    except Exception:  # not a file the demo wrote (or not readable as one)
+        return False
+
+
+def check_outputs(out: Path) -> None:
+    """Refuse a folder holding a file of :data:`OUTPUTS` that the demo did not write (never replaced)."""
+    for name in OUTPUTS:
+        path = out / name
+        if path.exists() and not _written_by_demo(path):
+            raise FileExistsError(f"{path} exists and was not written by basinsx demo; choose another --out "
+                                  "(the demo replaces only its own outputs)")
+
+
+def _replace(path: Path, write) -> None:
+    """``write(tmp)`` beside ``path``, then rename it into place: an interrupted demo leaves no half file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def run(out: Path, model: str = "gr4j", n_starts: int = 4, snow: bool = True) -> xr.Dataset:
     """Calibrate ``model`` on KGE over 1982-1995 (1981 spin-up), validate on 1996-2014, write a figure.
 
     PET is Oudin's formula from the sample's temperature: the ERA5-Land PET that
     Caravan ships is several times observation-based PET in most basins. Without
     matplotlib (the ``plot`` extra) the demo prints its tables and writes the results
-    but no figure.
+    but no figure. Files in ``out`` are replaced only where an earlier demo wrote them
+    (:func:`check_outputs`), each atomically.
     """
     from .io import open_dataset
     from .progress import compute
 
     out.mkdir(parents=True, exist_ok=True)
+    check_outputs(out)
     ds = open_dataset("sample")
     ds = ds.assign(pet=ds.hydro.pet("oudin"))
     print(f"basinsx sample: {ds.sizes['basin']} basins, {str(ds.time.values[0])[:10]} .. "
@@ -67,7 +106,7 @@ def run(out: Path, model: str = "gr4j", n_starts: int = 4, snow: bool = True) ->
     if result.at_bound.any():
         print("* the parameter ended on a bound of its range: the optimum may lie outside it")
     print(f"\nmedian KGE: calibration {np.nanmedian(result.kge):.3f}, validation {np.nanmedian(validation.kge):.3f}")
-    result.to_netcdf(out / "calibration.nc")
+    _replace(out / "calibration.nc", result.assign_attrs(created_by=MARK).to_netcdf)
     try:
         figure = _figure(obs, sim, ds.prcp, result, label)
     except ModuleNotFoundError as err:
@@ -75,7 +114,7 @@ def run(out: Path, model: str = "gr4j", n_starts: int = 4, snow: bool = True) ->
             raise
         print(f"wrote {out / 'calibration.nc'}; no figure without matplotlib: pip install 'basinsx[plot]' for it")
         return result
-    figure.savefig(out / "demo.png", dpi=110)
+    _replace(out / "demo.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110, metadata={"Software": MARK}))
     print(f"wrote {out / 'calibration.nc'} and {out / 'demo.png'}")
     return result
 

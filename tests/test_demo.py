@@ -101,3 +101,13 @@ def test_demo_without_matplotlib_prints_and_writes_results(tmp_path, monkeypatch
     assert "median KGE: calibration" in printed
     assert "pip install 'basinsx[plot]'" in printed
     assert (tmp_path / "calibration.nc").exists() and not (tmp_path / "demo.png").exists()
+
+
+@pytest.mark.parametrize("name", ["calibration.nc", "demo.png"])
+def test_demo_never_replaces_a_file_it_did_not_write(tmp_path, capsys, name, demo_run):
+    (tmp_path / name).write_text("MINE")
+    assert main(["demo", "--out", str(tmp_path), "--n-starts", "1"]) == 2  # before: replaced, no word
+    assert (tmp_path / name).read_text() == "MINE"
+    assert f"{tmp_path / name} exists and was not written by basinsx demo" in capsys.readouterr().err
+    out, _ = demo_run
+    demo.check_outputs(out)  # its own outputs, from an earlier run: replaced
