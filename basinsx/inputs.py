@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -97,6 +98,25 @@ def period_slice(period) -> slice | None:
         if start > end:
             raise ValueError(f"period runs backwards: {period.start} to {period.stop}")
     return period
+
+
+def on_basins(value: xr.DataArray | xr.Dataset, basins: xr.DataArray | None, what: str):
+    """``value`` on the forcing's ``basins`` by label, in their order (a scalar ``basins``: its one row).
+
+    A value without basin labels, or a forcing without them (``basins`` None), is left as it is.
+    """
+    if basins is None or "basin" not in value.coords:
+        return value
+    want = np.atleast_1d(basins.values).astype(str)
+    row = {b: i for i, b in enumerate(np.atleast_1d(value["basin"].values).astype(str))}
+    missing = [str(b) for b in want if b not in row]
+    if missing:
+        raise ValueError(f"{what} has no values for basin(s) {missing[:10]}"
+                         + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""))
+    if "basin" not in value.dims:  # a scalar label, the forcing's own basin
+        return value.drop_vars("basin")
+    value = value.isel(basin=[row[b] for b in want])
+    return value.isel(basin=0, drop=True) if basins.ndim == 0 else value.assign_coords(basin=basins.values)
 
 
 def model_inputs(ds: xr.Dataset, forcings, *, flow: str | None = None, pet=None, where: str,

@@ -12,30 +12,11 @@ import pandas as pd
 import xarray as xr
 
 from . import flags, models
-from .inputs import model_inputs
+from .inputs import model_inputs, on_basins
 from .models.base import forcing_problem, snow_option
 from .models.cemaneige import N_LAYERS, STATE_UNITS, STATES, layer_inputs
 
 __all__ = ["simulate", "sensitivity"]
-
-
-def _on_basins(value: xr.DataArray, basins: xr.DataArray | None, what: str) -> xr.DataArray:
-    """``value`` on the forcing's ``basins`` by label, in their order (a scalar ``basins``: its one row).
-
-    A value without basin labels, or a forcing without them (``basins`` None), is left as it is.
-    """
-    if basins is None or "basin" not in value.coords:
-        return value
-    want = np.atleast_1d(basins.values).astype(str)
-    row = {b: i for i, b in enumerate(np.atleast_1d(value["basin"].values).astype(str))}
-    missing = [str(b) for b in want if b not in row]
-    if missing:
-        raise ValueError(f"{what} has no values for basin(s) {missing[:10]}"
-                         + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""))
-    if "basin" not in value.dims:  # a scalar label, the forcing's own basin
-        return value.drop_vars("basin")
-    value = value.isel(basin=[row[b] for b in want])
-    return value.isel(basin=0, drop=True) if basins.ndim == 0 else value.assign_coords(basin=basins.values)
 
 
 def _theta(params, model: models.Model, basins: xr.DataArray | None) -> xr.DataArray:
@@ -46,7 +27,7 @@ def _theta(params, model: models.Model, basins: xr.DataArray | None) -> xr.DataA
         extra = [p for p in params if p not in names]
         if missing or extra:
             raise ValueError(f"{model.name} parameters are {model.params}; missing {missing}, unexpected {extra}")
-        values = xr.broadcast(*[_on_basins(v, basins, f"parameter {p!r}") if isinstance(v, xr.DataArray)
+        values = xr.broadcast(*[on_basins(v, basins, f"parameter {p!r}") if isinstance(v, xr.DataArray)
                                 else xr.DataArray(float(v)) for p, v in ((p, params[p]) for p in names)])
         return xr.concat(values, dim=pd.Index(names, name="param")).astype(np.float64)
     if isinstance(params, xr.Dataset) and "params" in params:
@@ -60,7 +41,7 @@ def _theta(params, model: models.Model, basins: xr.DataArray | None) -> xr.DataA
     extra = [p for p in have if p not in names]
     if missing or extra:  # extra ones too: gr6j's or a snow module's would otherwise be cut silently
         raise ValueError(f"{model.name} parameters are {model.params}; params lacks {missing}, unexpected {extra}")
-    out = _on_basins(params.sel(param=names).astype(np.float64), basins, "params")
+    out = on_basins(params.sel(param=names).astype(np.float64), basins, "params")
     return out.drop_vars([c for c in out.coords if c != "param" and "param" in out[c].dims])
 
 
@@ -176,7 +157,7 @@ def _per_basin_states(initial_states, basins: xr.DataArray | None, labels) -> di
     out = {str(label): {} for label in labels}
     for name, value in initial_states.items():
         if isinstance(value, xr.DataArray):
-            value = _on_basins(value, basins, f"initial state {name!r}")
+            value = on_basins(value, basins, f"initial state {name!r}")
         per_basin = isinstance(value, xr.DataArray) and "basin" in value.dims
         if per_basin and value.sizes["basin"] != len(out):  # e.g. unlabeled forcing: no basin to pick
             raise ValueError(f"initial state {name!r} has {value.sizes['basin']} basins, the forcing {len(out)}; "

@@ -23,7 +23,7 @@ import xarray as xr
 from scipy.special import expit, logit
 
 from .. import flags, models
-from ..inputs import model_inputs, period_slice
+from ..inputs import model_inputs, on_basins, period_slice
 from ..models.base import forcing_problem, snow_attr, snow_option
 from ..models.cemaneige import layer_inputs
 from .driver import basin_inputs, calibration_window
@@ -394,7 +394,7 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
     arrays = [a.chunk({"time": -1}) if a.chunks is not None else a for a in arrays]
     chunks = next((a.chunksizes for a in arrays if a.chunks is not None), None)
     if start is not None:
-        theta0 = _start_params(start, model_obj)
+        theta0 = on_basins(_start_params(start, model_obj), sub["basin"] if "basin" in sub.coords else None, "start")
         arrays.append(theta0.chunk({"basin": chunks["basin"]}) if chunks and "basin" in theta0.dims
                       and "basin" in chunks else theta0)
     if "basin" in sub.dims:
@@ -552,6 +552,7 @@ def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), wa
     qs = [float(x) for x in quantiles]
     if not all(0 <= x <= 1 for x in qs):
         raise ValueError(f"quantiles must lie in [0, 1]; got {qs}")
+    post = on_basins(post[["draws", "sigma", "flow_mean"]], ds["basin"] if "basin" in ds.coords else None, "post")
     thinned = post[["draws", "sigma"]].isel(draw=slice(None, None, int(thin))).stack(sample=("chain", "draw"))
     thinned = thinned.drop_vars(["sample", "chain", "draw"]).reset_coords(drop=True)
     forcings = [ds[v].reset_coords(drop=True) for v in model_obj.forcings]
@@ -578,6 +579,8 @@ def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), wa
                 "solver_options": dict(solver_options or {}), "layers": bool(layers)},
     )
     out = xr.Dataset({"q_pred": pred, "q_param": param}).assign_coords(quantile=qs, time=ds["time"].values[warmup:])
+    if "basin" in ds.coords and "basin" not in ds.dims:  # one basin: its label, as simulate keeps it
+        out = out.assign_coords(basin=ds["basin"].values)
     out["q_pred"].attrs = {"units": "mm d-1", "long_name": f"predictive quantiles of streamflow (parameters and "
                                                            f"{lik.name} residual noise)"}
     out["q_param"].attrs = {"units": "mm d-1", "long_name": "quantiles of simulated streamflow over the parameter "

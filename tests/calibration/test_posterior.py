@@ -207,6 +207,25 @@ def test_laplace_from_a_calibration_result():
         float(ds["streamflow"][0].sel(time=slice("1991", "1992")).mean()))
 
 
+def test_start_and_posterior_are_matched_to_the_basins_by_label():
+    ds = reservoir_dataset(3)
+    model, period = FastReservoir(), slice("1991", "1992")
+    cal = calibrate(ds, model=model, loss="sse", period=period, n_starts=2)
+    started = posterior(ds, model=model, period=period, start=cal)
+    # before: a bare AlignmentError for another order or a subset of the same basins
+    reordered = posterior(ds, model=model, period=period, start=cal.isel(basin=[2, 0, 1]))
+    xr.testing.assert_identical(reordered.drop_vars("seconds"), started.drop_vars("seconds"))  # seconds: wall time
+    with pytest.raises(ValueError, match=r"start has no values for basin\(s\) \['b2'\]"):
+        posterior(ds, model=model, period=period, start=cal.isel(basin=[0, 1]))
+    bands = predictive(ds, started, warmup=365, model=model)
+    xr.testing.assert_identical(predictive(ds.isel(basin=[2, 1, 0]), started, warmup=365, model=model),
+                                bands.isel(basin=[2, 1, 0]))
+    xr.testing.assert_identical(predictive(ds.isel(basin=1), started, warmup=365, model=model),
+                                bands.isel(basin=1))
+    with pytest.raises(ValueError, match=r"post has no values for basin\(s\) \['b2'\]"):
+        predictive(ds, started.isel(basin=[0, 1]), warmup=365, model=model)
+
+
 @pytest.mark.parametrize("method", ["laplace", "hmc"])
 def test_predictive_band_covers_ninety_percent(method):
     ds = reservoir_dataset(1, noise=0.15)
