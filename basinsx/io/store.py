@@ -203,6 +203,11 @@ def to_zarr(ds: xr.Dataset, store, *, basin_chunk: int = 16, overwrite: bool = F
     """
     store = Path(store).expanduser()
     _check_chunk(basin_chunk)
+    for name, index in ds.indexes.items():  # a store keeps one value per label: selecting a twin is ambiguous
+        if index.has_duplicates:
+            twin = index[index.duplicated()][0]
+            raise ValueError(f"to_zarr: duplicate {name} labels, e.g. "
+                             f"{twin.date() if isinstance(twin, pd.Timestamp) else twin}")
     store.parent.mkdir(parents=True, exist_ok=True)
     warn_recovered(store)
     check_destination(store, overwrite, ds.encoding.get("source"))
@@ -230,7 +235,9 @@ def _pack_statics(ds: xr.Dataset) -> xr.Dataset:
         return ds
     packed = xr.concat([ds[n].astype(np.float64) for n in names], dim=xr.Variable("static_name", names),
                        coords="minimal", compat="override")
-    packed.attrs = {"basinsx_packed": json.dumps({n: [ds[n].dtype.str, ds[n].attrs] for n in names})}
+    # numpy scalars and arrays in attrs (as netCDF gives them) as JSON numbers and lists
+    packed.attrs = {"basinsx_packed": json.dumps({n: [ds[n].dtype.str, ds[n].attrs] for n in names},
+                                                 default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))}
     return ds.drop_vars(names).assign({STATICS: packed.transpose("basin", "static_name")})
 
 
@@ -300,7 +307,8 @@ def chunk_dynamic(ds: xr.Dataset, basin) -> xr.Dataset:
     if isinstance(basin, dict):
         basin = basin.get("basin", "auto")
     dynamic = [name for name, var in ds.data_vars.items() if "time" in var.dims]
-    return ds.assign({name: ds[name].chunk({"basin": basin, "time": -1}) for name in dynamic})
+    return ds.assign({name: ds[name].chunk({"basin": basin, "time": -1} if "basin" in ds[name].dims else {"time": -1})
+                      for name in dynamic})
 
 
 DONE = ".basinsx-done"

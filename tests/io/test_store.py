@@ -46,6 +46,24 @@ def test_missing_labels_stay_missing(tmp_path):
     assert back["empty_is_a_label"].values.tolist() == ["a", "", "c"]
 
 
+def test_duplicate_labels_and_plain_mistakes_are_errors_naming_them(tmp_path):
+    ds = basinsx.open_dataset("sample", chunks=None).isel(basin=[0, 1], time=slice(0, 10))
+    twice = ds.isel(basin=[0, 0])
+    with pytest.raises(ValueError, match=f"to_zarr: duplicate basin labels, e.g. {ds.basin.values[0]}"):
+        basinsx.to_zarr(twice, tmp_path / "a.zarr")  # before: written, one label for two rows
+    with pytest.raises(ValueError, match="to_zarr: duplicate time labels, e.g. 1981-01-02"):
+        basinsx.to_zarr(ds.isel(time=[0, 1, 1, 2]), tmp_path / "b.zarr")
+    assert not (tmp_path / "a.zarr").exists() and not (tmp_path / "b.zarr").exists()
+    # attributes read from netCDF are often numpy scalars (before: "float32 is not JSON serializable")
+    ds["p_mean"].attrs.update(valid_max=np.float32(20), flags=np.array([1, 2]))
+    back = basinsx.open_dataset(basinsx.to_zarr(ds, tmp_path / "c.zarr"))
+    assert back["p_mean"].attrs["valid_max"] == 20 and back["p_mean"].attrs["flags"] == [1, 2]
+    # a series over time alone, beside the basins (before: "chunks keys ('basin',) not found")
+    with_co2 = ds.assign(co2=("time", np.linspace(340.0, 341.0, 10)))
+    xr.testing.assert_allclose(basinsx.open_dataset(basinsx.to_zarr(with_co2, tmp_path / "d.zarr"))["co2"],
+                               with_co2["co2"])
+
+
 def test_store_written_atomically(tmp_path, monkeypatch):
     ds = basinsx.open_dataset("sample")
     target = tmp_path / "s.zarr"
