@@ -48,7 +48,12 @@ def load_catalog() -> dict[str, dict]:
         for path in sorted(folder.iterdir(), key=lambda p: p.name):
             if not path.name.endswith(".yaml"):
                 continue
-            entry = yaml.safe_load(path.read_text())
+            try:
+                entry = yaml.safe_load(path.read_text())
+            except yaml.YAMLError as err:
+                raise ValueError(f"catalog {path} is not valid YAML: {err}") from None
+            if not isinstance(entry, dict):
+                raise ValueError(f"catalog {path} is empty or not a mapping of {', '.join(REQUIRED)}")
             missing = [k for k in REQUIRED if k not in entry]
             if missing:
                 raise ValueError(f"catalog {path} lacks {missing}")

@@ -48,7 +48,12 @@ def open_dataset(name_or_path, *, basins=None, chunks="auto", allow_incomplete: 
             return ds
         return ds.sel(basin=select_basins(list(ds.basin.values), basins))
 
+    def no_options(what):
+        if kwargs:
+            raise ValueError(f"{what} takes no reader options; got {sorted(kwargs)}")
+
     if isinstance(name_or_path, str) and name_or_path == SAMPLE:
+        no_options("the bundled sample")
         return subset(open_sample(chunks))
     path = Path(name_or_path).expanduser()
     if not path.exists():
@@ -66,6 +71,7 @@ def open_dataset(name_or_path, *, basins=None, chunks="auto", allow_incomplete: 
             f"more via ${CATALOG_ENV}) nor an existing path"
         )
     if is_zarr(path):
+        no_options("a zarr store")
         ds = subset(open_zarr(path, chunks, allow_incomplete=allow_incomplete))
         return ds if chunks is not None else ds.load()
     reader = detect(path)

@@ -208,3 +208,20 @@ def test_unwritable_cache_names_the_folder(server, env, monkeypatch, how):
 def test_unknown_name(env):
     with pytest.raises(KeyError, match="unknown data set 'nope'; known: .*caravan"):
         basinsx.fetch("nope")
+
+
+@pytest.mark.parametrize("text, message", [("", "is empty or not a mapping"), ("name: [unclosed", "is not valid YAML"),
+                                           ("- a\n- b\n", "is empty or not a mapping")])
+def test_a_broken_catalog_file_is_an_error_naming_it(env, text, message):
+    path = env / "catalogs" / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"catalog {path} {message}"):  # before: a bare TypeError or ScannerError
+        basinsx.catalog()
+
+
+def test_reader_options_that_do_not_apply_are_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"the bundled sample takes no reader options; got \['forcing'\]"):
+        basinsx.open_dataset("sample", forcing="nldas")  # before: ignored
+    store = basinsx.to_zarr(basinsx.open_dataset("sample").isel(basin=[0]), tmp_path / "s.zarr")
+    with pytest.raises(ValueError, match=r"a zarr store takes no reader options; got \['subset'\]"):
+        basinsx.open_dataset(store, subset="camelsgb")
