@@ -82,10 +82,14 @@ def check_time(ds: xr.Dataset | xr.DataArray, where: str, dim: str = "time") -> 
 
 
 def period_slice(period) -> slice | None:
-    """``period`` (a slice, a ``(start, end)`` tuple or one label such as ``"1990"``) as a slice; checked for order."""
+    """``period`` (a slice, a ``(start, end)`` tuple or one label such as ``"1990"``; a year may be a number) as a
+    slice; checked for order."""
+    def label(x):  # a year given as a number is the year's label
+        return str(x) if isinstance(x, int | np.integer) and not isinstance(x, bool) else x
+
     if period is None:
         return None
-    if isinstance(period, str):  # one label, e.g. a year
+    if isinstance(period, str | int | np.integer):  # one label, e.g. a year
         period = slice(period, period)
     if isinstance(period, tuple | list):
         if len(period) != 2:
@@ -93,6 +97,7 @@ def period_slice(period) -> slice | None:
         period = slice(*period)
     if not isinstance(period, slice):
         raise TypeError(f"period must be a slice or a (start, end) tuple; got {type(period).__name__}")
+    period = slice(label(period.start), label(period.stop))
     if period.start is not None and period.stop is not None:
         start, end = pd.Timestamp(str(period.start)), pd.Timestamp(str(period.stop))
         if start > end:

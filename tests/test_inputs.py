@@ -56,6 +56,8 @@ def test_period_as_tuple_or_slice():
     assert period_slice(slice("1982", None)) == slice("1982", None)
     with pytest.raises(ValueError, match="period runs backwards: 1995 to 1982"):
         period_slice(("1995", "1982"))
+    assert period_slice((1982, 1995)) == slice("1982", "1995")  # years as numbers (before: a bare TypeError later)
+    assert period_slice(1990) == slice("1990", "1990") and period_slice(slice(1990, None)) == slice("1990", None)
 
 
 def test_model_inputs_convert_and_record(sample):
