@@ -19,7 +19,7 @@ from .models.cemaneige import N_LAYERS, STATE_UNITS, STATES, layer_inputs
 __all__ = ["simulate", "sensitivity"]
 
 
-def _theta(params, model: models.Model, basins: xr.DataArray | None) -> xr.DataArray:
+def params_on_basins(params, model: models.Model, basins: xr.DataArray | None) -> xr.DataArray:
     """Parameters as a float64 DataArray with a ``param`` dim in the model's order, on the forcing's ``basins``."""
     names = list(model.params)
     if isinstance(params, dict):
@@ -198,7 +198,7 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
     forcings = _forcings(ds, m)
     extra = layer_inputs(ds, m.snow)
     basins = ds["basin"] if "basin" in ds.coords else None
-    theta = _theta(params, m, basins)
+    theta = params_on_basins(params, m, basins)
     n = ds.sizes["time"]
     if not 0 <= warmup < n:
         raise ValueError(f"warmup must lie in [0, {n}) days; got {warmup}")

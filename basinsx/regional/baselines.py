@@ -32,15 +32,13 @@ def _zscored(gauged: xr.Dataset, target: xr.Dataset, attributes) -> tuple[np.nda
     return (np.nan_to_num((a - mean) / std), np.nan_to_num((b - mean) / std))
 
 
-def _calibrated(params, model) -> tuple[models.Model, np.ndarray]:
-    """The model and the ``(basin, param)`` values of calibrated parameters (a calibration result works)."""
-    if isinstance(params, xr.Dataset):
-        params = params["params"]
-    m = models.get(model) if isinstance(model, str) else model
-    missing = [p for p in m.params if p not in params["param"].values]
-    if missing:
-        raise ValueError(f"params lacks {missing} of {m.name}{' + snow' if m.snow else ''}")
-    return m, np.asarray(params.sel(param=list(m.params)).transpose("basin", "param").values, dtype=np.float64)
+def _calibrated(params, m: models.Model, gauged: xr.Dataset) -> tuple[models.Model, np.ndarray]:
+    """``m`` and the ``(basin, param)`` values of calibrated parameters on the ``gauged`` basins, by label
+    (a calibration result works); exactly the model's parameters."""
+    from ..simulation import params_on_basins
+
+    theta = params_on_basins(params, m, gauged["basin"])
+    return m, np.asarray(theta.transpose("basin", "param").values, dtype=np.float64)
 
 
 def _result(values, target: xr.Dataset, m: models.Model, snow, how: str) -> xr.DataArray:
@@ -81,7 +79,7 @@ def donor_params(gauged: xr.Dataset, params, target: xr.Dataset, attributes, k: 
     xr.DataArray
         ``params(basin, param)`` of the target basins, attrs ``model`` and ``snow``.
     """
-    m, theta = _calibrated(params.sel(basin=gauged["basin"]), models.get(model, snow=snow))
+    m, theta = _calibrated(params, models.get(model, snow=snow), gauged)
     ok = np.all(np.isfinite(theta), axis=1)
     if int(k) < 1 or ok.sum() < int(k):
         raise ValueError(f"k must lie in [1, {int(ok.sum())}] (gauged basins with parameters); got {k}")
@@ -103,7 +101,7 @@ def regression_params(gauged: xr.Dataset, params, target: xr.Dataset, attributes
     """
     from ..embedding.readout import fit_ridge
 
-    m, theta = _calibrated(params.sel(basin=gauged["basin"]), models.get(model, snow=snow))
+    m, theta = _calibrated(params, models.get(model, snow=snow), gauged)
     a, b = _zscored(gauged, target, list(attributes))
     search, log, lo, hi = _to_search(theta, m)
     ridge = fit_ridge(a, search)

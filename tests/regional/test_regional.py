@@ -301,3 +301,16 @@ def test_regression_recovers_a_linear_relation_in_search_space():
     np.testing.assert_allclose(np.log(pred.sel(param="x1")), np.log(params.isel(basin=slice(25, None))
                                                                      .sel(param="x1")), atol=0.05)
     np.testing.assert_allclose(pred.sel(param="x2"), params.isel(basin=slice(25, None)).sel(param="x2"), atol=0.05)
+
+
+def test_baselines_take_the_gauged_basins_parameters_by_label():
+    ds, params = synthetic_pool()
+    gauged, target = ds.isel(basin=slice(0, 10)), ds.isel(basin=slice(10, None))
+    for method in (donor_params, regression_params):
+        ref = method(gauged, params, target, ["a1", "a2"])
+        xr.testing.assert_identical(method(gauged, params[::-1], target, ["a1", "a2"]), ref)
+        with pytest.raises(ValueError, match=r"params has no values for basin\(s\) \['b09'\]"):
+            method(gauged, params.isel(basin=slice(0, 9)), target, ["a1", "a2"])  # before: a bare KeyError
+        snowy = xr.concat([params, params.isel(param=[0, 1]).assign_coords(param=["T_tr", "f_dd"])], dim="param")
+        with pytest.raises(ValueError, match=r"unexpected \['T_tr', 'f_dd'\]"):
+            method(gauged, snowy, target, ["a1", "a2"])  # before: the snow parameters dropped silently
