@@ -14,9 +14,12 @@ ALBEDO = 0.23
 
 
 def extraterrestrial_radiation(lat_deg, doy):
-    """Daily extraterrestrial radiation Ra in MJ m-2 d-1 (FAO-56 eq. 21)."""
-    if np.any(np.abs(lat_deg) > 90):  # the backstop for latitudes that were lazy when pet() checked them
-        raise ValueError(f"latitude outside -90..90 degrees: {np.asarray(lat_deg)[np.abs(lat_deg) > 90].tolist()}")
+    """Daily extraterrestrial radiation Ra in MJ m-2 d-1 (FAO-56 eq. 21); NaN for a latitude beyond +-90 degrees.
+
+    NaN, not an error: a latitude still lazy when :func:`pet` checked it fails only its basin's PET
+    (a calibration then fails that basin, naming ``pet``), not the whole dask computation.
+    """
+    lat_deg = np.where(np.abs(lat_deg) > 90, np.nan, lat_deg)
     phi = np.deg2rad(lat_deg)
     dr = 1 + 0.033 * np.cos(2 * np.pi * doy / 365)
     delta = 0.409 * np.sin(2 * np.pi * doy / 365 - 1.39)
@@ -34,7 +37,7 @@ def hargreaves_kernel(tmin, tmax, tmean, lat, doy):
 def oudin_kernel(tmean, lat, doy):
     """Oudin et al. (2005) PET in mm/d from mean temperature and latitude; time on the last axis."""
     ra = extraterrestrial_radiation(np.asarray(lat)[..., None], doy)
-    return np.where(tmean + 5 > 0, ra / LAMBDA * (tmean + 5) / 100, 0.0)
+    return ra / LAMBDA * np.maximum(tmean + 5, 0.0) / 100  # NaN stays NaN (a missing temperature, latitude)
 
 
 def priestley_taylor_kernel(tmin, tmax, tmean, srad, dayl, vp, lat, elev, doy, alpha=1.26):

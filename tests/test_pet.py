@@ -98,3 +98,18 @@ def test_the_time_axis_must_be_daily(camels):
         six_hourly.hydro.pet()  # before: daily values at every 6-hourly step
     with pytest.raises(ValueError, match="pet: the data have no 'time' coordinate"):
         camels.isel(basin=[0]).drop_vars("time").hydro.pet()  # before: a bare KeyError 'time'
+
+
+def test_a_lazy_latitude_out_of_range_fails_only_its_basin():
+    ds = basinsx.open_dataset("sample", basins=["01031500", "01440000"]).sel(time=slice("1990", "1991"))
+    bad = ds.assign_coords(gauge_lat=ds.gauge_lat.where(ds.basin != "01440000", 123.0).chunk({"basin": 1}))
+    pet = bad.hydro.pet().compute()  # lazy: checked in the kernel, where no basin is known
+    assert np.isfinite(pet.sel(basin="01031500")).all() and np.isnan(pet.sel(basin="01440000")).all()
+    cal = bad.hydro.calibrate(pet="oudin", period=("1991", "1991"), warmup=365, n_starts=1, maxiter=3, n_screen=0)
+    msg = cal["message"].compute().values
+    assert msg[1] == "failed: forcing 'pet' is NaN on 1990-01-01" and not msg[0].startswith("failed")  # before: all
+    with pytest.raises(ValueError, match=r"latitude 'gauge_lat' outside -90..90 degrees for \['01440000'\]"):
+        bad.compute().hydro.pet()  # in memory: named at once
+    gap = ds.compute()
+    gap["tmean"][0, 3] = np.nan
+    assert np.isnan(gap.hydro.pet()[0, 3])  # before: 0 mm/d, as on a frosty day
