@@ -62,6 +62,8 @@ class Persistent:
         (``stats["training_data"]``, from :func:`training_data`); its training state is continued.
         """
         if checkpoint is None:
+            if resume:
+                raise ValueError("resume=True needs the checkpoint to resume from (checkpoint=...)")
             return new_state(), None
         checkpoint = Path(checkpoint)
         state = new_state()

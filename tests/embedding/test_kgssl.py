@@ -164,6 +164,8 @@ def test_a_checkpoint_resumes_only_the_data_it_was_trained_on(ds, tmp_path):
     with pytest.raises(ValueError, match="other training data: values"):
         KGSSL(**cfg).fit(other, checkpoint=ckpt, resume=True)
     KGSSL(**cfg).fit(ds.isel(basin=slice(0, 6)), checkpoint=ckpt, resume=True)  # the same data resumes
+    with pytest.raises(ValueError, match="resume=True needs the checkpoint"):
+        KGSSL(**cfg).fit(ds.isel(basin=slice(0, 6)), resume=True)  # before: trained afresh, silently
 
 
 def test_missing_flow_is_masked(ds):
