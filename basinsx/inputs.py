@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .io.conventions import check_time
+
 __all__ = ["BiasedPETWarning", "choose_pet", "check_time", "model_inputs", "period_slice"]
 
 #: The attribute readers set on a variable with a known bias, saying what it is and where it is documented.
@@ -65,20 +67,6 @@ def choose_pet(ds: xr.Dataset, pet=None, *, warn: bool = False) -> tuple[xr.Data
         return ds.assign(pet=compute_pet(ds, method=pet)), f"{pet} (computed by basinsx.pet)"
     raise ValueError(f"pet={pet!r} is neither a variable of the dataset ({sorted(ds.data_vars)}) nor a PET method "
                      f"({sorted(METHODS)})")
-
-
-def check_time(ds: xr.Dataset | xr.DataArray, where: str, dim: str = "time") -> pd.DatetimeIndex:
-    """The daily, strictly increasing ``dim`` index of ``ds``, or an error naming the first offending date."""
-    from .io.conventions import check_daily
-
-    if dim not in ds.indexes:
-        raise ValueError(f"{where}: the data have no {dim!r} coordinate")
-    time = ds.indexes[dim]
-    if not isinstance(time, pd.DatetimeIndex):
-        raise ValueError(f"{where}: the time axis must hold dates (datetime64), not {time.dtype}; "
-                         f"e.g. ds.assign_coords({dim}=pd.date_range('1990-01-01', periods=ds.sizes[{dim!r}]))")
-    check_daily(time, where)
-    return time
 
 
 def period_slice(period) -> slice | None:

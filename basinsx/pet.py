@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .inputs import check_time
+from .io.conventions import check_time
 
 GSC = 0.0820  # solar constant, MJ m-2 min-1
 SIGMA = 4.903e-9  # Stefan-Boltzmann, MJ K-4 m-2 d-1

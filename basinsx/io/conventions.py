@@ -93,6 +93,18 @@ def check_daily(time: pd.DatetimeIndex, where: str) -> None:
             )
 
 
+def check_time(ds: xr.Dataset | xr.DataArray, where: str, dim: str = "time") -> pd.DatetimeIndex:
+    """The daily, strictly increasing ``dim`` index of ``ds``, or an error naming the first offending date."""
+    if dim not in ds.indexes:
+        raise ValueError(f"{where}: the data have no {dim!r} coordinate")
+    time = ds.indexes[dim]
+    if not isinstance(time, pd.DatetimeIndex):
+        raise ValueError(f"{where}: the time axis must hold dates (datetime64), not {time.dtype}; "
+                         f"e.g. ds.assign_coords({dim}=pd.date_range('1990-01-01', periods=ds.sizes[{dim!r}]))")
+    check_daily(time, where)
+    return time
+
+
 def finalize(ds: xr.Dataset, *, source: str, license: str, citation: str) -> xr.Dataset:
     """Cast dynamic variables to float32, attach CF attrs and flag basins without flow.
 
