@@ -166,7 +166,7 @@ class PosteriorLoss(Loss):
         self.likelihood = get_likelihood(likelihood)
         self.name = f"-log likelihood ({self.likelihood.name}) per day"
 
-    def __call__(self, q, y):
+    def _value(self, q, y):
         n = int(np.isfinite(y).sum())
         value, delta, _ = self.likelihood.value_delta(q, y)
         if not np.isfinite(value):  # flow outside the likelihood's domain: a penalty the line search backs off from

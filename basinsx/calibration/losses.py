@@ -128,6 +128,12 @@ def _scatter(mask, values):
     return out
 
 
+def _same_length(q, y) -> None:
+    if np.shape(q)[-1] != np.shape(y)[-1]:
+        raise ValueError(f"{np.shape(q)[-1]} simulated days against {np.shape(y)[-1]} observed: a loss compares "
+                         "the two day by day")
+
+
 class Loss(ABC):
     """A named loss. Call it as ``value, delta = loss(q, y)``.
 
@@ -148,13 +154,23 @@ class Loss(ABC):
                              f"of the loss period): the {self.name} loss divides by its spread; use loss='sse' or "
                              "'sae'")
 
-    @abstractmethod
     def __call__(self, q, y):
         """Return ``(value, delta)`` with ``delta = dL/dq`` (zero on unobserved days)."""
+        _same_length(q, y)
+        return self._value(q, y)
 
     def value_grad(self, q, J, y):
         """``(value, J.T @ delta)``: the loss and its gradient with respect to the parameters."""
-        value, delta = self(q, y)
+        _same_length(q, y)
+        return self._value_grad(q, J, y)
+
+    @abstractmethod
+    def _value(self, q, y):
+        """:meth:`__call__` of flows of the same length."""
+
+    def _value_grad(self, q, J, y):
+        """:meth:`value_grad` of flows of the same length (the fused kernels read ``q`` by ``y``'s index)."""
+        value, delta = self._value(q, y)
         return value, J.T @ delta
 
     def residuals(self, q, y, J):
@@ -169,12 +185,12 @@ class SSE(Loss):
 
     name, residual = "sse", True
 
-    def __call__(self, q, y):
+    def _value(self, q, y):
         mask = _observed(y)
         e = y[mask] - q[mask]
         return float(e @ e), _scatter(mask, -2.0 * e)
 
-    def value_grad(self, q, J, y):
+    def _value_grad(self, q, J, y):
         return _checked(_sse_value_grad(q, J, y, False), y)
 
     def residuals(self, q, y, J):
@@ -187,7 +203,7 @@ class SAE(Loss):
 
     name = "sae"
 
-    def __call__(self, q, y):
+    def _value(self, q, y):
         mask = _observed(y)
         e = y[mask] - q[mask]
         return float(np.abs(e).sum()), _scatter(mask, -np.sign(e))
@@ -198,14 +214,14 @@ class NSE(Loss):
 
     name, residual, needs_spread = "nse", True, True
 
-    def __call__(self, q, y):
+    def _value(self, q, y):
         mask = _observed(y)
         e = y[mask] - q[mask]
         d = y[mask] - y[mask].mean()
         s = d @ d
         return float(e @ e / s), _scatter(mask, -2.0 * e / s)
 
-    def value_grad(self, q, J, y):
+    def _value_grad(self, q, J, y):
         return _checked(_sse_value_grad(q, J, y, True), y)
 
     def residuals(self, q, y, J):
@@ -227,7 +243,7 @@ class LogNSE(Loss):
         d = ly - ly.mean()
         return mask, q[mask] + eps, lq, ly, d @ d
 
-    def __call__(self, q, y):
+    def _value(self, q, y):
         mask, qe, lq, ly, s = self._parts(q, y)
         e = ly - lq
         return float(e @ e / s), _scatter(mask, -2.0 * e / (qe * s))
@@ -253,13 +269,13 @@ class KGE(Loss):
         r, a, b, dr, da, db = kge_terms(q, y, mask)
         return mask, np.array([r - 1.0, a - 1.0, b - 1.0]), np.stack([dr, da, db])
 
-    def __call__(self, q, y):
+    def _value(self, q, y):
         mask, res, d = self._terms(q, y)
         ed = float(np.sqrt(res @ res))
         delta = res @ d / ed if ed > 0 else np.zeros(d.shape[1])
         return ed, _scatter(mask, delta)
 
-    def value_grad(self, q, J, y):
+    def _value_grad(self, q, J, y):
         return _checked(_kge_value_grad(q, J, y, self.modified), y)
 
     def residuals(self, q, y, J):
@@ -290,7 +306,7 @@ class Huber(Loss):
 
     name, needs_spread = "huber", True
 
-    def __call__(self, q, y):
+    def _value(self, q, y):
         mask = _observed(y)
         ym = y[mask]
         scale = np.median(np.abs(ym - np.median(ym))) / MAD_SIGMA
@@ -326,7 +342,7 @@ class FDC(Loss):
         d = fy - fy.mean()
         return days[order], fq - fy, dfq, d @ d, mask.size
 
-    def __call__(self, q, y):
+    def _value(self, q, y):
         days, e, dfq, s, size = self._parts(q, y)
         delta = np.zeros(size)
         delta[days] = 2.0 * e * dfq / s
@@ -367,7 +383,7 @@ class Recession(Loss):
         e = (lq[t] - lq[t - 1]) - (ly[t] - ly[t - 1])
         return t, e, 1.0 / (q + eps), t.size
 
-    def __call__(self, q, y):
+    def _value(self, q, y):
         t, e, dl, n = self._parts(q, y)
         w = 2.0 * e / n
         delta = np.zeros(q.size)
@@ -399,7 +415,7 @@ class Weighted(Loss):
         for loss, _ in self.terms:
             loss.check(y)
 
-    def __call__(self, q, y):
+    def _value(self, q, y):
         value, delta = 0.0, np.zeros(q.size)
         for loss, w in self.terms:
             v, d = loss(q, y)

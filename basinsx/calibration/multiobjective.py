@@ -29,7 +29,7 @@ class _Blend(Loss):
         self.first, self.second, self.w = first, second, float(w)
         self.name = f"{1 - self.w:g}*{first.name}+{self.w:g}*{second.name}"
 
-    def __call__(self, q, y):
+    def _value(self, q, y):
         (a, da), (b, db) = self.first(q, y), self.second(q, y)
         return (1 - self.w) * a + self.w * b, (1 - self.w) * da + self.w * db
 

@@ -85,7 +85,11 @@ class Problem:
         self.loss = get_loss(loss)
         self.loss.check(obs)
         self.warmup = int(warmup)
+        if np.shape(obs)[-1] != np.shape(forcing)[-1] - self.warmup:
+            raise ValueError(f"obs has {np.shape(obs)[-1]} days; the forcing after the {self.warmup}-day warm-up has "
+                             f"{np.shape(forcing)[-1] - self.warmup}: obs must be the flow of those days")
         lo, hi = np.array([model.bounds[p] for p in model.params], dtype=float).T
+        self.bounds = lo, hi
         self.log = log_scaled(model, log_scale)
         self.lo = to_search(lo, self.log)
         self.width = to_search(hi, self.log) - self.lo
@@ -105,8 +109,8 @@ class Problem:
         self.optima = []  # (u, loss) of the starts that ran to convergence
 
     def theta(self, u):
-        """Physical parameters of a unit-cube point."""
-        return from_search(self.lo + np.clip(u, 0.0, 1.0) * self.width, self.log)
+        """Physical parameters of a unit-cube point (clipped: exp(log(hi)) can exceed hi by an ulp)."""
+        return np.clip(from_search(self.lo + np.clip(u, 0.0, 1.0) * self.width, self.log), *self.bounds)
 
     def unit(self, theta):
         """Unit-cube point of physical parameters ``theta`` (..., d), clipped to the bounds."""

@@ -387,3 +387,28 @@ def test_a_basin_with_constant_observed_flow_fails_alone_with_the_reason():
         res = ds.hydro.calibrate(model="gr4j", loss="sse", warmup=365, n_starts=1, n_screen=4)
     assert np.isfinite(res["params"]).all()
     assert np.isnan(res["nse"].sel(basin="01440000")) and np.isnan(res["kge"].sel(basin="01440000"))  # undefined
+
+
+def test_observations_must_cover_the_days_after_the_warmup():
+    import basinsx.models as bm
+
+    m = bm.get("gr4j")
+    rng = np.random.default_rng(0)
+    forcing, obs = np.abs(rng.normal(2.0, 1.0, (2, 700))), rng.gamma(2.0, 1.0, 700)
+    # before: the screening and L-BFGS-B ran on a loss read past the end of the flow, then an IndexError
+    with pytest.raises(ValueError, match="obs has 700 days; the forcing after the 365-day warm-up has 335"):
+        calibrate_basin(m, forcing, obs, warmup=365, n_starts=1)
+
+
+@pytest.mark.parametrize("name", ["xinanjiang", "hymod", "hmodel", "sacsma", "gr4j"])
+def test_parameters_of_the_unit_cube_lie_within_the_bounds(name):
+    import basinsx.models as bm
+
+    m = bm.get(name)
+    rng = np.random.default_rng(0)
+    p = Problem(m, np.abs(rng.normal(2.0, 1.0, (len(m.forcings), 60))), rng.gamma(2.0, 1.0, 60), "sse")
+    lo, hi = (np.array([m.bounds[k][i] for k in m.params]) for i in (0, 1))
+    for u in (np.zeros(len(m.params)), np.ones(len(m.params))):
+        theta = p.theta(u)
+        assert np.all(theta >= lo) and np.all(theta <= hi)  # before: exp(log(100)) = 100.00000000000004
+    calibrate_basin(m, p.forcing, p.obs, "sse", n_starts=1, maxiter=2, start=p.theta(np.ones(len(m.params))))

@@ -152,3 +152,14 @@ def test_a_constant_record_is_refused_by_the_losses_scaled_by_its_spread(name):
     loss.check(y)
     with pytest.raises(ValueError, match="all NaN"):
         loss.check(np.full(4, np.nan))
+
+
+@pytest.mark.parametrize("name", ["sse", "nse", "kge", "kge2012", "lognse", "huber", "fdc"])
+def test_flows_of_different_lengths_are_an_error(name):
+    y = np.random.default_rng(0).gamma(2.0, 1.0, 400)
+    q = 1.1 * y[:300]
+    loss = get_loss(name)
+    with pytest.raises(ValueError, match="300 simulated days against 400 observed"):
+        loss.value_grad(q, np.zeros((300, 0)), y)  # before: memory past the end of q (0.578 for nse, NaN for kge)
+    with pytest.raises(ValueError, match="300 simulated days against 400 observed"):
+        loss(q, y)
