@@ -190,6 +190,7 @@ def concat_networks(nets, rows) -> xr.Dataset:
     """Batch networks and per-sample records into one Dataset (see module docstring)."""
     if not nets:
         raise ValueError("no samples to store")
+    nets = [n.drop_vars("pore") for n in nets]  # each numbers its pores from 0; the batch by pore_sample
     pores = [n.drop_vars([v for v in n.data_vars if "pore" not in n[v].dims]) for n in nets]
     throats = [n.drop_vars([v for v in n.data_vars if "throat" not in n[v].dims]) for n in nets]
     ds = xr.merge([xr.concat(pores, "pore"), xr.concat(throats, "throat")], combine_attrs="drop")

@@ -77,7 +77,10 @@ def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_lengt
         ``{"pore_xmin": bool array, ...}``; missing faces are all False.
     pore_volume, throat_volume : array, optional
     domain_size : sequence of 3 floats, optional
-        Default: the extent of the pore coordinates.
+        The sample's size in m. Default: for pores on every node of a regular cubic grid,
+        the lattice's (``lattice_shape`` and ``spacing`` set as :func:`cubic` sets them);
+        otherwise none, and :func:`basinsx.porenet.permeability` asks for it (the pores'
+        extent is not the sample's: it misses half a pore at every face).
     attrs : dict, optional
         Extra dataset attributes.
     **extra
@@ -135,15 +138,36 @@ def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_lengt
         else:
             raise ValueError(f"extra variable {name!r} has length {arr.shape[:1]}, "
                              f"expected {npore} pores or {nthroat} throats")
-    ds = xr.Dataset(data, coords={"xyz": list(AXES), "end": [0, 1], "conduit": CONDUIT})
+    # the pore coordinate numbers the pores as throat_conns does: validate() refuses a network reordered or
+    # subset by position (net.isel), whose throat_conns would point at other pores
+    ds = xr.Dataset(data, coords={"pore": np.arange(npore), "xyz": list(AXES), "end": [0, 1], "conduit": CONDUIT})
     for name, a in ATTRS.items():
         if name in ds:
             ds[name].attrs.update(a)
-    if domain_size is None:
-        domain_size = coords.max(axis=0) - coords.min(axis=0) if npore else np.zeros(3)
-    ds.attrs["domain_size"] = [float(v) for v in domain_size]
-    ds.attrs.update(attrs or {})
+    attrs = dict(attrs or {})
+    lattice = regular_lattice(coords) if domain_size is None and "lattice_shape" not in attrs else None
+    if lattice is not None:
+        shape, a = lattice
+        attrs = {"lattice_shape": shape, "spacing": a, **attrs}
+        domain_size = [n * a for n in shape]
+    if domain_size is not None:
+        ds.attrs["domain_size"] = [float(v) for v in domain_size]
+    ds.attrs.update(attrs)
     return ds
+
+
+def regular_lattice(coords: np.ndarray) -> tuple[list[int], float] | None:
+    """``(shape, spacing)`` where the pores sit on every node of a regular cubic grid, else None."""
+    coords = np.asarray(coords, dtype=float)
+    if len(coords) < 2:
+        return None
+    levels = [np.unique(np.round(c, 12)) for c in coords.T]  # to 1e-12 m
+    shape = [len(level) for level in levels]
+    steps = np.concatenate([np.diff(level) for level in levels])
+    if np.prod(shape) != len(coords) or len(np.unique(np.round(coords, 12), axis=0)) != len(coords):
+        return None
+    a = float(steps.mean())
+    return (shape, a) if np.allclose(steps, a, rtol=1e-6, atol=0) else None
 
 
 def cubic(shape, spacing: float = 1e-4, *, pore_diameter=None, throat_diameter=None) -> xr.Dataset:
@@ -206,6 +230,14 @@ def validate(net: xr.Dataset) -> None:
         raise ValueError(f"network is missing variables {missing}; build it with basinsx.porenet constructors")
     if net["throat_conns"].dims != ("throat", "end"):
         raise ValueError(f"throat_conns must have dims ('throat', 'end'), got {net['throat_conns'].dims}")
+    npore = net.sizes["pore"]
+    if "pore" in net.coords and not np.array_equal(net["pore"].values, np.arange(npore)):
+        raise ValueError("the pores were reordered or subset by position (e.g. net.isel(pore=...)), so throat_conns "
+                         "point at other pores; remove pores with basinsx.porenet.trim, which renumbers them")
+    conns = np.asarray(net["throat_conns"].values)
+    if conns.size and (conns.min() < 0 or conns.max() >= npore):
+        raise ValueError(f"throat_conns refer to pores outside 0..{npore - 1} (pores removed by position, e.g. "
+                         "net.isel? remove them with basinsx.porenet.trim)")
 
 
 def adjacency(conns: np.ndarray, npore: int, weights=None) -> sp.csr_matrix:
@@ -257,22 +289,42 @@ def check_health(net: xr.Dataset, axis: str = "x") -> dict:
     }
 
 
+def _removed(which, n: int, what: str) -> np.ndarray:
+    """Boolean mask of the ``what`` to remove, from indices or a boolean mask of length ``n``."""
+    which = np.asarray(which)
+    if which.dtype == bool:
+        if which.shape != (n,):
+            raise ValueError(f"a boolean mask of {what} needs {n} entries, got shape {which.shape}")
+        return which
+    which = which.astype(np.int64).ravel()
+    if which.size and (which.min() < -n or which.max() >= n):
+        raise ValueError(f"{what} to remove must lie in 0..{n - 1}; got {which[(which < -n) | (which >= n)][:5]}")
+    mask = np.zeros(n, bool)
+    mask[which] = True
+    return mask
+
+
 def trim(net: xr.Dataset, pores=None, throats=None) -> xr.Dataset:
-    """Remove pores (with their throats) and throats, renumbering ``throat_conns``."""
+    """Remove pores (with their throats) and throats, renumbering ``throat_conns``.
+
+    ``pores`` and ``throats`` are indices or boolean masks. The sample's size (``domain_size``)
+    is kept; a lattice whose remaining pores fill a smaller full grid (a face layer cropped)
+    gets that grid's ``lattice_shape`` and ``domain_size``.
+    """
     validate(net)
     npore, nthroat = net.sizes["pore"], net.sizes["throat"]
-    keep_p = np.ones(npore, bool)
-    keep_t = np.ones(nthroat, bool)
-    if pores is not None:
-        keep_p[np.asarray(pores, dtype=np.int64)] = False
-    if throats is not None:
-        keep_t[np.asarray(throats, dtype=np.int64)] = False
+    keep_p = np.ones(npore, bool) if pores is None else ~_removed(pores, npore, "pores")
+    keep_t = np.ones(nthroat, bool) if throats is None else ~_removed(throats, nthroat, "throats")
     conns = np.asarray(net["throat_conns"].values)
     keep_t &= keep_p[conns].all(axis=1)
     new_index = np.cumsum(keep_p) - 1
     out = net.isel(pore=np.flatnonzero(keep_p), throat=np.flatnonzero(keep_t))
-    return out.assign(throat_conns=(("throat", "end"), new_index[conns[keep_t]],
-                                    net["throat_conns"].attrs))
+    out = out.assign(throat_conns=(("throat", "end"), new_index[conns[keep_t]], net["throat_conns"].attrs))
+    out = out.assign_coords(pore=np.arange(out.sizes["pore"]))
+    lattice = regular_lattice(out["pore_coords"].values) if "lattice_shape" in net.attrs else None
+    if lattice is not None and lattice[0] != list(net.attrs["lattice_shape"]):
+        out.attrs.update(lattice_shape=lattice[0], spacing=lattice[1], domain_size=[n * lattice[1] for n in lattice[0]])
+    return out
 
 
 def trim_disconnected(net: xr.Dataset, axis: str = "x") -> xr.Dataset:

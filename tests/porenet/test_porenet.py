@@ -297,3 +297,44 @@ def test_statoil_parse_errors_name_the_file(statoil_copy, file, edit, message):
     _edit(statoil_copy / f"F42A_{file}.dat", edit)
     with pytest.raises(ValueError, match=f"F42A_{file}.dat: .*{message}"):
         from_statoil(statoil_copy / "F42A")
+
+
+def test_a_plain_lattice_gets_the_lattice_sample_size():
+    op = pytest.importorskip("openpnm")
+    pn = op.network.Cubic([5, 4, 4], spacing=1e-4)
+    pn["pore.diameter"], pn["throat.diameter"] = 5e-5, 2.5e-5
+    net = from_openpnm(pn)  # no domain_size: before, the pores' extent, a cross-section 9/16 of the sample's
+    assert net.attrs["lattice_shape"] == [5, 4, 4] and net.attrs["domain_size"] == pytest.approx([5e-4, 4e-4, 4e-4])
+    k = float(permeability(net, g=1e-12)["permeability"])
+    assert k == pytest.approx(float(permeability(cubic((5, 4, 4), 1e-4), g=1e-12)["permeability"]), rel=1e-12)
+    coords = net["pore_coords"].values.copy()
+    coords[:, 2] *= 1.0 + 1e-3 * np.arange(80)  # no longer a grid
+    irregular = porenet.make_network(coords, net["throat_conns"].values, None, None,
+                                     faces={f: net[f].values for f in porenet.network.FACES})
+    with pytest.raises(ValueError, match="no 'domain_size'"):
+        permeability(irregular, g=1e-12)
+
+
+def test_trim_takes_masks_and_crops_a_lattice():
+    net = cubic((6, 4, 4), 1e-4)
+    mask = np.zeros(96, bool)
+    mask[-1] = True
+    assert porenet.trim(net, pores=mask).sizes["pore"] == 95  # before: pores 0 and 1 removed (True, False as indices)
+    with pytest.raises(ValueError, match="needs 96 entries"):
+        porenet.trim(net, pores=mask[:10])
+    with pytest.raises(ValueError, match=r"pores to remove must lie in 0..95"):
+        porenet.trim(net, pores=[100])
+    cropped = porenet.trim(net, pores=net["pore_xmax"].values)
+    assert cropped.attrs["lattice_shape"] == [5, 4, 4]  # before: 6 x 4 x 4 kept, K 1.25 times too large
+    cropped["pore_xmax"] = ("pore", np.isclose(cropped["pore_coords"].values[:, 0], 4.5e-4))
+    assert float(permeability(cropped, g=1e-12)["permeability"]) == pytest.approx(
+        float(permeability(cubic((5, 4, 4), 1e-4), g=1e-12)["permeability"]), rel=1e-12)
+
+
+def test_a_network_reordered_by_position_is_refused():
+    net = cubic((6, 4, 4), 1e-4)
+    shuffled = net.isel(pore=np.random.default_rng(0).permutation(96))
+    with pytest.raises(ValueError, match="reordered or subset by position"):
+        permeability(shuffled, g=1e-12)  # before: K ten times the lattice's
+    with pytest.raises(ValueError, match=r"outside 0..71 \(pores removed by position"):
+        permeability(net.isel(pore=slice(0, 72)), g=1e-12)  # before: a scipy index error
