@@ -24,8 +24,26 @@ _SIDES = ("left", "right", "bottom", "top")
 
 
 def conductivity(permeability, density=1000.0, gravity=9.81, viscosity=1.0e-3):
-    """Hydraulic conductivity in m/d of a permeability in m2 (water at 20 degC by default)."""
-    return np.asarray(permeability) * density * gravity / viscosity * 86400.0
+    """Hydraulic conductivity in m/d of a permeability in m2 (water at 20 degC by default).
+
+    A DataArray stays one (lazy for dask, labels kept); values in memory must be positive.
+    """
+    factor = density * gravity / viscosity * 86400.0
+    if isinstance(permeability, xr.DataArray):
+        if permeability.chunks is None and not np.all(permeability.values > 0):
+            raise ValueError("permeability must be positive (m2)")
+        return (permeability * factor).assign_attrs(units="m d-1", long_name="hydraulic conductivity")
+    permeability = np.asarray(permeability, dtype=float)
+    if not np.all(permeability > 0):
+        raise ValueError("permeability must be positive (m2)")
+    return permeability * factor
+
+
+def grid_values(field) -> np.ndarray:
+    """``field (..., ny, nx)`` as floats; a DataArray with ``y`` and ``x`` dims is taken by those labels."""
+    if isinstance(field, xr.DataArray) and {"y", "x"} <= set(field.dims):
+        field = field.transpose(..., "y", "x")
+    return np.asarray(field, dtype=float)
 
 
 def ogata_banks(x, t, velocity, dispersion, c0=1.0):
@@ -487,11 +505,13 @@ class Aquifer:
         self.length = (float(length[0]), float(length[1]))
         self.dy, self.dx = self.length[0] / self.shape[0], self.length[1] / self.shape[1]
         por = np.broadcast_to(np.asarray(porosity, float), self.shape)
-        if np.any(por <= 0) or np.any(por > 1):
+        if not np.all((por > 0) & (por <= 1)):
             raise ValueError("porosity must lie in (0, 1]")
         self.porosity = np.array(por)
+        if np.ndim(dispersivity) != 1 or len(dispersivity) != 2:
+            raise ValueError(f"dispersivity must be (longitudinal, transverse) in m, got {dispersivity!r}")
         aL, aT = dispersivity
-        if aL < 0 or aT < 0 or diffusion < 0:
+        if not (aL >= 0 and aT >= 0 and diffusion >= 0):
             raise ValueError("dispersivities and diffusion must be non-negative")
         self.dispersivity = (float(aL), float(aT))
         self.diffusion = float(diffusion)
@@ -505,6 +525,9 @@ class Aquifer:
                 raise ValueError(f"{name} has unknown sides {sorted(bad)}; use {_SIDES}")
         if set(inflow_conc) - set(heads):
             raise ValueError("inflow_conc sides must be fixed-head sides (no water enters through no-flow sides)")
+        for name, d in (("heads", heads), ("inflow_conc", inflow_conc)):
+            if not all(np.isfinite(float(v)) for v in d.values()):
+                raise ValueError(f"{name} must be finite; got {d}")
         self.heads = {k: float(v) for k, v in heads.items()}
         self.inflow_conc = {k: float(v) for k, v in inflow_conc.items()}
         self.y = (np.arange(self.shape[0]) + 0.5) * self.dy
@@ -515,7 +538,7 @@ class Aquifer:
             cells = [self._cell(xy) for xy in sources]
             flat = np.array([j * self.shape[1] + i for j, i in cells])
             self.sources = (flat, np.array(list(sources.values()), float))
-        if max_dt is not None and max_dt <= 0:
+        if max_dt is not None and not max_dt > 0:
             raise ValueError("max_dt must be positive")
         self.max_dt = max_dt
         if advection not in ADVECTION:
@@ -538,7 +561,7 @@ class Aquifer:
         return names, cells
 
     def _check_K(self, K):
-        K = np.asarray(K, dtype=float)
+        K = grid_values(K)
         if K.shape != self.shape:
             raise ValueError(f"K has shape {K.shape}, the aquifer grid is {self.shape} (ny, nx)")
         if not np.all(np.isfinite(K)) or np.any(K <= 0):

@@ -104,6 +104,12 @@ def test_conductivity_units():
         ({"porosity": 1.5}, "porosity"),
         ({"wells": [(50.0, 1.0)]}, "outside"),
         ({"advection": "quickest"}, "advection='quickest'"),
+        ({"heads": {"left": np.inf, "right": 0.0}}, "heads must be finite"),  # before: all-NaN heads
+        ({"heads": {"left": np.nan, "right": 0.0}}, "heads must be finite"),
+        ({"inflow_conc": {"left": np.nan}}, "inflow_conc must be finite"),
+        ({"porosity": np.nan}, "porosity"),
+        ({"max_dt": np.nan}, "max_dt"),
+        ({"dispersivity": 1.0}, r"dispersivity must be \(longitudinal, transverse\)"),
     ],
 )
 def test_bad_input_raises(kwargs, match):
@@ -198,3 +204,19 @@ def test_tvd_step_bound_is_needed_where_flow_leaves_through_two_faces():
     low = min(adv.step(c, dt)[0].min(), adv.step(c, 0.5 * dt)[0].min())
     assert low >= -1e-15
     assert adv.step(c, 0.5 * theta / q)[0][4] < -1e-4
+
+
+def test_fields_are_taken_by_their_labels():
+    import xarray as xr
+
+    aq = Aquifer((20, 20), (10.0, 10.0), heads={"left": 1.0, "right": 0.0})
+    K = xr.DataArray(np.where(np.arange(20) < 10, 100.0, 1.0) * np.ones((20, 1)), dims=("y", "x"))
+    ref = aq.simulate(K, [1.0])
+    xr.testing.assert_identical(aq.simulate(K.T, [1.0]), ref)  # before: the field used transposed
+    np.testing.assert_array_equal(aq.flow(K.T)[0], aq.flow(K)[0])
+    k = xr.DataArray(np.full((3, 4), 1e-12), dims=("y", "x")).chunk()
+    out = conductivity(k)
+    assert out.chunks is not None and out.dims == ("y", "x")  # before: computed, labels dropped
+    np.testing.assert_allclose(out.values, conductivity(1e-12))
+    with pytest.raises(ValueError, match="permeability must be positive"):
+        conductivity(-1e-12)

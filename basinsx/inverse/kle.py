@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..groundwater import grid_values
+
 __all__ = ["KLE"]
 
 
@@ -93,6 +95,11 @@ class KLE:
         if isinstance(xi, xr.DataArray):
             if "mode" not in xi.dims:
                 raise ValueError("a DataArray of KLE coefficients needs a 'mode' dim")
+            if "mode" in xi.coords:  # modes by their numbers, not their order
+                missing = sorted(set(range(self.n_terms)) - set(xi["mode"].values.tolist()))
+                if missing:
+                    raise ValueError(f"KLE coefficients lack modes {missing}")
+                xi = xi.sel(mode=np.arange(self.n_terms))
             return xr.apply_ufunc(
                 self.field, xi, input_core_dims=[["mode"]], output_core_dims=[["y", "x"]],
                 dask="parallelized", output_dtypes=[float],
@@ -104,8 +111,9 @@ class KLE:
         return self.mean + (xi @ self.matrix.T).reshape(*xi.shape[:-1], *self.shape)
 
     def project(self, field):
-        """Coefficients ``xi (..., n_terms)`` of the orthogonal projection of ``field (..., ny, nx)``."""
-        f = np.asarray(field, float)
+        """Coefficients ``xi (..., n_terms)`` of the orthogonal projection of ``field (..., ny, nx)`` (a DataArray by
+        its ``y``, ``x`` labels)."""
+        f = grid_values(field)
         if f.shape[-2:] != self.shape:
             raise ValueError(f"field has trailing shape {f.shape[-2:]}, the expansion grid is {self.shape}")
         anomaly = (f - self.mean).reshape(*f.shape[:-2], -1)

@@ -41,3 +41,13 @@ def test_kle_labeled_and_errors():
         KLE((4, 4), (1.0, 1.0), 0.5, n_terms=17)
     with pytest.raises(ValueError, match="kernel"):
         KLE((4, 4), (1.0, 1.0), 0.5, n_terms=2, kernel="gaussian")
+
+
+def test_kle_takes_fields_and_coefficients_by_their_labels():
+    kle = KLE((8, 6), (1.0, 1.0), 0.5, n_terms=5)
+    fields, xi = kle.sample(2, seed=0)
+    f = xr.DataArray(fields, dims=("sample", "y", "x"))
+    np.testing.assert_allclose(kle.project(f.transpose("sample", "x", "y")), kle.project(f))  # before: a shape error
+    labeled = xr.DataArray(xi, dims=("sample", "mode"), coords={"mode": np.arange(5)})
+    ref = kle.field(labeled)
+    xr.testing.assert_allclose(kle.field(labeled.isel(mode=[4, 2, 0, 1, 3])), ref)  # before: modes by position
