@@ -55,7 +55,18 @@ def graph_inputs(net, model: str = "cones_and_cylinders", mu: float = 1e-3, axis
                   *np.log(np.maximum(cl, 1e-3)).T, np.log(g0 / scale)], axis=1)
     t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
     return {"x": t(x), "e": t(e), "conns": torch.as_tensor(conns, dtype=torch.int64), "g0": t(g0),
-            "scale": scale, "system": system(net, axis), "length_area": length_and_area(net, axis)}
+            "scale": scale, "system": system(net, axis), "length_area": length_and_area(net, axis), "mu": mu,
+            "axis": axis}
+
+
+def _inputs_for(net, inputs, mu, axis) -> dict:
+    """``inputs`` (precomputed :func:`graph_inputs`) if they were made with ``mu`` and ``axis``, else computed."""
+    if inputs is None:
+        return graph_inputs(net, mu=mu, axis=axis)
+    if (inputs.get("mu"), inputs.get("axis")) != (mu, axis):  # their g0 and flow system would win silently
+        raise ValueError(f"inputs were computed with mu={inputs.get('mu')}, axis={inputs.get('axis')!r}; got "
+                         f"mu={mu}, axis={axis!r}: compute them with graph_inputs(net, mu=..., axis=...)")
+    return inputs
 
 
 def _mlp(n_in, hidden, n_out):
@@ -116,7 +127,7 @@ class ConductanceGNN(nn.Module):
 
     def permeability(self, net, inputs=None, mu: float = 1e-3, axis: str = "x"):
         """Differentiable K (m2) of a network with the learned conductances."""
-        inp = graph_inputs(net, mu=mu, axis=axis) if inputs is None else inputs
+        inp = _inputs_for(net, inputs, mu, axis)
         g = self(inp["x"], inp["e"], inp["conns"], inp["g0"])
         return permeability_torch(net, g, axis=axis, mu=mu, flow_system=inp["system"])
 
@@ -150,7 +161,7 @@ def fit(model: ConductanceGNN, nets, k_true, *, epochs: int = 100, lr: float = 3
     k_true = np.asarray(k_true, dtype=float)
     if np.any(k_true <= 0):
         raise ValueError("permeability labels must be positive")
-    inputs = [graph_inputs(n, mu=mu, axis=axis) for n in nets] if inputs is None else inputs
+    inputs = [_inputs_for(n, None if inputs is None else inputs[i], mu, axis) for i, n in enumerate(nets)]
     logk = torch.as_tensor(np.log(k_true))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)

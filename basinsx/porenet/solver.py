@@ -180,6 +180,12 @@ def _resolve_g(net, g, mu):
     return g
 
 
+def check_dp_mu(dp, mu) -> None:
+    """Raise unless the pressure drop (Pa) and the viscosity (Pa s) are positive."""
+    if not dp > 0 or not mu > 0:
+        raise ValueError(f"dp and mu must be positive, got dp={dp}, mu={mu}")
+
+
 def length_and_area(net: xr.Dataset, axis: str) -> tuple[float, float]:
     """Sample length along ``axis`` and cross-section for Darcy's law.
 
@@ -251,8 +257,7 @@ def permeability(net: xr.Dataset, g=None, axis: str = "x", dp: float = 1.0, mu: 
     >>> float(permeability(net, g=1e-12, mu=1e-3)["permeability"])  # K = g mu / a
     1e-11
     """
-    if not dp > 0 or not mu > 0:
-        raise ValueError(f"dp and mu must be positive, got dp={dp}, mu={mu}")
+    check_dp_mu(dp, mu)
     system_ = system(net, axis)
     g = _resolve_g(net, g, mu)
     solve = factorize(system_.matrix(g), method, rtol)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .solver import factorize, length_and_area, system
+from .solver import check_dp_mu, factorize, length_and_area, system
 
 
 class _Permeability(torch.autograd.Function):
@@ -89,6 +89,7 @@ def permeability_torch(net, g, axis: str = "x", dp: float = 1.0, mu: float = 1e-
         Scalar K in m2; its gradient is the closed-form discrete adjoint.
     """
     _check_g(net, g)
+    check_dp_mu(dp, mu)  # before: a negative K for mu < 0, a ZeroDivisionError for dp = 0
     sys_ = system(net, axis) if flow_system is None else flow_system
     length, area = length_and_area(net, axis)
     return _Permeability.apply(g, sys_, float(dp), mu * length / (area * dp), method)

@@ -86,6 +86,10 @@ def test_permeability_torch_input_errors():
         permeability_torch(net, np.ones(net.sizes["throat"]))
     with pytest.raises(ValueError, match="shape"):
         permeability_torch(net, torch.ones(3, dtype=torch.float64))
+    g = torch.ones(net.sizes["throat"], dtype=torch.float64)
+    for kw in ({"mu": -1e-3}, {"mu": 0.0}, {"dp": 0.0}):  # before: K < 0, K = 0, a ZeroDivisionError
+        with pytest.raises(ValueError, match="dp and mu must be positive"):
+            permeability_torch(net, g, **kw)
 
 
 @pytest.mark.parametrize("h", [4, 8])
@@ -151,6 +155,14 @@ def test_gnn_training_reduces_loss():
     assert hist[-1] < 0.2 * hist[0]
     inp = graph_inputs(nets[0])
     assert (model(inp["x"], inp["e"], inp["conns"], inp["g0"]) > 0).all()
+    assert model.permeability(nets[0], inp).item() == model.permeability(nets[0]).item()
+    # inputs made for another viscosity or axis: before, their conductances won silently (K off by 2x)
+    with pytest.raises(ValueError, match="inputs were computed with mu=0.001, axis='x'; got mu=0.002"):
+        model.permeability(nets[0], inp, mu=2e-3)
+    with pytest.raises(ValueError, match="got mu=0.001, axis='y'"):
+        model.permeability(nets[0], inp, axis="y")
+    with pytest.raises(ValueError, match="inputs were computed with"):
+        fit(model, nets[:1], labels[:1], epochs=1, mu=2e-3, inputs=[inp], progress=False)
 
 
 def test_lbm_source_table_folds_bounce_back():
