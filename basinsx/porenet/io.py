@@ -11,6 +11,9 @@ from ..io.readers import FileFormatError, reading
 from .geometry import cone_cylinder_lengths
 from .network import FACES, make_network, validate
 
+#: Largest voxel a pore image plausibly has (m): 1 mm (micro-CT of rocks: 0.1-50 um).
+MAX_VOXEL = 1e-3
+
 
 def _read_table(path: Path, ncols: int | None, header: int = 0) -> tuple[list[str], np.ndarray]:
     """Header fields (``header`` of them, on line 1) and the numeric rows of one Statoil file.
@@ -140,6 +143,9 @@ def from_porespy(image, voxel_size: float, **snow_kw) -> xr.Dataset:
         raise ValueError(f"image must be a 3-D boolean array (True = pore), got {image.dtype} {image.shape}")
     if not voxel_size > 0:
         raise ValueError(f"voxel_size must be positive, got {voxel_size}")
+    if voxel_size > MAX_VOXEL:  # a pore image in micrometres passed as metres: K off by 1e12
+        raise ValueError(f"voxel_size is in m; {voxel_size} m is more than {MAX_VOXEL} m per voxel "
+                         f"(micrometres? give {voxel_size} um as {voxel_size * 1e-6:g})")
     if image.sum() == 0:
         raise ValueError("image has no pore voxels")
     snow_kw.setdefault("boundary_width", 0)

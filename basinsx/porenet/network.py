@@ -52,6 +52,18 @@ ATTRS = {
 }
 
 
+def _per(values, n: int, name: str, what: str) -> np.ndarray:
+    """``values`` (a scalar or one per element) as ``n`` positive finite floats, or an error naming ``name``."""
+    values = np.asarray(values, dtype=float)
+    if values.ndim and values.shape != (n,):
+        raise ValueError(f"{name} needs one value per {what[:-1]} ({n} {what}), got shape {values.shape}")
+    values = np.broadcast_to(values, (n,)).copy()
+    bad = ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        raise ValueError(f"{name} must be finite and positive (m); got {values[bad][:5]}")
+    return values
+
+
 def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_length=None, spacing=None,
                  faces=None, pore_volume=None, throat_volume=None, domain_size=None, attrs=None,
                  **extra) -> xr.Dataset:
@@ -109,10 +121,10 @@ def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_lengt
         "throat_spacing": ("throat", spacing),
     }
     if pore_diameter is not None:
-        pore_diameter = np.broadcast_to(np.asarray(pore_diameter, dtype=float), (npore,)).copy()
+        pore_diameter = _per(pore_diameter, npore, "pore_diameter", "pores")
         data["pore_diameter"] = ("pore", pore_diameter)
     if throat_diameter is not None:
-        throat_diameter = np.broadcast_to(np.asarray(throat_diameter, dtype=float), (nthroat,)).copy()
+        throat_diameter = _per(throat_diameter, nthroat, "throat_diameter", "throats")
         data["throat_diameter"] = ("throat", throat_diameter)
     if conduit_length is None and pore_diameter is not None and throat_diameter is not None:
         conduit_length = np.stack(sphere_cylinder_lengths(pore_diameter[conns[:, 0]], throat_diameter,

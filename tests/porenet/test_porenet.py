@@ -338,3 +338,16 @@ def test_a_network_reordered_by_position_is_refused():
         permeability(shuffled, g=1e-12)  # before: K ten times the lattice's
     with pytest.raises(ValueError, match=r"outside 0..71 \(pores removed by position"):
         permeability(net.isel(pore=slice(0, 72)), g=1e-12)  # before: a scipy index error
+
+
+def test_geometry_in_the_wrong_units_or_shape_is_an_error_naming_it():
+    net = cubic((4, 3, 3), 1e-4)
+    coords, conns = net["pore_coords"].values, net["throat_conns"].values
+    d_t = np.full(len(conns), 2e-5)
+    d_t[3] = -2e-5
+    with pytest.raises(ValueError, match="throat_diameter must be finite and positive"):
+        porenet.make_network(coords, conns, 5e-5, d_t)  # before: K from |d|^4, no word
+    with pytest.raises(ValueError, match=r"pore_diameter needs one value per pore \(36 pores\), got shape \(35,\)"):
+        porenet.make_network(coords, conns, np.full(35, 5e-5), 2e-5)  # before: a bare broadcast error
+    with pytest.raises(ValueError, match="voxel_size is in m; 5.345 m"):
+        porenet.from_porespy(np.ones((8, 8, 8), bool), 5.345)  # micrometres given: before, K 1e12 too large
