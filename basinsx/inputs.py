@@ -93,13 +93,14 @@ def period_slice(period) -> slice | None:
     return period
 
 
-def on_basins(value: xr.DataArray | xr.Dataset, basins: xr.DataArray | None, what: str):
-    """``value`` on the forcing's ``basins`` by label, in their order (a scalar ``basins``: its one row).
+def on_basins(value: xr.DataArray | xr.Dataset, data: xr.DataArray | xr.Dataset, what: str):
+    """``value`` on the basins of ``data`` by label, in their order (a scalar ``basin`` of ``data``: its one row).
 
-    A value without basin labels, or a forcing without them (``basins`` None), is left as it is.
+    A value without basin labels, or ``data`` without them, is left as it is.
     """
-    if basins is None or "basin" not in value.coords:
+    if "basin" not in data.coords or "basin" not in value.coords:
         return value
+    basins = data["basin"]
     want = np.atleast_1d(basins.values).astype(str)
     row = {b: i for i, b in enumerate(np.atleast_1d(value["basin"].values).astype(str))}
     missing = [str(b) for b in want if b not in row]

@@ -19,15 +19,15 @@ from .models.cemaneige import N_LAYERS, STATE_UNITS, STATES, layer_inputs
 __all__ = ["simulate", "sensitivity"]
 
 
-def params_on_basins(params, model: models.Model, basins: xr.DataArray | None) -> xr.DataArray:
-    """Parameters as a float64 DataArray with a ``param`` dim in the model's order, on the forcing's ``basins``."""
+def params_on_basins(params, model: models.Model, data: xr.Dataset) -> xr.DataArray:
+    """float64 parameters with a ``param`` dim in the model's order, by label on the basins of ``data``."""
     names = list(model.params)
     if isinstance(params, dict):
         missing = [p for p in names if p not in params]
         extra = [p for p in params if p not in names]
         if missing or extra:
             raise ValueError(f"{model.name} parameters are {model.params}; missing {missing}, unexpected {extra}")
-        values = xr.broadcast(*[on_basins(v, basins, f"parameter {p!r}") if isinstance(v, xr.DataArray)
+        values = xr.broadcast(*[on_basins(v, data, f"parameter {p!r}") if isinstance(v, xr.DataArray)
                                 else xr.DataArray(float(v)) for p, v in ((p, params[p]) for p in names)])
         return xr.concat(values, dim=pd.Index(names, name="param")).astype(np.float64)
     if isinstance(params, xr.Dataset) and "params" in params:
@@ -41,7 +41,7 @@ def params_on_basins(params, model: models.Model, basins: xr.DataArray | None) -
     extra = [p for p in have if p not in names]
     if missing or extra:  # extra ones too: gr6j's or a snow module's would otherwise be cut silently
         raise ValueError(f"{model.name} parameters are {model.params}; params lacks {missing}, unexpected {extra}")
-    out = on_basins(params.sel(param=names).astype(np.float64), basins, "params")
+    out = on_basins(params.sel(param=names).astype(np.float64), data, "params")
     return out.drop_vars([c for c in out.coords if c != "param" and "param" in out[c].dims])
 
 
@@ -148,7 +148,7 @@ def _fit_layers(states: dict, model: models.Model) -> dict:
     return out
 
 
-def _per_basin_states(initial_states, basins: xr.DataArray | None, labels) -> dict | None:
+def _per_basin_states(initial_states, data: xr.Dataset, labels) -> dict | None:
     """``basin label -> {state: level}`` from ``initial_states`` (scalars / arrays, or DataArrays over ``basin``)."""
     if initial_states is None:
         return None
@@ -157,7 +157,7 @@ def _per_basin_states(initial_states, basins: xr.DataArray | None, labels) -> di
     out = {str(label): {} for label in labels}
     for name, value in initial_states.items():
         if isinstance(value, xr.DataArray):
-            value = on_basins(value, basins, f"initial state {name!r}")
+            value = on_basins(value, data, f"initial state {name!r}")
         per_basin = isinstance(value, xr.DataArray) and "basin" in value.dims
         if per_basin and value.sizes["basin"] != len(out):  # e.g. unlabeled forcing: no basin to pick
             raise ValueError(f"initial state {name!r} has {value.sizes['basin']} basins, the forcing {len(out)}; "
@@ -197,8 +197,7 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
     ds, input_attrs = model_inputs(ds, m.forcings, pet=pet, where="sensitivity" if sens else "simulate")
     forcings = _forcings(ds, m)
     extra = layer_inputs(ds, m.snow)
-    basins = ds["basin"] if "basin" in ds.coords else None
-    theta = params_on_basins(params, m, basins)
+    theta = params_on_basins(params, m, ds)
     n = ds.sizes["time"]
     if not 0 <= warmup < n:
         raise ValueError(f"warmup must lie in [0, {n}) days; got {warmup}")
@@ -208,7 +207,7 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
         labels = xr.DataArray(str(ds["basin"].values) if "basin" in ds.coords else "")
     # the labels must be plain strings, not a dimension coordinate that apply_ufunc would align on
     labels = xr.DataArray(np.asarray(labels.values).astype(str), dims=labels.dims)
-    per_basin = _per_basin_states(initial_states, basins, np.atleast_1d(labels.values))
+    per_basin = _per_basin_states(initial_states, ds, np.atleast_1d(labels.values))
     chunks = next((f.chunksizes for f in forcings if f.chunks is not None), None)
     if chunks is not None and "basin" in chunks:
         # same basin chunks for every input: one task per forcing chunk, no rechunking

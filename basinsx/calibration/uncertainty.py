@@ -394,7 +394,7 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
     arrays = [a.chunk({"time": -1}) if a.chunks is not None else a for a in arrays]
     chunks = next((a.chunksizes for a in arrays if a.chunks is not None), None)
     if start is not None:
-        theta0 = on_basins(_start_params(start, model_obj), sub["basin"] if "basin" in sub.coords else None, "start")
+        theta0 = on_basins(_start_params(start, model_obj), sub, "start")
         arrays.append(theta0.chunk({"basin": chunks["basin"]}) if chunks and "basin" in theta0.dims
                       and "basin" in chunks else theta0)
     if "basin" in sub.dims:
@@ -552,7 +552,7 @@ def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), wa
     qs = [float(x) for x in quantiles]
     if not all(0 <= x <= 1 for x in qs):
         raise ValueError(f"quantiles must lie in [0, 1]; got {qs}")
-    post = on_basins(post[["draws", "sigma", "flow_mean"]], ds["basin"] if "basin" in ds.coords else None, "post")
+    post = on_basins(post[["draws", "sigma", "flow_mean"]], ds, "post")
     thinned = post[["draws", "sigma"]].isel(draw=slice(None, None, int(thin))).stack(sample=("chain", "draw"))
     thinned = thinned.drop_vars(["sample", "chain", "draw"]).reset_coords(drop=True)
     forcings = [ds[v].reset_coords(drop=True) for v in model_obj.forcings]

@@ -37,7 +37,7 @@ def _calibrated(params, m: models.Model, gauged: xr.Dataset) -> tuple[models.Mod
     (a calibration result works); exactly the model's parameters."""
     from ..simulation import params_on_basins
 
-    theta = params_on_basins(params, m, gauged["basin"])
+    theta = params_on_basins(params, m, gauged)
     return m, np.asarray(theta.transpose("basin", "param").values, dtype=np.float64)
 
 
