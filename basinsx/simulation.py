@@ -13,7 +13,7 @@ import xarray as xr
 
 from . import flags, models
 from .inputs import model_inputs, on_basins
-from .models.base import forcing_problem, snow_option
+from .models.base import forcing_message, snow_option
 from .models.cemaneige import N_LAYERS, STATE_UNITS, STATES, layer_inputs
 
 __all__ = ["simulate", "sensitivity"]
@@ -87,8 +87,9 @@ def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options, layers
                state_sizes=None):
     """Kernel over a block of basins: forcings ``(..., T)``, theta ``(..., d)``, basin labels ``(...)``.
 
-    Returns the flow (or Jacobian) and the days of negative PET per basin, which are
-    clipped here so that no model run warns from inside a dask task (:mod:`basinsx.flags`);
+    Returns the flow (or Jacobian), the days of negative PET per basin, which are
+    clipped here so that no model run warns from inside a dask task (:mod:`basinsx.flags`),
+    and per basin what is wrong with its forcing ("" if nothing; such a basin's flow is NaN);
     with ``state_sizes`` (state name -> entries), also the final states per basin, flat, NaN
     in the layers a basin lacks (``_final_states`` names them). ``initial_states`` maps a basin
     label to its ``Model.run(initial_states=...)``.
@@ -107,15 +108,14 @@ def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options, layers
     q = np.full(shape + (n - warmup,), np.nan)
     jac = np.full(shape + (n - warmup, d), np.nan) if sens else None
     negative_pet = np.zeros(shape, dtype=np.int64)
+    problems = np.full(shape, "", dtype=object)
     final = np.full(shape + (sum(state_sizes.values()) if state_sizes else 0,), np.nan)
     pet = m.forcings.index("pet")
     for idx in np.ndindex(shape):
         f = np.stack([np.asarray(a[idx], dtype=np.float64) for a in forcings])
-        problem = forcing_problem(f, m.forcings)
-        if problem:
-            row, col, what = problem
-            raise ValueError(f"forcing {m.forcings[row]!r} is {what} for basin {labels[idx]} on "
-                             f"{pd.Timestamp(dates[col]).date()}")
+        problems[idx] = forcing_message(f, m.forcings, dates) or ""
+        if problems[idx]:
+            continue  # one basin's bad forcing fails that basin only, flagged
         negative_pet[idx] = int((f[pet] < 0).sum())
         np.maximum(f[pet], 0.0, out=f[pet])
         th = np.asarray(theta[idx], dtype=np.float64)
@@ -134,8 +134,8 @@ def _run_block(*arrays, model, snow, warmup, sens, dates, solver_options, layers
             final[idx] = np.concatenate([np.pad(np.atleast_1d(out[2][k]), (0, size - np.size(out[2][k])),
                                                 constant_values=np.nan) for k, size in state_sizes.items()])
     if state_sizes:
-        return (jac if sens else q), negative_pet, final
-    return (jac if sens else q), negative_pet
+        return (jac if sens else q), negative_pet, problems, final
+    return (jac if sens else q), negative_pet, problems
 
 
 def _fit_layers(states: dict, model: models.Model) -> dict:
@@ -226,10 +226,10 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
         labels,
         *extra,
         input_core_dims=[["time"]] * len(forcings) + [["param"], []] + [["quantile"], []][: len(extra)],
-        output_core_dims=[core_out, []] + [["state_entry"]] * bool(n_states),
+        output_core_dims=[core_out, [], []] + [["state_entry"]] * bool(n_states),
         exclude_dims={"time"},
         dask="parallelized",
-        output_dtypes=[np.float64, np.int64] + [np.float64] * bool(n_states),
+        output_dtypes=[np.float64, np.int64, object] + [np.float64] * bool(n_states),
         dask_gufunc_kwargs={"output_sizes": {"time": n - warmup, **({"param": d} if sens else {}),
                                              **({"state_entry": n_states} if n_states else {})}},
         kwargs={"model": m.name, "snow": snow, "warmup": warmup, "sens": sens,
@@ -237,13 +237,18 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
                 "initial_states": per_basin,
                 "state_sizes": sizes},
     )
-    out, negative_pet = outputs[:2]
+    out, negative_pet, problem = outputs[:3]
     negative_pet.attrs = {"long_name": "days of negative PET, clipped to zero", "units": "d",
                           "flag": "negative PET clipped to zero (days)", "flag_category": "NegativePETWarning"}
-    if negative_pet.chunks is None and negative_pet.dims == ("basin",):  # computed now: summarise now, once
-        flags.warn(xr.Dataset({"negative_pet_days": negative_pet}, coords={"basin": ds["basin"]}))
-    # a coordinate named apart from calibrate's n_negative_pet, so metrics of q_sim merge into its result
-    out = out.assign_coords(negative_pet_days=negative_pet)
+    problem.attrs = {"long_name": "what is wrong with the basin's forcing (its flow is NaN)",
+                     "flag": "bad forcing, flow NaN"}
+    # coordinates named apart from calibrate's n_negative_pet and message, so metrics of q_sim merge into its result
+    found = {"negative_pet_days": negative_pet, "forcing_problem": problem}
+    if negative_pet.chunks is None:  # computed now: summarise now, once, per basin (the same for every draw)
+        summary = xr.Dataset(found).isel({d: 0 for d in negative_pet.dims if d != "basin"})
+        summary = summary.assign_coords(basin=labels.values)
+        flags.warn(summary if "basin" in summary.dims else summary.expand_dims("basin"))
+    out = out.assign_coords(found)
     out.attrs = input_attrs
     out = out.assign_coords(time=ds["time"].values[warmup:])
     if sens:
@@ -251,7 +256,7 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
     order = [dim for dim in ("basin", "time", "param") if dim in out.dims]
     out = out.transpose(*order, ...)
     if n_states:
-        return out, _final_states(outputs[2], m, sizes)
+        return out, _final_states(outputs[3], m, sizes)
     return out
 
 
@@ -305,16 +310,18 @@ def simulate(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bool 
     -------
     xr.DataArray or xr.Dataset
         ``q_sim`` (basin, time) in mm/d, starting ``warmup`` days after the first date,
-        with the coordinate ``negative_pet_days(basin)``: days of negative PET, clipped to
-        zero (for in-memory input one warning names the basins; for dask input summarise
-        the computed coordinate with :func:`basinsx.flags.warn`). With ``return_states``, a
-        Dataset of ``q_sim`` and the final states.
+        with the flag coordinates ``negative_pet_days(basin)`` (days of negative PET, clipped to
+        zero) and ``forcing_problem(basin)``: what is wrong with a basin's forcing (a NaN or
+        infinite value, or negative precipitation, naming variable and date; "" if nothing),
+        whose flow is then NaN while the other basins run. For in-memory input one warning
+        per flag names the basins; for dask input summarise the computed coordinates with
+        :func:`basinsx.flags.warn`. With ``return_states``, a Dataset of ``q_sim`` and the
+        final states.
 
     Raises
     ------
     ValueError
-        NaN, infinite or negative precipitation in the forcing (naming basin, variable and
-        date), a time axis that is not daily, bad parameters or warm-up.
+        A time axis that is not daily, bad parameters or warm-up.
     """
     model, snow = _model_options(params, model, snow)
     warmup = _whole_days(warmup)

@@ -8,7 +8,7 @@ import xarray as xr
 
 from .. import flags, models
 from ..inputs import model_inputs, period_slice
-from ..models.base import forcing_problem, record_problem, snow_attr
+from ..models.base import forcing_message, record_problem, snow_attr
 from ..models.cemaneige import layer_inputs
 from .optimize import OPTIMIZERS, PRIORS, calibrate_basin, log_scaled
 
@@ -32,11 +32,9 @@ def basin_inputs(forcings, flow, idx, warmup: int, forcing_names, dates):
         pet = forcing[list(forcing_names).index("pet")]
         negative = int((pet < 0).sum())
         np.maximum(pet, 0.0, out=pet)
-    problem = forcing_problem(forcing, forcing_names)
+    problem = forcing_message(forcing, forcing_names, dates)
     if problem:
-        var, t, what = problem
-        return forcing, obs, negative, (f"failed: forcing {forcing_names[var]!r} is {what} on "
-                                        f"{pd.Timestamp(dates[t]).date()}")
+        return forcing, obs, negative, f"failed: {problem}"
     if not np.isfinite(obs).any():
         return forcing, obs, negative, "failed: no observed streamflow in the calibration period"
     problem = record_problem(obs)

@@ -18,13 +18,12 @@ import time as _time
 import zlib
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 from scipy.special import expit, logit
 
 from .. import flags, models
 from ..inputs import model_inputs, on_basins, period_slice
-from ..models.base import forcing_problem, snow_attr, snow_option
+from ..models.base import forcing_message, snow_attr, snow_option
 from ..models.cemaneige import layer_inputs
 from .driver import basin_inputs, calibration_window
 from .hmc import ess, nuts, rhat
@@ -474,7 +473,8 @@ def _predictive_block(*arrays, model, snow, likelihood, quantiles, warmup, seed,
     """Kernel: forcings ``(..., T)``, draws ``(..., S, d)``, sigma ``(..., S)``, flow mean and label ``(...)``,
     [CemaNeige's hypsometry ``(..., 101)`` and station elevation].
 
-    Returns the quantiles over the draws of the flow with and without the residual noise, ``(..., Q, T - warmup)``.
+    Returns the quantiles over the draws of the flow with and without the residual noise, ``(..., Q, T - warmup)``,
+    and per basin what is wrong with its forcing ("" if nothing; such a basin's bands are NaN).
     """
     model = models.get(model, snow=snow)
     if layers:
@@ -486,16 +486,15 @@ def _predictive_block(*arrays, model, snow, likelihood, quantiles, warmup, seed,
     labels, flow_mean = np.broadcast_to(labels, shape), np.broadcast_to(flow_mean, shape)
     draws, sigma = np.broadcast_to(draws, shape + draws.shape[-2:]), np.broadcast_to(sigma, shape + sigma.shape[-1:])
     pet = forcing_names.index("pet") if "pet" in forcing_names else None
+    problems = np.full(shape, "", dtype=object)
     for idx in np.ndindex(shape):
         ok = np.isfinite(sigma[idx]) & np.isfinite(draws[idx]).all(axis=-1)
         if not ok.any():
             continue  # a basin whose posterior failed: NaN bands
         forcing = np.stack([np.broadcast_to(f, shape + (n,))[idx] for f in forcings]).astype(np.float64)
-        problem = forcing_problem(forcing, forcing_names)
-        if problem:
-            row, col, what = problem
-            raise ValueError(f"forcing {forcing_names[row]!r} is {what} for basin {labels[idx]} on "
-                             f"{pd.Timestamp(dates[col]).date()}")
+        problems[idx] = forcing_message(forcing, forcing_names, dates) or ""
+        if problems[idx]:
+            continue  # one basin's bad forcing fails that basin only, flagged
         if pet is not None:
             np.maximum(forcing[pet], 0.0, out=forcing[pet])
         basin_model = model.with_layers(hyps[idx], elev[idx], dates=dates) if layers else model
@@ -504,7 +503,7 @@ def _predictive_block(*arrays, model, snow, likelihood, quantiles, warmup, seed,
         rng = np.random.default_rng([int(seed), zlib.crc32(str(labels[idx]).encode())])
         pred[idx] = np.quantile(likelihood.noise(q, sigma[idx][ok], flow_mean[idx], rng), quantiles, axis=0)
         param[idx] = np.quantile(q, quantiles, axis=0)
-    return pred, param
+    return pred, param, problems
 
 
 def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), warmup: int = 365, *, model=None,
@@ -566,19 +565,22 @@ def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), wa
     extra += [a.rename(quantile="elevation_quantile") for a in layers[:1]] + layers[1:]  # "quantile": the bands
     if chunks and "basin" in chunks:  # the basin chunks of the forcings for every input: one task per chunk
         extra = [a.chunk({"basin": chunks["basin"]}) if "basin" in a.dims else a for a in extra]
-    pred, param = xr.apply_ufunc(
+    pred, param, problem = xr.apply_ufunc(
         _predictive_block, *forcings, *extra,
         input_core_dims=[["time"]] * len(forcings) + [["sample", "param"], ["sample"], [], []]
         + [["elevation_quantile"], []][:len(layers)],
-        output_core_dims=[["quantile", "time"]] * 2, exclude_dims={"time"},
-        dask="parallelized", output_dtypes=[np.float64, np.float64],
+        output_core_dims=[["quantile", "time"]] * 2 + [[]], exclude_dims={"time"},
+        dask="parallelized", output_dtypes=[np.float64, np.float64, object],
         dask_gufunc_kwargs={"output_sizes": {"quantile": len(qs), "time": n - int(warmup)}},
         kwargs={"model": post.attrs["model"] if model is None else model_obj,
                 "snow": snow, "likelihood": lik, "quantiles": qs, "warmup": int(warmup),
                 "seed": int(seed), "forcing_names": list(model_obj.forcings), "dates": ds["time"].values,
                 "solver_options": dict(solver_options or {}), "layers": bool(layers)},
     )
-    out = xr.Dataset({"q_pred": pred, "q_param": param}).assign_coords(quantile=qs, time=ds["time"].values[warmup:])
+    problem.attrs = {"long_name": "what is wrong with the basin's forcing (its bands are NaN)",
+                     "flag": "bad forcing, bands NaN"}
+    out = xr.Dataset({"q_pred": pred, "q_param": param, "forcing_problem": problem})
+    out = out.assign_coords(quantile=qs, time=ds["time"].values[warmup:])
     if "basin" in ds.coords and "basin" not in ds.dims:  # one basin: its label, as simulate keeps it
         out = out.assign_coords(basin=ds["basin"].values)
     out["q_pred"].attrs = {"units": "mm d-1", "long_name": f"predictive quantiles of streamflow (parameters and "
@@ -587,4 +589,6 @@ def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), wa
                                                             "draws (no residual noise)"}
     out.attrs = {"model": model_obj.name, "likelihood": lik.name, "n_samples": int(thinned.sizes["sample"]),
                  **input_attrs}
+    if problem.chunks is None:  # computed now: summarise now, once
+        flags.warn(out if "basin" in out.dims else out.expand_dims("basin"))
     return out

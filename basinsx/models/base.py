@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 #: Forcings a model may ask for (canonical variable names, see the design's data model).
 KNOWN_FORCINGS = ("prcp", "pet", "tmean", "tmin", "tmax", "srad", "vp", "dayl")
@@ -51,6 +52,16 @@ def forcing_problem(forcing: np.ndarray, names) -> tuple[int, int, str] | None:
     rows, cols = np.nonzero(bad)
     k = int(np.argmin(cols))
     return int(rows[k]), int(cols[k]), _describe(forcing[rows[k], cols[k]])
+
+
+def forcing_message(forcing: np.ndarray, names, dates, basin=None) -> str | None:
+    """``"forcing 'prcp' is NaN [for basin B] on 1981-02-20"`` for :func:`forcing_problem`'s bad value, else None."""
+    problem = forcing_problem(forcing, names)
+    if problem is None:
+        return None
+    row, col, what = problem
+    where = "" if basin is None else f" for basin {basin}"
+    return f"forcing {list(names)[row]!r} is {what}{where} on {pd.Timestamp(dates[col]).date()}"
 
 
 def record_problem(record: np.ndarray) -> tuple[int, str] | None:

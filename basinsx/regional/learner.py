@@ -18,7 +18,7 @@ import xarray as xr
 from .. import _serialization, models
 from ..calibration.optimize import log_scaled, to_search
 from ..inputs import model_inputs, period_slice
-from ..models.base import NegativePETWarning, forcing_problem, snow_attr
+from ..models.base import NegativePETWarning, forcing_message, snow_attr
 
 __all__ = ["ExactRun", "ParameterLearner", "attribute_units", "run_exact", "static_features", "to_physical",
            "window_loss"]
@@ -535,11 +535,9 @@ def _checked_forcing(ds: xr.Dataset, m: models.Model) -> np.ndarray:
     forcing = np.stack([np.asarray(ds[v].transpose("basin", "time").values, dtype=np.float64)
                         for v in m.forcings], axis=1)
     for b, f in enumerate(forcing):
-        problem = forcing_problem(f, m.forcings)
+        problem = forcing_message(f, m.forcings, ds["time"].values, ds["basin"].values[b])
         if problem:
-            row, col, what = problem
-            raise ValueError(f"forcing {m.forcings[row]!r} is {what} for basin {ds['basin'].values[b]} on "
-                             f"{ds.indexes['time'][col].date()}")
+            raise ValueError(problem)
     pet = forcing[:, m.forcings.index("pet")]
     negative = (pet < 0).sum(1)
     if negative.any():

@@ -226,6 +226,24 @@ def test_start_and_posterior_are_matched_to_the_basins_by_label():
         predictive(ds, started.isel(basin=[0, 1]), warmup=365, model=model)
 
 
+def test_predictive_fails_a_basin_with_bad_forcing_only():
+    # before: one basin's NaN forcing raised and lost every basin's bands
+    ds = reservoir_dataset(2)
+    model, period = FastReservoir(), slice("1991", "1992")
+    post = posterior(ds, model=model, period=period)
+    clean = predictive(ds, post, warmup=365, model=model)
+    ds["prcp"][1, 400] = np.nan
+    with pytest.warns(UserWarning, match=r"bad forcing, bands NaN in 1 of 2 basins: b1 \(forcing 'prcp' is NaN on "
+                                         r"1991-02-05\)"):
+        bands = predictive(ds, post, warmup=365, model=model)
+    xr.testing.assert_identical(bands.isel(basin=0).drop_vars("forcing_problem"),
+                                clean.isel(basin=0).drop_vars("forcing_problem"))
+    assert np.isnan(bands["q_pred"][1]).all() and bands["forcing_problem"].values.tolist()[0] == ""
+    lazy = predictive(ds.chunk({"basin": 1}), post, warmup=365, model=model)
+    assert lazy["forcing_problem"].chunks is not None
+    xr.testing.assert_identical(lazy.compute(), bands)
+
+
 @pytest.mark.parametrize("method", ["laplace", "hmc"])
 def test_predictive_band_covers_ninety_percent(method):
     ds = reservoir_dataset(1, noise=0.15)
