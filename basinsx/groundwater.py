@@ -39,10 +39,26 @@ def conductivity(permeability, density=1000.0, gravity=9.81, viscosity=1.0e-3):
     return permeability * factor
 
 
-def grid_values(field) -> np.ndarray:
-    """``field (..., ny, nx)`` as floats; a DataArray with ``y`` and ``x`` dims is taken by those labels."""
+def grid_values(field, y=None, x=None, name: str = "field") -> np.ndarray:
+    """``field (..., ny, nx)`` as floats; a DataArray with ``y`` and ``x`` dims is taken by those labels.
+
+    Where the DataArray has ``y``/``x`` coordinates and the grid's cell centres ``y``, ``x`` are
+    given, its cells are put in the grid's order (a north-up raster has ``y`` descending), and
+    coordinates that are not the grid's are an error naming ``name``.
+    """
     if isinstance(field, xr.DataArray) and {"y", "x"} <= set(field.dims):
         field = field.transpose(..., "y", "x")
+        for dim, centres in (("y", y), ("x", x)):
+            if centres is None or dim not in field.coords:
+                continue
+            labels = np.asarray(field[dim].values, dtype=float)
+            order = np.argsort(labels, kind="stable")
+            # centres are computed as (i + 0.5) * d: compare to round-off of the grid's extent
+            if labels.size != len(centres) or not np.allclose(labels[order], centres, rtol=0.0,
+                                                              atol=1e-9 * abs(centres[-1]) + 1e-12):
+                raise ValueError(f"{name}'s {dim} coordinates ({labels.min():g} .. {labels.max():g}, {labels.size}) "
+                                 f"are not the grid's cell centres ({centres[0]:g} .. {centres[-1]:g}, {len(centres)})")
+            field = field.isel({dim: order})
     return np.asarray(field, dtype=float)
 
 
@@ -504,7 +520,9 @@ class Aquifer:
         self.shape = (int(shape[0]), int(shape[1]))
         self.length = (float(length[0]), float(length[1]))
         self.dy, self.dx = self.length[0] / self.shape[0], self.length[1] / self.shape[1]
-        por = np.broadcast_to(np.asarray(porosity, float), self.shape)
+        self.y = (np.arange(self.shape[0]) + 0.5) * self.dy
+        self.x = (np.arange(self.shape[1]) + 0.5) * self.dx
+        por = np.broadcast_to(grid_values(porosity, self.y, self.x, "porosity"), self.shape)
         if not np.all((por > 0) & (por <= 1)):
             raise ValueError("porosity must lie in (0, 1]")
         self.porosity = np.array(por)
@@ -530,8 +548,6 @@ class Aquifer:
                 raise ValueError(f"{name} must be finite; got {d}")
         self.heads = {k: float(v) for k, v in heads.items()}
         self.inflow_conc = {k: float(v) for k, v in inflow_conc.items()}
-        self.y = (np.arange(self.shape[0]) + 0.5) * self.dy
-        self.x = (np.arange(self.shape[1]) + 0.5) * self.dx
         self.wells = self._locate(wells)
         self.sources = None
         if sources:
@@ -561,7 +577,7 @@ class Aquifer:
         return names, cells
 
     def _check_K(self, K):
-        K = grid_values(K)
+        K = grid_values(K, self.y, self.x, "K")
         if K.shape != self.shape:
             raise ValueError(f"K has shape {K.shape}, the aquifer grid is {self.shape} (ny, nx)")
         if not np.all(np.isfinite(K)) or np.any(K <= 0):

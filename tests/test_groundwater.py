@@ -214,6 +214,19 @@ def test_fields_are_taken_by_their_labels():
     ref = aq.simulate(K, [1.0])
     xr.testing.assert_identical(aq.simulate(K.T, [1.0]), ref)  # before: the field used transposed
     np.testing.assert_array_equal(aq.flow(K.T)[0], aq.flow(K)[0])
+    # a north-up raster (y descending) is the same field; other coordinates are another grid
+    labeled = (K * np.linspace(1.0, 3.0, 20)[:, None]).assign_coords(y=aq.y, x=aq.x)
+    xr.testing.assert_identical(aq.simulate(labeled.isel(y=slice(None, None, -1)), [1.0]),
+                                aq.simulate(labeled, [1.0]))  # before: the field used upside down
+    with pytest.raises(ValueError, match=r"K's y coordinates .* are not the grid's cell centres"):
+        aq.simulate(labeled.assign_coords(y=aq.y + 100.0), [1.0])
+    wells = {"w0": (5.0, 2.0), "w1": (5.0, 8.0)}
+    porosity = xr.DataArray(np.where(np.arange(20) < 10, 0.1, 0.4)[:, None] * np.ones((1, 20)), dims=("y", "x"),
+                            coords={"y": aq.y, "x": aq.x})
+    run = {"heads": {"left": 1.0, "right": 0.0}, "inflow_conc": {"left": 1.0}, "wells": wells}
+    up = Aquifer((20, 20), (10.0, 10.0), porosity=porosity, **run).simulate(K, [2.0])
+    down = Aquifer((20, 20), (10.0, 10.0), porosity=porosity[::-1], **run).simulate(K, [2.0])
+    xr.testing.assert_identical(down, up)  # before: the porosity used upside down (well_conc swapped)
     k = xr.DataArray(np.full((3, 4), 1e-12), dims=("y", "x")).chunk()
     out = conductivity(k)
     assert out.chunks is not None and out.dims == ("y", "x")  # before: computed, labels dropped

@@ -96,9 +96,11 @@ class KLE:
             if "mode" not in xi.dims:
                 raise ValueError("a DataArray of KLE coefficients needs a 'mode' dim")
             if "mode" in xi.coords:  # modes by their numbers, not their order
-                missing = sorted(set(range(self.n_terms)) - set(xi["mode"].values.tolist()))
-                if missing:
-                    raise ValueError(f"KLE coefficients lack modes {missing}")
+                given = set(xi["mode"].values.tolist())
+                missing, extra = sorted(set(range(self.n_terms)) - given), sorted(given - set(range(self.n_terms)))
+                if missing or extra:
+                    raise ValueError(f"the expansion has modes 0 .. {self.n_terms - 1}; the coefficients lack modes "
+                                     f"{missing} and have modes {extra} it does not have")
                 xi = xi.sel(mode=np.arange(self.n_terms))
             return xr.apply_ufunc(
                 self.field, xi, input_core_dims=[["mode"]], output_core_dims=[["y", "x"]],
@@ -113,7 +115,7 @@ class KLE:
     def project(self, field):
         """Coefficients ``xi (..., n_terms)`` of the orthogonal projection of ``field (..., ny, nx)`` (a DataArray by
         its ``y``, ``x`` labels)."""
-        f = grid_values(field)
+        f = grid_values(field, self.y, self.x)
         if f.shape[-2:] != self.shape:
             raise ValueError(f"field has trailing shape {f.shape[-2:]}, the expansion grid is {self.shape}")
         anomaly = (f - self.mean).reshape(*f.shape[:-2], -1)

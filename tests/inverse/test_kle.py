@@ -51,3 +51,8 @@ def test_kle_takes_fields_and_coefficients_by_their_labels():
     labeled = xr.DataArray(xi, dims=("sample", "mode"), coords={"mode": np.arange(5)})
     ref = kle.field(labeled)
     xr.testing.assert_allclose(kle.field(labeled.isel(mode=[4, 2, 0, 1, 3])), ref)  # before: modes by position
+    grid = f.assign_coords(y=kle.y, x=kle.x)
+    np.testing.assert_allclose(kle.project(grid.isel(y=slice(None, None, -1))), kle.project(f))  # before: signs flipped
+    extra = xr.DataArray(np.ones((2, 7)), dims=("sample", "mode"), coords={"mode": np.arange(7)})
+    with pytest.raises(ValueError, match=r"modes \[5, 6\]"):  # before: modes 5 and 6 dropped silently
+        kle.field(extra)
