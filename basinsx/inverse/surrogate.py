@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._labels import align
+from ._labels import align, order
 
 __all__ = ["Surrogate"]
 
@@ -23,6 +23,13 @@ def _flat(da: xr.DataArray, name: str) -> np.ndarray:
     if not isinstance(da, xr.DataArray) or "sample" not in da.dims:
         raise ValueError(f"{name} must be a DataArray with a 'sample' dim")
     return np.asarray(da.transpose("sample", ...).values, dtype=np.float64)
+
+
+def paired(x, y, name: str = "y", whose: str = "x's"):
+    """``y`` in the sample order of ``x`` where both label their samples; unmatched labels are an error."""
+    if isinstance(x, xr.DataArray) and isinstance(y, xr.DataArray) and "sample" in x.indexes and "sample" in y.indexes:
+        return y.isel(sample=order(y.indexes["sample"], x.indexes["sample"], f"{name} 'sample'", whose))
+    return y
 
 
 class Surrogate:
@@ -117,9 +124,21 @@ class Surrogate:
         """``(sample, n_out)`` of outputs ``y (sample, ...)`` aligned by label to the training outputs."""
         return self._samples(y, self.y_template, name)
 
+    def simulated(self, runs: xr.Dataset) -> xr.DataArray:
+        """The outputs in ``runs`` (a :func:`training_set`) that the surrogate models, ``(sample, ...)`` in the
+        order and labels of its training outputs: the variable of the training ``y``'s name, or the only one."""
+        names = [v for v in runs.data_vars if v != "params"]
+        name = self.y_name if self.y_name in names else names[0] if len(names) == 1 else None
+        if name is None:
+            raise ValueError(f"the simulator returns {names}; the surrogate was fitted on {self.y_name!r}"
+                             + ("" if self.y_name else " (an unnamed y): fit it on a named output"))
+        out = align(runs[name].transpose("sample", ...), self.y_template, "the simulator's outputs")
+        return out.assign_coords({d: self.y_template[d] for d in self.y_template.dims if d in self.y_template.coords})
+
     # ---------------------------------------------------------------- fit
     def fit(self, x: xr.DataArray, y: xr.DataArray) -> Surrogate:
-        """Fit on inputs ``x (sample, ...)`` and outputs ``y (sample, ...)``."""
+        """Fit on inputs ``x (sample, ...)`` and outputs ``y (sample, ...)``, paired by their sample labels."""
+        y = paired(x, y)
         X, Y = _flat(x, "x"), _flat(y, "y")
         if X.shape[0] != Y.shape[0]:
             raise ValueError(f"x has {X.shape[0]} samples, y has {Y.shape[0]}")
@@ -129,6 +148,7 @@ class Surrogate:
             raise ValueError("training data contain NaN or inf")
         self.x_template = x.isel(sample=0, drop=True)
         self.y_template = y.transpose("sample", ...).isel(sample=0, drop=True)
+        self.y_name = y.name
         self.in_shape = X.shape[1:]
         if len(self.in_shape) > 2:
             raise ValueError("inputs need one (param) or two (y, x) feature dims")
@@ -209,7 +229,7 @@ class Surrogate:
         """Continue training on new samples with the original scaling (refit for ``kernel``)."""
         self.check_fitted()
         Xs = self._scale_x(self._samples(x, self.x_template, "x"))
-        Ys = self.scale_y(self._samples(y, self.y_template, "y"))
+        Ys = self.scale_y(self._samples(paired(x, y), self.y_template, "y"))
         if self.kind == "kernel":
             from sklearn.kernel_ridge import KernelRidge
 
@@ -252,7 +272,7 @@ class Surrogate:
         """RMSE and R^2 of the scaled outputs (the paper's normalised metrics), over all outputs."""
         self.check_fitted()
         pred = self.predict_scaled(self._samples(x, self.x_template, "x"))
-        obs = self.scale_y(self._samples(y, self.y_template, "y"))
+        obs = self.scale_y(self._samples(paired(x, y), self.y_template, "y"))
         rmse = float(np.sqrt(np.mean((pred - obs) ** 2)))
         r2 = float(1 - np.sum((pred - obs) ** 2) / np.sum((obs - obs.mean()) ** 2))
         return xr.Dataset({"rmse": rmse, "r2": r2})

@@ -18,6 +18,7 @@ import xarray as xr
 
 from ._labels import align, labeled, order, shown, where
 from .sampling import as_bounds, latin_hypercube, training_set
+from .surrogate import paired
 
 __all__ = ["TNNA", "local_refine", "objective"]
 
@@ -328,6 +329,7 @@ class TNNA:
         b = self.bounds.values
         if P.shape[1] != len(b):
             raise ValueError(f"pretrain params have {P.shape[1]} values per sample, bounds have {len(b)}")
+        outputs = paired(params, outputs, "pretrain outputs", "the params'")
         Y = self.surrogate.scale_y(self.surrogate.output_samples(outputs, "pretrain outputs"))
         if len(Y) != len(P):
             raise ValueError(f"pretrain params have {len(P)} samples, outputs {len(Y)}")
@@ -532,8 +534,7 @@ class TNNA:
         def run(M):
             design = xr.DataArray(M, dims=("sample", "param"), coords={"param": names})
             sims = training_set(simulator, design, progress=False, scheduler=scheduler)
-            out = sims[next(v for v in sims.data_vars if v != "params")].values.reshape(len(M), -1)
-            return self.surrogate.scale_y(out)
+            return self.surrogate.scale_y(self.surrogate.simulated(sims).values.reshape(len(M), -1))
 
         def objective_(m, f):
             return float((w * (y - f) ** 2).sum() + kw * ((A @ m - b) ** 2).sum() + (prec * (m - pm) ** 2).sum())
@@ -631,10 +632,8 @@ def local_refine(surrogate, simulator, centre, bounds, *, n_local=20, radius=0.0
     design = np.vstack([centre, latin_hypercube(box, n_local - 1, seed=seed).values])
     sims = training_set(simulator, xr.DataArray(design, dims=("sample", "param"), coords={"param": names}),
                         progress=False, scheduler=scheduler)
-    y_dims, y_shape = surrogate.y_template.dims, surrogate.y_template.shape
-    out = sims[next(v for v in sims.data_vars if v != "params")].values.reshape(n_local, *y_shape)
-    runs = xr.Dataset({"params": (("sample", "param"), design), "output": (("sample", *y_dims), out)},
-                      coords={"param": names})
+    output = surrogate.simulated(sims).drop_vars("sample")
+    runs = xr.Dataset({"params": (("sample", "param"), design), "output": output}, coords={"param": names})
     merged = runs if local is None else xr.concat([local, runs], "sample")
     # kernel ridge keeps every sample it is fine-tuned on; the networks see all local runs again
     tune = runs if surrogate.kind == "kernel" else merged

@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import xarray as xr
-from inverse_cases import decay_sets, kernel_fit
+from inverse_cases import BOUNDS, decay_sets, kernel_fit
 
 from basinsx.inverse import Surrogate
 
@@ -72,8 +72,10 @@ def test_surrogate_errors(data):
     train, _ = data
     with pytest.raises(ValueError, match="kind"):
         Surrogate("forest")
-    with pytest.raises(ValueError, match="samples"):
+    with pytest.raises(ValueError, match=r"y 'sample' labels do not match x's: missing \[10, 11"):
         Surrogate("kernel").fit(train.params, train.output[:10])
+    with pytest.raises(ValueError, match="x has 200 samples, y has 10"):
+        Surrogate("kernel").fit(train.params, train.output[:10].drop_vars("sample"))
     with pytest.raises(RuntimeError, match="not fitted"):
         Surrogate("mlp").predict(train.params)
 
@@ -108,3 +110,20 @@ def test_surrogate_image_inputs_align_by_y_x_labels():
     assert not np.allclose(s.predict(flipped), ref)
     with pytest.raises(ValueError, match=r"x 'y'.*missing \[5.0\].*unknown \[7.0\]"):
         s.predict(fields[:5].assign_coords(y=[0.0, 1, 2, 3, 4, 7]))
+
+
+def test_outputs_are_paired_with_inputs_by_sample_label(data, kernel_surrogate):
+    train, test = data
+    shuffled = train.output.isel(sample=np.random.default_rng(0).permutation(train.sizes["sample"]))
+    refit = kernel_fit(train.assign(output=shuffled))  # before: trained on mismatched pairs (R2 -0.5)
+    xr.testing.assert_allclose(refit.predict(test.params), kernel_surrogate.predict(test.params))
+    ref = kernel_surrogate.score(test.params, test.output)
+    xr.testing.assert_identical(kernel_surrogate.score(test.params, test.output.isel(sample=slice(None, None, -1))),
+                                ref)  # before: R2 -1.3
+    pytest.importorskip("torch")
+    from basinsx.inverse import TNNA
+
+    pretrain = TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params, shuffled)).pretrain  # before: by position
+    np.testing.assert_array_equal(pretrain[0], kernel_surrogate.scale_y(train.output.values))
+    with pytest.raises(ValueError, match=r"y 'sample' labels do not match x's: missing \[0, 1, 2"):
+        Surrogate("kernel").fit(train.params, train.output.assign_coords(sample=train.sample.values + 1000))

@@ -159,8 +159,10 @@ def test_tnna_errors(kernel_surrogate, data):
         TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params[:, :2], train.output))
     with pytest.raises(ValueError, match="bounds have 3"):
         TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params[:, :2].drop_vars("param"), train.output))
-    with pytest.raises(ValueError, match="samples"):
+    with pytest.raises(ValueError, match="pretrain outputs 'sample' labels do not match the params'"):
         TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params, train.output[:10]))
+    with pytest.raises(ValueError, match="pretrain params have 200 samples, outputs 10"):
+        TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params, train.output[:10].drop_vars("sample")))
     with pytest.raises(TypeError, match="DataArrays"):
         TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params.values, train.output))
     with pytest.raises(ValueError, match="starts must be"):

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import xarray as xr
-from inverse_cases import BOUNDS, decay, decay_sets
+from inverse_cases import BOUNDS, OBS, decay, decay_sets
 from scipy.optimize import minimize
 
-from basinsx.inverse import TNNA, Surrogate
+from basinsx.inverse import TNNA, Surrogate, local_refine
 
 torch = pytest.importorskip("torch")
 TRUTH = np.array([1.3, 1.7, 0.4])
@@ -85,3 +85,25 @@ def test_refine_errors(coarse):
     tn.fit(ys)
     with pytest.raises(RuntimeError, match="single observation"):
         tn.refine(decay, ys)
+
+
+def test_simulator_outputs_are_taken_by_name_and_label(coarse):
+    """refine/adapt read the simulator's variable the surrogate was fitted on, its labels in the surrogate's order."""
+    train, _ = decay_sets()
+    labeled = train.output.assign_coords(obs=OBS).rename("conc")
+    surrogate = Surrogate("kernel", alpha=1e-5, gamma=0.1).fit(train.params, labeled.isel(obs=slice(None, None, -1)))
+
+    def simulator(theta):  # another variable first, and the surrogate's outputs in the other order
+        conc = xr.DataArray(decay(theta), dims="obs", coords={"obs": OBS})
+        return xr.Dataset({"head": -conc, "conc": conc})
+
+    y = xr.DataArray(decay(TRUTH), dims="obs", coords={"obs": OBS})
+    tn = TNNA(surrogate, BOUNDS, hidden=(32,), epochs=200, lr=3e-3)
+    tn.fit(y)
+    est = tn.refine(simulator, y, iterations=4)  # before: fitted 'head', read in reverse order
+    np.testing.assert_allclose(est.values, TRUTH, atol=1e-3)
+    local = local_refine(surrogate, simulator, est, BOUNDS, n_local=4)
+    np.testing.assert_allclose(local.output.sel(obs=OBS).values[0], decay(est.values))
+    with pytest.raises(ValueError, match=r"the simulator returns \['head', 'temp'\]; the surrogate was fitted on "
+                                         r"'conc'"):
+        tn.refine(lambda th: xr.Dataset({"head": simulator(th).head, "temp": simulator(th).head}), y)
