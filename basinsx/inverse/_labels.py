@@ -67,6 +67,13 @@ def align(da: xr.DataArray, template: xr.DataArray, name: str) -> xr.DataArray:
     return da
 
 
+def paired(x, y, name: str = "y", whose: str = "x's"):
+    """``y`` in the sample order of ``x`` where both label their samples; unmatched labels are an error."""
+    if isinstance(x, xr.DataArray) and isinstance(y, xr.DataArray) and "sample" in x.indexes and "sample" in y.indexes:
+        return y.isel(sample=order(y.indexes["sample"], x.indexes["sample"], f"{name} 'sample'", whose))
+    return y
+
+
 def where(da: xr.DataArray, mask: np.ndarray, k=5) -> str:
     """The labels of the first ``k`` cells of ``da`` where ``mask`` is true, e.g. ``obs='t3', obs='t7'``."""
     if da.ndim == 0:

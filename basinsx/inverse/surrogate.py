@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._labels import align, order
+from ._labels import align, paired
 
 __all__ = ["Surrogate"]
 
@@ -23,13 +23,6 @@ def _flat(da: xr.DataArray, name: str) -> np.ndarray:
     if not isinstance(da, xr.DataArray) or "sample" not in da.dims:
         raise ValueError(f"{name} must be a DataArray with a 'sample' dim")
     return np.asarray(da.transpose("sample", ...).values, dtype=np.float64)
-
-
-def paired(x, y, name: str = "y", whose: str = "x's"):
-    """``y`` in the sample order of ``x`` where both label their samples; unmatched labels are an error."""
-    if isinstance(x, xr.DataArray) and isinstance(y, xr.DataArray) and "sample" in x.indexes and "sample" in y.indexes:
-        return y.isel(sample=order(y.indexes["sample"], x.indexes["sample"], f"{name} 'sample'", whose))
-    return y
 
 
 class Surrogate:

@@ -16,9 +16,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._labels import align, labeled, order, shown, where
+from ._labels import align, labeled, order, paired, shown, where
 from .sampling import as_bounds, latin_hypercube, training_set
-from .surrogate import paired
 
 __all__ = ["TNNA", "local_refine", "objective"]
 
