@@ -47,6 +47,9 @@ def _prepare(surrogate, y_obs, sigma, clip=False, mask_nan=False):
     if clip:
         Y = np.clip(Y, 0.0, 1.0)
     if isinstance(sigma, xr.DataArray):
+        if lead and lead[0] in sigma.indexes and lead[0] in y_obs.indexes:  # per scenario, by its labels
+            sigma = sigma.isel({lead[0]: order(sigma.indexes[lead[0]], y_obs.indexes[lead[0]],
+                                               f"sigma {lead[0]!r}", "y_obs's")})
         sigma = surrogate.flat_outputs(sigma, "sigma")
     w = np.ones(Y.shape) if sigma is None else 1.0 / np.broadcast_to(np.asarray(sigma, float), Y.shape)
     if np.any(~np.isfinite(w)) or np.any(w <= 0):

@@ -6,6 +6,7 @@ import xarray as xr
 from inverse_cases import BOUNDS, OBS, REVERSED, TRUTH, T, decay, decay_sets, kernel_fit, y_labeled
 
 from basinsx.inverse import TNNA, Surrogate, as_bounds, local_refine, objective
+from basinsx.inverse.tnna import _prepare
 
 TNNA_KW = {"hidden": (32,), "epochs": 60, "lr": 3e-3}
 
@@ -254,6 +255,14 @@ def test_tnna_and_objective_align_observations_by_label(labeled_surrogate):
     sigma = xr.DataArray(np.linspace(0.5, 2.0, len(T)), dims="obs", coords={"obs": OBS})
     np.testing.assert_array_equal(objective(labeled_surrogate, y, sigma=sigma[::-1])(M),
                                   objective(labeled_surrogate, y, sigma=sigma.values)(M))
+    # and by scenario (before: by position, the weights moved to the other scenario)
+    scenarios = ys.assign_coords(scenario=["s1", "s2"])
+    sigmas = xr.DataArray(np.stack([sigma.values, sigma.values[::-1]]), dims=("scenario", "obs"),
+                          coords={"scenario": ["s1", "s2"], "obs": OBS})
+    by_label = _prepare(labeled_surrogate, scenarios, sigmas.isel(scenario=[1, 0]))[2]
+    np.testing.assert_array_equal(by_label, _prepare(labeled_surrogate, scenarios, sigmas)[2])
+    with pytest.raises(ValueError, match=r"sigma 'scenario' labels do not match y_obs's: missing \['s1', 's2'\]"):
+        _prepare(labeled_surrogate, scenarios, sigmas.assign_coords(scenario=["a", "b"]))
     with pytest.raises(ValueError, match=r"y_obs 'obs'.*missing \['t11'\].*unknown \['t12'\]"):
         TNNA(labeled_surrogate, BOUNDS, **TNNA_KW).fit(y.assign_coords(obs=[*OBS[:-1], "t12"]))
     with pytest.raises(ValueError, match=r"y_obs 'obs'.*missing \['t11'\]"):
