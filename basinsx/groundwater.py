@@ -43,23 +43,26 @@ def grid_values(field, y=None, x=None, name: str = "field") -> np.ndarray:
     """``field (..., ny, nx)`` as floats; a DataArray with ``y`` and ``x`` dims is taken by those labels.
 
     Where the DataArray has ``y``/``x`` coordinates and the grid's cell centres ``y``, ``x`` are
-    given, its cells are put in the grid's order (a north-up raster has ``y`` descending), and
-    coordinates that are not the grid's are an error naming ``name``.
+    given, its cells are put in the order of the centres (a north-up raster has ``y``
+    descending), and coordinates that are not the grid's are an error naming ``name``.
     """
     if isinstance(field, xr.DataArray) and {"y", "x"} <= set(field.dims):
         field = field.transpose(..., "y", "x")
         for dim, centres in (("y", y), ("x", x)):
             if centres is None or dim not in field.coords:
                 continue
-            labels = np.asarray(field[dim].values, dtype=float)
-            order = np.argsort(labels, kind="stable")
+            labels, centres = np.asarray(field[dim].values, dtype=float), np.asarray(centres, dtype=float)
+            have, want = np.argsort(labels, kind="stable"), np.argsort(centres, kind="stable")
             # centres are computed as (i + 0.5) * d: compare to round-off of the grid's extent
-            if labels.size != len(centres) or not np.allclose(labels[order], centres, rtol=0.0,
-                                                              atol=1e-9 * abs(centres[-1]) + 1e-12):
+            if labels.size != centres.size or not np.allclose(labels[have], centres[want], rtol=0.0,
+                                                              atol=1e-9 * np.abs(centres).max() + 1e-12):
                 raise ValueError(f"{name}'s {dim} coordinates ({labels.min():g} .. {labels.max():g}, {labels.size}) "
-                                 f"are not the grid's cell centres ({centres[0]:g} .. {centres[-1]:g}, {len(centres)})")
-            field = field.isel({dim: order})
-    return np.asarray(field, dtype=float)
+                                 f"are not the grid's cell centres ({centres.min():g} .. {centres.max():g}, "
+                                 f"{centres.size})")
+            cells = np.empty_like(have)
+            cells[want] = have  # the field's cell at each grid position
+            field = field.isel({dim: cells})
+    return np.ascontiguousarray(field, dtype=float)
 
 
 def ogata_banks(x, t, velocity, dispersion, c0=1.0):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..groundwater import grid_values
+
 __all__ = ["VAEReducer"]
 
 
@@ -81,13 +83,20 @@ class VAEReducer:
         if self.model is None:
             raise RuntimeError("the reducer is not fitted; call fit(fields) first")
 
+    def _cells(self, fields) -> np.ndarray:
+        """``fields (n, y, x)`` as floats on the training grid (a DataArray by its ``y``, ``x`` labels)."""
+        f = grid_values(fields, self.coords.get("y"), self.coords.get("x"), "fields")
+        if f.shape[-2:] != tuple(self.shape):
+            raise ValueError(f"fields have cells {f.shape[-2:]}; the reducer was fitted on {tuple(self.shape)}")
+        return f
+
     def encode(self, fields) -> np.ndarray:
-        """Latent means ``(n, latent_dim)`` of fields ``(n, y, x)``."""
+        """Latent means ``(n, latent_dim)`` of fields ``(n, y, x)`` (a DataArray by its ``y``, ``x`` labels)."""
         import torch
 
         self._require_fit()
         with torch.no_grad():
-            return self.model.encode(torch.as_tensor(np.asarray(fields, np.float32)))[0].numpy().astype(float)
+            return self.model.encode(torch.as_tensor(self._cells(fields), dtype=torch.float32))[0].numpy().astype(float)
 
     def decode(self, z, binary=False) -> xr.DataArray:
         """Channel probabilities (or thresholded facies) ``(sample, y, x)`` of latents ``(n, latent_dim)``."""
@@ -110,5 +119,5 @@ class VAEReducer:
 
     def accuracy(self, fields) -> float:
         """Share of cells whose facies is reproduced by encode-decode (threshold 0.5)."""
-        f = np.asarray(fields, float)
+        f = self._cells(fields)
         return float(np.mean(self.decode(self.encode(f), binary=True).values == (f > 0.5)))

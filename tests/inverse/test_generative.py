@@ -28,3 +28,16 @@ def test_vae_reducer_learns_channels(tmp_path):
     np.testing.assert_array_equal(back.decode(z).values, red.decode(z).values)
     with pytest.raises(ValueError, match="binary"):
         VAEReducer(4).fit(f * 0.5)
+
+
+def test_vae_takes_fields_by_their_y_x_labels():
+    from basinsx.inverse import VAEReducer
+
+    f = channel_fields(40, (8, 12), seed=0).assign_coords(y=np.arange(8) + 0.5, x=np.arange(12) + 0.5)
+    red = VAEReducer(4, epochs=1, batch_size=20).fit(f)
+    ref = red.encode(f)
+    np.testing.assert_allclose(red.encode(f.transpose("sample", "x", "y")), ref)  # before: a transposed field
+    np.testing.assert_allclose(red.encode(f.isel(y=slice(None, None, -1))), ref, atol=1e-6)  # before: flipped
+    assert red.accuracy(f.isel(y=slice(None, None, -1))) == red.accuracy(f)
+    with pytest.raises(ValueError, match=r"fields have cells \(12, 8\); the reducer was fitted on \(8, 12\)"):
+        red.encode(f.values.transpose(0, 2, 1))  # before: torch's "mat1 and mat2 shapes cannot be multiplied"
