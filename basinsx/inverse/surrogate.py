@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._labels import align, paired
+from ._labels import align, paired, where
 
 __all__ = ["Surrogate"]
 
@@ -52,6 +52,16 @@ class Surrogate:
         Seed of torch and of the batch shuffling.
     progress : bool
         Show a tqdm bar over epochs.
+    output_scale : float, array or DataArray, optional
+        The scale of each output in its units (a DataArray labeled like the outputs is matched
+        by label). An output that varies in training by less than 1e-6 of its scale, e.g. the
+        concentration at a well the plume never reaches, is taken as constant and gets its
+        scale as span, so that a later deviation is not blown up. By default the scale is the
+        largest training range of all outputs (a span of 1 for those taken as constant), which
+        assumes one unit for all: outputs in other units (heads in Pa beside concentrations in
+        kg/L) need ``output_scale``. ``fit`` warns naming the outputs it takes as constant
+        although they vary, away from zero, relative to their own values (it cannot tell a
+        quantity in small units that starts at zero from the tail of a plume).
     device : str or torch.device
         Where the neural kinds train and predict (``"cpu"``, ``"cuda"``, ...); inputs and
         outputs stay numpy arrays. :func:`torch_module` lives there too, so the tensors given
@@ -72,6 +82,7 @@ class Surrogate:
         gamma=None,
         seed=0,
         progress=False,
+        output_scale=None,
         device="cpu",
     ):
         if kind not in KINDS:
@@ -80,7 +91,7 @@ class Surrogate:
         self.hidden_layers, self.width = hidden_layers, width
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.alpha, self.gamma, self.seed, self.progress = alpha, gamma, seed, progress
-        self.device = device
+        self.output_scale, self.device = output_scale, device
         self.model = None
         self.loss_history = []
 
@@ -149,10 +160,7 @@ class Surrogate:
             raise ValueError("image inputs for the CNN surrogates need at least 8 x 8 cells")
         Xf, Yf = X.reshape(len(X), -1), Y.reshape(len(Y), -1)
         self.x_lo, self.x_span = Xf.min(0), np.where(np.ptp(Xf, 0) > 0, np.ptp(Xf, 0), 1.0)
-        # outputs that (almost) never vary in training, e.g. concentrations at wells the plume
-        # never reaches, keep unit span: a 1e-30 span would blow up any later deviation
-        ptp = np.ptp(Yf, 0)
-        self.y_lo, self.y_span = Yf.min(0), np.where(ptp > 1e-6 * ptp.max(), ptp, 1.0)
+        self.y_lo, self.y_span = Yf.min(0), self._output_span(Yf)
         Xs, Ys = self._scale_x(Xf), (Yf - self.y_lo) / self.y_span
         if self.kind == "kernel":
             self._fit_kernel(Xs, Ys)
@@ -160,6 +168,29 @@ class Surrogate:
             self._build()
             self._train(Xs, Ys, self.epochs)
         return self
+
+    def _output_span(self, Y) -> np.ndarray:
+        """Per output the training range, or its scale where it (almost) never varies: a 1e-30 span
+        would blow up any later deviation."""
+        ptp = np.ptp(Y, 0)
+        if self.output_scale is not None:
+            scale = self.output_scale
+            scale = align(scale, self.y_template, "output_scale") if isinstance(scale, xr.DataArray) else scale
+            scale = np.broadcast_to(np.asarray(scale, float), self.y_template.shape).ravel()
+            if not np.all(np.isfinite(scale) & (scale > 0)):
+                raise ValueError("output_scale must be positive and finite")
+            return np.where(ptp > 1e-6 * scale, ptp, scale)
+        flat = ptp <= 1e-6 * ptp.max()
+        # away from zero and not constant to round-off: a quantity in other units, not the tail of a plume
+        varying = flat & (ptp > 1e-3 * np.abs(Y).max(0)) & (np.abs(Y).min(0) > 0.1 * ptp)
+        if varying.any():
+            import warnings
+
+            warnings.warn(f"outputs at {where(self.y_template, varying.reshape(self.y_template.shape))} vary in "
+                          f"training by under 1e-6 of the largest output range ({ptp.max():.3g}) and are taken as "
+                          "constant (span 1): outputs in other units than the rest need output_scale=",
+                          UserWarning, stacklevel=3)
+        return np.where(flat, 1.0, ptp)
 
     def _fit_kernel(self, Xs, Ys):
         from sklearn.kernel_ridge import KernelRidge

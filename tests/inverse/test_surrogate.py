@@ -127,3 +127,23 @@ def test_outputs_are_paired_with_inputs_by_sample_label(data, kernel_surrogate):
     np.testing.assert_array_equal(pretrain[0], kernel_surrogate.scale_y(train.output.values))
     with pytest.raises(ValueError, match=r"y 'sample' labels do not match x's: missing \[0, 1, 2"):
         Surrogate("kernel").fit(train.params, train.output.assign_coords(sample=train.sample.values + 1000))
+
+
+def test_outputs_in_other_units_are_scaled_by_their_own_range():
+    from basinsx.inverse import latin_hypercube, training_set
+
+    def heads_and_conc(theta):  # a head in Pa beside a concentration in kg/L
+        a, b = theta
+        return np.array([1e4 * (1 + a), 1e-3 * (1 + b), 0.5])
+
+    train = training_set(heads_and_conc, latin_hypercube({"a": (0, 1), "b": (0, 1)}, 40, seed=0), progress=False)
+    y = train.output.assign_coords(obs=["head", "conc", "fixed"])
+    with pytest.warns(UserWarning, match=r"outputs at obs='conc' vary .* need output_scale="):
+        default = Surrogate("kernel").fit(train.params, y)  # before: silently flattened to 1e-3 of [0, 1]
+    assert default.y_span[1] == 1.0
+    scale = xr.DataArray([1.0, 1e4, 1e-3], dims="obs", coords={"obs": ["fixed", "head", "conc"]})
+    scaled = Surrogate("kernel", output_scale=scale).fit(train.params, y)
+    np.testing.assert_allclose(scaled.scale_y(y).max(0), [1.0, 1.0, 0.0])
+    np.testing.assert_allclose(scaled.y_span, [*np.ptp(y.values[:, :2], 0), 1.0])
+    with pytest.raises(ValueError, match="output_scale must be positive"):
+        Surrogate("kernel", output_scale=0.0).fit(train.params, y)
