@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .inputs import on_basins
+from .units import canonical_units, to_canonical
+
 
 def _axes(ax, figsize=(8, 4)):
     import matplotlib.pyplot as plt
@@ -24,17 +27,52 @@ def _one_basin(da: xr.DataArray, basin) -> xr.DataArray:
     return da.sel(basin=str(basin))
 
 
+def _by_label(da: xr.DataArray | None, obs: xr.DataArray, what: str) -> xr.DataArray | None:
+    """``da`` on the basins of ``obs`` by label; a basin it lacks is an error naming its basins and the missing ones."""
+    if da is None:
+        return None
+    has = np.atleast_1d(da["basin"].values).tolist() if "basin" in da.coords else []
+    return on_basins(da, obs, f"{what} (over basins {has[:10]})")
+
+
+def _in_common_units(obs: xr.DataArray, **flows: xr.DataArray | None) -> tuple[list, str]:
+    """``obs`` and the other ``flows`` in one unit, and which, as :func:`basinsx.metrics.metrics` pairs them: the
+    observed flow's, or mm d-1 where one has no ``units`` (a discharge is converted with the basin ``area``)."""
+    given = {"obs": obs, **{k: v for k, v in flows.items() if v is not None}}
+    units = obs.attrs.get("units") if all(da.attrs.get("units") for da in given.values()) else None
+    units = units or canonical_units("streamflow")
+    area = next((da.coords["area"] for da in given.values() if "area" in da.coords), None)
+    converted = {k: to_canonical(da, k, expected=units, area=area)[0] for k, da in given.items()}
+    return [converted.get(k) for k in ("obs", *flows)], units
+
+
+def _on_days(sim: xr.DataArray, obs: xr.DataArray) -> xr.DataArray:
+    """``sim`` on the days of ``obs`` by label; days it lacks are an error naming them."""
+    if "time" not in sim.indexes or "time" not in obs.indexes:
+        return sim
+    missing = obs.indexes["time"].difference(sim.indexes["time"])
+    if missing.size:
+        first, last = np.datetime_as_string(missing.values[[0, -1]], unit="D")
+        raise ValueError(f"sim has no values on {missing.size} of the observed days ({first} to {last}): select "
+                         "the days both cover")
+    return sim.sel(time=obs["time"])
+
+
 def hydrograph(obs: xr.DataArray, sim: xr.DataArray | None = None, *, basin=None, time=None, prcp=None, ax=None,
                label: str = "simulated", band: xr.DataArray | None = None):
     """Observed (and simulated, as ``label``) flow of one basin over ``time`` (a slice), precipitation from the top.
 
     ``band``: flow quantiles with a ``quantile`` dim (e.g. ``predictive(...)["q_pred"]``), the
-    outermost two shaded. Returns the matplotlib Axes.
+    outermost two shaded. ``sim`` and ``band`` are taken by ``obs``'s basin label and drawn in its units (see
+    :func:`basinsx.metrics.metrics`), ``prcp`` in mm d-1; units that cannot be converted raise
+    :class:`basinsx.units.UnitsError`. Returns the matplotlib Axes.
     """
     ax = _axes(ax, (10, 4))
     obs = _one_basin(obs, basin)
+    sim, band = (None if da is None else _one_basin(_by_label(da, obs, what), basin)
+                 for da, what in ((sim, "sim"), (band, "band")))
+    (obs, sim, band), units = _in_common_units(obs, sim=sim, band=band)
     if band is not None:
-        band = _one_basin(band, basin)
         band = band.sel(time=time) if time is not None else band
         lo, hi = band.isel(quantile=0), band.isel(quantile=-1)
         q = band["quantile"].values
@@ -42,13 +80,13 @@ def hydrograph(obs: xr.DataArray, sim: xr.DataArray | None = None, *, basin=None
                         label=f"{100 * (q[-1] - q[0]):g} % band")
     series = [("observed", obs, {"color": "k", "lw": 1.0})]
     if sim is not None:
-        series.append((label, _one_basin(sim, basin), {"color": "tab:blue", "lw": 1.0}))
+        series.append((label, sim, {"color": "tab:blue", "lw": 1.0}))
     for label, da, style in series:
         da = da.sel(time=time) if time is not None else da
         ax.plot(da["time"].values, np.asarray(da), label=label, **style)
-    ax.set_ylabel(f"streamflow ({obs.attrs.get('units', 'mm d-1')})")
+    ax.set_ylabel(f"streamflow ({units})")
     if prcp is not None:
-        p = _one_basin(prcp, basin)
+        p, _ = to_canonical(_one_basin(_by_label(prcp, obs, "prcp"), basin), "prcp")
         p = p.sel(time=time) if time is not None else p
         top = ax.twinx()
         top.bar(p["time"].values, np.asarray(p), width=1.0, color="tab:cyan", alpha=0.6)
@@ -89,7 +127,9 @@ def flow_duration_curve(flow: xr.DataArray, sim: xr.DataArray | None = None, *, 
     flow : xarray.DataArray
         Observed flow, ``(basin, time)`` or ``(time,)``.
     sim : xarray.DataArray, optional
-        Simulated flow over the same basins and days: drawn dashed, in its basin's colour.
+        Simulated flow: drawn dashed, in its basin's colour, on ``flow``'s basins and days (by label; a basin
+        or day it lacks is an error naming them) and in its units (converted as :func:`basinsx.metrics.metrics`
+        does, or :class:`basinsx.units.UnitsError`).
     basin : str or list of str, optional
         Basins to draw (default all).
     ax : matplotlib.axes.Axes, optional
@@ -106,7 +146,8 @@ def flow_duration_curve(flow: xr.DataArray, sim: xr.DataArray | None = None, *, 
     -----
     Exceedance probabilities are Weibull plotting positions among all valid days. A log axis
     cannot show zero flow, so each curve runs through the positive flows and ends where flow
-    falls to zero; the legend gives the share of zero-flow days of each basin. The flow axis
+    falls to zero; the legend gives the share of zero-flow days of each basin, and marks a
+    series without a valid day "no ... data". The flow axis
     starts a decade below the lowest positive observed flow: simulated recessions that only
     tend to zero (1e-18 mm/d) leave the axes at the bottom instead of squeezing every curve.
     The title names the period (first and last day of ``flow``).
@@ -117,21 +158,27 @@ def flow_duration_curve(flow: xr.DataArray, sim: xr.DataArray | None = None, *, 
     if basin is not None:
         basins = [str(basin)] if np.ndim(basin) == 0 else [str(b) for b in basin]
         flow = flow.sel(basin=basins)
-        sim = None if sim is None else sim.sel(basin=basins)
+    if sim is not None:
+        sim = _by_label(sim, flow, "sim")
+        sim = _on_days(sim if "basin" in flow.dims else _one_basin(sim, None), flow)
+    (flow, sim), units = _in_common_units(flow, sim=sim)
     names = [str(b) for b in flow["basin"].values] if "basin" in flow.dims else [label or str(flow.name)]
     series = [("observed", flow, "-")] + ([] if sim is None else [(sim_label, sim, "--")])
     handles, lowest = [], np.inf
     for k, name in enumerate(names):
-        colour, zeros = f"C{k % 10}", []
+        colour, zeros, empty = f"C{k % 10}", [], []
         for what, da, style in series:
             q = np.asarray(da.isel(basin=k) if "basin" in da.dims else da, dtype=float)
             x, y, zero = _exceedance(q)
+            if not np.isfinite(q).any():  # its empty curve would pass unnoticed
+                empty.append(what)
             ax.plot(x, y, style, color=colour, lw=1.1, label=f"{name} {what}")
             if da is flow and y.size:
                 lowest = min(lowest, y[-1])
             if zero > 0:
                 zeros.append(f"{what} {zero:.0f} %")
         text = f"{name}, days with zero flow: {', '.join(zeros)}" if zeros else name
+        text += f" (no {' or '.join(empty)} data)" if empty else ""
         handles.append(Line2D([], [], color=colour, label=text))
     if sim is not None:
         handles += [Line2D([], [], color="k", ls=style, label=what) for what, _, style in series]
@@ -139,7 +186,7 @@ def flow_duration_curve(flow: xr.DataArray, sim: xr.DataArray | None = None, *, 
     if np.isfinite(lowest):
         ax.set_ylim(bottom=lowest / 10)
     period = _period(flow)
-    ax.set(xlabel="exceedance probability (%)", ylabel=f"flow ({flow.attrs.get('units', 'mm d-1')})", xlim=(0, 100),
+    ax.set(xlabel="exceedance probability (%)", ylabel=f"flow ({units})", xlim=(0, 100),
            title=f"flow-duration curve{'s' if len(names) > 1 else ''}" + (f", {period}" if period else ""))
     if len(names) <= 12:
         ax.legend(handles=handles, fontsize=7)
@@ -147,11 +194,17 @@ def flow_duration_curve(flow: xr.DataArray, sim: xr.DataArray | None = None, *, 
 
 
 def basin_map(values: xr.DataArray, *, lon=None, lat=None, ax=None, cmap="viridis", label=None):
-    """Values over ``basin`` at the gauge locations (``gauge_lon``/``gauge_lat`` coordinates)."""
+    """Values over ``basin`` at the gauge locations (``gauge_lon``/``gauge_lat`` coordinates, or ``lon``/``lat``
+    taken by basin label); basins without a value are hollow markers, "no data" in the legend."""
     ax = _axes(ax, (7, 4.5))
-    lon = values["gauge_lon"] if lon is None else lon
-    lat = values["gauge_lat"] if lat is None else lat
-    points = ax.scatter(np.asarray(lon), np.asarray(lat), c=np.asarray(values), cmap=cmap, s=40, edgecolor="k", lw=0.3)
+    x, y = (np.asarray(values[f"gauge_{n}"] if v is None else _by_label(v, values, n) if isinstance(v, xr.DataArray)
+                       else v, dtype=float) for n, v in (("lon", lon), ("lat", lat)))
+    c = np.asarray(values, dtype=float)
+    missing = ~np.isfinite(c)
+    points = ax.scatter(x[~missing], y[~missing], c=c[~missing], cmap=cmap, s=40, edgecolor="k", lw=0.3)
+    if missing.any():  # a NaN colour is transparent: the basin would vanish
+        ax.scatter(x[missing], y[missing], s=40, facecolors="none", edgecolors="k", lw=1, label="no data")
+        ax.legend()
     ax.figure.colorbar(points, ax=ax, label=label or f"{values.name or ''} ({values.attrs.get('units', '')})")
     ax.set(xlabel="longitude (deg E)", ylabel="latitude (deg N)", aspect="equal")
     return ax
@@ -207,9 +260,25 @@ def embedding_projection(embedding: xr.DataArray, color: xr.DataArray | None = N
     return ax
 
 
+def _paired(predicted, truth):
+    """Two DataArrays on the same labels (in ``predicted``'s dim order); labels of a shared dim that only one has are
+    an error naming them. Anything else is paired by position."""
+    if not (isinstance(predicted, xr.DataArray) and isinstance(truth, xr.DataArray)):
+        return predicted, truth
+    for d in set(predicted.indexes) & set(truth.indexes):
+        p, t = predicted.indexes[d], truth.indexes[d]
+        only = [f"only in {who} {list(a.difference(b)[:10])}" for who, a, b in (("predicted", p, t), ("truth", t, p))
+                if a.difference(b).size]
+        if only:
+            raise ValueError(f"predicted and truth have different {d!r} labels: {', '.join(only)}")
+    predicted, truth = xr.broadcast(*xr.align(predicted, truth, join="inner"))
+    return predicted, truth.transpose(*predicted.dims)
+
+
 def parity(predicted, truth, *, ax=None, log=False, label=None):
-    """Predicted against true values with the 1:1 line, R^2 in the title."""
+    """Predicted against true values with the 1:1 line, R^2 in the title; DataArrays are paired by label."""
     ax = _axes(ax, (4.5, 4.5))
+    predicted, truth = _paired(predicted, truth)
     p, t = np.ravel(np.asarray(predicted, dtype=float)), np.ravel(np.asarray(truth, dtype=float))
     ok = np.isfinite(p) & np.isfinite(t)
     p, t = p[ok], t[ok]

@@ -14,6 +14,14 @@ def ds():
     return basinsx.open_dataset("sample", chunks=None).sel(time=slice("2000", "2001"))
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def rendered(ax):
     ax.figure.canvas.draw()
     width, height = ax.figure.canvas.get_width_height()
@@ -107,3 +115,96 @@ def test_map_sensitivity_embedding_parity(ds):
         emb.rename(basin="site").hydro.plot.embedding()
     ax = rendered(ds.hydro.plot.parity(ds.p_mean * 1.1, ds.p_mean, label="p_mean"))
     assert ax.get_title().startswith("R²")
+
+
+def drawn(ax):
+    """The lines of ``ax`` by label: their y data."""
+    return {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+
+
+def test_fdc_takes_sim_by_basin_label(ds):
+    flow = ds.streamflow.isel(basin=[0, 1, 2])
+    # the same flow as simulation, in another order and over more basins: every curve pair coincides
+    ax = basinsx.plot.flow_duration_curve(flow, ds.streamflow.isel(basin=slice(None, None, -1)))
+    lines = drawn(ax)
+    for b in flow["basin"].values:
+        assert np.array_equal(lines[f"{b} simulated"], lines[f"{b} observed"])
+    with pytest.raises(ValueError, match="no values for basin.*01440000"):
+        basinsx.plot.flow_duration_curve(flow, ds.streamflow.isel(basin=[0, 2]))
+
+
+def test_parity_pairs_by_label(ds):
+    truth = ds.p_mean
+    ax = basinsx.plot.parity(truth.isel(basin=slice(None, None, -1)), truth)
+    assert ax.get_title() == "R² = 1.000"
+    xy = ax.collections[0].get_offsets()
+    assert np.allclose(xy[:, 0], xy[:, 1])
+    with pytest.raises(ValueError, match="'basin'.*'12010000'"):
+        basinsx.plot.parity(truth.isel(basin=slice(0, 9)), truth)
+
+
+def test_basin_map_takes_lon_lat_by_label(ds):
+    values = ds.p_mean.isel(basin=slice(None, None, -1)).drop_vars(["gauge_lon", "gauge_lat"])
+    points = basinsx.plot.basin_map(values, lon=ds.gauge_lon, lat=ds.gauge_lat).collections[0]
+    truth = ds.p_mean.sel(basin=values["basin"])
+    assert np.allclose(points.get_offsets(), np.c_[truth.gauge_lon, truth.gauge_lat])
+    assert np.allclose(points.get_array(), truth)
+
+
+def test_one_basin_sim_is_taken_by_the_observed_basin(ds):
+    one = ds.isel(basin=[0])
+    with pytest.raises(ValueError, match=r"sim \(over basins \['01440000'\]\) has no values for basin.*01031500"):
+        one.hydro.plot.hydrograph(ds.streamflow.isel(basin=[1]))
+    with pytest.raises(ValueError, match=r"sim \(over basins \['01440000'\]\) has no values for basin.*01031500"):
+        one.hydro.plot.fdc(ds.streamflow.isel(basin=[1]))
+    # a simulation over all basins: the observed basin's row, whatever its position
+    ax = one.hydro.plot.hydrograph(ds.streamflow.isel(basin=slice(None, None, -1)))
+    lines = drawn(ax)
+    assert np.array_equal(lines["simulated"], lines["observed"])
+    assert ax.get_title().startswith("01031500")
+
+
+def test_hydrograph_and_fdc_convert_sim_and_prcp_units(ds):
+    obs = ds.streamflow.sel(basin="01031500")
+    cms = (obs * obs.area / 86.4).assign_attrs(units="m3 s-1")  # the same flow as a discharge
+    lines = drawn(ds.hydro.plot.hydrograph(cms, basin="01031500"))
+    assert np.allclose(lines["simulated"], lines["observed"], rtol=1e-5, equal_nan=True)
+    ax = basinsx.plot.flow_duration_curve(obs, cms, label="01031500")
+    lines = drawn(ax)
+    assert np.allclose(lines["01031500 simulated"], lines["01031500 observed"], rtol=1e-5)
+    assert ax.get_ylabel() == "flow (mm d-1)"
+    inches = (ds.prcp / 25.4).assign_attrs(units="in d-1")
+    ax = ds.hydro.plot.hydrograph(basin="01031500", prcp=inches, time=slice("2000-03", "2000-03"))
+    bars = next(other for other in ax.figure.axes if other is not ax)
+    heights = [bar.get_height() for bar in bars.patches]
+    assert np.allclose(heights, ds.prcp.sel(basin="01031500", time="2000-03"), rtol=1e-5)
+    assert bars.get_ylabel() == "precipitation (mm d-1)"
+    with pytest.raises(basinsx.units.UnitsError, match="'sim'.*furlong"):
+        ds.hydro.plot.hydrograph(obs.assign_attrs(units="furlong d-1"), basin="01031500")
+    with pytest.raises(basinsx.units.UnitsError, match="'prcp'.*furlong"):
+        ds.hydro.plot.hydrograph(basin="01031500", prcp=ds.prcp.assign_attrs(units="furlong d-1"))
+
+
+def test_fdc_draws_sim_on_the_observed_days(ds):
+    obs = ds.streamflow.sel(time="2001")
+    ax = basinsx.plot.flow_duration_curve(obs, ds.streamflow)  # a perfect model, over 2000-2001
+    lines = drawn(ax)
+    for b in obs["basin"].values:
+        assert np.array_equal(lines[f"{b} simulated"], lines[f"{b} observed"])
+    assert ax.get_title().endswith("2001-01-01 to 2001-12-31")
+    with pytest.raises(ValueError, match="sim has no values on 366 of the observed days.*2000-01-01 to 2000-12-31"):
+        basinsx.plot.flow_duration_curve(ds.streamflow, ds.streamflow.sel(time="2001"))
+
+
+def test_basins_without_data_are_marked(ds):
+    flow = ds.streamflow.isel(basin=[0, 1]).copy()
+    flow[1] = np.nan
+    ax = basinsx.plot.flow_duration_curve(flow)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["01031500", "01440000 (no observed data)"]
+    values = ds.p_mean.copy()
+    values[1] = np.nan
+    ax = rendered(basinsx.plot.basin_map(values))
+    hollow = ax.collections[1]
+    assert np.allclose(hollow.get_offsets(), [[ds.gauge_lon[1], ds.gauge_lat[1]]])
+    assert hollow.get_facecolors().size == 0 and np.allclose(hollow.get_edgecolors(), [[0, 0, 0, 1]])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["no data"]
