@@ -147,3 +147,30 @@ def static_array(ds: xr.Dataset, names) -> np.ndarray:
     if bad:
         raise ValueError(f"attributes {bad} must be static variables with dims (basin,)")
     return np.stack([np.asarray(ds[v].values, dtype=np.float64) for v in names], axis=1)
+
+
+def static_features(ds: xr.Dataset, names, units: dict | None = None) -> xr.DataArray:
+    """``(basin, feature)`` float64 array of the static attributes ``names`` of ``ds``, lazy if ``ds`` is.
+
+    ``units`` (attribute -> units, e.g. :func:`attribute_units` of the training data) converts each
+    attribute that has units into those (:func:`basinsx.units.to_canonical`); an attribute without
+    units is taken to be in them. Raises KeyError naming attributes the dataset lacks, ValueError for
+    non-numeric ones or units that do not convert.
+    """
+    from ..units import to_canonical
+
+    missing = [a for a in names if a not in ds]
+    if missing:
+        raise KeyError(f"attributes {missing} are not variables of the dataset")
+    bad = [a for a in names if ds[a].dims != ("basin",) or ds[a].dtype.kind not in "biuf"]
+    if bad:
+        raise ValueError(f"attributes {bad} must be numeric static variables with dims (basin,)")
+    units = units or {}
+    columns = [to_canonical(ds[a], a, expected=units[a])[0] if units.get(a) else ds[a] for a in names]
+    out = xr.concat([c.astype(np.float64).reset_coords(drop=True) for c in columns], dim="feature")
+    return out.assign_coords(feature=np.asarray(names, dtype=str)).transpose("basin", "feature")
+
+
+def attribute_units(ds: xr.Dataset, names) -> dict:
+    """``attribute -> units`` of ``ds`` (None where an attribute has none): what features are compared in."""
+    return {a: ds[a].attrs.get("units") for a in names if a in ds}

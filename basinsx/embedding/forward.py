@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..io.conventions import check_time
+from ..units import dataset_to_canonical
 from . import data
 from .train import Persistent, training_data
 
@@ -73,7 +75,13 @@ class ForwardLSTM(Persistent):
     -----
     ``static`` (in :meth:`fit` and :meth:`predict`) is None, a list of static variables of the
     Dataset, or a DataArray ``(basin, feature)`` such as ``KGSSL.transform(ds).embedding``.
-    It is z-scored with the training basins' statistics; NaN becomes 0 (the mean).
+    It is z-scored with the training basins' statistics; NaN becomes 0 (the mean). Features are
+    matched by name (a DataArray's feature labels), in any order; other or missing ones are a
+    ValueError naming them. Static variables are converted into the units they had at fit.
+
+    The time axis must be daily and increasing. Dynamic inputs and the target with ``units`` are
+    converted to canonical ones (K -> degC, m3 s-1 -> mm d-1 with the ``area`` coordinate, ...).
+    An existing file at ``checkpoint`` other than a ForwardLSTM checkpoint is not overwritten.
     """
 
     FORMAT = "basinsx.ForwardLSTM/2"
@@ -95,7 +103,11 @@ class ForwardLSTM(Persistent):
         """Per-epoch training and validation losses of the last fit."""
         return list(self.state["history"]) if self.state else []
 
-    def _static(self, ds: xr.Dataset, static) -> xr.DataArray | None:
+    def _static(self, ds: xr.Dataset, static, units: dict | None = None) -> xr.DataArray | None:
+        """The static vector ``(basin, feature)`` of ``ds``'s basins, features labelled by name (None without one).
+
+        Static variables with units are converted into ``units`` (those recorded at fit).
+        """
         if static is None:
             return None
         if isinstance(static, xr.DataArray):
@@ -105,12 +117,27 @@ class ForwardLSTM(Persistent):
             missing = np.setdiff1d(ds["basin"].values, static["basin"].values)
             if len(missing):
                 raise KeyError(f"static vector missing for basins {list(missing[:5])}")
-            return static.sel(basin=ds["basin"]).rename({other[0]: "feature"}).transpose("basin", "feature")
-        names = [static] if isinstance(static, str) else list(static)
-        missing = [v for v in names if v not in ds]
-        if missing:
-            raise KeyError(f"static variables {missing} not in the dataset")
-        return ds[names].to_dataarray("feature").transpose("basin", "feature")
+            out = static.sel(basin=ds["basin"]).rename({other[0]: "feature"}).transpose("basin", "feature")
+            out = out.assign_coords(feature=out["feature"].values.astype(str))  # labels, or positions without any
+        else:
+            out = data.static_features(ds, [static] if isinstance(static, str) else list(static), units)
+        if out.indexes["feature"].has_duplicates:
+            raise ValueError(f"static features must have distinct names; got {list(out['feature'].values)}")
+        return out
+
+    def _fitted_static(self, s_da: xr.DataArray | None) -> xr.DataArray | None:
+        """``s_da`` with the features the model was fitted with, in their order; ValueError naming any difference."""
+        names = self.stats.get("static_names")
+        got = [] if s_da is None else [str(f) for f in s_da["feature"].values]
+        if names is None:  # a file from before names were recorded: only the count can be checked
+            if len(got) != self.stats["n_static"]:
+                raise ValueError(f"the model was fitted with {self.stats['n_static']} static features, got {len(got)}")
+            return s_da
+        lack, add = [n for n in names if n not in got], [n for n in got if n not in names]
+        if lack or add:
+            differ = " and ".join(([f"lack {lack}"] if lack else []) + ([f"add {add}"] if add else []))
+            raise ValueError(f"the model was fitted with static features {list(names)}; got {got}, which {differ}")
+        return None if s_da is None else s_da.sel(feature=list(names))
 
     def _build(self, n_static: int):
         import torch
@@ -124,13 +151,15 @@ class ForwardLSTM(Persistent):
     def fit(self, ds: xr.Dataset, static=None, period=None, *, checkpoint=None, resume: bool = False) -> ForwardLSTM:
         """Train on ``ds`` in ``period`` (loaded into memory); returns self."""
         cfg = self.config
-        sub = data.select_period(ds, period)
-        x = np.asarray(sub[list(cfg["inputs"])].to_dataarray("variable").transpose("basin", "variable", "time")
-                       .astype(np.float32).values)
+        check_time(ds, "ForwardLSTM.fit")  # sequences must be consecutive days
         if cfg["target"] not in ds:
             raise KeyError(f"target {cfg['target']!r} not in the dataset")
+        sub = data.select_period(_canonical(ds, cfg["inputs"], cfg["target"]), period)
+        x = np.asarray(sub[list(cfg["inputs"])].to_dataarray("variable").transpose("basin", "variable", "time")
+                       .astype(np.float32).values)
         q = np.asarray(sub[cfg["target"]].transpose("basin", "time").astype(np.float32).values)
         s_da = self._static(sub, static)
+        names = [] if s_da is None else [str(f) for f in s_da["feature"].values]
         s = np.zeros((x.shape[0], 0), np.float32) if s_da is None else np.asarray(s_da.values, dtype=np.float64)
 
         n_time = x.shape[-1]
@@ -149,6 +178,8 @@ class ForwardLSTM(Persistent):
         s_std = np.where(s_std > 0, s_std, 1.0)
         self.stats = {"mean": mean, "std": std, "q_mean": q_mean, "q_std": q_std,
                       "s_mean": s_mean.astype(np.float32), "s_std": s_std.astype(np.float32), "n_static": s.shape[1],
+                      "static_names": names,  # a DataArray's values are taken as they are: one units attr for all
+                      "static_units": {} if isinstance(static, xr.DataArray) else data.attribute_units(sub, names),
                       "training_data": training_data(sub["basin"].values, sub["time"].values, x, q, s)}
         xz = np.nan_to_num((x - mean[None, :, None]) / std[None, :, None]).transpose(0, 2, 1).copy()
         qz = (q - q_mean) / q_std
@@ -230,19 +261,20 @@ class ForwardLSTM(Persistent):
             raise RuntimeError("this ForwardLSTM is not fitted; call fit() or ForwardLSTM.load() first")
         cfg = self.config
         warmup_days = cfg["seq_length"] if warmup_days is None else warmup_days
+        check_time(ds, "ForwardLSTM.predict")
+        ds = _canonical(ds, cfg["inputs"])
         target = data.select_period(ds, period)
         start, end = target["time"].values[0], target["time"].values[-1]
         sub = ds.sel(time=slice(pd.Timestamp(start) - pd.Timedelta(days=warmup_days), end))
         x = sub[list(cfg["inputs"])].to_dataarray("variable").transpose("basin", "variable", "time").astype(np.float32)
         if x.chunks is not None:
             x = x.chunk({"variable": -1, "time": -1})
-        s_da = self._static(sub, static)
-        n_static = 0 if s_da is None else s_da.sizes["feature"]
-        if n_static != self.stats["n_static"]:
-            raise ValueError(f"the model was fitted with {self.stats['n_static']} static features, got {n_static}")
+        s_da = self._fitted_static(self._static(sub, static, self.stats.get("static_units")))
         if s_da is None:
             s_da = xr.DataArray(np.zeros((sub.sizes["basin"], 0), np.float32), dims=("basin", "feature"),
                                 coords={"basin": sub["basin"]})
+        elif s_da.chunks is not None:  # one variable per chunk: the kernel needs every feature of a basin
+            s_da = s_da.chunk({"feature": -1})
         model = {"config": dict(cfg), "stats": dict(self.stats),
                  "weights": {k: v.detach().cpu() for k, v in self.net.state_dict().items()}}
         sim = xr.apply_ufunc(_forward_kernel, x, s_da.astype(np.float32), kwargs={"model": model},
@@ -255,6 +287,14 @@ class ForwardLSTM(Persistent):
 
     def _n_static(self) -> int:
         return self.stats["n_static"]
+
+
+def _canonical(ds: xr.Dataset, inputs, target: str | None = None) -> xr.Dataset:
+    """``ds`` with the dynamic ``inputs`` and the ``target`` (a flow) in canonical units (K -> degC, ...)."""
+    roles = {v: v for v in inputs if v in ds}  # names basinsx does not know are taken as they are
+    if target is not None:
+        roles[target] = "streamflow"
+    return dataset_to_canonical(ds, roles)[0]
 
 
 def _forward_kernel(x: np.ndarray, static: np.ndarray, *, model: dict) -> np.ndarray:

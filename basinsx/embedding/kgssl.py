@@ -13,6 +13,7 @@ import math
 import numpy as np
 import xarray as xr
 
+from ..io.conventions import check_time
 from . import data
 from .readout import fit_ridge
 from .train import Persistent, training_data
@@ -202,6 +203,7 @@ class KGSSL(Persistent):
             raise TypeError("attributes must be a list of variable names, not a string")
         attributes = [] if attributes is None else list(attributes)
         da = data.stack_inputs(ds, cfg["inputs"], period)
+        check_time(ds, "KGSSL.fit")  # windows must be consecutive days
         x = np.asarray(da.values)  # training needs the data in memory
         flow_index = self._channel_layout()[0]
         n_time = x.shape[-1]
@@ -337,6 +339,7 @@ class KGSSL(Persistent):
             driver = next(v for v in cfg["inputs"] if v != cfg["flow"])
             ds = ds.assign({cfg["flow"]: xr.full_like(ds[driver], np.nan).assign_attrs(units="mm d-1")})
         da = data.stack_inputs(ds, cfg["inputs"], period)
+        check_time(ds, "KGSSL.transform")
         if da.sizes["time"] < cfg["window"]:
             raise ValueError(f"period has {da.sizes['time']} days (leap days dropped); a window needs {cfg['window']}")
         if da.chunks is not None:

@@ -57,19 +57,21 @@ class Persistent:
     def _checkpointing(self, checkpoint, resume: bool, net, device, what: str = "configuration", same=None):
         """The training state to start from and the per-epoch callback that writes ``checkpoint``.
 
-        With ``resume`` an existing checkpoint must come from the same configuration (and pass
-        ``same(saved)``, naming ``what`` differs otherwise) and the same training data
-        (``stats["training_data"]``, from :func:`training_data`); its training state is continued.
+        An existing file at ``checkpoint`` that is not a checkpoint of this model class is never
+        overwritten (ValueError). With ``resume`` an existing checkpoint must come from the same
+        configuration (and pass ``same(saved)``, naming ``what`` differs otherwise) and the same training
+        data (``stats["training_data"]``, from :func:`training_data`); its training state is continued.
         """
         if checkpoint is None:
             if resume:
                 raise ValueError("resume=True needs the checkpoint to resume from (checkpoint=...)")
             return new_state(), None
         checkpoint = Path(checkpoint)
+        name = type(self).__name__
+        _serialization.check_destination(checkpoint, self.FORMAT, f"{name} checkpoint", "checkpoint")
         state = new_state()
         if resume and checkpoint.exists():
-            saved = _serialization.load(checkpoint, self.FORMAT, kind=f"{type(self).__name__} model",
-                                        map_location=device)
+            saved = _serialization.load(checkpoint, self.FORMAT, kind=f"{name} model", map_location=device)
             if saved["config"] != self.config or (same is not None and not same(saved)):
                 raise ValueError(f"checkpoint {checkpoint} was written with another {what}")
             data, recorded = self.stats["training_data"], saved["stats"].get("training_data") or {}

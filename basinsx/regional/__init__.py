@@ -29,7 +29,8 @@ def regionalize(ds, learner_or_options, period=None, **kwargs):
         Training period for a fit; the embedding period of :meth:`~ParameterLearner.params`.
     **kwargs
         Passed to :meth:`~ParameterLearner.fit` (``pet``, ``warmup``, ``window``,
-        ``batch_basins``, ``flow``); ``pet`` also to :meth:`~ParameterLearner.params`.
+        ``batch_basins``, ``flow``); ``pet`` also to :meth:`~ParameterLearner.params`, which
+        by default embeds the PET the learner was trained with.
     """
     if isinstance(learner_or_options, dict):
         learner_or_options = ParameterLearner(**learner_or_options)

@@ -20,7 +20,7 @@ __all__ = ["donor_params", "regression_params"]
 
 
 def _zscored(gauged: xr.Dataset, target: xr.Dataset, attributes) -> tuple[np.ndarray, np.ndarray]:
-    from .learner import attribute_units, static_features
+    from ..embedding.data import attribute_units, static_features
 
     a = np.asarray(static_features(gauged, attributes).values)
     b = np.asarray(static_features(target, attributes, attribute_units(gauged, attributes)).values)

@@ -17,11 +17,12 @@ import xarray as xr
 
 from .. import _serialization, models
 from ..calibration.optimize import log_scaled, to_search
-from ..inputs import model_inputs, period_slice
+from ..embedding.data import attribute_units, static_features
+from ..inputs import check_time, choose_pet, model_inputs, period_slice
 from ..models.base import NegativePETWarning, forcing_message, snow_attr
 
-__all__ = ["ExactRun", "ParameterLearner", "attribute_units", "run_exact", "static_features", "to_physical",
-           "window_loss"]
+# static_features and attribute_units live in basinsx.embedding.data, which ForwardLSTM shares
+__all__ = ["ExactRun", "ParameterLearner", "run_exact", "to_physical", "window_loss"]
 
 #: Options of :class:`ParameterLearner` besides those it names, with their defaults.
 OPTIONS = {"layers": 2, "lr": 3e-3, "weight_decay": 1e-4, "steps_per_epoch": None, "log_scale": True,
@@ -144,33 +145,6 @@ def window_loss(q, obs, scale, kind: str = "nse", mean=None):
         r = (dq * dy * w).sum(1) / (sq * sy)
         per = torch.sqrt((r - 1) ** 2 + ((sq - sy) / torch.sqrt(scale)) ** 2 + ((mq - my) / mean) ** 2)
     return per[has].mean() if has.any() else q.sum() * 0.0
-
-
-def static_features(ds: xr.Dataset, names, units: dict | None = None) -> xr.DataArray:
-    """``(basin, feature)`` float64 array of the static attributes ``names`` of ``ds``, lazy if ``ds`` is.
-
-    ``units`` (attribute -> units, e.g. :func:`attribute_units` of the training data) converts each
-    attribute that has units into those (:func:`basinsx.units.to_canonical`); an attribute without
-    units is taken to be in them. Raises KeyError naming attributes the dataset lacks, ValueError for
-    non-numeric ones or units that do not convert.
-    """
-    from ..units import to_canonical
-
-    missing = [a for a in names if a not in ds]
-    if missing:
-        raise KeyError(f"attributes {missing} are not variables of the dataset")
-    bad = [a for a in names if ds[a].dims != ("basin",) or ds[a].dtype.kind not in "biuf"]
-    if bad:
-        raise ValueError(f"attributes {bad} must be numeric static variables with dims (basin,)")
-    units = units or {}
-    columns = [to_canonical(ds[a], a, expected=units[a])[0] if units.get(a) else ds[a] for a in names]
-    out = xr.concat([c.astype(np.float64).reset_coords(drop=True) for c in columns], dim="feature")
-    return out.assign_coords(feature=np.asarray(names, dtype=str)).transpose("basin", "feature")
-
-
-def attribute_units(ds: xr.Dataset, names) -> dict:
-    """``attribute -> units`` of ``ds`` (None where an attribute has none): what features are compared in."""
-    return {a: ds[a].attrs.get("units") for a in names if a in ds}
 
 
 def _mlp_kernel(x: np.ndarray, *, portable: dict) -> np.ndarray:
@@ -405,7 +379,10 @@ class ParameterLearner:
         period : slice or (start, end), optional
             Period whose forcings are embedded; the training period by default.
         pet : None, str or xr.DataArray
-            The PET fed to the embedding (as in :meth:`fit`).
+            The PET fed to the embedding: None (default) is the one the learner was trained with
+            (``stats["pet"]``), computed again or taken from ``ds`` as in :meth:`fit`; a PET given
+            must be that same choice (a DataArray where it was trained on one), else ValueError
+            naming both. Not used without an embedding.
 
         Returns
         -------
@@ -415,10 +392,9 @@ class ParameterLearner:
         """
         self._require_fitted()
         m = self.model
-        if self.kgssl is not None:
-            from ..inputs import choose_pet
-
-            ds, _ = choose_pet(ds, pet)
+        if self.kgssl is not None:  # the embedding's windows must be consecutive days
+            check_time(ds, "ParameterLearner.params")
+            ds = _pet_as_trained(ds, pet, self.stats.get("pet"))
             period = period if period is not None else tuple(self.stats["period"])
         features = self._features(ds, period, self.stats.get("attribute_units"))  # older files: none recorded
         if features.chunks is not None:
@@ -497,6 +473,28 @@ def _embedding_spec(embedding):
         raise ValueError("the KGSSL embedding's encoder reads streamflow, which ungauged basins lack: fit it with "
                          "KGSSL(encoder_flow=False)")
     return embedding, None
+
+
+def _pet_as_trained(ds: xr.Dataset, pet, trained: str | None) -> xr.Dataset:
+    """``ds`` with the PET the learner was trained with as ``pet``; ``trained`` is what :meth:`~ParameterLearner.fit`
+    recorded (the description of :func:`basinsx.inputs.choose_pet`).
+
+    ``pet=None`` chooses again what the description names (a variable of ``ds`` or a PET method); a DataArray
+    cannot be chosen again and must be given. A PET given must be the same choice: another would feed the
+    embedding other inputs than those it was trained on.
+    """
+    if not trained:  # not recorded by older basinsx: the PET as given
+        return choose_pet(ds, pet)[0]
+    from_array = trained.startswith("a DataArray")
+    if pet is None:
+        if from_array:
+            raise ValueError(f"the learner was trained with PET {trained}; pass that PET as pet=")
+        pet = trained.rpartition(" (")[0]  # "oudin (computed by basinsx.pet)", "pet (the data set's variable)"
+    out, chosen = choose_pet(ds, pet)
+    if chosen != trained and not (from_array and chosen.startswith("a DataArray")):
+        raise ValueError(f"the learner was trained with PET {trained}; the PET given is {chosen}: its embedding "
+                         f"would read another PET than it was trained on")
+    return out
 
 
 def _period_of(ds: xr.Dataset) -> tuple[str, str]:

@@ -16,6 +16,8 @@ from basinsx.embedding import KGSSL, data, embed, evaluate  # noqa: E402
 from basinsx.embedding.model import masked_mse  # noqa: E402
 from basinsx.embedding.readout import fit_ridge  # noqa: E402
 
+from conftest import raise_if_dask_computes  # noqa: E402
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -166,6 +168,43 @@ def test_a_checkpoint_resumes_only_the_data_it_was_trained_on(ds, tmp_path):
     KGSSL(**cfg).fit(ds.isel(basin=slice(0, 6)), checkpoint=ckpt, resume=True)  # the same data resumes
     with pytest.raises(ValueError, match="resume=True needs the checkpoint"):
         KGSSL(**cfg).fit(ds.isel(basin=slice(0, 6)), resume=True)  # before: trained afresh, silently
+
+
+def test_a_time_axis_with_a_gap_or_out_of_order_is_refused(ds, fitted):
+    model, _ = fitted
+    gap = ds.sel(time=ds.time.dt.year != 2001)
+    shuffled = ds.isel(time=np.random.default_rng(0).permutation(ds.sizes["time"]))
+    # before: windows ran across the missing year, or over days in random order
+    with pytest.raises(ValueError, match="KGSSL.fit: time axis is not daily: 2000-12-31 is followed by 2002-01-01"):
+        KGSSL(**SMALL).fit(gap)
+    with pytest.raises(ValueError, match="KGSSL.fit: time axis is not daily"):
+        KGSSL(**SMALL).fit(shuffled)
+    with raise_if_dask_computes(), pytest.raises(ValueError, match="KGSSL.transform: time axis is not daily"):
+        model.transform(gap.chunk({"basin": 4}))
+
+
+def test_a_checkpoint_overwrites_only_a_checkpoint_of_its_kind(ds, tmp_path):
+    from basinsx.embedding import ForwardLSTM
+
+    sub, cfg = ds.isel(basin=slice(0, 6)), {**SMALL, "epochs": 1}
+    mine = tmp_path / "results.csv"
+    mine.write_text("precious,data\n1,2\n")
+    # before: a user's file at the checkpoint path was overwritten by the first epoch
+    with pytest.raises(ValueError, match=f"checkpoint {mine} exists and is not a KGSSL checkpoint"):
+        KGSSL(**cfg).fit(sub, checkpoint=mine)
+    assert mine.read_text() == "precious,data\n1,2\n"
+    forward = tmp_path / "forward.pt"
+    ForwardLSTM(hidden=8, seq_length=60, warmup=20, epochs=1, steps_per_epoch=2, progress=False).fit(
+        sub, checkpoint=forward)
+    with pytest.raises(ValueError, match="exists and is not a KGSSL checkpoint"):
+        KGSSL(**cfg).fit(sub, checkpoint=forward)
+    assert ForwardLSTM.load(forward).net is not None
+    with pytest.raises(ValueError, match="exists and is not a KGSSL checkpoint"):
+        KGSSL(**cfg).fit(sub, checkpoint=tmp_path)  # a folder
+    run = tmp_path / "run.pt"
+    KGSSL(**cfg).fit(sub, checkpoint=run)
+    KGSSL(**{**cfg, "dim": 4}).fit(sub, checkpoint=run)  # a checkpoint of its kind is a run to replace
+    assert KGSSL.load(run).config["dim"] == 4
 
 
 def test_missing_flow_is_masked(ds):

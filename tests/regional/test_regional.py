@@ -3,6 +3,8 @@
 Real basins of the bundled sample, short periods, tiny networks and few epochs.
 """
 
+import copy
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -27,6 +29,8 @@ from conftest import raise_if_dask_computes  # noqa: E402
 ATTRS = ["p_mean", "aridity", "frac_snow", "elev_mean"]
 FIT = {"period": ("2000", "2001"), "pet": "oudin", "warmup": 120, "window": 120, "batch_basins": 4}
 TINY = {"hidden": 8, "epochs": 3, "seed": 0}
+EMB = {"dim": 4, "hidden": 8, "window": 90, "stride": 90, "epochs": 1, "basins_per_batch": 4, "windows_per_basin": 2,
+       "val_fraction": 0.0}
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -183,6 +187,42 @@ def test_params_is_lazy_for_dask_input(sample, learner):
     np.testing.assert_array_equal(p.compute(), np.concatenate([e.values for e in eager]))
     # float32 network: a chunk's matrix product may round its last bit differently from the whole batch's
     np.testing.assert_allclose(p.compute(), learner.params(sample), rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def embedded(sample):
+    """A learner on attributes and a flow-free embedding, trained with pet="oudin"."""
+    return ParameterLearner("gr4j", snow=True, attributes=ATTRS[:2], embedding=EMB, **TINY).fit(sample, **FIT)
+
+
+def test_params_embed_the_pet_the_learner_was_trained_with(sample, embedded, tmp_path):
+    assert embedded.stats["pet"] == "oudin (computed by basinsx.pet)"
+    oudin = embedded.params(sample, pet="oudin")
+    # before: pet=None embedded the data set's own pet (x1 239 mm off on the sample)
+    xr.testing.assert_equal(embedded.params(sample), oudin)
+    xr.testing.assert_equal(sample.hydro.regionalize(embedded), oudin)
+    embedded.save(tmp_path / "learner.pt")
+    xr.testing.assert_equal(ParameterLearner.load(tmp_path / "learner.pt").params(sample), oudin)
+    other = r"trained with PET oudin \(computed by basinsx.pet\); the PET given is pet \(the data set's variable\)"
+    with pytest.raises(ValueError, match=other):
+        embedded.params(sample, pet="pet")
+    with pytest.raises(ValueError, match=other):
+        sample.hydro.regionalize(embedded, pet="pet")
+    given = copy.copy(embedded)  # trained on a DataArray: the learner cannot compute it again
+    given.stats = {**embedded.stats, "pet": "a DataArray (my PET)"}
+    with pytest.raises(ValueError, match=r"trained with PET a DataArray \(my PET\); pass that PET as pet="):
+        given.params(sample)
+    assert np.isfinite(given.params(sample, pet=sample.pet)).all()
+
+
+def test_params_refuse_a_time_axis_with_a_gap(sample):
+    learner = ParameterLearner("gr4j", attributes=ATTRS[:2], embedding=EMB, **{**TINY, "epochs": 1}).fit(
+        sample, **{**FIT, "pet": "pet"})
+    gap = sample.sel(time=~((sample.time.dt.year == 2001) & (sample.time.dt.month < 7)))
+    # before: the embedding's windows ran across the missing half year
+    where = "ParameterLearner.params: time axis is not daily: 2000-12-31 is followed by 2001-07-01"
+    with raise_if_dask_computes(), pytest.raises(ValueError, match=where):
+        learner.params(gap.chunk({"basin": 2}))
 
 
 def test_missing_attribute_is_the_training_mean(sample, learner):
