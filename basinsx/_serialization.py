@@ -58,13 +58,30 @@ def _decode(obj):
     return obj
 
 
+def check_destination(path, fmt: str, kind: str, what: str = "file") -> None:
+    """Raise ValueError unless ``path`` is absent or a file :func:`save` wrote with format ``fmt``: anything
+    else there (a user's file, another model's, a folder) is never overwritten. ``kind`` names the format."""
+    path = Path(path)
+    if not path.exists():
+        return
+    try:
+        ours = path.is_file() and _format_tag(path) == fmt
+    except (zipfile.BadZipFile, zlib.error, ValueError, EOFError, struct.error):
+        ours = False
+    if not ours:
+        raise ValueError(f"{what} {path} exists and is not a {kind} (format {fmt}); it is not overwritten: remove it "
+                         "or choose another path")
+
+
 def save(path, fmt: str, content: dict) -> None:
     """Write ``{"format": fmt, **content}`` to ``path`` atomically (temporary file, then rename).
 
-    Raises TypeError, naming the entry, for anything :func:`load` could not read back safely.
+    Raises TypeError, naming the entry, for anything :func:`load` could not read back safely, and
+    ValueError where ``path`` holds anything but a file of format ``fmt`` (:func:`check_destination`).
     """
     import torch
 
+    check_destination(path, fmt, f"basinsx {fmt} file")
     obj = {"format": fmt, **_encode(content, "")}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

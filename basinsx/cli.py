@@ -121,6 +121,7 @@ def _calibrate(args) -> None:
 
 
 def _embed(args) -> None:
+    from . import _serialization
     from .embedding import KGSSL, evaluate
     from .io import open_dataset
     from .io.sample import KRATZERT_ATTRIBUTES
@@ -128,6 +129,8 @@ def _embed(args) -> None:
 
     _not_the_input(args.store, args.out)
     check_destination(args.out, args.overwrite)  # before training, not after
+    if args.save:
+        _serialization.check_destination(args.save, KGSSL.FORMAT, "KGSSL model", "--save")
     ds = _with_pet(open_dataset(args.store, basins=args.basins), args.pet)
     attributes = args.attributes
     if attributes == ["kratzert"]:
@@ -150,7 +153,8 @@ def _porenet_dataset(args) -> None:
     from .porenet.dataset import build
 
     ds = build(args.out, n_berea=args.n_berea, n_synthetic=args.n_synthetic, size=args.size, n_large=args.n_large,
-               large_size=args.large_size, seed=args.seed, berea_path=args.berea, progress=True)
+               large_size=args.large_size, seed=args.seed, berea_path=args.berea, progress=True,
+               overwrite=args.overwrite)
     print(f"wrote {args.out}: {ds.sizes.get('sample', 0)} LBM-labelled pore networks")
 
 
@@ -254,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_embed)
 
     p = sub.add_parser("porenet-dataset", help="build LBM-labelled pore networks from Berea and synthetic images")
-    p.add_argument("out", help="netCDF file to write")
+    p.add_argument("out", help="netCDF file to write (atomically)")
     p.add_argument("--n-berea", type=int, default=40, help="Berea subvolumes at training scale (default 40)")
     p.add_argument("--n-synthetic", type=int, default=40, help="synthetic porespy images (default 40)")
     p.add_argument("--size", type=int, default=40, help="edge of training samples in voxels (default 40)")
@@ -262,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--large-size", type=int, default=64, help="edge of cross-scale samples (default 64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--berea", help="berea_100_to_300.npz (default ../shared/data/rocks/)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing data set this command wrote")
     p.set_defaults(func=_porenet_dataset)
 
     p = sub.add_parser("demo", help="the main job on the bundled sample, offline")

@@ -9,6 +9,8 @@ import xarray as xr
 import basinsx
 from basinsx.cli import main
 
+from conftest import DATA
+
 
 def test_datasets_lists_the_catalog(capsys):
     assert main(["datasets"]) == 0
@@ -65,6 +67,13 @@ def test_embed_writes_embeddings(tmp_path, capsys):
     assert (tmp_path / "model.pt").stat().st_size > 0
     assert main(argv) == 2  # the store exists
     assert "overwrite" in capsys.readouterr().err
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    for flag in ("--save", "--checkpoint"):  # before: replaced by a torch zip after training, exit 0
+        other = [*argv[:3], str(tmp_path / f"other{flag}.zarr"), *argv[4:], flag, str(notes)]
+        assert main(other) == 2
+        assert f"{notes} exists and is not a KGSSL" in capsys.readouterr().err
+        assert notes.read_text() == "my notes" and not (tmp_path / f"other{flag}.zarr").exists()
 
 
 SOURCES = {  # every kind of data set basinsx opens, cut to two basins and a short period
@@ -287,3 +296,24 @@ def test_calibrate_pet_choice_and_bound_summary(tmp_path, capsys):
     oudin = basinsx.open_dataset(tmp_path / "oudin.zarr")
     assert oudin.attrs["pet"] == "oudin (computed by basinsx.pet)" and era5.attrs["pet"].startswith("pet ")
     assert not np.allclose(oudin.params, era5.params)
+
+
+def test_porenet_dataset_replaces_only_its_own_file(tmp_path, capsys, monkeypatch):
+    import basinsx.porenet.dataset as dataset
+
+    # the LBM labels take minutes: a one-sample stand-in, since what is written is the question here
+    monkeypatch.setattr(dataset, "concat_networks", lambda nets, rows: xr.Dataset({"k": ("sample", [1.0])}))
+    notes = tmp_path / "results.nc"
+    notes.write_text("my notes")
+    base = ["porenet-dataset", "--n-berea", "0", "--n-synthetic", "0", "--n-large", "0",
+            "--berea", str(DATA / "rocks" / "berea_100_to_300.npz")]
+    assert main([*base[:1], str(notes), *base[1:]]) == 2  # before: the text replaced by netCDF, exit 0
+    assert "results.nc exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert main([*base[:1], str(notes), *base[1:], "--overwrite"]) == 2
+    assert "not a data set of basinsx porenet-dataset" in capsys.readouterr().err
+    assert notes.read_text() == "my notes"
+    mine = tmp_path / "nets.nc"
+    assert main([*base[:1], str(mine), *base[1:]]) == 0
+    assert main([*base[:1], str(mine), *base[1:], "--overwrite"]) == 0
+    assert xr.open_dataset(mine).attrs["pnm_model"] == "cones_and_cylinders"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nets.nc", "results.nc"]  # no temporary file left

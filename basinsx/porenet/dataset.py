@@ -10,6 +10,7 @@ sample), and per-sample variables along ``sample``: ``k_lbm`` (label, m2), ``k_p
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -126,13 +127,16 @@ def make_sample(spec: dict, berea=None, lbm_kw=None):
 
 
 def build(path=None, *, n_berea: int = 40, n_synthetic: int = 40, size: int = 40, n_large: int = 8,
-          large_size: int = 64, seed: int = 0, lbm_kw=None, berea_path=None, progress: bool = True) -> xr.Dataset:
+          large_size: int = 64, seed: int = 0, lbm_kw=None, berea_path=None, progress: bool = True,
+          overwrite: bool = False) -> xr.Dataset:
     """Build the data set: Berea subvolumes and synthetic images, snow2 networks, LBM labels.
 
     Parameters
     ----------
     path : str or Path, optional
-        Write the result as netCDF here.
+        Write the result as netCDF here, atomically (a sibling temporary file renamed into place).
+        An existing file is an error, checked before any work; with ``overwrite`` a data set this
+        function wrote is replaced, anything else never.
     n_berea, n_synthetic : int
         Training-scale samples (edge ``size`` voxels) from the Berea image and from porespy
         generators (alternating blobs and overlapping spheres, porosity 0.25-0.45).
@@ -160,6 +164,8 @@ def build(path=None, *, n_berea: int = 40, n_synthetic: int = 40, size: int = 40
 
     from tqdm.auto import tqdm
 
+    if path is not None:
+        _check_destination(Path(path), overwrite)
     berea_path = Path(berea_path or Path.cwd().parent / "shared" / "data" / "rocks" / "berea_100_to_300.npz")
     if not berea_path.exists():
         raise FileNotFoundError(f"Berea image not found at {berea_path} (pass berea_path=)")
@@ -182,8 +188,28 @@ def build(path=None, *, n_berea: int = 40, n_synthetic: int = 40, size: int = 40
                      "lbm": f"D3Q19 TRT, body force along x, {LBM_DEFAULTS | (lbm_kw or {})}",
                      "pnm_model": "cones_and_cylinders"})
     if path is not None:
-        ds.to_netcdf(path)
+        tmp = Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}")
+        try:
+            ds.to_netcdf(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return ds
+
+
+def _check_destination(path, overwrite: bool) -> None:
+    """Raise unless ``path`` is absent, or ``overwrite`` and it holds a data set :func:`build` wrote."""
+    if not path.exists():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    try:
+        with xr.open_dataset(path) as old:
+            ours = old.attrs.get("pnm_model") == "cones_and_cylinders" and "lbm" in old.attrs
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise ValueError(f"{path} is not a data set of basinsx porenet-dataset: overwrite replaces only those")
 
 
 def concat_networks(nets, rows) -> xr.Dataset:
