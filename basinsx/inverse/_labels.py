@@ -47,11 +47,16 @@ def order(have, want, what: str, whose: str) -> np.ndarray:
 
 
 def align(da: xr.DataArray, template: xr.DataArray, name: str) -> xr.DataArray:
-    """``da`` with the dims of ``template`` last, in its order, each labeled dim in the order of its labels.
+    """``da`` with the dims of ``template`` last, in its order, each labeled dim in the order of its labels,
+    in the units of ``template`` where both have ``units`` (:class:`basinsx.units.UnitsError` if they do not convert).
 
     Other dims of ``da`` lead, in their own order. Raises naming missing dims, labels that
     do not match and sizes that differ (for a dim without labels on one side).
     """
+    if template.attrs.get("units"):
+        from ..units import to_canonical
+
+        da = to_canonical(da, name, expected=template.attrs["units"])[0]
     missing = [d for d in template.dims if d not in da.dims]
     if missing:
         raise ValueError(f"{name} lacks the surrogate's dims {missing}; it has {list(da.dims)}")

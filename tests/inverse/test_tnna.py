@@ -7,6 +7,7 @@ from inverse_cases import BOUNDS, OBS, REVERSED, TRUTH, T, decay, decay_sets, ke
 
 from basinsx.inverse import TNNA, Surrogate, as_bounds, local_refine, objective
 from basinsx.inverse.tnna import _prepare
+from basinsx.units import UnitsError
 
 TNNA_KW = {"hidden": (32,), "epochs": 60, "lr": 3e-3}
 
@@ -239,6 +240,20 @@ def test_positional_arguments_follow_the_surrogate_order(kernel_surrogate):
         with pytest.raises(ValueError, match=rf"{name} .*surrogate's order \['a', 'b', 'c'\].*\['c', 'b', 'a'\]"):
             TNNA(kernel_surrogate, REVERSED, **kw)
     TNNA(kernel_surrogate, REVERSED, prior=(0.0, 1.0))  # scalars have no order
+
+
+def test_observations_are_taken_in_the_units_of_the_training_outputs(data):
+    train, _ = data
+    metres = Surrogate("kernel", alpha=1e-5, gamma=0.1).fit(train.params, train.output.assign_attrs(units="m"))
+    y = xr.DataArray(decay(TRUTH), dims="obs", attrs={"units": "m"})
+    M = np.array([TRUTH, [0.6, 0.6, -0.9]])
+    ref = objective(metres, y)(M)
+    # before: centimetres were taken as metres, the estimate went to a corner of the bounds
+    np.testing.assert_allclose(objective(metres, (y * 100).assign_attrs(units="cm"))(M), ref, rtol=1e-12)
+    np.testing.assert_allclose(metres.score(train.params, (train.output * 100).assign_attrs(units="cm"))["r2"],
+                               metres.score(train.params, train.output)["r2"])
+    with pytest.raises(UnitsError, match="'y_obs' is in 'degC', which cannot be converted to m"):
+        objective(metres, y.assign_attrs(units="degC"))
 
 
 def test_tnna_and_objective_align_observations_by_label(labeled_surrogate):
