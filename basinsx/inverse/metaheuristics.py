@@ -182,5 +182,7 @@ def minimize(fun, bounds, method: str = "de", pop: int = 40, max_iter: int = 200
             best_x, best_f = X[k].copy(), float(f[k])
         history.append(best_f)
         nfev_hist.append(nfev)
+    if best_x is None:
+        raise ValueError(f"the objective is NaN or infinite at every one of the {nfev} points evaluated")
     return OptimizeResult(best_x, b["param"].values.tolist(), best_f, nfev, max_iter, method, np.array(history),
                           np.array(nfev_hist))

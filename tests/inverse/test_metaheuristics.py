@@ -50,6 +50,20 @@ def test_metaheuristics_find_optimum(method):
         np.testing.assert_allclose(r.x, 1.0, atol=0.05)
 
 
+@pytest.mark.parametrize("method", ["ga", "pso", "de", "sa"])
+def test_nan_objective_values_count_as_worst(method):
+    """A failed evaluation (NaN) loses every comparison; an objective that fails everywhere is an error."""
+    def partly_nan(X):
+        return np.where(X[:, 0] > 0.6, np.nan, sphere(X))
+
+    r = minimize(partly_nan, [(-2.0, 2.0)] * 4, method, pop=40, max_iter=150, seed=0)
+    assert r.x[0] <= 0.6 and r.fun < 0.02  # the optimum, 0.3 in every coordinate, where the objective is finite
+    assert np.isfinite(r.fun) and np.all(np.diff(r.history) <= 0)
+    with pytest.raises(ValueError, match=r"NaN or infinite at every one of the \d+ points evaluated"):  # before:
+        # x None and fun inf, returned as a result
+        minimize(lambda X: np.full(len(X), np.nan), [(0, 1)], method, pop=5, max_iter=2)
+
+
 def test_minimize_errors():
     with pytest.raises(ValueError, match="unknown method"):
         minimize(sphere, [(0, 1)], "cmaes")
