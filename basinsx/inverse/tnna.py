@@ -337,7 +337,11 @@ class TNNA:
             raise ValueError(f"pretrain params have {len(P)} samples, outputs {len(Y)}")
         if not (np.isfinite(P).all() and np.isfinite(Y).all()):
             raise ValueError("pretrain=(params, outputs) contain NaN or inf")
-        return Y, np.clip((P - b[:, 0]) / (b[:, 1] - b[:, 0]), 0.0, 1.0)
+        outside = (P < b[:, 0]) | (P > b[:, 1])
+        if outside.any():  # a design from other bounds: TNNA would learn clipped pairs
+            at = where(params.transpose("sample", ...), outside.reshape(params.transpose("sample", ...).shape))
+            raise ValueError(f"pretrain params lie outside the bounds at {at}")
+        return Y, (P - b[:, 0]) / (b[:, 1] - b[:, 0])
 
     def _start(self, init):
         """Starting estimates ``(starts, n_param)`` scaled to [0, 1] inside the bounds."""

@@ -163,6 +163,10 @@ def test_tnna_errors(kernel_surrogate, data):
         TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params[:, :2].drop_vars("param"), train.output))
     with pytest.raises(ValueError, match="pretrain outputs 'sample' labels do not match the params'"):
         TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params, train.output[:10]))
+    outside = train.params.copy()
+    outside[3, 0] = 2.5  # a > 2.0: before, clipped to the bound silently
+    with pytest.raises(ValueError, match=r"pretrain params lie outside the bounds at \(sample=3, param='a'\)"):
+        TNNA(kernel_surrogate, BOUNDS, pretrain=(outside, train.output))
     with pytest.raises(ValueError, match="pretrain params have 200 samples, outputs 10"):
         TNNA(kernel_surrogate, BOUNDS, pretrain=(train.params, train.output[:10].drop_vars("sample")))
     with pytest.raises(TypeError, match="DataArrays"):
