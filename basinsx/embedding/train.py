@@ -33,6 +33,10 @@ def new_state() -> dict:
             "bad_epochs": 0, "stopped": False, "history": [], "optimizer": None, "rng": None, "torch_rng": None}
 
 
+#: Options that change how a run is shown or where it runs, not what it computes: a run may resume with others.
+RUN_ONLY = {"progress", "device"}
+
+
 class Persistent:
     """``save``/``load`` of a fitted model as one file: format tag, config, normalisation statistics,
     weights and training state. Subclasses set ``FORMAT`` and ``_n_static`` (the size ``_build`` takes).
@@ -72,8 +76,12 @@ class Persistent:
         state = new_state()
         if resume and checkpoint.exists():
             saved = _serialization.load(checkpoint, self.FORMAT, kind=f"{name} model", map_location=device)
-            if saved["config"] != self.config or (same is not None and not same(saved)):
-                raise ValueError(f"checkpoint {checkpoint} was written with another {what}")
+            keys = sorted((set(saved["config"]) | set(self.config)) - RUN_ONLY)
+            changed = [f"{k} {saved['config'].get(k)!r}, now {self.config.get(k)!r}" for k in keys
+                       if saved["config"].get(k) != self.config.get(k)]
+            if changed or (same is not None and not same(saved)):
+                raise ValueError(f"checkpoint {checkpoint} was written with another {what}"
+                                 + (f": {'; '.join(changed)}" if changed else ""))
             data, recorded = self.stats["training_data"], saved["stats"].get("training_data") or {}
             differ = [k for k in data if recorded.get(k) != data[k]]
             if differ:  # another data set would continue weights that never saw it
