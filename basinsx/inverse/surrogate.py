@@ -160,6 +160,7 @@ class Surrogate:
             raise ValueError("image inputs for the CNN surrogates need at least 8 x 8 cells")
         Xf, Yf = X.reshape(len(X), -1), Y.reshape(len(Y), -1)
         self.x_lo, self.x_span = Xf.min(0), np.where(np.ptp(Xf, 0) > 0, np.ptp(Xf, 0), 1.0)
+        self.x_hi = Xf.max(0)  # with x_lo the training design, beyond which predictions extrapolate
         self.y_lo, self.y_span = Yf.min(0), self._output_span(Yf)
         Xs, Ys = self._scale_x(Xf), (Yf - self.y_lo) / self.y_span
         if self.kind == "kernel":

@@ -1,11 +1,13 @@
 """basinsx.inverse.tnna: the tandem network (TNNA), its objective and local refinement."""
 
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
 from inverse_cases import BOUNDS, OBS, REVERSED, TRUTH, T, decay, decay_sets, kernel_fit, y_labeled
 
-from basinsx.inverse import TNNA, Surrogate, as_bounds, local_refine, objective
+from basinsx.inverse import TNNA, Surrogate, as_bounds, local_refine, minimize, objective
 from basinsx.inverse.tnna import _prepare
 from basinsx.units import UnitsError
 
@@ -244,6 +246,18 @@ def test_positional_arguments_follow_the_surrogate_order(kernel_surrogate):
         with pytest.raises(ValueError, match=rf"{name} .*surrogate's order \['a', 'b', 'c'\].*\['c', 'b', 'a'\]"):
             TNNA(kernel_surrogate, REVERSED, **kw)
     TNNA(kernel_surrogate, REVERSED, prior=(0.0, 1.0))  # scalars have no order
+
+
+def test_bounds_beyond_the_training_design_are_warned(kernel_surrogate):
+    wide = {**BOUNDS, "a": (-2.0, 3.0)}  # trained on a in [0.5, 2.0]; before: extrapolated without a word
+    line = r"beyond the surrogate's training design: a \[-2, 3\] \(trained on \[0.50\d*, 1.99\d*\]\)"
+    with pytest.warns(UserWarning, match=line):
+        TNNA(kernel_surrogate, wide)
+    with pytest.warns(UserWarning, match=line):
+        minimize(objective(kernel_surrogate, xr.DataArray(decay(TRUTH), dims="obs")), wide, "de", pop=8, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TNNA(kernel_surrogate, BOUNDS)  # the design's own bounds
 
 
 def test_observations_are_taken_in_the_units_of_the_training_outputs(data):
