@@ -147,14 +147,14 @@ def training_set(
     return ds
 
 
-def design_range(surrogate, transform=None):
+def _design_range(surrogate, transform=None):
     """``(lower, upper)`` of the surrogate's training inputs where they are the parameters (no transform), else None."""
     if transform is not None or surrogate.x_template.ndim != 1 or not hasattr(surrogate, "x_hi"):
         return None  # x_hi: not recorded by older basinsx
     return surrogate.x_lo, surrogate.x_hi
 
 
-def warn_beyond_design(bounds: xr.DataArray, design) -> None:
+def _warn_beyond_design(bounds: xr.DataArray, design) -> None:
     """Warn naming the parameters whose ``bounds`` reach beyond the surrogate's training ``design`` range by more
     than a tenth of it (a design's samples stop short of its own bounds, by about a range over their number)."""
     if design is None:
