@@ -9,14 +9,19 @@ regression of z-scored static attributes (only basins with known attributes cont
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import xarray as xr
 
+from .. import flags
 from ..io.conventions import check_time
 from . import data
 from .readout import fit_ridge
 from .train import Persistent, training_data
+
+#: What the ``missing_forcing_days`` flag of :meth:`KGSSL.transform` says.
+MISSING_FORCING = "missing forcing read as the training mean"
 
 #: Default configuration; every key can be passed to :class:`KGSSL`.
 DEFAULTS = {
@@ -331,7 +336,10 @@ class KGSSL(Persistent):
         -------
         xr.Dataset
             ``embedding(basin, embedding_dim)`` and, when fitted with attributes,
-            ``attributes_pred(basin, attribute)`` in the attributes' own units.
+            ``attributes_pred(basin, attribute)`` in the attributes' own units; the flag
+            ``missing_forcing_days(basin)`` counts the days whose forcing was missing and read as
+            the training mean (warned once for in-memory input; :func:`basinsx.flags.warn` for a
+            computed lazy result).
         """
         self._require_fitted()
         cfg = {**self.config, "stride": stride or self.config["stride"]}
@@ -364,6 +372,11 @@ class KGSSL(Persistent):
             pred.attrs = {"long_name": "static attributes regressed from the embedding",
                           "units": "those of each attribute"}
             out["attributes_pred"] = pred
+        drivers = [v for v in cfg["inputs"] if v != cfg["flow"]]
+        missing = da.sel(variable=drivers).isnull().any("variable").sum("time").astype(np.int64)
+        out["missing_forcing_days"] = missing.assign_attrs(
+            long_name="days with a missing forcing, read as the training mean", units="d",
+            flag=f"{MISSING_FORCING} (days)")
         for c in ("gauge_id", "gauge_name", "gauge_lat", "gauge_lon", "area"):
             if c in ds.coords and ds[c].dims == ("basin",):
                 out = out.assign_coords({c: ds[c]})
@@ -371,6 +384,8 @@ class KGSSL(Persistent):
         out.attrs = {"model": "KGSSL (Ghosh et al. 2022)", "inputs": ", ".join(cfg["inputs"]),
                      "period": f"{np.datetime_as_string(times[0], 'D')} .. {np.datetime_as_string(times[-1], 'D')}",
                      "window": cfg["window"], "stride": cfg["stride"]}
+        if missing.chunks is None:  # computed now: summarise now, once
+            flags.warn(out)
         return out
 
     def _portable(self) -> dict:
@@ -528,7 +543,8 @@ def embed(ds: xr.Dataset, inputs=("prcp", "tmean", "pet", "streamflow"), attribu
     -------
     xr.Dataset
         ``embedding(basin, embedding_dim)`` (``(seed, basin, embedding_dim)`` for a sequence of
-        seeds) and, with ``attributes``, ``attributes_pred(basin, attribute)``.
+        seeds) and, with ``attributes``, ``attributes_pred(basin, attribute)``; the flag
+        ``missing_forcing_days(basin)`` as :meth:`KGSSL.transform`.
     """
     if np.ndim(seed) == 0:
         model = KGSSL(inputs=inputs, dim=dim, epochs=epochs, seed=seed, **config)
@@ -536,9 +552,15 @@ def embed(ds: xr.Dataset, inputs=("prcp", "tmean", "pet", "streamflow"), attribu
     seeds = [int(s) for s in seed]
     if not seeds:
         raise ValueError("seed must be an int or a non-empty sequence of ints")
-    runs = [embed(ds, inputs, attributes, period, dim, epochs, s, **config) for s in seeds]
-    out = xr.concat(runs, dim=xr.DataArray(seeds, dims="seed", name="seed"), data_vars="all",
+    with warnings.catch_warnings():  # the flag is the same for every seed: summarised once, below
+        warnings.filterwarnings("ignore", message=f"{MISSING_FORCING} in ")
+        runs = [embed(ds, inputs, attributes, period, dim, epochs, s, **config) for s in seeds]
+    out = xr.concat([r.drop_vars("missing_forcing_days") for r in runs],
+                    dim=xr.DataArray(seeds, dims="seed", name="seed"), data_vars="all",
                     coords="minimal", compat="override", combine_attrs="override")
+    out["missing_forcing_days"] = runs[0]["missing_forcing_days"]
+    if out["missing_forcing_days"].chunks is None:
+        flags.warn(out)
     if "attributes_pred" in out:
         out["attributes_pred"] = out["attributes_pred"].mean("seed", keep_attrs=True)
         out["attributes_pred"].attrs["long_name"] += f" (mean of {len(seeds)} seeds)"

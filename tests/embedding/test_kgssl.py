@@ -72,7 +72,7 @@ def test_transform_shapes_labels_and_metadata(ds, fitted):
 
 def test_self_supervised_has_no_attribute_output(ds):
     out = embed(ds, epochs=1, **{k: v for k, v in SMALL.items() if k != "dim"}, dim=4)
-    assert set(out.data_vars) == {"embedding"}
+    assert set(out.data_vars) == {"embedding", "missing_forcing_days"}
     assert out.embedding.shape == (ds.sizes["basin"], 4)
     via_accessor = ds.hydro.embed(epochs=1, **{k: v for k, v in SMALL.items() if k != "dim"}, dim=4)
     xr.testing.assert_allclose(out, via_accessor)
@@ -360,3 +360,20 @@ def test_bad_input_errors(ds):
         KGSSL(**SMALL).fit(ds, attributes=["porosity"])
     with pytest.raises(RuntimeError, match="not fitted"):
         KGSSL().transform(ds)
+
+
+def test_missing_forcing_is_counted_per_basin_and_warned_once(ds):
+    sub = ds.isel(basin=slice(0, 4)).copy(deep=True)
+    model = KGSSL(epochs=1, **SMALL).fit(sub)
+    clean = model.transform(sub)
+    assert clean["missing_forcing_days"].values.tolist() == [0, 0, 0, 0]
+    p = sub.prcp.values
+    p[1, 200:230] = np.nan  # before: read as the training mean, an ordinary-looking embedding and no word
+    sub["prcp"] = (("basin", "time"), p)
+    with pytest.warns(UserWarning, match=rf"missing forcing read as the training mean \(days\) in 1 of 4 basins: "
+                                         rf"{sub.basin.values[1]} \(30\)"):
+        out = model.transform(sub)
+    assert out["missing_forcing_days"].values.tolist() == [0, 30, 0, 0]
+    lazy = model.transform(sub.chunk({"basin": 2}))
+    assert lazy["missing_forcing_days"].chunks is not None
+    assert lazy["missing_forcing_days"].compute().values.tolist() == [0, 30, 0, 0]
