@@ -144,6 +144,10 @@ def _embed(args) -> None:
     out = model.transform(ds, period=period)
     to_zarr(out, args.out, overwrite=args.overwrite, progress=True)
     print(f"wrote {args.out}: embeddings of {out.sizes['basin']} basins ({args.dim} dims)")
+    from .flags import summarize
+
+    for line, _ in summarize(open_dataset(args.out)[["missing_forcing_days"]].compute()):  # once, as calibrate
+        print(f"warning: {line}", file=sys.stderr)
     if attributes:
         scores = evaluate(out.attributes_pred, ds[attributes].to_array("attribute")).to_dataframe()
         print(scores.round(3).to_string())

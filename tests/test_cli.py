@@ -67,6 +67,14 @@ def test_embed_writes_embeddings(tmp_path, capsys):
     assert (tmp_path / "model.pt").stat().st_size > 0
     assert main(argv) == 2  # the store exists
     assert "overwrite" in capsys.readouterr().err
+    assert "missing forcing" not in capsys.readouterr().err
+    gappy = tmp_path / "gappy.zarr"
+    sample = basinsx.open_dataset("sample").sel(basin=argv[5:8]).compute()
+    gap = (sample.basin == argv[6]) & (sample.time.dt.year == 2001) & (sample.time.dt.dayofyear <= 10)
+    basinsx.to_zarr(sample.assign(prcp=sample.prcp.where(~gap)), gappy)
+    assert main(["embed", str(gappy), "--out", str(tmp_path / "e2.zarr"), *argv[4:-2]]) == 0  # before: no word
+    assert f"missing forcing read as the training mean (days) in 1 of 3 basins: {argv[6]} (10)" in \
+        capsys.readouterr().err
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes")
     for flag in ("--save", "--checkpoint"):  # before: replaced by a torch zip after training, exit 0
