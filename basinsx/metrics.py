@@ -65,14 +65,15 @@ def metric_kernel(sim: np.ndarray, obs: np.ndarray, log_eps: float) -> np.ndarra
     return out
 
 
-def _common_units(sim: xr.DataArray, obs: xr.DataArray) -> str | None:
-    """The units both are scored in: the observed flow's, or mm d-1 where a side has none (as across basinsx)."""
-    given = [a.attrs.get("units") for a in (sim, obs)]
+def common_units(obs: xr.DataArray, *others: xr.DataArray) -> str | None:
+    """The units flows are compared in: the observed flow's, or mm d-1 where one has none (as across basinsx);
+    None where none has units. Shared by the metrics and the plots."""
+    given = [a.attrs.get("units") for a in (obs, *others)]
     if not any(given):
         return None
     from .units import canonical_units
 
-    return given[1] if all(given) else canonical_units("streamflow")
+    return given[0] if all(given) else canonical_units("streamflow")
 
 
 def metrics(sim: xr.DataArray, obs: xr.DataArray, dim: str = "time", log_eps: float = -1.0) -> xr.Dataset:
@@ -108,7 +109,7 @@ def metrics(sim: xr.DataArray, obs: xr.DataArray, dim: str = "time", log_eps: fl
             raise TypeError(f"{name} must be an xarray.DataArray, got {type(arr).__name__}")
         if dim not in arr.dims:
             raise ValueError(f"{name} has no dimension {dim!r} (dims: {arr.dims})")
-    units = _common_units(sim, obs)
+    units = common_units(obs, sim)
     if units:  # e.g. sim in m3 s-1, obs in mm d-1: converted, or an error naming both
         from .units import to_canonical
 

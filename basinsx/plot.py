@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from .inputs import on_basins
+from .metrics import common_units
 from .units import canonical_units, to_canonical
 
 
@@ -39,8 +40,7 @@ def _in_common_units(obs: xr.DataArray, **flows: xr.DataArray | None) -> tuple[l
     """``obs`` and the other ``flows`` in one unit, and which, as :func:`basinsx.metrics.metrics` pairs them: the
     observed flow's, or mm d-1 where one has no ``units`` (a discharge is converted with the basin ``area``)."""
     given = {"obs": obs, **{k: v for k, v in flows.items() if v is not None}}
-    units = obs.attrs.get("units") if all(da.attrs.get("units") for da in given.values()) else None
-    units = units or canonical_units("streamflow")
+    units = common_units(*given.values()) or canonical_units("streamflow")
     area = next((da.coords["area"] for da in given.values() if "area" in da.coords), None)
     converted = {k: to_canonical(da, k, expected=units, area=area)[0] for k, da in given.items()}
     return [converted.get(k) for k in ("obs", *flows)], units
