@@ -132,10 +132,11 @@ class Surrogate:
         """The outputs in ``runs`` (a :func:`training_set`) that the surrogate models, ``(sample, ...)`` in the
         order and labels of its training outputs: the variable of the training ``y``'s name, or the only one."""
         names = [v for v in runs.data_vars if v != "params"]
-        name = self.y_name if self.y_name in names else names[0] if len(names) == 1 else None
+        fitted = getattr(self, "y_name", None)  # not recorded by older basinsx
+        name = fitted if fitted in names else names[0] if len(names) == 1 else None
         if name is None:
-            raise ValueError(f"the simulator returns {names}; the surrogate was fitted on {self.y_name!r}"
-                             + ("" if self.y_name else " (an unnamed y): fit it on a named output"))
+            raise ValueError(f"the simulator returns {names}; the surrogate was fitted on {fitted!r}"
+                             + ("" if fitted else " (an unnamed y): fit it on a named output"))
         out = align(runs[name].transpose("sample", ...), self.y_template, "the simulator's outputs")
         return out.assign_coords({d: self.y_template[d] for d in self.y_template.dims if d in self.y_template.coords})
 
