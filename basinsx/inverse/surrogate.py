@@ -175,8 +175,8 @@ class Surrogate:
         """Per output the training range, or its scale where it (almost) never varies: a 1e-30 span
         would blow up any later deviation."""
         ptp = np.ptp(Y, 0)
-        if self.output_scale is not None:
-            scale = self.output_scale
+        scale = getattr(self, "output_scale", None)  # a surrogate pickled by an older basinsx has none
+        if scale is not None:
             scale = align(scale, self.y_template, "output_scale") if isinstance(scale, xr.DataArray) else scale
             scale = np.broadcast_to(np.asarray(scale, float), self.y_template.shape).ravel()
             if not np.all(np.isfinite(scale) & (scale > 0)):
