@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._design import warn_beyond_design
 from ._labels import labeled, order
-from .sampling import _warn_beyond_design, as_bounds
+from .sampling import as_bounds
 
 __all__ = ["METHODS", "OptimizeResult", "minimize"]
 
@@ -170,7 +171,7 @@ def minimize(fun, bounds, method: str = "de", pop: int = 40, max_iter: int = 200
             raise ValueError(f"bounds give {b.sizes['param']} parameters, the objective takes {len(names)}")
         b = (b.isel(param=order(b.indexes["param"], names, "bounds 'param'", "the objective's"))
              if labeled(bounds) else b.assign_coords(param=names))
-    _warn_beyond_design(b, getattr(fun, "design", None))
+    warn_beyond_design(b, getattr(fun, "design", None))
     lo, hi = b.values[:, 0], b.values[:, 1]
     rng = np.random.default_rng(seed)
     history, nfev_hist = [], []

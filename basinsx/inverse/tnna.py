@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ._design import design_range, warn_beyond_design
 from ._labels import align, labeled, order, paired, shown, where
-from .sampling import _design_range, _warn_beyond_design, as_bounds, latin_hypercube, training_set
+from .sampling import as_bounds, latin_hypercube, training_set
 
 __all__ = ["TNNA", "local_refine", "objective"]
 
@@ -179,7 +180,7 @@ def objective(surrogate, y_obs, *, transform=None, sigma=None, known=None, known
         return f.cpu().numpy().astype(float)
 
     fun.param = None if transform is not None else _input_labels(surrogate)
-    fun.design = _design_range(surrogate, transform)  # minimize warns where its bounds reach beyond it
+    fun.design = design_range(surrogate, transform)  # minimize warns where its bounds reach beyond it
     return fun
 
 
@@ -293,7 +294,7 @@ class TNNA:
         surrogate.check_fitted()
         self.surrogate = surrogate
         self.bounds, given = _param_bounds(surrogate, bounds, transform)
-        _warn_beyond_design(self.bounds, _design_range(surrogate, transform))
+        warn_beyond_design(self.bounds, design_range(surrogate, transform))
         # labels of unlabeled bounds (p0, p1, ...) are made up: pretraining params then go by position
         self._named = labeled(bounds) or (transform is None and _input_labels(surrogate) is not None)
         self.transform = transform
