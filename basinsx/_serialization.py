@@ -9,11 +9,9 @@ numpy. Every model ``save``/``load`` in basinsx goes through :func:`save` and :f
 
 from __future__ import annotations
 
-import os
 import pickle
 import pickletools
 import struct
-import tempfile
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -83,16 +81,11 @@ def save(path, fmt: str, content: dict) -> None:
 
     check_destination(path, fmt, f"basinsx {fmt} file")
     obj = {"format": fmt, **_encode(content, "")}
+    from .io.store import write_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_file(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _format_tag(path: Path) -> str | None:

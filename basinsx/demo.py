@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .io.store import write_file
+
 CALIBRATION = slice("1982", "1995")
 VALIDATION = slice("1996", "2014")
 SHOWN = slice("2004-10-01", "2006-09-30")  # two water years of the validation period
@@ -63,16 +65,6 @@ def check_outputs(out: Path) -> None:
                                   "(the demo replaces only its own outputs)")
 
 
-def _replace(path: Path, write) -> None:
-    """``write(tmp)`` beside ``path``, then rename it into place: an interrupted demo leaves no half file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def run(out: Path, model: str = "gr4j", n_starts: int = 4, snow: bool = True) -> xr.Dataset:
     """Calibrate ``model`` on KGE over 1982-1995 (1981 spin-up), validate on 1996-2014, write a figure.
 
@@ -106,7 +98,7 @@ def run(out: Path, model: str = "gr4j", n_starts: int = 4, snow: bool = True) ->
     if result.at_bound.any():
         print("* the parameter ended on a bound of its range: the optimum may lie outside it")
     print(f"\nmedian KGE: calibration {np.nanmedian(result.kge):.3f}, validation {np.nanmedian(validation.kge):.3f}")
-    _replace(out / "calibration.nc", result.assign_attrs(created_by=MARK).to_netcdf)
+    write_file(out / "calibration.nc", result.assign_attrs(created_by=MARK).to_netcdf)
     try:
         figure = _figure(obs, sim, ds.prcp, result, label)
     except ModuleNotFoundError as err:
@@ -114,7 +106,7 @@ def run(out: Path, model: str = "gr4j", n_starts: int = 4, snow: bool = True) ->
             raise
         print(f"wrote {out / 'calibration.nc'}; no figure without matplotlib: pip install 'basinsx[plot]' for it")
         return result
-    _replace(out / "demo.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110, metadata={"Software": MARK}))
+    write_file(out / "demo.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110, metadata={"Software": MARK}))
     print(f"wrote {out / 'calibration.nc'} and {out / 'demo.png'}")
     return result
 

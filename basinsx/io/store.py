@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import socket
+import tempfile
 import time
 import uuid
 import warnings
@@ -46,6 +47,19 @@ def check_destination(store, overwrite: bool = False, source=None) -> None:
     if not is_zarr(store) and not (store.is_dir() and not any(store.iterdir())):
         what = "a folder with other files" if store.is_dir() else "a file"
         raise ValueError(f"{store} is {what}, not a zarr store: overwrite replaces only zarr stores")
+
+
+def write_file(path, write) -> None:
+    """``write(tmp)`` to a unique temporary file beside ``path``, then rename it into place: an interrupted
+    write leaves the old file or none, never half a file (model files, data sets, figures)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _writer(store: Path, kind: str, token: str) -> Path:

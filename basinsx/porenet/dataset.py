@@ -10,7 +10,6 @@ sample), and per-sample variables along ``sample``: ``k_lbm`` (label, m2), ``k_p
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -188,12 +187,9 @@ def build(path=None, *, n_berea: int = 40, n_synthetic: int = 40, size: int = 40
                      "lbm": f"D3Q19 TRT, body force along x, {LBM_DEFAULTS | (lbm_kw or {})}",
                      "pnm_model": "cones_and_cylinders"})
     if path is not None:
-        tmp = Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}")
-        try:
-            ds.to_netcdf(tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        from ..io.store import write_file
+
+        write_file(path, ds.to_netcdf)
     return ds
 
 
