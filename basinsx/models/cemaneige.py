@@ -325,19 +325,31 @@ def _cemaneige(p, frac, temp, masp, theta, i0, hyst, sens, x0):
 
 
 def layer_inputs(ds, snow) -> list:
-    """Per-basin layer inputs of a Dataset: ``[hypsometry(basin, quantile), station_elevation(basin)]``, or ``[]``.
+    """Per-basin layer inputs of a Dataset: ``[hypsometry(basin, quantile), station_elevation(basin)]`` in m, or ``[]``.
 
     ``[]`` unless ``snow`` (a model's snow option) is CemaNeige. The station elevation is
     ``station_elevation``, else ``elev_mean``, else the median of the hypsometry. Without a
     ``hypsometry`` variable (e.g. the sample, CAMELS, Caravan: elevation statistics only) CemaNeige
     runs on one layer with the basin's forcing as it is.
+
+    The elevations' units are read at this boundary (:func:`basinsx.units.to_canonical`): another
+    length (``ft``, ``km``, ...) is converted to m, with a ``units_note`` in the attrs of the input
+    returned; no ``units`` attribute means m; anything else raises a
+    :class:`~basinsx.units.UnitsError` naming the variable. Dask-backed data stay lazy.
     """
+    from ..units import to_canonical
+
     if snow not in PARAMS or "hypsometry" not in ds:
         return []
     h = ds["hypsometry"]
     if "quantile" not in h.dims or h.sizes["quantile"] != 101:
         raise ValueError(f"hypsometry must have a 'quantile' dim of 101 elevation quantiles; got {dict(h.sizes)}")
-    z = next((ds[v] for v in ("station_elevation", "elev_mean") if v in ds), h.isel(quantile=50))
+    h = to_canonical(h, "hypsometry", expected="m")[0]
+    name = next((v for v in ("station_elevation", "elev_mean") if v in ds), None)
+    if name is None:  # the median of the hypsometry, in m already (its conversion is said once, on the hypsometry)
+        z = h.isel(quantile=50).assign_attrs({k: v for k, v in h.attrs.items() if k != "units_note"})
+    else:
+        z = to_canonical(ds[name], name, expected="m")[0]
     return [h.reset_coords(drop=True), z.reset_coords(drop=True)]
 
 
