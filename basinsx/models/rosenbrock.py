@@ -8,7 +8,10 @@ forcing constant within a day, so autonomous within a step) with one matrix per 
 ``M = I - h gamma A(x_n)`` for the states and for every sensitivity column: the augmented
 Jacobian's coupling block ``d(A S + B)/dx`` is left out, which a W-method tolerates. No Newton
 iterations; each stage is one evaluation of ``f`` (with ``A`` and ``B`` when sensitivities are
-wanted) and one solve with ``M`` for ``d + 1`` right-hand sides. In the transformed form of
+wanted) and one solve with ``M`` for ``d + 1`` right-hand sides. ``z`` and the stages are kept flat, row by
+row (``z[i (d + 1)] = x_i``, then ``S_i``): the combinations of stages are then plain loops over
+``m (d + 1)`` numbers, which the compiler vectorises (a third less time per run than the row-wise
+loops, with the same results to the bit). In the transformed form of
 Hairer & Wanner (IV.7, ``u_i = sum_j gamma_ij k_j``)::
 
     (I - h gamma A(x_n)) u_i = h gamma (F(z + sum_{j<i} a_ij u_j) + sum_{j<i} c_ij / h u_j)
@@ -94,38 +97,6 @@ def w_matrix(a, hg, w, wi):
 
 
 @njit(inline="always")
-def _stage(u, st, zs, f, a, b, sc, h, hg, w, wi, lower, sens):
-    """``u[st] = h gamma (F(zs) + sum_{p<st} sc[st, p] / h u[p])``, row by row, and with ``lower`` solved
-    by forward substitution in the same pass: ``F = [f | A S + B]`` over the structural nonzeros of ``A``."""
-    m, nc = zs.shape
-    ust = u[st]
-    for i in range(m):
-        ust[i, 0] = f[i]
-        for j in range(1, nc):
-            ust[i, j] = b[i, j - 1]
-        if sens:
-            for q in range(m):
-                aiq = a[i, q]
-                if aiq != 0.0:
-                    for j in range(1, nc):
-                        ust[i, j] += aiq * zs[q, j]
-        for p in range(st):
-            cp = sc[st, p] / h
-            for j in range(nc):
-                ust[i, j] += cp * u[p, i, j]
-        for j in range(nc):
-            ust[i, j] *= hg
-        if lower:
-            for k in range(i):
-                wik = w[i, k]
-                if wik != 0.0:
-                    for j in range(nc):
-                        ust[i, j] -= wik * ust[k, j]
-            for j in range(nc):
-                ust[i, j] *= wi[i]
-
-
-@njit(inline="always")
 def rosenbrock(core, snow, scheme, theta, forcing, x0, s0, warmup, sens, rtol, atol, h0, hmin, hmax):
     """Integrate a model day by day with the Rosenbrock-W scheme ``SCHEMES[scheme]``; see the module docstring.
 
@@ -137,6 +108,7 @@ def rosenbrock(core, snow, scheme, theta, forcing, x0, s0, warmup, sens, rtol, a
     n = forcing.shape[1]
     nf = forcing.shape[0]
     nc = 1 + d if sens else 1  # columns of z = [x | S]
+    nl = m * nc
     ns = N_STAGES[scheme]
     g = DIAGONAL[scheme]
     ex = EXPONENT[scheme]
@@ -146,13 +118,16 @@ def rosenbrock(core, snow, scheme, theta, forcing, x0, s0, warmup, sens, rtol, a
     ew = ERR_WEIGHTS[scheme]
     q = np.zeros(n - warmup)
     jac = np.zeros((n - warmup if sens else 0, d))
-    z = np.zeros((m, nc))
-    z[:, 0] = x0
-    if sens:
-        z[:, 1:] = s0
-    u = np.zeros((4, m, nc))
-    zi = np.zeros((m, nc))
-    zn = np.zeros((m, nc))
+    z = np.zeros(nl)  # [x | S] row by row: z[i * nc] = x_i, z[i * nc + 1 + j] = S_ij
+    for i in range(m):
+        z[i * nc] = x0[i]
+        if sens:
+            for j in range(d):
+                z[i * nc + 1 + j] = s0[i, j]
+    u = np.zeros((4, nl))
+    zi = np.zeros(nl)
+    zn = np.zeros(nl)
+    ue = np.zeros(nl)
     f = np.zeros(m)
     fx = np.zeros(m)
     ax = np.zeros((m, m))
@@ -163,6 +138,7 @@ def rosenbrock(core, snow, scheme, theta, forcing, x0, s0, warmup, sens, rtol, a
     w = np.zeros((m, m))
     wi = np.zeros(m)
     piv = np.zeros(m, dtype=np.int64)
+    ut = np.zeros((m, nc))
     forc = np.zeros(nf)
     xs = np.zeros(m)
     h = h0
@@ -170,7 +146,7 @@ def rosenbrock(core, snow, scheme, theta, forcing, x0, s0, warmup, sens, rtol, a
         for i in range(nf):
             forc[i] = forcing[i, day]
         for j in range(nc):
-            z[m - 1, j] = 0.0
+            z[(m - 1) * nc + j] = 0.0
         have_x = False  # A and B at the step's start (new forcing, or a new x)
         t = 0.0
         while t < 1.0 - 1e-12:
@@ -179,7 +155,7 @@ def rosenbrock(core, snow, scheme, theta, forcing, x0, s0, warmup, sens, rtol, a
             hg = g * h
             if not have_x:
                 for i in range(m):
-                    xs[i] = z[i, 0]
+                    xs[i] = z[i * nc]
                 model_rhs(core, snow, xs, theta, forc, fx, ax, bx, dfdp, True)
                 have_x = True
             lower = w_matrix(ax, hg, w, wi)
@@ -191,33 +167,56 @@ def rosenbrock(core, snow, scheme, theta, forcing, x0, s0, warmup, sens, rtol, a
                     break
                 if st == 0:
                     # the stage at the step's start: f, A and B are those of the matrix
-                    _stage(u, 0, z, fx, ax, bx, sc, h, hg, w, wi, lower, sens)
+                    _rows(u, 0, z, fx, ax, bx, nc, sens)
+                else:
+                    zi[:] = z
+                    for p in range(st):
+                        cp = sa[st, p]
+                        for k in range(nl):
+                            zi[k] += cp * u[p, k]
+                    for i in range(m):
+                        xs[i] = zi[i * nc]
+                    model_rhs(core, snow, xs, theta, forc, f, ai, bi, dfdp, sens)
+                    _rows(u, st, zi, f, ai, bi, nc, sens)
+                # u[st] = h gamma (F + sum_p c[st, p] / h u[p]), then solved with the step's matrix
+                for p in range(st):
+                    cp = sc[st, p] / h
+                    for k in range(nl):
+                        u[st, k] += cp * u[p, k]
+                for k in range(nl):
+                    u[st, k] *= hg
+                if lower:
+                    for i in range(m):
+                        for k in range(i):
+                            wik = w[i, k]
+                            if wik != 0.0:
+                                for j in range(nc):
+                                    u[st, i * nc + j] -= wik * u[st, k * nc + j]
+                        for j in range(nc):
+                            u[st, i * nc + j] *= wi[i]
                 else:
                     for i in range(m):
                         for j in range(nc):
-                            acc = z[i, j]
-                            for p in range(st):
-                                acc += sa[st, p] * u[p, i, j]
-                            zi[i, j] = acc
-                        xs[i] = zi[i, 0]
-                    model_rhs(core, snow, xs, theta, forc, f, ai, bi, dfdp, sens)
-                    _stage(u, st, zi, f, ai, bi, sc, h, hg, w, wi, lower, sens)
-                if not lower:
-                    lu_solve(w, piv, u[st])
+                            ut[i, j] = u[st, i * nc + j]
+                    lu_solve(w, piv, ut)
+                    for i in range(m):
+                        for j in range(nc):
+                            u[st, i * nc + j] = ut[i, j]
             err = np.inf
             if ok:
                 err = 0.0
-                for i in range(m):
-                    for j in range(nc):
-                        acc = z[i, j]
-                        e = 0.0
-                        for p in range(ns):
-                            acc += mw[p] * u[p, i, j]
-                            e += ew[p] * u[p, i, j]
-                        zn[i, j] = acc
-                        e /= atol + rtol * max(abs(z[i, j]), abs(acc))
-                        err += e * e
-                err = math.sqrt(err / (m * nc))
+                zn[:] = z
+                ue[:] = 0.0
+                for p in range(ns):
+                    cm = mw[p]
+                    ce = ew[p]
+                    for k in range(nl):
+                        zn[k] += cm * u[p, k]
+                        ue[k] += ce * u[p, k]
+                for k in range(nl):
+                    e = ue[k] / (atol + rtol * max(abs(z[k]), abs(zn[k])))
+                    err += e * e
+                err = math.sqrt(err / nl)
                 ok = math.isfinite(err)
                 if not ok:
                     err = np.inf
@@ -226,7 +225,8 @@ def rosenbrock(core, snow, scheme, theta, forcing, x0, s0, warmup, sens, rtol, a
                 q[:] = np.nan  # no finite step even at the shortest: report divergence
                 return q, jac
             if accept:
-                z[:, :] = zn
+                for k in range(nl):
+                    z[k] = zn[k]
                 have_x = False
                 t += h
             if not ok:
@@ -239,8 +239,26 @@ def rosenbrock(core, snow, scheme, theta, forcing, x0, s0, warmup, sens, rtol, a
                     h_new = h_prop if err == 0.0 else max(h_new, min(h_prop, 0.9 * h * err**-ex))
             h = min(hmax, max(hmin, h_new))
         if day >= warmup:
-            q[day - warmup] = z[m - 1, 0]
+            q[day - warmup] = z[(m - 1) * nc]
             for j in range(1, nc):
-                jac[day - warmup, j - 1] = z[m - 1, j]
-    x0[:] = z[:, 0]
+                jac[day - warmup, j - 1] = z[(m - 1) * nc + j]
+    for i in range(m):
+        x0[i] = z[i * nc]
     return q, jac
+
+
+@njit(inline="always")
+def _rows(u, st, zs, f, a, b, nc, sens):
+    """``u[st] = [f | A S + B]`` at the stage's ``zs``, over the structural nonzeros of ``A``."""
+    m = f.shape[0]
+    for i in range(m):
+        r = i * nc
+        u[st, r] = f[i]
+        for j in range(1, nc):
+            u[st, r + j] = b[i, j - 1]
+        if sens:
+            for q in range(m):
+                aiq = a[i, q]
+                if aiq != 0.0:
+                    for j in range(1, nc):
+                        u[st, r + j] += aiq * zs[q * nc + j]
