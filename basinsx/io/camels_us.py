@@ -11,14 +11,20 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..units import UnitsError, to_canonical
 from .conventions import check_daily, check_unique, finalize, select_basins
-from .readers import FileFormatError, basin_chunk, reading, stack_basins
+from .readers import FileFormatError, basin_chunk, merge_tables, read_table, reading, require_rows, stack_basins
 
 PRODUCTS = ("daymet", "maurer", "maurer_extended", "nldas")
 FORCING_VARIABLES = ("prcp", "tmean", "tmin", "tmax", "srad", "vp", "dayl", "swe")
 FILE_VARIABLES = tuple(v for v in FORCING_VARIABLES if v != "tmean")  # tmean is derived
 MISSING = -999  # missing-value code of the original text files
 CFS_TO_M3S = 0.3048**3
+#: A forcing file's header area (km2) must lie within this factor of ``area_gages2`` or ``area_geospa_fabric``.
+#: The header areas of the four sample basins differ from ``area_gages2`` by up to 6 % (03015500), and over all 671
+#: basins the two attribute areas differ from each other by a factor 0.52 to 36 (10166430): either may be the closer
+#: one. A factor 2 accepts those and catches an area written in km2 (1e6) or converted from or to square miles (2.59).
+AREA_TOLERANCE = 2.0
 
 LAYOUT = (
     "expected the CAMELS-US v1.2 layout: <root>/basin_mean_forcing/<product>/[<HUC02>/]<id>_lump_*_forcing_leap.txt, "
@@ -58,16 +64,40 @@ def _find(folder: Path, pattern: str) -> dict[str, Path]:
     return found
 
 
-def _forcing_columns(header: str) -> list[str]:
-    names = []
+def _forcing_columns(header: str) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """Column names, and ``{name: (column as written, units)}`` of the columns that give units: ``prcp(mm/day)``."""
+    names, units = [], {}
     for raw in header.split():
-        name = re.sub(r"\(.*\)$", "", raw).lower()
-        names.append({"mnth": "month"}.get(name, name))
-    return names
+        match = re.fullmatch(r"(.*?)\((.*)\)", raw)
+        name = (match.group(1) if match else raw).lower()
+        name = {"mnth": "month"}.get(name, name)
+        names.append(name)
+        if match and match.group(2).strip():
+            units[name] = (raw, match.group(2).strip())
+    return names, units
 
 
-def _read_header(f, path: Path) -> tuple[dict[str, float], list[str]]:
-    """The three header numbers and the column names of an open forcing file."""
+def _check_units(path: Path, units: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """The units of the forcing variables as the header gives them, checked convertible to the canonical ones."""
+    checked = {}
+    for name in FILE_VARIABLES:
+        if name not in units:
+            continue  # no units given: taken to be the canonical ones
+        raw, given = units[name]
+        try:
+            to_canonical(xr.DataArray(np.zeros(1, np.float32), attrs={"units": given}), name)
+        except UnitsError as err:
+            raise FileFormatError(path, f"column {raw!r} of the column header (line 4): {err}") from None
+        checked[name] = given
+    return checked
+
+
+def _read_header(f, path: Path) -> tuple[dict, list[str]]:
+    """The three header numbers and the column names of an open forcing file.
+
+    ``header["units"]`` holds the units the column header gives the forcing variables (checked
+    convertible to the canonical ones; a column without units is taken to be in them).
+    """
     header = {}
     for key, what in (("lat", "latitude"), ("elev", "elevation (m)"), ("area", "basin area (m2)")):
         line = f.readline()
@@ -79,10 +109,11 @@ def _read_header(f, path: Path) -> tuple[dict[str, float], list[str]]:
     if not header["area"] > 0:
         raise FileFormatError(path, f"basin area in the header is {header['area']:.0f} m2; streamflow is divided by "
                                     "it, so it must be positive")
-    columns = _forcing_columns(f.readline())
+    columns, units = _forcing_columns(f.readline())
     missing = [c for c in ("year", "month", "day", *FILE_VARIABLES) if c not in columns]
     if missing:
         raise FileFormatError(path, f"no column {', '.join(missing)} in the column header (line 4)")
+    header["units"] = _check_units(path, units)
     return header, columns
 
 
@@ -93,8 +124,12 @@ def _check_rows(frame: pd.DataFrame, path: Path, first_line: int) -> None:
         raise FileFormatError(path, f"line {line} has fewer than the {frame.shape[1]} fields of the other rows")
 
 
-def read_forcing_file(path: Path) -> tuple[dict[str, float], pd.DatetimeIndex, dict[str, np.ndarray]]:
-    """Header (latitude, elevation m, area m2), dates and variables of one forcing file; -999 becomes NaN."""
+def read_forcing_file(path: Path) -> tuple[dict, pd.DatetimeIndex, dict[str, np.ndarray]]:
+    """Header (latitude, elevation m, area m2, units), dates and variables of one forcing file.
+
+    -999 becomes NaN; values are converted from the units in the column header (``prcp(in/day)``,
+    ``tmax(K)``) to the canonical ones, and units that cannot be are an error naming file and column.
+    """
     with reading(path, "a CAMELS-US forcing file"), open(path) as f:
         header, columns = _read_header(f, path)
         frame = pd.read_csv(f, sep=r"\s+", header=None, names=columns)
@@ -104,18 +139,26 @@ def read_forcing_file(path: Path) -> tuple[dict[str, float], pd.DatetimeIndex, d
     check_daily(dates, str(path))
     for v in values.values():
         v[v == MISSING] = np.nan
+    for name, units in header["units"].items():  # after the -999s are NaN: -999 K is not a temperature
+        values[name] = to_canonical(xr.DataArray(values[name], attrs={"units": units}), name)[0].values
     values["tmean"] = (values["tmax"] + values["tmin"]) / 2
     return header, dates, values
 
 
-def read_streamflow_file(path: Path, area_m2: float) -> tuple[pd.DatetimeIndex, np.ndarray]:
-    """USGS discharge (cfs) converted to mm/d over ``area_m2``; negative values (-999) and flag ``M`` become NaN."""
+def read_streamflow_file(path: Path, area_m2: float, basin: str | None = None) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """USGS discharge (cfs) converted to mm/d over ``area_m2``; negative values (-999) and flag ``M`` become NaN.
+
+    Every row's ``gauge_id`` must be ``basin`` (default: the id the file name starts with).
+    """
+    path = Path(path)
+    basin = path.name.split("_")[0] if basin is None else basin
     if not area_m2 > 0:
         raise ValueError(f"{path}: basin area must be positive to convert cfs to mm/d, got {area_m2} m2")
     with reading(path, "a CAMELS-US streamflow file"):
         frame = pd.read_csv(path, sep=r"\s+", header=None, names=["gauge_id", "year", "month", "day", "q", "flag"],
                             dtype={"gauge_id": str, "flag": str})
         _check_rows(frame, path, 1)
+        _check_gauge(path, frame["gauge_id"].to_numpy(), basin)
         dates = pd.DatetimeIndex(pd.to_datetime(frame[["year", "month", "day"]]))
         q = frame["q"].to_numpy(np.float64)
     check_daily(dates, str(path))
@@ -124,23 +167,43 @@ def read_streamflow_file(path: Path, area_m2: float) -> tuple[pd.DatetimeIndex, 
     return dates, q.astype(np.float32)
 
 
-def read_attributes(folder) -> pd.DataFrame:
-    """All ``camels_*.txt`` attribute tables merged on ``gauge_id`` (ids and HUC codes stay strings)."""
+def _check_gauge(path: Path, found: np.ndarray, basin: str, first_line: int = 1) -> None:
+    wrong = found != basin
+    if wrong.any():
+        i = int(np.argmax(wrong))
+        raise FileFormatError(path, f"line {first_line + i} holds gauge {found[i]}, but the file name says "
+                                    f"{basin}: the file holds another gauge's record")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    frame = read_table(path, "a CAMELS attribute table (';'-separated, keyed by gauge_id)", sep=";",
+                       dtype={"gauge_id": str, "huc_02": str}, na_values=["NA"], keep_default_na=False)
+    check_unique(frame.index, f"gauge ({path.name})")
+    for c in frame.columns:
+        if frame[c].dtype == object or str(frame[c].dtype) in ("str", "string"):
+            frame[c] = frame[c].str.strip()
+    return frame
+
+
+def read_attributes(folder, basins=None) -> pd.DataFrame:
+    """All ``camels_*.txt`` attribute tables merged on ``gauge_id`` (ids and HUC codes stay strings).
+
+    Ids are stripped of whitespace. A column in several tables must hold the same values in each
+    (else a ``ValueError`` naming it, the files and a basin). With ``basins``, the rows of those
+    basins in that order; a table without a row for one of them is a ``KeyError`` naming the table
+    and the basins.
+    """
     folder = Path(folder)
-    tables = sorted(folder.glob("camels_*.txt"))
-    if not tables:
+    paths = sorted(folder.glob("camels_*.txt"))
+    if not paths:
         raise FileNotFoundError(f"no camels_*.txt in {folder}; {LAYOUT}")
-    merged = None
-    for table in tables:
-        with reading(table, "a CAMELS attribute table (';'-separated, keyed by gauge_id)"):
-            frame = pd.read_csv(table, sep=";", dtype={"gauge_id": str, "huc_02": str}, na_values=["NA"],
-                                keep_default_na=False).set_index("gauge_id")
-        check_unique(frame.index, f"gauge ({table.name})")
-        for c in frame.columns:
-            if frame[c].dtype == object or str(frame[c].dtype) in ("str", "string"):
-                frame[c] = frame[c].str.strip()
-        merged = frame if merged is None else merged.join(frame, how="outer")
-    return merged
+    tables = {path: _read_table(path) for path in paths}
+    merged = merge_tables(tables)
+    if basins is None:
+        return merged
+    basins = list(basins)
+    require_rows(tables, basins, " (read_camels_us(..., attributes=False) reads without them)")
+    return merged.loc[basins]
 
 
 def read_camels_us(path, forcing="daymet", basins=None, chunks=None, attributes: bool = True) -> xr.Dataset:
@@ -182,6 +245,11 @@ def read_camels_us(path, forcing="daymet", basins=None, chunks=None, attributes:
 
     # Headers and dates are read up front (cheap); values are read by the loader, lazily with chunks.
     headers, time = _headers(ids, products, forcing_files)
+    for b in ids:  # the first row; the loader checks every row
+        _check_flow_gauge(flow_files[b], b)
+    folder = root / "camels_attributes_v2.0"
+    table = read_attributes(folder, ids) if attributes and folder.is_dir() else None
+    _check_areas(headers, forcing_files, _reference_areas(folder, table))
 
     variables = [f"{v}@{p}" for p in products for v in FORCING_VARIABLES] + ["streamflow"]
 
@@ -190,28 +258,69 @@ def read_camels_us(path, forcing="daymet", basins=None, chunks=None, attributes:
         for p in products:
             _, d, v = read_forcing_file(forcing_files[p][basin])
             series.update({f"{k}@{p}": pd.Series(a, index=d) for k, a in v.items()})
-        qd, q = read_streamflow_file(flow_files[basin], headers[basin]["area"])
+        qd, q = read_streamflow_file(flow_files[basin], headers[basin, products[0]]["area"], basin)
         frame = pd.DataFrame(series)
         frame["streamflow"] = pd.Series(q, index=qd).reindex(frame.index)
         return pd.DatetimeIndex(frame.index), {k: frame[k].to_numpy(np.float32) for k in frame.columns}
 
     arrays = stack_basins(loader, ids, variables, time, basin_chunk(chunks, len(ids)), desc="camels-us")
-    ds = _dataset(arrays, ids, time, headers, products, lazy=chunks is not None)
+    first = {b: headers[b, products[0]] for b in ids}
+    ds = _dataset(arrays, ids, time, first, products, lazy=chunks is not None)
     if attributes:
-        ds = _merge_attributes(ds, root / "camels_attributes_v2.0")
+        ds = _merge_attributes(ds, folder, table)
     return finalize(ds, source=f"CAMELS-US v1.2 ({', '.join(products)})", license=LICENSE, citation=CITATION)
 
 
 def _headers(ids, products, forcing_files) -> tuple[dict, pd.DatetimeIndex]:
-    """Each basin's header (of its first product's forcing file) and the union of the forcing files' dates."""
+    """The header of each basin's forcing file of each product, keyed ``(basin, product)``, and the union of
+    the forcing files' dates."""
     headers, time = {}, None
     for b in ids:
         for p in products:
-            header, dates = _header_and_dates(forcing_files[p][b])
-            headers.setdefault(b, header)
+            headers[b, p], dates = _header_and_dates(forcing_files[p][b])
             time = dates if time is None else time.union(dates)
     check_daily(time, "union of the forcing time axes")
     return headers, time
+
+
+def _check_flow_gauge(path: Path, basin: str) -> None:
+    """The gauge id of the first row of a streamflow file is the one its name says."""
+    with reading(path, "a CAMELS-US streamflow file"), open(path) as f:
+        fields = f.readline().split()
+    if fields:
+        _check_gauge(path, np.array(fields[:1]), basin)
+
+
+def _reference_areas(folder: Path, table: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The basin areas of the attributes (km2), from the merged ``table`` or, without one, ``camels_topo.txt``."""
+    if table is None:
+        topo = folder / "camels_topo.txt"
+        if not topo.is_file():
+            return None
+        table = _read_table(topo)
+    columns = [c for c in ("area_gages2", "area_geospa_fabric") if c in table.columns]
+    return table[columns] if columns else None
+
+
+def _check_areas(headers: dict, forcing_files: dict, reference: pd.DataFrame | None) -> None:
+    """Each header area within :data:`AREA_TOLERANCE` of one of the attribute areas of its basin.
+
+    Streamflow is divided by the header area: one in km2 instead of m2 passes the ``> 0`` check and
+    makes the flow 1e6 times too large. Basins without attribute areas are not checked.
+    """
+    if reference is None:
+        return
+    for (basin, product), header in headers.items():
+        if basin not in reference.index:
+            continue
+        known = {c: float(v) for c, v in reference.loc[basin].items() if np.isfinite(v) and v > 0}
+        km2 = header["area"] / 1e6
+        if known and not any(1 / AREA_TOLERANCE <= km2 / v <= AREA_TOLERANCE for v in known.values()):
+            shown = ", ".join(f"{c} {v:g} km2" for c, v in known.items())
+            raise FileFormatError(forcing_files[product][basin],
+                                  f"basin area in the header ({km2:.6g} km2) is not within a factor "
+                                  f"{AREA_TOLERANCE:g} of the basin's attributes ({shown}); line 3 must hold the "
+                                  "area in m2 (streamflow is divided by it)")
 
 
 def _dataset(arrays, ids, time, headers, products, lazy: bool) -> xr.Dataset:
@@ -270,7 +379,7 @@ def _locate(root: Path, products: list[str], basins) -> tuple[list[str], dict[st
     return ids, forcing_files, flow_files
 
 
-def _header_and_dates(path: Path) -> tuple[dict[str, float], pd.DatetimeIndex]:
+def _header_and_dates(path: Path) -> tuple[dict, pd.DatetimeIndex]:
     with reading(path, "a CAMELS-US forcing file"), open(path) as f:
         header, _ = _read_header(f, path)
         frame = pd.read_csv(f, sep=r"\s+", header=None, usecols=[0, 1, 2], names=["year", "month", "day"])
@@ -279,16 +388,22 @@ def _header_and_dates(path: Path) -> tuple[dict[str, float], pd.DatetimeIndex]:
     return header, dates
 
 
-def _merge_attributes(ds: xr.Dataset, folder: Path) -> xr.Dataset:
-    if not folder.is_dir():
+def _merge_attributes(ds: xr.Dataset, folder: Path, table: pd.DataFrame | None) -> xr.Dataset:
+    """The attribute ``table`` (one row per basin of ``ds``, in order) as ``(basin,)`` variables and coordinates.
+
+    An attribute that is missing (NA) never replaces a value ``ds`` has from the forcing header
+    (``gauge_lat``).
+    """
+    if table is None:
         warnings.warn(f"no attribute folder {folder}: static attributes and gauge names left out", stacklevel=3)
         return ds.assign_coords(gauge_name=("basin", np.full(ds.sizes["basin"], "", dtype=object)),
                                 gauge_lon=("basin", np.full(ds.sizes["basin"], np.nan)))
-    table = read_attributes(folder).reindex(ds.basin.values)
     for column in table.columns:
         values = table[column].to_numpy()
         if values.dtype.kind in "OUT" or str(table[column].dtype) in ("str", "string"):
             values = values.astype(object)
+        if column in ds.coords and values.dtype.kind == "f":
+            values = np.where(np.isnan(values), ds[column].values, values)
         if column in ("gauge_name", "gauge_lat", "gauge_lon"):
             ds = ds.assign_coords({column: ("basin", values)})
         else:

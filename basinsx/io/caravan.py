@@ -13,7 +13,7 @@ import xarray as xr
 
 from ..units import canonical_units, to_canonical
 from .conventions import check_daily, check_unique, finalize, select_basins
-from .readers import FileFormatError, basin_chunk, reading, stack_basins
+from .readers import FileFormatError, basin_chunk, merge_tables, read_table, reading, require_rows, stack_basins
 
 #: Caravan names of the canonical variables; every other variable keeps its name.
 RENAME = {
@@ -83,14 +83,15 @@ def _read_header(path: Path) -> tuple[pd.DatetimeIndex, list[str]]:
             with _open_netcdf(path) as f:
                 if "date" not in f.variables:
                     raise FileFormatError(path, "no 'date' variable")
+                _check_dims(path, f)
                 dates, names = pd.DatetimeIndex(f["date"].values), [str(n) for n in f.data_vars]
         else:
             names = pd.read_csv(path, nrows=0).columns.tolist()
             if "date" not in names:
                 raise FileFormatError(path, f"no 'date' column (columns: {names[:5]} ...)")
             names.remove("date")
-            dates = pd.DatetimeIndex(pd.read_csv(path, usecols=["date"], parse_dates=["date"])["date"].to_numpy())
-    check_daily(dates, str(path))
+            dates = pd.DatetimeIndex(pd.read_csv(path, usecols=["date"], parse_dates=["date"])["date"]).rename(None)
+    _check_dates(path, dates)
     return dates, [RENAME.get(n, n) for n in names]
 
 
@@ -98,17 +99,41 @@ def _read_series(path: Path, variables: list[str]) -> tuple[pd.DatetimeIndex, di
     with reading(path, "a Caravan time series"):
         if path.suffix == ".nc":
             with _open_netcdf(path) as f:
+                _check_dims(path, f)
                 f = f.load()
             dates = pd.DatetimeIndex(f["date"].values)
             values = {name: _in_caravan_units(f[name], RENAME.get(name, name)) for name in f.data_vars}
         else:
             frame = pd.read_csv(path, parse_dates=["date"])
-            dates = pd.DatetimeIndex(frame.pop("date").to_numpy())
+            dates = pd.DatetimeIndex(frame.pop("date")).rename(None)
             values = {name: frame[name].to_numpy(dtype=np.float32) for name in frame.columns}
     values = {RENAME.get(k, k): v for k, v in values.items()}
     _check_variables(path, variables, values)
-    check_daily(dates, str(path))
+    _check_dates(path, dates)
     return dates, values
+
+
+def _check_dims(path: Path, f: xr.Dataset) -> None:
+    """Every series of a netCDF file is one value per day: dims ``('date',)``."""
+    for name, var in f.data_vars.items():
+        if var.dims != ("date",):
+            raise FileFormatError(path, f"variable {name!r} has dims {var.dims}; every series must have the one "
+                                        "dim 'date'")
+
+
+def _check_dates(path: Path, dates: pd.DatetimeIndex) -> None:
+    """Plain days: no time zone, no time of day, daily and increasing (errors name the file)."""
+    if dates.tz is not None:
+        raise FileFormatError(path, f"dates carry a time zone ({dates.tz}); Caravan dates are plain days "
+                                    "(e.g. 1981-01-01), without a time or time zone")
+    off = dates != dates.normalize()
+    if off.any():
+        raise FileFormatError(path, f"dates have a time of day, e.g. {dates[int(np.argmax(off))]}; Caravan dates "
+                                    "are plain days (e.g. 1981-01-01)")
+    try:
+        check_daily(dates, str(path))
+    except ValueError as err:
+        raise FileFormatError(path, str(err).removeprefix(f"{path}: ")) from None
 
 
 def _units(name: str) -> str | None:
@@ -131,20 +156,27 @@ def _check_variables(path: Path, variables, found) -> None:
                                     "variables (a missing series is never filled with NaN)")
 
 
-def read_attributes(root: Path, subset: str) -> pd.DataFrame:
-    """All ``attributes_*_<subset>.csv`` tables merged on ``gauge_id`` (index)."""
-    folder = root / "attributes" / subset
-    tables = sorted(folder.glob(f"attributes_*_{subset}.csv"))
-    if not tables:
+def read_attributes(root: Path, subset: str, gauge_ids=None) -> pd.DataFrame:
+    """All ``attributes_*_<subset>.csv`` tables merged on ``gauge_id`` (index, stripped of whitespace).
+
+    A column in several tables must hold the same values in each (else a ``ValueError`` naming
+    it, the files and a basin). With ``gauge_ids``, the rows of those gauges in that order; a
+    table without a row for one of them is a ``KeyError`` naming the table and the gauges.
+    """
+    folder = Path(root) / "attributes" / subset
+    paths = sorted(folder.glob(f"attributes_*_{subset}.csv"))
+    if not paths:
         raise FileNotFoundError(f"no attributes_*_{subset}.csv in {folder}; {LAYOUT}")
-    merged = None
-    for table in tables:
-        with reading(table, "a Caravan attribute table (keyed by gauge_id)"):
-            frame = pd.read_csv(table, dtype={"gauge_id": str}).set_index("gauge_id")
-        check_unique(frame.index, f"gauge ({table.name})")
-        frame = frame.drop(columns=[c for c in frame.columns if merged is not None and c in merged])
-        merged = frame if merged is None else merged.join(frame, how="outer")
-    return merged
+    tables = {}
+    for path in paths:
+        tables[path] = read_table(path, "a Caravan attribute table (keyed by gauge_id)")
+        check_unique(tables[path].index, f"gauge ({path.name})")
+    merged = merge_tables(tables)
+    if gauge_ids is None:
+        return merged
+    gauge_ids = list(gauge_ids)
+    require_rows(tables, gauge_ids)
+    return merged.loc[gauge_ids]
 
 
 def read_caravan(path, subset: str = "camels", basins=None, format: str = "netcdf", chunks=None) -> xr.Dataset:
@@ -203,12 +235,8 @@ def read_caravan(path, subset: str = "camels", basins=None, format: str = "netcd
         if name not in RENAME.values() and _units(name):
             ds[name].attrs["units"] = _units(name)
 
-    attrs = read_attributes(root, subset)
     gauge_ids = [f"{subset}_{b}" for b in ids]
-    missing = [g for g in gauge_ids if g not in attrs.index]
-    if missing:
-        raise KeyError(f"basins without a row in attributes/{subset}: {missing[:10]}")
-    attrs = attrs.loc[gauge_ids]
+    attrs = read_attributes(root, subset, gauge_ids)
     ds = ds.assign_coords(gauge_id=("basin", np.array(gauge_ids, dtype=object)))
     for column in attrs.columns:
         values = attrs[column].to_numpy()

@@ -46,6 +46,73 @@ def reading(path, what: str):
         raise FileFormatError(path, f"cannot read as {what}: {err}") from err
 
 
+def read_table(path: Path, what: str, **read_csv) -> pd.DataFrame:
+    """An attribute table indexed by its ``gauge_id`` column, ids stripped of surrounding whitespace.
+
+    A stray space in an id would otherwise match no basin, and every value of the table would be lost.
+    """
+    with reading(path, what):
+        dtype = {"gauge_id": str, **read_csv.pop("dtype", {})}
+        frame = pd.read_csv(path, dtype=dtype, **read_csv).set_index("gauge_id")
+    frame.index = frame.index.str.strip()
+    return frame
+
+
+def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Where two columns agree: equal, numerically close, or missing in either (one table fills the other)."""
+    missing = a.isna().to_numpy() | b.isna().to_numpy()
+    if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
+        x, y = a.to_numpy(np.float64), b.to_numpy(np.float64)
+        return missing | np.isclose(x, y, rtol=1e-6, atol=0.0)
+    return missing | (a.astype(str).to_numpy() == b.astype(str).to_numpy())
+
+
+def _show(value) -> str:
+    return f"{value:.10g}" if isinstance(value, (float, np.floating)) else repr(value)
+
+
+def merge_tables(tables: dict[Path, pd.DataFrame]) -> pd.DataFrame:
+    """Attribute tables (indexed by gauge id) outer-joined into one.
+
+    A column found in several tables is kept once if the tables agree on every basin they
+    share (a value missing in one table is taken from the other); if they differ, the error
+    names the column, both files and the first basin where they differ.
+    """
+    merged, source = None, {}
+    for path, frame in tables.items():
+        if merged is None:
+            merged, source = frame, dict.fromkeys(frame.columns, path)
+            continue
+        shared = [c for c in frame.columns if c in merged.columns]
+        common = merged.index.intersection(frame.index)
+        for column in shared:
+            a, b = merged.loc[common, column], frame.loc[common, column]
+            same = _same(a, b)
+            if not same.all():
+                basin = common[int(np.argmin(same))]
+                raise ValueError(f"column {column!r} differs between {source[column].name} and {path.name}: basin "
+                                 f"{basin} has {_show(a[basin])} and {_show(b[basin])} (a column in several "
+                                 "attribute tables must hold the same values)")
+        merged = merged.join(frame.drop(columns=shared), how="outer")
+        for column in shared:
+            merged[column] = merged[column].fillna(frame[column].reindex(merged.index))
+        source.update({c: path for c in frame.columns if c not in source})
+    return merged
+
+
+def require_rows(tables: dict[Path, pd.DataFrame], ids: Sequence[str], hint: str = "") -> None:
+    """Raise a :class:`KeyError` naming the table and the basins of ``ids`` it has no row for.
+
+    A missing row would otherwise leave NaN in every column of that table for those basins.
+    """
+    for path, frame in tables.items():
+        missing = [b for b in ids if b not in frame.index]
+        if missing:
+            shown = ", ".join(repr(b) for b in missing[:10]) + (", ..." if len(missing) > 10 else "")
+            raise KeyError(f"{path}: no row for basins [{shown}] ({len(missing)} of the {len(ids)} basins read); "
+                           f"every attribute table must hold every basin{hint}")
+
+
 def _block(loader: Loader, ids: Sequence[str], variables: Sequence[str], time: pd.DatetimeIndex) -> np.ndarray:
     out = np.full((len(variables), len(ids), len(time)), np.nan, dtype=np.float32)
     for j, basin in enumerate(ids):

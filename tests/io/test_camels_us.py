@@ -252,3 +252,131 @@ def test_cli_exits_2_when_the_lazy_write_meets_a_broken_file(copy, tmp_path, cap
     err = capsys.readouterr().err
     assert "01022500_lump_cida_forcing_leap.txt" in err and "18x.5" in err and "Traceback" not in err
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["c"]  # no half-written store
+
+
+# --- a file of another gauge, header units, header area, attribute rows ---------------------------------------------
+
+FLOW = "usgs_streamflow/01547700_streamflow_qc.txt"
+DAYMET_2 = "basin_mean_forcing/daymet/01547700_lump_cida_forcing_leap.txt"
+
+
+def test_a_streamflow_file_of_another_gauge_is_an_error_naming_it(copy):
+    # before: 02064000's rows were read as 01547700's flow (mean 1.69 instead of 0.90 mm/d), without a word
+    shutil.copy(copy / "usgs_streamflow/02064000_streamflow_qc.txt", copy / FLOW)
+    for chunks in (None, 2):  # the first row is checked when the data set is opened, lazily too
+        with pytest.raises(FileFormatError, match="01547700_streamflow_qc.txt: .*gauge 02064000.*01547700"):
+            basinsx.read_camels_us(copy, chunks=chunks)
+    with pytest.raises(FileFormatError, match="01547700_streamflow_qc.txt: .*gauge 02064000.*01547700"):
+        basinsx.io.camels_us.read_streamflow_file(copy / FLOW, 114169652.0)
+
+
+def test_a_later_row_of_another_gauge_is_found_by_the_lazy_read(copy):
+    _edit_lines(copy / FLOW, lambda lines: lines.__setitem__(100, lines[100].replace("01547700", "01547800")))
+    with pytest.raises(FileFormatError, match="01547700_streamflow_qc.txt: line 101 holds gauge 01547800"):
+        basinsx.read_camels_us(copy)
+    ds = basinsx.read_camels_us(copy, chunks=2)  # only the first row is read up front
+    with pytest.raises(FileFormatError, match="01547700_streamflow_qc.txt: line 101 holds gauge 01547800"):
+        ds.streamflow.compute()
+
+
+def _in_other_units(lines):
+    """prcp in in/day, tmax and tmin in K, vp in kPa, -999 (missing) in tmax of the first row."""
+    lines[3] = (lines[3].replace("prcp(mm/day)", "prcp(in/day)").replace("tmax(C)", "tmax(K)")
+                .replace("tmin(C)", "tmin(K)").replace("vp(Pa)", "vp(kPa)"))
+    # columns: Year Mnth Day Hr dayl prcp srad swe tmax tmin vp
+    for i in range(4, len(lines)):
+        f = lines[i].split()
+        f[5] = repr(float(f[5]) / 25.4)
+        f[8] = repr(float(f[8]) + 273.15) if i > 4 else "-999"
+        f[9] = repr(float(f[9]) + 273.15)
+        f[10] = repr(float(f[10]) / 1000)
+        lines[i] = " ".join(f)
+
+
+def test_units_in_the_forcing_column_header_are_converted(camels, copy):
+    # before: prcp(in/day) was read as mm/d and tmax(K) as degC
+    ref = basinsx.read_camels_us(camels, basins=["01547700"]).isel(basin=0)
+    _edit_lines(copy / DAYMET_2, _in_other_units)
+    for chunks in (None, 1):
+        got = basinsx.read_camels_us(copy, basins=["01547700"], chunks=chunks).isel(basin=0).compute()
+        for name in ("prcp", "tmin", "vp", "dayl", "srad", "swe"):
+            np.testing.assert_allclose(got[name], ref[name], rtol=1e-5, atol=1e-3, err_msg=name)
+        assert np.isnan(got.tmax[0]) and np.isnan(got.tmean[0])  # -999 is missing, never -999 K
+        np.testing.assert_allclose(got.tmax[1:], ref.tmax[1:], atol=1e-3)
+        assert got.prcp.dtype == np.float32 and got.prcp.attrs["units"] == "mm d-1"
+
+
+def test_the_real_column_headers_are_read_as_they_are(camels):
+    raw = pd.read_csv(camels / DAYMET_2, sep=r"\s+", skiprows=3)
+    assert list(raw.columns) == ["Year", "Mnth", "Day", "Hr", "dayl(s)", "prcp(mm/day)", "srad(W/m2)", "swe(mm)",
+                                 "tmax(C)", "tmin(C)", "vp(Pa)"]
+    ds = basinsx.read_camels_us(camels, basins=["01547700"]).isel(basin=0)
+    for column in raw.columns[4:]:
+        name = column.split("(")[0]
+        np.testing.assert_array_equal(ds[name].values[: len(raw)], raw[column].to_numpy(np.float32))
+
+
+@pytest.mark.parametrize("column, header, message", [
+    ("prcp(mm/day)", "prcp(furlong/day)", r"column 'prcp\(furlong/day\)'.*unknown unit 'furlong'"),
+    ("tmax(C)", "tmax(mm/day)", r"column 'tmax\(mm/day\)'.*expected a temperature in degC"),
+    ("vp(Pa)", "vp(W/m2)", r"column 'vp\(W/m2\)'.*cannot be converted to Pa"),
+])
+def test_forcing_units_that_cannot_be_converted_are_an_error_naming_file_and_column(copy, column, header, message):
+    _edit_lines(copy / DAYMET_2, lambda lines: lines.__setitem__(3, lines[3].replace(column, header)))
+    for chunks in (None, 1):  # refused when the header is read, lazy or not
+        with pytest.raises(FileFormatError, match=f"01547700_lump_cida_forcing_leap.txt: {message}"):
+            basinsx.read_camels_us(copy, chunks=chunks)
+
+
+@pytest.mark.parametrize("area", ["114.169652", "44081000", "295700000"])  # km2; m2 / 2.59 and * 2.59 (mi2 mix-up)
+def test_a_header_area_far_from_the_attribute_areas_is_an_error(copy, area):
+    # before: the area in km2 passed the "> 0" check and streamflow came out 1e6 times too large
+    _edit_lines(copy / DAYMET_2, lambda lines: lines.__setitem__(2, f" {area}"))
+    for attributes in (True, False):  # camels_topo.txt is there either way
+        with pytest.raises(FileFormatError, match=r"01547700_lump_cida_forcing_leap.txt: basin area in the header "
+                                                   r"\(.* km2\) .*area_gages2 113.54 km2.*area_geospa_fabric 115.19"):
+            basinsx.read_camels_us(copy, chunks=1, attributes=attributes)
+
+
+def test_header_areas_a_few_percent_off_the_attributes_are_accepted(camels):
+    ds = basinsx.read_camels_us(camels)  # 03015500: header 831.03 km2, area_gages2 784.85 km2 (5.9 %)
+    assert ds.area.sel(basin="03015500").item() == pytest.approx(831.030801)
+    assert ds.area_gages2.sel(basin="03015500").item() == pytest.approx(784.85)
+
+
+def _drop_row(path, gauge):
+    _edit_lines(path, lambda lines: lines.__setitem__(slice(None), [x for x in lines if not x.startswith(gauge)]))
+
+
+def test_a_basin_missing_from_an_attribute_table_is_an_error_naming_both(copy):
+    # before: 01547700 got NaN for every topo column, and its header latitude 40.98 was overwritten by NaN
+    _drop_row(copy / "camels_attributes_v2.0/camels_topo.txt", "01547700")
+    for chunks in (None, 1):
+        with pytest.raises(KeyError, match=r"camels_topo.txt: no row for basins \['01547700'\]"):
+            basinsx.read_camels_us(copy, chunks=chunks)
+    assert basinsx.read_camels_us(copy, basins=["01022500"]).area_gages2.item() == pytest.approx(573.6)
+    ds = basinsx.read_camels_us(copy, attributes=False)
+    assert ds.gauge_lat.sel(basin="01547700").item() == pytest.approx(40.98)
+
+
+def test_attribute_ids_are_stripped_and_na_never_overwrites_the_header(copy):
+    table = copy / "camels_attributes_v2.0/camels_topo.txt"
+    _edit_lines(table, lambda lines: lines.__setitem__(slice(None), [
+        x.replace("01547700;41.05951", " 01547700 ;NA") for x in lines]))
+    ds = basinsx.read_camels_us(copy)
+    assert ds.area_gages2.sel(basin="01547700").item() == pytest.approx(113.54)
+    assert ds.gauge_lat.sel(basin="01547700").item() == pytest.approx(40.98)  # header latitude, not NaN
+    assert ds.gauge_lat.sel(basin="01022500").item() == pytest.approx(44.60797)  # attributes win where they have one
+
+
+def test_a_column_in_two_attribute_tables_must_agree(copy):
+    folder = copy / "camels_attributes_v2.0"
+    topo = pd.read_csv(folder / "camels_topo.txt", sep=";", dtype={"gauge_id": str})
+    same = topo[["gauge_id", "area_gages2"]]
+    same.to_csv(folder / "camels_zsame.txt", sep=";", index=False)
+    ds = basinsx.read_camels_us(copy)  # an identical copy is merged
+    assert ds.area_gages2.sel(basin="01547700").item() == pytest.approx(113.54)
+    same.assign(area_gages2=same.area_gages2 * 1e6).to_csv(folder / "camels_zsame.txt", sep=";", index=False)
+    with pytest.raises(ValueError, match="column 'area_gages2' differs between camels_topo.txt and camels_zsame.txt"
+                                         ": basin 01013500 has 2252.7 and 2252700000"):
+        basinsx.read_camels_us(copy)

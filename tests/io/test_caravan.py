@@ -243,3 +243,85 @@ def test_units_in_a_netcdf_file_are_read_and_converted(mini):
     with pytest.raises(FileFormatError, match=r"camels_01055000.nc.*'streamflow' is in 'degC', which cannot be "
                                               r"converted to mm d-1"):
         basinsx.read_caravan(mini, basins=["01055000"])
+
+
+# --- attribute tables: shared columns, missing rows; dates and shapes that break the format -------------------------
+
+ATTRS = "attributes/camels/attributes_{}_camels.csv"
+
+
+def test_a_column_in_two_attribute_tables_must_agree(mini):
+    other = pd.read_csv(mini / ATTRS.format("other"), dtype={"gauge_id": str})
+    path = mini / ATTRS.format("caravan")
+    table = pd.read_csv(path, dtype={"gauge_id": str})
+    table.merge(other[["gauge_id", "area"]], on="gauge_id").to_csv(path, index=False)
+    ds = basinsx.read_caravan(mini, basins=["01031500"])  # an identical copy is merged
+    assert ds.area.item() == pytest.approx(764.8241487847673)
+    # before: the area in m2 of attributes_caravan replaced the km2 one of attributes_other without a word
+    table.merge(other[["gauge_id", "area"]].assign(area=other.area * 1e6), on="gauge_id").to_csv(path, index=False)
+    with pytest.raises(ValueError, match="column 'area' differs between attributes_caravan_camels.csv and "
+                                         "attributes_other_camels.csv: basin camels_01031500 has 764824148.8 and "
+                                         "764.8241488"):
+        basinsx.read_caravan(mini, basins=["01031500"])
+
+
+def test_a_basin_missing_from_one_attribute_table_is_an_error_naming_it(mini):
+    path = mini / ATTRS.format("other")
+    frame = pd.read_csv(path, dtype={"gauge_id": str})
+    frame[frame.gauge_id != "camels_01055000"].to_csv(path, index=False)
+    # before: 01055000 was read with NaN area, gauge_lat and gauge_lon
+    for chunks in (None, 1):
+        with pytest.raises(KeyError, match=r"attributes_other_camels.csv: no row for basins \['camels_01055000'\]"):
+            basinsx.read_caravan(mini, chunks=chunks)
+    assert basinsx.read_caravan(mini, basins=["01031500"]).area.item() == pytest.approx(764.8241487847673)
+
+
+def test_attribute_ids_are_stripped(mini):
+    path = mini / ATTRS.format("caravan")
+    frame = pd.read_csv(path, dtype={"gauge_id": str})
+    ref = frame.set_index("gauge_id").loc["camels_01055000", "p_mean"]
+    frame.assign(gauge_id=frame.gauge_id + " ").to_csv(path, index=False)  # before: every p_mean NaN
+    assert basinsx.read_caravan(mini, basins=["01055000"]).p_mean.item() == pytest.approx(ref)
+
+
+def _tz_aware_dates(path):
+    frame = pd.read_csv(path, dtype=str)
+    frame.assign(date=frame.date + "T00:00:00+05:00").to_csv(path, index=False)
+
+
+def _noon_dates(path):
+    frame = pd.read_csv(path, dtype=str)
+    frame.assign(date=frame.date + " 12:00").to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (_tz_aware_dates, r"dates carry a time zone \(UTC\+05:00\)"),  # before: a bare TypeError, a traceback in the CLI
+    (_noon_dates, "dates have a time of day, e.g. 1981-01-01 12:00:00"),  # before: about the union of the time axes
+])
+def test_dates_that_are_not_plain_days_are_an_error_naming_the_file(mini, corrupt, message):
+    corrupt(mini / "timeseries/csv/camels/camels_01055000.csv")
+    for chunks in (None, 1):
+        with pytest.raises(FileFormatError, match=f"camels_01055000.csv: {message}"):
+            basinsx.read_caravan(mini, format="csv", chunks=chunks)
+    with pytest.raises(FileFormatError, match=f"camels_01055000.csv: {message}"):
+        basinsx.io.caravan._read_series(mini / "timeseries/csv/camels/camels_01055000.csv", ["streamflow"])
+
+
+def test_a_variable_with_another_shape_is_an_error_naming_file_and_variable(mini):
+    path = mini / "timeseries/netcdf/camels/camels_01055000.nc"
+    raw = xr.load_dataset(path)
+    raw.assign(streamflow=raw.streamflow.expand_dims(x=2).transpose("date", "x")).to_netcdf(path)
+    for chunks in (None, 1):  # before: a bare "shape mismatch" ValueError
+        with pytest.raises(FileFormatError, match=r"camels_01055000.nc: variable 'streamflow' has dims "
+                                                  r"\('date', 'x'\); every series must have the one dim 'date'"):
+            basinsx.read_caravan(mini, chunks=chunks)
+
+
+def test_cli_exits_2_for_tz_aware_dates(mini, tmp_path, capsys):
+    path = mini / "timeseries/netcdf/camels/camels_01055000.nc"
+    raw = xr.load_dataset(path)
+    raw["date"] = [f"{d}T00:00:00+05:00" for d in pd.DatetimeIndex(raw.date.values).date]  # dates as text
+    raw.to_netcdf(path)
+    assert main(["convert", str(mini), str(tmp_path / "out.zarr")]) == 2  # before: a TypeError traceback
+    err = capsys.readouterr().err
+    assert r"camels_01055000.nc: dates carry a time zone (UTC+05:00)" in err and "Traceback" not in err
