@@ -26,6 +26,10 @@ STORE_ID = "basinsx_store_id"
 STALE_AFTER = 86400.0  # seconds a lock from another machine (whose processes we cannot see) is trusted
 
 
+class StoreBusyError(FileExistsError):
+    """Another process is writing the store: two writers never share one (their results would mix)."""
+
+
 def _check_chunk(basin_chunk) -> None:
     if isinstance(basin_chunk, bool) or not isinstance(basin_chunk, (int, np.integer)) or basin_chunk < 1:
         raise ValueError(f"basin_chunk must be a positive number of basins, got {basin_chunk!r}")
@@ -136,11 +140,20 @@ def warn_recovered(store: Path) -> None:
 
 @contextlib.contextmanager
 def _locked(store: Path):
-    """A token whose ``.tmp-``/``.old-`` siblings belong to this process until the block ends."""
+    """A token whose ``.tmp-``/``.old-`` siblings belong to this process until the block ends.
+
+    Refused (:class:`StoreBusyError`) while another writer of ``store`` is alive: each writer
+    leaves its lock first and looks for others after, so of two that start together at least
+    one sees the other (both may refuse; neither writes into the other's store).
+    """
     token = uuid.uuid4().hex[:8]
     lock = _writer(store, "lock", token)
     lock.write_text(f"{os.getpid()}@{socket.gethostname()}")  # before the siblings, so none is ever unowned
     try:
+        for other in sorted(store.parent.glob(f".{glob.escape(store.name)}.lock-*")):
+            if other != lock and _writer_alive(other):
+                raise StoreBusyError(f"{store} is being written by another process (see {other}); wait for it "
+                                     "to end, or remove that lock file if no such process is running")
         yield token
     finally:
         shutil.rmtree(_writer(store, "tmp", token), ignore_errors=True)
@@ -153,15 +166,19 @@ def _locked(store: Path):
         lock.unlink(missing_ok=True)
 
 
-def _replace(store: Path, new: Path, token: str) -> None:
-    """Put ``new`` at ``store``; an existing store is kept as ``.old-TOKEN`` until ``new`` is in place."""
-    if store.exists():
+def _replace(store: Path, new: Path, token: str, overwrite: bool) -> None:
+    """Put ``new`` at ``store``; with ``overwrite`` an existing store is kept as ``.old-TOKEN`` until ``new`` is
+    in place. Without, a store that appeared since the destination was checked is never replaced."""
+    if overwrite and store.exists():
         old = _writer(store, "old", token)
         os.replace(store, old)
         os.replace(new, store)
         shutil.rmtree(old)
-    else:
-        os.replace(new, store)
+        return
+    try:
+        os.rename(new, store)  # replaces at most an empty folder: rename refuses a non-empty one, or a file
+    except OSError as err:
+        raise FileExistsError(f"{store} appeared while it was being written; it was left as it is") from err
 
 
 def _fixed_width_strings(ds: xr.Dataset, width: str = "U200") -> xr.Dataset:
@@ -209,7 +226,10 @@ def to_zarr(ds: xr.Dataset, store, *, basin_chunk: int = 16, overwrite: bool = F
     The old store is kept as ``.NAME.old-*`` until the new one is in place; if
     the process is killed between the two renames, the next open or write puts
     it back. Temporaries left by killed writes are removed on the next write
-    (see :func:`recover`), those of a writer still running are left alone.
+    (see :func:`recover`), those of a writer still running are left alone; while
+    another process writes the same store, the write is refused
+    (:class:`StoreBusyError`). Without ``overwrite`` a store that appears at
+    ``store`` during the write is never replaced (``FileExistsError``).
     The store ``ds`` was read from is known by ``ds.encoding["source"]``,
     which :func:`open_dataset` sets and some xarray operations drop.
 
@@ -231,7 +251,7 @@ def to_zarr(ds: xr.Dataset, store, *, basin_chunk: int = 16, overwrite: bool = F
         tmp = _writer(store, "tmp", token)
         job = out.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2, compute=False)
         compute(job, progress=progress, desc="writing zarr")
-        _replace(store, tmp, token)
+        _replace(store, tmp, token, overwrite)
     return store
 
 
@@ -416,8 +436,14 @@ def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, run: di
     -------
     Path
         The store.
+
+    Raises
+    ------
+    StoreBusyError
+        Another process is writing (or starting, resuming or replacing) the same store: the
+        lock of a run is held from its first check until its last block, so two runs never
+        write into one store, even with ``overwrite``.
     """
-    import dask
     from dask.base import tokenize
 
     store = Path(store).expanduser()
@@ -435,24 +461,32 @@ def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, run: di
     run = json.loads(json.dumps(run))  # as the store's attrs give it back: lists, not tuples
     store.parent.mkdir(parents=True, exist_ok=True)
     warn_recovered(store)
-    if store.exists() and not overwrite:
-        if not (is_zarr(store) and (store / DONE).is_dir()):
-            raise FileExistsError(f"{store} exists and is not a restartable result store; "
-                                  "pass overwrite=True to replace it")
-        differences = _differences(store, result, run, basin_chunk)
-        if differences:
-            raise RunMismatchError(store, differences)
-    else:
-        check_destination(store, overwrite)
-        with _locked(store) as token:
+    with _locked(store) as token:  # held until the last block: no other run writes or replaces the store meanwhile
+        if store.exists() and not overwrite:
+            if not (is_zarr(store) and (store / DONE).is_dir()):
+                raise FileExistsError(f"{store} exists and is not a restartable result store; "
+                                      "pass overwrite=True to replace it")
+            differences = _differences(store, result, run, basin_chunk)
+            if differences:
+                raise RunMismatchError(store, differences)
+        else:
+            check_destination(store, overwrite)
             tmp = _writer(store, "tmp", token)
             start = result.assign_attrs({STORE_ID: uuid.uuid4().hex, RUN: run})
             start.to_zarr(tmp, mode="w", compute=False, consolidated=True, zarr_format=2)
             (tmp / DONE).mkdir()
-            _replace(store, tmp, token)
+            _replace(store, tmp, token, overwrite)
+        _write_blocks(result, store, progress)
+    return store
 
-    def done(_, mark: Path) -> None:
-        mark.touch()
+
+def _mark_done(_, mark: Path) -> None:
+    mark.touch()
+
+
+def _write_blocks(result: xr.Dataset, store: Path, progress: bool) -> None:
+    """Compute and write the basin blocks of ``result`` not yet marked done in ``store``, marking each when written."""
+    import dask
 
     tasks, sizes, names, start, ids = [], [], [], 0, result["basin"].values
     for size in result.chunks["basin"]:
@@ -463,10 +497,9 @@ def to_zarr_regions(result: xr.Dataset, store, *, basin_chunk: int = 16, run: di
             block = result.isel(basin=region)
             block = block.drop_vars([n for n in block.variables if "basin" not in block[n].dims])
             job = block.to_zarr(store, region={"basin": region}, mode="r+", zarr_format=2, compute=False)
-            tasks.append(dask.delayed(done)(job, mark))
+            tasks.append(dask.delayed(_mark_done)(job, mark))
             sizes.append(size)
             names.append(f"{mark.name} ({ids[region.start]}..{ids[region.stop - 1]})")
         start += size
     # the bar counts basins; a block that fails is named (IncompleteError), the finished ones stay written
     compute(*tasks, progress=progress, desc="writing basin blocks", weights=sizes, labels=names)
-    return store

@@ -15,7 +15,7 @@ import xarray as xr
 
 import basinsx
 from basinsx.cli import main
-from basinsx.io.store import DONE, IncompleteStoreError
+from basinsx.io.store import DONE, IncompleteStoreError, StoreBusyError
 
 ROOT = Path(__file__).resolve().parents[2]
 CAL = ["--period", "1982", "1995", "--n-starts", "2"]
@@ -207,11 +207,62 @@ def test_stale_temporaries_are_cleaned_up_and_live_ones_left(tmp_path):
     old = time.time() - 3 * 86400  # a lock from another machine is trusted for a day
     os.utime(tmp_path / ".s.zarr.lock-aaaa0003", (old, old))
     (tmp_path / ".s.zarr.tmp-aaaa0004").mkdir()  # no lock at all: its writer is gone
-    with pytest.warns(UserWarning, match="removed") as record:
-        basinsx.to_zarr(ds, store)
+    with pytest.warns(UserWarning, match="removed") as record, pytest.raises(StoreBusyError, match="aaaa0002"):
+        basinsx.to_zarr(ds, store)  # a live writer of the same store: two writers never share one
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == [".s.zarr.lock-aaaa0002", ".s.zarr.tmp-aaaa0002", "s.zarr"]
+    assert left == [".s.zarr.lock-aaaa0002", ".s.zarr.tmp-aaaa0002"]
     assert "aaaa0002" in " ".join(str(w.message) for w in record)  # the live one is reported, not removed
+    (tmp_path / ".s.zarr.lock-aaaa0002").write_text(f"{dead.stdout.strip()}@{host}")  # its writer ends
+    with pytest.warns(UserWarning, match="removed .s.zarr.tmp-aaaa0002"):
+        basinsx.to_zarr(ds, store)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]
+
+
+def _live_lock(store: Path) -> Path:
+    """The lock of another writer of ``store`` that is still at work (this test's process, under another token)."""
+    lock = store.with_name(f".{store.name}.lock-beefcafe")
+    lock.write_text(f"{os.getpid()}@{os.uname().nodename}")
+    return lock
+
+
+def test_a_store_another_run_is_writing_is_never_written(tmp_path):
+    from basinsx.io.store import to_zarr_regions
+
+    r = xr.Dataset({"x": ("basin", np.ones(4))}, coords={"basin": list("abcd")})
+    store = tmp_path / "r.zarr"
+    lock = _live_lock(store)
+    with pytest.raises(StoreBusyError, match=r"r.zarr is being written by another process .*lock-beefcafe"):
+        to_zarr_regions(r, store, basin_chunk=2)  # before: two runs wrote their blocks into one store
+    with pytest.raises(StoreBusyError):
+        basinsx.to_zarr(r, store)
+    assert not store.exists()
+    lock.unlink()
+    to_zarr_regions(r, store, basin_chunk=2)
+    lock = _live_lock(store)
+    with pytest.raises(StoreBusyError):
+        to_zarr_regions(r * 2, store, basin_chunk=2, overwrite=True)  # before: replaced under the live run
+    with pytest.raises(StoreBusyError):
+        to_zarr_regions(r, store, basin_chunk=2)
+    np.testing.assert_array_equal(basinsx.open_dataset(store)["x"].values, 1.0)
+
+
+def test_a_store_that_appears_during_a_write_is_never_replaced(tmp_path, monkeypatch):
+    import basinsx.io.store as st
+
+    ds = basinsx.open_dataset("sample", basins=["01031500"])
+    store = tmp_path / "s.zarr"
+    compute = st.compute
+
+    def another_writer_first(*args, **kwargs):
+        store.mkdir()
+        (store / "notes.txt").write_text("mine")
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(st, "compute", another_writer_first)
+    with pytest.raises(FileExistsError, match="appeared"):
+        basinsx.to_zarr(ds, store)  # before: the folder was swapped out and deleted
+    assert (store / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]
 
 
 def test_library_regions_resume_only_the_same_result(tmp_path):
