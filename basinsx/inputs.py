@@ -93,16 +93,29 @@ def period_slice(period) -> slice | None:
     return period
 
 
+def repeated_labels(labels) -> list[str]:
+    """The labels that ``labels`` holds more than once, as strings, sorted (empty when all are unique)."""
+    values, counts = np.unique(np.asarray(labels).astype(str), return_counts=True)
+    return [str(v) for v in values[counts > 1]]
+
+
 def on_basins(value: xr.DataArray | xr.Dataset, data: xr.DataArray | xr.Dataset, what: str):
     """``value`` on the basins of ``data`` by label, in their order (a scalar ``basin`` of ``data``: its one row).
 
-    A value without basin labels, or ``data`` without them, is left as it is.
+    A value without basin labels, or ``data`` without them, is left as it is. A basin label that
+    ``value`` holds more than once is an error naming it (which of its rows was meant is unknown).
     """
     if "basin" not in data.coords or "basin" not in value.coords:
         return value
     basins = data["basin"]
     want = np.atleast_1d(basins.values).astype(str)
-    row = {b: i for i, b in enumerate(np.atleast_1d(value["basin"].values).astype(str))}
+    have = np.atleast_1d(value["basin"].values).astype(str)
+    repeated = repeated_labels(have)
+    if repeated:
+        raise ValueError(f"{what} has basin(s) {repeated[:10]} more than once"
+                         + (f" (and {len(repeated) - 10} more)" if len(repeated) > 10 else "")
+                         + ": give each basin one row")
+    row = {b: i for i, b in enumerate(have)}
     missing = [str(b) for b in want if b not in row]
     if missing:
         raise ValueError(f"{what} has no values for basin(s) {missing[:10]}"

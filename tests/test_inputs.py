@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 import basinsx
-from basinsx.inputs import BiasedPETWarning, check_time, choose_pet, model_inputs, period_slice
+from basinsx.inputs import BiasedPETWarning, check_time, choose_pet, model_inputs, on_basins, period_slice
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +74,43 @@ def test_readers_mark_the_era5_land_pet_and_stores_keep_it(data_dir, tmp_path):
     assert sample.pet.attrs["known_bias"] == caravan.pet.attrs["known_bias"]
     store = basinsx.to_zarr(sample, tmp_path / "s.zarr")
     assert basinsx.open_dataset(store).pet.attrs["known_bias"] == caravan.pet.attrs["known_bias"]
+
+
+def _two_basins(n=60):
+    rng = np.random.default_rng(0)
+    time = pd.date_range("2000-01-01", periods=n, freq="D")
+    data = {"prcp": (("basin", "time"), rng.gamma(0.5, 8.0, (2, n))), "pet": (("basin", "time"), np.full((2, n), 2.0))}
+    return xr.Dataset(data, coords={"basin": ["a", "b"], "time": time})
+
+
+def test_a_basin_given_twice_is_refused_not_taken_from_its_last_row():
+    # before: on_basins kept the last row of a repeated basin label, silently
+    ds = _two_basins()
+    par = xr.DataArray([[350.0, 0.5, 90.0, 1.7], [800.0, -1.0, 200.0, 2.5], [525.0, 0.5, 90.0, 1.7]],
+                       dims=("basin", "param"), coords={"basin": ["a", "b", "a"], "param": ["x1", "x2", "x3", "x4"]})
+    with pytest.raises(ValueError, match=r"params has basin\(s\) \['a'\] more than once"):
+        ds.hydro.simulate(par, model="gr4j")
+    with pytest.raises(ValueError, match=r"params has basin\(s\) \['a'\] more than once"):
+        ds.hydro.sensitivity(par, model="gr4j")
+    ok = par.isel(basin=[0, 1])
+    states = xr.DataArray([10.0, 20.0, 300.0], dims="basin", coords={"basin": ["a", "b", "a"]})
+    with pytest.raises(ValueError, match=r"initial state 'production' has basin\(s\) \['a'\] more than once"):
+        ds.hydro.simulate(ok, model="gr4j", initial_states={"production": states})
+    one = {p: float(v) for p, v in zip(ok.param.values, ok.isel(basin=0).values)}
+    with pytest.raises(ValueError, match=r"parameter 'x1' has basin\(s\) \['a'\] more than once"):
+        ds.hydro.simulate({**one, "x1": states}, model="gr4j")
+    # a repeated basin the forcing does not ask for is still a contradiction in the input
+    extra = xr.concat([ok, ok.isel(basin=[1]).assign_coords(basin=["c"]), ok.isel(basin=[1]).assign_coords(
+        basin=["c"])], "basin")
+    with pytest.raises(ValueError, match=r"\['c'\] more than once"):
+        ds.hydro.simulate(extra, model="gr4j")
+    # unique labels in another order still match by label
+    xr.testing.assert_identical(ds.hydro.simulate(ok.isel(basin=[1, 0]), model="gr4j"),
+                                ds.hydro.simulate(ok, model="gr4j"))
+
+
+def test_on_basins_names_every_repeated_label():
+    data = xr.Dataset(coords={"basin": ["a", "b"]})
+    value = xr.DataArray(np.arange(5.0), dims="basin", coords={"basin": ["a", "b", "b", "a", "c"]})
+    with pytest.raises(ValueError, match=r"start has basin\(s\) \['a', 'b'\] more than once"):
+        on_basins(value, data, "start")

@@ -75,7 +75,7 @@ def snow_option(snow) -> str | None:
     return snow
 
 
-def get(name, snow=False, hypsometry=None, n_layers: int = 5, station_elevation=None) -> Model:
+def get(name, snow=False, hypsometry=None, n_layers: int | None = None, station_elevation=None) -> Model:
     """The model called ``name``, optionally behind a snow module.
 
     The one model resolver of basinsx: ``calibrate``, ``simulate`` and the posterior call it.
@@ -94,8 +94,9 @@ def get(name, snow=False, hypsometry=None, n_layers: int = 5, station_elevation=
     hypsometry : array_like (101,), optional
         CemaNeige: elevation quantiles 0..100 % of the basin, m. Without it, one layer taking
         the basin's forcing as it is.
-    n_layers : int
-        CemaNeige: number of equal-area elevation layers (airGR's default 5).
+    n_layers : int, optional
+        CemaNeige: number of equal-area elevation layers (None: airGR's default 5). Without a
+        hypsometry there is one layer, and another number warns.
     station_elevation : float, optional
         CemaNeige: elevation of the forcing, m (default the median of ``hypsometry``).
 
@@ -114,9 +115,12 @@ def get(name, snow=False, hypsometry=None, n_layers: int = 5, station_elevation=
     if option is not None and option not in s.snow:
         raise ValueError(f"model {name!r} does not take snow={option!r}; it takes {s.snow or 'none'}")
     model = s.model(option)
-    if option in ("cemaneige", "cemaneige_hyst") and (hypsometry is not None or station_elevation is not None):
-        model = model.with_layers(hypsometry, station_elevation, n_layers)
-    elif option not in ("cemaneige", "cemaneige_hyst") and hypsometry is not None:
+    layered = hypsometry is not None or station_elevation is not None or n_layers is not None
+    if option in ("cemaneige", "cemaneige_hyst") and layered:
+        from .cemaneige import N_LAYERS
+
+        model = model.with_layers(hypsometry, station_elevation, N_LAYERS if n_layers is None else n_layers)
+    elif option not in ("cemaneige", "cemaneige_hyst") and layered:
         raise ValueError("hypsometry, n_layers and station_elevation are CemaNeige's; pass snow='cemaneige'")
     return model
 

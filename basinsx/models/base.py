@@ -78,6 +78,35 @@ def _describe(value: float) -> str:
     return "NaN" if np.isnan(value) else "infinite" if np.isinf(value) else f"negative ({value:g})"
 
 
+def whole_days(warmup) -> int:
+    """``warmup`` as an int; a fraction, a bool or a non-number is refused, not cut (as ``simulate`` does)."""
+    if type(warmup) is int:  # the usual case, first: Model.run is called in a calibration's inner loop
+        return warmup
+    if isinstance(warmup, int | np.integer) and not isinstance(warmup, bool | np.bool_):
+        return int(warmup)
+    if isinstance(warmup, float | np.floating) and float(warmup).is_integer():
+        return int(warmup)
+    raise ValueError(f"warmup must be a whole number of days; got {warmup!r}")
+
+
+def _names(labels) -> list | None:
+    """``labels`` as a list when any of them is a string (theta given by name), else None (by position)."""
+    labels = list(labels)
+    return labels if any(isinstance(x, str) for x in labels) else None
+
+
+def _by_name(model: str, params: tuple, names: list, what: str) -> list:
+    """The index in ``names`` of each of ``params``; a name missing, unknown or given twice is an error naming it."""
+    names = [str(x) for x in names]
+    missing = [p for p in params if p not in names]
+    extra = [x for x in dict.fromkeys(names) if x not in params]
+    twice = sorted({x for x in names if names.count(x) > 1})
+    if missing or extra or twice:
+        raise ValueError(f"{model} parameters are {params}; {what} lacks {missing}, unexpected {extra}"
+                         + (f", names {twice} more than once" if twice else ""))
+    return [names.index(p) for p in params]
+
+
 def check_bounds(name: str, params, bounds) -> None:
     """Raise unless every parameter has finite bounds with low < high."""
     missing = [p for p in params if p not in bounds]
@@ -89,9 +118,23 @@ def check_bounds(name: str, params, bounds) -> None:
         raise ValueError(f"model {name!r}: bounds must be finite with low < high; got {bad}")
 
 
+def _capacity_ok(value, params) -> bool:
+    """Whether ``value`` is a capacity :attr:`ModelSpec.capacities` takes: a parameter name, a tuple of them, or a
+    number >= 0."""
+    if isinstance(value, str):
+        return value in params
+    if isinstance(value, tuple):
+        return len(value) > 0 and all(isinstance(v, str) and v in params for v in value)
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value) and value >= 0
+
+
 def default_transform(low: float, high: float) -> str:
     """``"log"`` for a positive range of two decades or more (store capacities), else ``"linear"``."""
     return "log" if low > 0 and high >= 100 * low else "linear"
+
+
+#: Relative round-off a given level may exceed its capacity by (a run's own final states are taken back).
+CAPACITY_RTOL = 1e-9
 
 
 #: Parameter names of the snow modules, which a model's own parameters must not take.
@@ -152,6 +195,10 @@ class ModelSpec:
     signed_states : tuple of str
         States that may be negative (GR6J's exponential store); the others must be >= 0. A kernel
         object with an attribute ``any_sign = True`` makes every state signed (the ODE models').
+    capacities : dict
+        ``state -> capacity`` for the scalar states whose equations need an upper bound: the name
+        of the parameter that is the capacity, a tuple of names whose sum is, or a number. A given
+        initial level above it is refused. Empty: no bound (linear reservoirs, unit hydrographs).
     """
 
     name: str
@@ -165,6 +212,7 @@ class ModelSpec:
     continuation: bool = False
     state_sizes: dict = field(default_factory=dict, repr=False)
     signed_states: tuple = ()
+    capacities: dict = field(default_factory=dict, repr=False)
 
     def check(self, taken=()) -> None:
         """Raise ``ValueError`` (``TypeError`` for a kernel that is not callable) naming what is wrong."""
@@ -205,6 +253,11 @@ class ModelSpec:
         if bad:
             raise ValueError(f"{where}: state_sizes / signed_states name {bad}: not states {self.states} "
                              "or sizes that are not positive integers")
+        bad = {k: v for k, v in self.capacities.items() if k not in self.states or k in self.state_sizes
+               or not _capacity_ok(v, names)}
+        if bad:
+            raise ValueError(f"{where}: capacities {bad} must map scalar states {self.states} to a parameter name, "
+                             f"a tuple of them, or a number >= 0")
 
     def model(self, snow=None) -> Model:
         """The runnable :class:`Model`, optionally behind a snow option (CemaNeige: one layer, see ``with_layers``)."""
@@ -242,6 +295,7 @@ class ModelSpec:
             # the ODE models' stores can dip below zero (smoothed thresholds, explicit steps): their
             # own final states must be accepted back
             signed_states=tuple(states if getattr(self.kernel, "any_sign", False) else signed),
+            capacities=dict(self.capacities),
         )
 
 
@@ -279,6 +333,9 @@ class Model:
         Length of each vector state; the others are scalars.
     signed_states : tuple of str
         States that may be negative.
+    capacities : dict
+        ``state -> capacity`` (a parameter name, a tuple of names whose sum it is, or a number):
+        the upper bound of a given initial level (see :attr:`ModelSpec.capacities`).
     """
 
     name: str
@@ -296,6 +353,7 @@ class Model:
     continuation: bool = False
     state_sizes: dict = field(default_factory=dict, repr=False)
     signed_states: tuple = ()
+    capacities: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         check_bounds(self.name, self.params, self.bounds)
@@ -342,6 +400,54 @@ class Model:
         if bad:
             raise ValueError(f"{self.name}: parameters {bad} must be > 0; got {dict(zip(self.params, th))}")
 
+    def theta_vector(self, theta) -> np.ndarray:
+        """``theta`` as the float64 vector of :attr:`params`: by name when labelled, else by position.
+
+        A dict ``{name: value}``, a pandas Series with string labels or a DataArray with a
+        ``param`` coordinate (or string labels on its one dim) is taken by name; every parameter
+        must be named once and no other name given. A plain sequence or ndarray is taken in the
+        order of :attr:`params`. Anything but one value per parameter, in one dimension, is an error.
+        """
+        if type(theta) is not np.ndarray:  # an ndarray (a calibration's inner loop) is read by position
+            theta = self._labelled(theta, 1)
+        th = np.array(theta, dtype=np.float64)
+        if th.ndim != 1:
+            raise ValueError(f"{self.name}: theta must be one-dimensional ({len(self.params)} parameters "
+                             f"{self.params}); got shape {th.shape}")
+        if th.shape[0] != len(self.params):
+            raise ValueError(f"{self.name} needs {len(self.params)} parameters {self.params}; got {th.shape[0]}")
+        return th
+
+    def _labelled(self, theta, ndim: int):
+        """``theta`` with its named parameters put in the order of :attr:`params` (``ndim`` 1: a vector, 2: rows of
+        basins); an unlabelled ``theta`` as it is."""
+        if isinstance(theta, Mapping):
+            if ndim != 1:
+                raise TypeError(f"{self.name}: theta of many basins must be an array, DataFrame or DataArray; got a "
+                                f"{type(theta).__name__}")
+            order = _by_name(self.name, self.params, list(theta), "theta")
+            values = list(theta.values())
+            return [values[i] for i in order]
+        if isinstance(theta, pd.Series | pd.DataFrame):
+            names = _names(theta.index if isinstance(theta, pd.Series) else theta.columns)
+            if names is None:
+                return theta.to_numpy()
+            order = _by_name(self.name, self.params, names, "theta")
+            return theta.to_numpy()[..., order]
+        if type(theta).__module__.startswith("xarray.") and hasattr(theta, "dims"):  # a DataArray
+            if "param" in theta.coords and theta["param"].ndim == 1:
+                dim, labels = theta["param"].dims[0], theta["param"].values
+            elif theta.ndim == 1 and theta.dims[0] in theta.coords:
+                dim, labels = theta.dims[0], theta[theta.dims[0]].values
+            else:
+                return theta.values
+            names = _names(labels)
+            if names is None:
+                return theta.values
+            order = _by_name(self.name, self.params, names, "theta")
+            return theta.transpose(..., dim).values[..., order]
+        return theta
+
     def _state_vector(self, initial_states) -> np.ndarray:
         """The kernel's flat ``x0`` from ``initial_states`` (name -> level), NaN where a state keeps its default."""
         if not self.continuation:
@@ -374,6 +480,24 @@ class Model:
             parts.append(v.reshape(-1))
         return np.concatenate(parts)
 
+    def _check_capacities(self, th: np.ndarray, given) -> None:
+        """Raise ``ValueError`` naming the state, its level and its capacity if a given level is above the capacity
+        of its store (:attr:`capacities`, which may be parameters: hence here, where ``theta`` is known)."""
+        for name, cap in self.capacities.items():
+            if name not in given:
+                continue
+            level = float(np.max(given[name]))
+            if isinstance(cap, str | tuple):
+                names = (cap,) if isinstance(cap, str) else cap
+                bound = float(sum(th[self.params.index(p)] for p in names))
+                units = f" {self.units[names[0]]}"
+                label = f"{' + '.join(names)} = {bound:g}{units}"
+            else:
+                bound, units, label = float(cap), "", f"{float(cap):g}"
+            if level > bound + CAPACITY_RTOL * abs(bound):
+                raise ValueError(f"{self.name}: initial state {name!r} ({level:g}{units}) exceeds its capacity "
+                                 f"{label}; a store holds at most its capacity")
+
     def _state_dict(self, x_end) -> dict:
         """``name -> level`` (float, or an array for a vector state) from the kernel's flat final states."""
         out, i = {}, 0
@@ -390,16 +514,19 @@ class Model:
 
         Parameters
         ----------
-        theta : array_like (d,)
-            Parameters in physical units, order of :attr:`params`.
+        theta : array_like (d,), dict, pandas Series or DataArray
+            Parameters in physical units: by name when labelled (a dict, a Series with parameter
+            labels, a DataArray with a ``param`` coordinate; see :meth:`theta_vector`), else in
+            the order of :attr:`params`.
         forcing : array_like (len(forcings), T)
             Daily forcing, rows in the order of :attr:`forcings` (mm/d, degC).
         warmup : int
-            Leading days run to spin up the states but not reported.
+            Leading days run to spin up the states but not reported (a whole number).
         sensitivities : bool
             Also return ``J = dq/dtheta``.
         dates : array_like of datetime64 (T,), optional
-            The days of ``forcing``: CemaNeige on elevation layers needs them (daily lapse rates).
+            The days of ``forcing``: CemaNeige on elevation layers needs them (daily lapse rates);
+            with CemaNeige they must be daily, increasing and one per day of forcing.
         initial_states : dict, optional
             ``state name -> level`` at the start of ``forcing`` (mm; names of :attr:`states` except
             ``q_cum``; a vector state such as ``uh1`` takes an array of ``state_sizes[name]``), e.g.
@@ -432,21 +559,24 @@ class Model:
         Raises
         ------
         ValueError
-            Bad shapes, non-finite parameters or forcing (naming the first bad time index);
-            unknown initial states, or of a wrong shape, non-finite or negative (naming the state).
+            Bad shapes, non-finite parameters or forcing (naming the first bad time index); a
+            labelled ``theta`` with missing, unknown or repeated names; a fractional ``warmup``;
+            unknown initial states, or of a wrong shape, non-finite, negative or above their
+            store's capacity (:attr:`capacities`; naming the state); CemaNeige dates that are
+            not the forcing's days.
         FloatingPointError
             Non-finite flow: parameters outside the model's domain (e.g. ``x1 <= 0``) or an ODE
             integration that diverged (fixed steps too long for a stiff parameter set).
         """
-        th = np.array(theta, dtype=np.float64).ravel()
-        if th.shape[0] != len(self.params):
-            raise ValueError(f"{self.name} needs {len(self.params)} parameters {self.params}; got {th.shape[0]}")
+        th = self.theta_vector(theta)
         self._check_params(th)
         x0 = self._state_vector(initial_states) if initial_states is not None or return_states else None
+        if initial_states and self.capacities:
+            self._check_capacities(th, initial_states)
         f, neg = self.check_forcing(forcing)
         if neg:
             warnings.warn(f"{neg} negative PET values treated as zero", NegativePETWarning, stacklevel=2)
-        warmup = int(warmup)
+        warmup = whole_days(warmup)
         if not 0 <= warmup < f.shape[1]:
             raise ValueError(f"warmup must lie in [0, {f.shape[1]}) days; got {warmup}")
         unknown = set(solver_options) - set(self.solver_options)
@@ -498,8 +628,9 @@ class Model:
 
         Parameters
         ----------
-        theta : array_like (basin, d)
-            Parameters in physical units, order of :attr:`params`.
+        theta : array_like (basin, d), DataFrame or DataArray
+            Parameters in physical units, order of :attr:`params`; a DataFrame with parameter
+            columns or a DataArray with a ``param`` coordinate is taken by name.
         forcing : array_like (basin, len(forcings), T)
             Daily forcing of each basin (negative PET is set to zero, with one
             :class:`NegativePETWarning` per call naming the basins).
@@ -518,8 +649,9 @@ class Model:
         ValueError
             As :meth:`run`, naming the basin (its index).
         """
-        th = np.array(theta, dtype=np.float64, order="C")
+        th = np.array(theta if type(theta) is np.ndarray else self._labelled(theta, 2), dtype=np.float64, order="C")
         f = np.asarray(forcing, dtype=np.float64, order="C")  # copied below only to clip negative PET
+        warmup = whole_days(warmup)
         if th.ndim != 2 or f.ndim != 3 or th.shape != (f.shape[0], len(self.params)) \
                 or f.shape[1] != len(self.forcings):
             raise ValueError(f"need theta (basin, {len(self.params)}) and forcing (basin, {len(self.forcings)}, T) "
@@ -542,7 +674,6 @@ class Model:
                 self.check_forcing(f[b])
             except ValueError as err:
                 raise ValueError(f"basin {b}: {err}") from err
-        warmup = int(warmup)
         if not 0 <= warmup < f.shape[2]:
             raise ValueError(f"warmup must lie in [0, {f.shape[2]}) days; got {warmup}")
         if negative.any():

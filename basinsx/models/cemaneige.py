@@ -69,11 +69,13 @@ class Layers:
     hypsometry : array_like (101,) or None
         Elevation quantiles 0, 1, ..., 100 % of the basin, m. None: one layer at the station.
     n_layers : int
-        Number of equal-area elevation bands.
+        Number of equal-area elevation bands. Without a hypsometry there is one: another number
+        warns (as airGR, which cannot spread the forcing over layers without one).
     station_elevation : float or None
         Elevation the forcing refers to, m; default the median of ``hypsometry``.
     dates : array_like of datetime64, optional
-        The days of the forcing, for the daily lapse rates (else given to ``Model.run``).
+        The days of the forcing, for the daily lapse rates (else given to ``Model.run``): one per
+        day of forcing, daily and increasing (:func:`check_dates`).
     """
 
     def __init__(self, hypsometry=None, n_layers: int = N_LAYERS, station_elevation=None, dates=None):
@@ -84,7 +86,7 @@ class Layers:
         if hypsometry is not None and np.all(np.isnan(np.asarray(hypsometry, dtype=float))):
             hypsometry = None
         if hypsometry is None:
-            if n_layers != 1 and station_elevation is not None:
+            if n_layers != 1:
                 # as airGR: without a hypsometry the forcing cannot be spread over layers
                 warnings.warn(f"no hypsometry: one layer instead of n_layers={n_layers}", stacklevel=3)
             # one layer at the station: the basin's forcing as it is
@@ -108,16 +110,14 @@ class Layers:
 
     def forcing(self, prcp, tmean, dates=None):
         """Layer precipitation, temperature and solid fraction ``(n_layers, T)`` each, as airGR builds them."""
+        dates = self.dates if dates is None else dates
+        d = None if dates is None else check_dates(dates, prcp.shape[0])
         if self.single:
             p, t = prcp[None].copy(), tmean[None].copy()
         else:
-            dates = self.dates if dates is None else dates
-            if dates is None:
+            if d is None:
                 raise ValueError("CemaNeige on elevation layers needs the dates of the forcing (daily lapse rates of "
                                  "Valery 2010): pass dates= to Model.run")
-            d = np.asarray(dates).astype("datetime64[D]")
-            if d.shape != prcp.shape:
-                raise ValueError(f"dates must have one date per day of forcing ({prcp.shape[0]}); got {d.shape}")
             month = d.astype("datetime64[M]")
             day = (d - month).astype(int)
             grad = np.asarray(GRAD_TMEAN)[_MONTH_START[month.astype(int) % 12] + day]
@@ -135,6 +135,31 @@ class Layers:
         frac[t > 3.0] = 0.0
         frac[t < -1.0] = 1.0
         return p, t, frac
+
+
+def check_dates(dates, n: int) -> np.ndarray:
+    """``dates`` as ``datetime64[D]``, checked to be the ``n`` consecutive days of a forcing.
+
+    The layers' temperature takes the lapse rate of each day of the year: dates that are not
+    daily and increasing, or not one per day of forcing, would take another day's. Raises
+    ``ValueError`` naming the first two dates that do not follow each other by one day.
+    """
+    d = np.asarray(dates)
+    if not np.issubdtype(d.dtype, np.datetime64):
+        try:
+            d = d.astype("datetime64[ns]")
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"dates must be dates (datetime64); got {d.dtype}") from err
+    d = d.astype("datetime64[D]")
+    if d.shape != (n,):
+        raise ValueError(f"dates must have one date per day of forcing ({n}); got {d.shape}")
+    if np.isnat(d).any():
+        raise ValueError(f"dates must not be missing (NaT); the first is at index {int(np.argmax(np.isnat(d)))}")
+    step = np.diff(d).astype(np.int64)
+    if np.any(step != 1):
+        k = int(np.argmax(step != 1))
+        raise ValueError(f"dates must be daily and increasing: {d[k]} is followed by {d[k + 1]}")
+    return d
 
 
 def mean_annual_solid_precip(p, frac) -> float:

@@ -35,6 +35,8 @@ gr4j_kernel.many = gr4j_many  # a calibration's screening: many parameter sets s
 gr4j_kernel.many_input = gr4j_many_input  # the same behind CemaNeige, on each set's water input
 
 
+# levels in [0, x1] and [0, x3], as airGR's fill rates; above x3 the exchange x2 (R/x3)^3.5 explodes
 SPEC = ModelSpec("gr4j", PARAMETERS, ("production", "routing", "uh1", "uh2"), gr4j_kernel, snow=tuple(SNOW_CODES),
                  continuation=True, state_sizes={"uh1": NH, "uh2": 2 * NH},
+                 capacities={"production": "x1", "routing": "x3"},
                  reference="Perrin et al. 2003")

@@ -29,5 +29,5 @@ gr5j_kernel.batch = partial(gr_batch, variant=5)  # Model.run_batch: all basins 
 # x1..x4 as basinsx's GR4J; x5 airGR's search range (TransfoParam_GR5J: [0, 1])
 SPEC = ModelSpec("gr5j", GR4J_PARAMETERS + (Parameter("x5", "1", (0.0, 1.0), description="exchange threshold"),),
                  ("production", "routing", "uh2"), gr5j_kernel, snow=tuple(SNOW_CODES),
-                 continuation=True, state_sizes={"uh2": 2 * NH},
+                 continuation=True, state_sizes={"uh2": 2 * NH}, capacities={"production": "x1", "routing": "x3"},
                  reference="Le Moine 2008; Pushpalatha et al. 2011")

@@ -34,5 +34,6 @@ SPEC = ModelSpec(
                        Parameter("x6", "mm", (0.01, 1000.0), positive=True, description="exponential-store scale")),
     ("production", "routing", "exponential", "uh1", "uh2"), gr6j_kernel, snow=tuple(SNOW_CODES),
     continuation=True, state_sizes={"uh1": NH, "uh2": 2 * NH}, signed_states=("exponential",),
+    capacities={"production": "x1", "routing": "x3"},  # the exponential store has none
     reference="Pushpalatha et al. 2011",
 )

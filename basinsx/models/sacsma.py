@@ -663,4 +663,7 @@ def sacsma_kernel(theta, forcing, warmup, sens, snow, x0=None):
 
 SPEC = ModelSpec("sacsma", PARAMETERS, STATES, sacsma_kernel, snow=tuple(SNOW_CODES),
                  continuation=True, state_sizes={"uh": NUH},
+                 # each store's capacity curve and deficiency ratio need its level within the capacity
+                 capacities={"uztwc": "uztwm", "uzfwc": "uzfwm", "lztwc": "lztwm", "lzfsc": "lzfsm", "lzfpc": "lzfpm",
+                             "adimc": ("uztwm", "lztwm")},
                  reference="Burnash 1995; Newman et al. 2015 (gamma unit hydrograph); ranges Duan et al. 1992")

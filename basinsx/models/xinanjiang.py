@@ -493,5 +493,7 @@ SPEC = ModelSpec(
     snow=tuple(SNOW_CODES),
     continuation=True,
     state_sizes={"lag": LAG_DAYS},
+    # tension-water layers, free water and the runoff-area fraction: water above them would be lost silently
+    capacities={"upper": "um", "lower": "lm", "deep": "dm", "free_water": "sm", "runoff_area": 1.0},
     reference="Zhao 1992; hydromodel's xaj (Ouyang et al.)",
 )

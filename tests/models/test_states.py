@@ -332,3 +332,85 @@ def test_a_kernel_without_continuation_and_bad_state_declarations_are_clear_erro
         with pytest.raises(ValueError, match="state_sizes / signed_states"):
             bm.register(bm.ModelSpec("toy_bad_states", (bm.Parameter("k", "d", (1.0, 10.0)),), ("storage",),
                                      _memoryless, continuation=True, **bad))
+
+
+@pytest.mark.parametrize(("name", "states", "match"), [
+    ("gr4j", {"routing": 1e6}, r"initial state 'routing' \(1e\+06 mm\) exceeds its capacity x3 = 90 mm"),
+    ("gr4j", {"production": 351.0}, r"'production' \(351 mm\) exceeds its capacity x1 = 350 mm"),
+    ("gr5j", {"routing": 90.5}, r"'routing' \(90.5 mm\) exceeds its capacity x3 = 90 mm"),
+    ("gr6j", {"production": 400.0}, r"'production' \(400 mm\) exceeds its capacity x1 = 350 mm"),
+    ("sacsma", {"uztwc": 200.0}, r"'uztwc' \(200 mm\) exceeds its capacity uztwm = 50 mm"),
+    ("sacsma", {"adimc": 500.0}, r"'adimc' \(500 mm\) exceeds its capacity uztwm \+ lztwm = 250 mm"),
+    ("xinanjiang", {"lower": 100.0}, r"'lower' \(100 mm\) exceeds its capacity lm = 75 mm"),
+    ("xinanjiang", {"free_water": 60.0}, r"'free_water' \(60 mm\) exceeds its capacity sm = 50 mm"),
+    ("xinanjiang", {"runoff_area": 1.5}, r"'runoff_area' \(1.5\) exceeds its capacity 1"),
+])
+def test_initial_states_above_their_stores_capacity_are_refused(name, states, match):
+    # before: GR4J's routing store at 1e6 mm with x3 = 90 gave a first-day flow of 1.4e14 mm/d
+    m = bm.get(name)
+    theta = dict(THETA_BY_NAME.get(name, {}))
+    theta = np.array([theta.get(p, _mid(m, p)) for p in m.params])
+    f = _forcing(300)[: len(m.forcings)]
+    with pytest.raises(ValueError, match=f"{name}: .*{match}"):
+        m.run(theta, f, initial_states=states)
+    with pytest.raises(ValueError, match=match):  # simulate goes through Model.run
+        simulate(_dataset(300), dict(zip(m.params, theta)), name, initial_states=states)
+    full = {k: v * (1 + 1e-15) for k, v in _capacity_states(m, theta).items()}  # at capacity, to round-off: taken
+    assert np.isfinite(m.run(theta, f, sensitivities=False, initial_states=full)[0]).all()
+
+
+THETA_BY_NAME = {"gr4j": dict(x1=350.0, x2=0.5, x3=90.0, x4=1.7), "gr5j": dict(x1=350.0, x2=0.5, x3=90.0, x4=1.7),
+                 "gr6j": dict(x1=350.0, x2=0.5, x3=90.0, x4=1.7, x6=20.0),
+                 "sacsma": dict(uztwm=50.0, lztwm=200.0), "xinanjiang": dict(lm=75.0, sm=50.0)}
+
+
+def _mid(m, p):
+    lo, hi = m.bounds[p]
+    return float(np.sqrt(lo * hi)) if lo > 0 and hi / lo > 100 else 0.5 * (lo + hi)
+
+
+def _capacity_states(m, theta):
+    values = dict(zip(m.params, theta))
+    return {s: float(sum(values[p] for p in ((c,) if isinstance(c, str) else c)) if not isinstance(c, float | int)
+                     else c) for s, c in m.capacities.items()}
+
+
+@pytest.mark.parametrize("name", ["gr4j", "gr5j", "gr6j", "sacsma", "xinanjiang"])
+def test_a_models_own_final_states_are_within_its_capacities(name):
+    # the bounds refuse nothing a run itself returns: wet and dry spells end within them
+    m = bm.get(name)
+    theta = np.array([dict(THETA_BY_NAME[name]).get(p, _mid(m, p)) for p in m.params])
+    f = _forcing(400)[: len(m.forcings)]
+    wet = f.copy()
+    wet[0] = 200.0
+    for forcing in (f, wet):
+        _, _, end = m.run(theta, forcing, sensitivities=False, return_states=True)
+        q, _ = m.run(theta, forcing, sensitivities=False, initial_states=end)
+        assert np.isfinite(q).all()
+
+
+def test_stores_without_a_capacity_take_any_level():
+    # linear reservoirs and transit stores have no capacity: HBV's zones, GR's unit hydrographs and exponential store
+    m = bm.get("hbv")
+    theta = np.array([_mid(m, p) for p in m.params])
+    assert m.capacities == {}
+    q, _ = m.run(theta, _forcing(100), sensitivities=False, initial_states={"lower": 1e4, "upper": 1e4})
+    assert np.isfinite(q).all()
+    m = bm.get("gr6j")
+    assert set(m.capacities) == {"production", "routing"}
+    q, _ = m.run(THETA["gr6j"], _forcing(100)[:2], sensitivities=False,
+                 initial_states={"exponential": 1e4, "uh1": np.full(20, 1e3)})
+    assert np.isfinite(q).all()
+
+
+def test_a_spec_declares_its_capacities_and_they_are_checked():
+    import dataclasses
+
+    spec = bm.spec("gr4j")
+    assert bm.get("gr4j").capacities == {"production": "x1", "routing": "x3"}  # the built-in table
+    own = dataclasses.replace(spec, name="gr4j_capped", capacities={"routing": "x3"})
+    own.check()
+    assert own.model().capacities == {"routing": "x3"}
+    for bad in ({"routing": "x9"}, {"soil": "x1"}, {"uh1": "x1"}, {"routing": -1.0}, {"routing": ()}):
+        with pytest.raises(ValueError, match="capacities .* must map scalar states"):
+            dataclasses.replace(spec, name="gr4j_bad", capacities=bad).check()
