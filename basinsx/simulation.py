@@ -12,8 +12,8 @@ import pandas as pd
 import xarray as xr
 
 from . import flags, models
-from .inputs import model_inputs, on_basins
-from .models.base import forcing_message, snow_option
+from .inputs import model_inputs, on_basins, repeated_labels
+from .models.base import forcing_message, snow_option, whole_days
 from .models.cemaneige import N_LAYERS, STATE_UNITS, STATES, layer_inputs
 
 __all__ = ["simulate", "sensitivity"]
@@ -39,18 +39,12 @@ def params_on_basins(params, model: models.Model, data: xr.Dataset) -> xr.DataAr
     have = [str(p) for p in params["param"].values]
     missing = [p for p in names if p not in have]
     extra = [p for p in have if p not in names]
-    if missing or extra:  # extra ones too: gr6j's or a snow module's would otherwise be cut silently
-        raise ValueError(f"{model.name} parameters are {model.params}; params lacks {missing}, unexpected {extra}")
+    twice = repeated_labels(have)
+    if missing or extra or twice:  # extra ones too: gr6j's or a snow module's would otherwise be cut silently
+        raise ValueError(f"{model.name} parameters are {model.params}; params lacks {missing}, unexpected {extra}"
+                         + (f", names {twice} more than once" if twice else ""))
     out = on_basins(params.sel(param=names).astype(np.float64), data, "params")
     return out.drop_vars([c for c in out.coords if c != "param" and "param" in out[c].dims])
-
-
-def _whole_days(warmup) -> int:
-    """``warmup`` as an int, refusing a fraction that would be cut silently (the result's attrs record it)."""
-    if isinstance(warmup, bool) or not isinstance(warmup, int | np.integer | float | np.floating) \
-            or warmup != int(warmup):
-        raise ValueError(f"warmup must be a whole number of days; got {warmup!r}")
-    return int(warmup)
 
 
 def _model_options(params, model, snow) -> tuple:
@@ -324,7 +318,7 @@ def simulate(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bool 
         A time axis that is not daily, bad parameters or warm-up.
     """
     model, snow = _model_options(params, model, snow)
-    warmup = _whole_days(warmup)
+    warmup = whole_days(warmup)
     q = _apply(ds, params, model, warmup, snow, False, solver_options, pet, initial_states, return_states)
     q, states = q if return_states else (q, None)
     name = model if isinstance(model, str) else model.name
@@ -350,7 +344,7 @@ def sensitivity(ds: xr.Dataset, params, model=None, warmup: int = 0, *, snow: bo
         ``param_units``).
     """
     model, snow = _model_options(params, model, snow)
-    warmup = _whole_days(warmup)
+    warmup = whole_days(warmup)
     jac = _apply(ds, params, model, warmup, snow, True, solver_options, pet, initial_states)
     name = model if isinstance(model, str) else model.name
     jac.attrs = {"units": "mm d-1 per parameter unit (see param_units)",

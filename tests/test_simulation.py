@@ -197,6 +197,9 @@ def test_parameters_of_another_model_are_an_error(sample):
     snowy = xr.DataArray([*P.values(), 0.0, 2.5], dims="param", coords={"param": [*P, "T_tr", "f_dd"]})
     with pytest.raises(ValueError, match=r"unexpected \['T_tr', 'f_dd'\]"):
         simulate(ds, snowy)  # before: ran gr4j without its snow module
+    twice = xr.DataArray([*P.values(), 400.0], dims="param", coords={"param": [*P, "x1"]})
+    with pytest.raises(ValueError, match=r"names \['x1'\] more than once"):
+        simulate(ds, twice)  # before: xarray's InvalidIndexError, naming nothing
 
 
 def test_warmup_must_be_a_whole_number_of_days(sample):
