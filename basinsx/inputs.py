@@ -126,6 +126,15 @@ def on_basins(value: xr.DataArray | xr.Dataset, data: xr.DataArray | xr.Dataset,
     return value.isel(basin=0, drop=True) if basins.ndim == 0 else value.assign_coords(basin=basins.values)
 
 
+def with_units_notes(attrs: dict, arrays) -> dict:
+    """``attrs`` with the ``units_note`` of each of ``arrays`` (inputs converted at the boundary, e.g. CemaNeige's
+    elevations) added to its ``units_converted``."""
+    notes = [a.attrs["units_note"] for a in arrays if a.attrs.get("units_note")]
+    if not notes:
+        return attrs
+    return {**attrs, "units_converted": "; ".join(filter(None, [attrs.get("units_converted"), *notes]))}
+
+
 def model_inputs(ds: xr.Dataset, forcings, *, flow: str | None = None, pet=None, where: str,
                  warn_biased_pet: bool = False) -> tuple[xr.Dataset, dict[str, str]]:
     """The forcings (and ``flow``) of ``ds`` checked and in canonical units, and attrs recording the choices.

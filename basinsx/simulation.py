@@ -12,7 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from . import flags, models
-from .inputs import model_inputs, on_basins, repeated_labels
+from .inputs import model_inputs, on_basins, repeated_labels, with_units_notes
 from .models.base import forcing_message, snow_option, whole_days
 from .models.cemaneige import N_LAYERS, STATE_UNITS, STATES, layer_inputs
 
@@ -191,6 +191,7 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
     ds, input_attrs = model_inputs(ds, m.forcings, pet=pet, where="sensitivity" if sens else "simulate")
     forcings = _forcings(ds, m)
     extra = layer_inputs(ds, m.snow)
+    input_attrs = with_units_notes(input_attrs, extra)
     theta = params_on_basins(params, m, ds)
     n = ds.sizes["time"]
     if not 0 <= warmup < n:

@@ -7,7 +7,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import flags, models
-from ..inputs import model_inputs, period_slice
+from ..inputs import model_inputs, period_slice, with_units_notes
 from ..models.base import forcing_message, record_problem, snow_attr
 from ..models.cemaneige import layer_inputs
 from .optimize import OPTIMIZERS, PRIORS, calibrate_basin, log_scaled
@@ -191,7 +191,9 @@ def calibrate(ds: xr.Dataset, model="gr4j", loss="kge", period=slice("1982", "19
         raise KeyError(f"calibrate needs variables {missing} for model {model_obj.name!r}; the dataset has "
                        f"{sorted(ds.data_vars)}")
     sub, spin, span = calibration_window(ds, names, period, warmup)
-    results = _calibrate_blocks(ds, sub, names, model, model_obj, snow=snow, loss=loss, warmup=spin,
+    extra = layer_inputs(ds, getattr(model_obj, "snow", None))
+    input_attrs = with_units_notes(input_attrs, extra)
+    results = _calibrate_blocks(sub, names, extra, model, model_obj, snow=snow, loss=loss, warmup=spin,
                                 n_starts=int(n_starts), optimizer=optimizer, seed=seed, maxiter=int(maxiter),
                                 tol=None if tol is None else float(tol), log_scale=bool(log_scale),
                                 solver_options=dict(solver_options or {}), progress=progress,
@@ -273,8 +275,10 @@ def calibration_window(ds: xr.Dataset, names, period, warmup: int):
     return ds[names].isel(time=slice(first - spin, last + 1)), spin, span
 
 
-def _calibrate_blocks(ds, sub, names, model, model_obj, **options):
+def _calibrate_blocks(sub, names, extra, model, model_obj, **options):
     """``_calibrate_block`` over the basins of ``sub`` with apply_ufunc: ``OUTPUTS`` as 8 Variables, lazy for dask.
+
+    ``extra``: CemaNeige's layer inputs (:func:`~basinsx.models.cemaneige.layer_inputs`), or ``[]``.
 
     ``options`` are the block's keyword arguments (``snow``, ``loss``, ``warmup`` as spun up, ...). It
     runs on the variables, without coordinates (they come from one Dataset, so their basins match):
@@ -282,7 +286,6 @@ def _calibrate_blocks(ds, sub, names, model, model_obj, **options):
     """
     arrays = [sub[n].variable for n in names]
     arrays = [a.chunk({"time": -1}) if a.chunks is not None else a for a in arrays]
-    extra = layer_inputs(ds, getattr(model_obj, "snow", None))
     return xr.apply_ufunc(
         _calibrate_block, *arrays, *(e.variable for e in extra),
         input_core_dims=[["time"]] * len(arrays) + [["quantile"], []][: len(extra)],

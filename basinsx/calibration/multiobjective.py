@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from .. import models
-from ..inputs import model_inputs, period_slice
+from ..inputs import model_inputs, period_slice, with_units_notes
 from ..models.cemaneige import layer_inputs
 from .driver import basin_inputs, calibration_window, model_snow_attr
 from .losses import Loss, get_loss
@@ -130,6 +130,7 @@ def pareto(ds: xr.Dataset, model="gr4j", losses=("kge", "lognse"), n_points: int
     arrays = [sub[n].reset_coords(drop=True) for n in variables]
     arrays = [a.chunk({"time": -1}) if a.chunks is not None else a for a in arrays]
     extra = layer_inputs(ds, getattr(model_obj, "snow", None))
+    input_attrs = with_units_notes(input_attrs, extra)
     n, d = int(n_points), len(model_obj.params)
     results = xr.apply_ufunc(
         _pareto_block, *arrays, *extra,

@@ -22,7 +22,7 @@ import xarray as xr
 from scipy.special import expit, logit
 
 from .. import flags, models
-from ..inputs import model_inputs, on_basins, period_slice
+from ..inputs import model_inputs, on_basins, period_slice, with_units_notes
 from ..models.base import forcing_message, snow_attr, snow_option
 from ..models.cemaneige import layer_inputs
 from .driver import basin_inputs, calibration_window
@@ -405,6 +405,7 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
     arrays.append(labels)
     # CemaNeige's elevation layers per basin, as calibrate reads them
     extra = layer_inputs(ds, getattr(model_obj, "snow", None))
+    input_attrs = with_units_notes(input_attrs, extra)
     arrays += extra
     coords = {c: sub[c] for c in sub.coords if c not in sub.indexes and sub[c].dims == ("basin",)}
 
@@ -562,6 +563,7 @@ def predictive(ds: xr.Dataset, post: xr.Dataset, quantiles=(0.05, 0.5, 0.95), wa
     extra = [thinned["draws"].transpose(..., "sample", "param"), thinned["sigma"],
              post["flow_mean"].reset_coords(drop=True), labels]
     layers = layer_inputs(ds, snow)  # as posterior read them
+    input_attrs = with_units_notes(input_attrs, layers)
     extra += [a.rename(quantile="elevation_quantile") for a in layers[:1]] + layers[1:]  # "quantile": the bands
     if chunks and "basin" in chunks:  # the basin chunks of the forcings for every input: one task per chunk
         extra = [a.chunk({"basin": chunks["basin"]}) if "basin" in a.dims else a for a in extra]

@@ -185,6 +185,17 @@ def test_layer_elevations_in_feet_or_km_give_the_flow_of_metres(layered, station
     np.testing.assert_allclose(q.compute().values, ref.values, rtol=1e-9, atol=1e-9)
 
 
+def test_layer_elevation_conversions_are_recorded_in_the_results(layered):
+    """The elevations were converted but the results' ``units_converted`` did not say so (docs/calibration.md)."""
+    ds = _in_units(layered.drop_vars("elev_mean"), 0.3048, "ft")
+    params = dict(zip(bm.get("gr4j", snow="cemaneige").params, THETA["gr4j"] + CN["cemaneige"]))
+    q = simulate(ds, params, model="gr4j", warmup=365, snow="cemaneige")
+    fit = ds.hydro.calibrate(model="gr4j", snow="cemaneige", warmup=365, n_starts=1)
+    for attrs in (q.attrs, fit.attrs):
+        assert "hypsometry converted from ft to m" in attrs["units_converted"]
+        assert "station_elevation converted from ft to m" in attrs["units_converted"]
+
+
 @pytest.mark.parametrize(("var", "units", "match"), [
     ("hypsometry", "kg", "'hypsometry' is in 'kg', which cannot be converted to m"),
     ("hypsometry", "furlong", "'hypsometry' has units 'furlong'"),
