@@ -129,7 +129,8 @@ def flow_duration_curve(flow: xr.DataArray, sim: xr.DataArray | None = None, *, 
     sim : xarray.DataArray, optional
         Simulated flow: drawn dashed, in its basin's colour, on ``flow``'s basins and days (by label; a basin
         or day it lacks is an error naming them) and in its units (converted as :func:`basinsx.metrics.metrics`
-        does, or :class:`basinsx.units.UnitsError`).
+        does, or :class:`basinsx.units.UnitsError`). Days without observed flow are left out of the
+        simulated curve too (but for a basin without any), so that both curves cover the same days.
     basin : str or list of str, optional
         Basins to draw (default all).
     ax : matplotlib.axes.Axes, optional
@@ -161,6 +162,8 @@ def flow_duration_curve(flow: xr.DataArray, sim: xr.DataArray | None = None, *, 
     if sim is not None:
         sim = _by_label(sim, flow, "sim")
         sim = _on_days(sim if "basin" in flow.dims else _one_basin(sim, None), flow)
+        # both curves over the same days: a gap in the record would otherwise shift only the observed one
+        sim = sim.where(flow.notnull() | flow.isnull().all("time"))
     (flow, sim), units = _in_common_units(flow, sim=sim)
     names = [str(b) for b in flow["basin"].values] if "basin" in flow.dims else [label or str(flow.name)]
     series = [("observed", flow, "-")] + ([] if sim is None else [(sim_label, sim, "--")])

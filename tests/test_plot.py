@@ -196,6 +196,19 @@ def test_fdc_draws_sim_on_the_observed_days(ds):
         basinsx.plot.flow_duration_curve(ds.streamflow, ds.streamflow.sel(time="2001"))
 
 
+def test_fdc_draws_sim_on_the_days_with_observed_flow(ds):
+    obs = ds.streamflow.sel(time="2001").copy()
+    obs[:, 150:250] = np.nan  # a gap in the record, over the summer's low flows
+    full = ds.streamflow.sel(time="2001")  # a perfect model, which has those days too
+    lines = drawn(basinsx.plot.flow_duration_curve(obs, full))
+    for b in obs["basin"].values:  # before: the simulated curve took the gap's days as well
+        assert np.array_equal(lines[f"{b} simulated"], lines[f"{b} observed"])
+    none = obs.copy()
+    none[1] = np.nan  # a basin without observations keeps its simulated curve
+    lines = drawn(basinsx.plot.flow_duration_curve(none, full))
+    assert lines[f"{obs.basin.values[1]} simulated"].size > 0
+
+
 def test_basins_without_data_are_marked(ds):
     flow = ds.streamflow.isel(basin=[0, 1]).copy()
     flow[1] = np.nan
