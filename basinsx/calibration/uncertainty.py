@@ -23,9 +23,9 @@ from scipy.special import expit, logit
 
 from .. import flags, models
 from ..inputs import model_inputs, on_basins, period_slice, with_units_notes
-from ..models.base import forcing_message, snow_attr, snow_option
+from ..models.base import forcing_message, snow_option
 from ..models.cemaneige import layer_inputs
-from .driver import basin_inputs, calibration_window
+from .driver import basin_inputs, calibration_window, model_snow_attr
 from .hmc import ess, nuts, rhat
 from .likelihood import PosteriorLoss, get_likelihood
 from .optimize import calibrate_basin, from_search, log_scaled, to_search
@@ -458,8 +458,9 @@ def posterior(ds: xr.Dataset, model="gr4j", method: str = "laplace", likelihood=
     out["n_negative_pet"].attrs = {"long_name": "days of negative PET in the calibration window, clipped to zero",
                                    "units": "d", "flag": "negative PET clipped to zero (days)",
                                    "flag_category": "NegativePETWarning"}
-    out["draws"].attrs.update(model=model_obj.name, snow=snow_attr(snow))  # simulate(ds, post["draws"]) picks it
-    out.attrs = {"model": model_obj.name, "snow": snow_attr(snow), "method": method, "likelihood": lik.name,
+    # simulate(ds, post["draws"]) and predictive pick the model and its snow option from these
+    out["draws"].attrs.update(model=model_obj.name, snow=model_snow_attr(model_obj))
+    out.attrs = {"model": model_obj.name, "snow": model_snow_attr(model_obj), "method": method, "likelihood": lik.name,
                  "period": span, "warmup_days": spin, "n_chains": int(n_chains), "n_draws": int(n_draws),
                  "seed": int(seed), "log_scale": int(log_scale),
                  **({"n_adapt": int(n_adapt), "metric": metric} if method == "hmc" else {}),

@@ -286,3 +286,15 @@ def test_simulate_takes_the_draws_and_the_hydrograph_shows_a_band():
     (poly,) = ax.collections
     upper = poly.get_paths()[0].vertices[:, 1].max()
     assert upper == pytest.approx(float(band.isel(basin=0).max()), rel=1e-6)
+
+
+def test_a_model_with_snow_is_recorded_with_its_snow():
+    import basinsx
+    import basinsx.models as bm
+
+    ds = basinsx.open_dataset("sample", basins=["01031500"], chunks=None).isel(time=slice(0, 1100))
+    post = posterior(ds, model=bm.get("gr4j", snow="degree_day"), warmup=365)
+    # before: snow 0, so simulate(ds, post["draws"]) and predictive(ds, post) ran gr4j without its snow module
+    assert post.attrs["snow"] == post["draws"].attrs["snow"] == "degree_day"
+    bands = predictive(ds, post, warmup=365)
+    assert np.isfinite(bands["q_pred"]).all()
