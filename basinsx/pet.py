@@ -94,6 +94,12 @@ def _check_latitude(lat: xr.DataArray) -> None:
                          f"{np.asarray(lat.values)[bad].tolist()}")
 
 
+def _float32(*args, kernel, **kwargs):
+    """``kernel``'s PET rounded to float32 in every block: a dask block declared float32 but holding float64
+    would give other values than the same data in memory (``astype`` is a no-op on the declared dtype)."""
+    return kernel(*args, **kwargs).astype(np.float32)
+
+
 def pet(ds: xr.Dataset, method: str = "oudin", alpha: float = 1.26) -> xr.DataArray:
     """Potential evapotranspiration in mm/d for CAMELS-US style forcings.
 
@@ -142,10 +148,9 @@ def pet(ds: xr.Dataset, method: str = "oudin", alpha: float = 1.26) -> xr.DataAr
         elev = _static(ds, ("elev_mean", "elevation"), "elevation", "m")
         args = [ds["tmin"], ds["tmax"], tmean, ds["srad"], ds["dayl"], ds["vp"], lat, elev, doy]
         core, kwargs = [["time"]] * 6 + [[], [], ["time"]], {"alpha": alpha}
-    kernel = _KERNELS[method]
-    out = xr.apply_ufunc(kernel, *args, kwargs=kwargs, input_core_dims=core, output_core_dims=[["time"]],
-                         dask="parallelized", output_dtypes=[np.float32])
-    out = out.transpose(*tmean.dims).astype(np.float32)
+    out = xr.apply_ufunc(_float32, *args, kwargs={"kernel": _KERNELS[method], **kwargs}, input_core_dims=core,
+                         output_core_dims=[["time"]], dask="parallelized", output_dtypes=[np.float32])
+    out = out.transpose(*tmean.dims)
     out.name = "pet"
     out.attrs = {"units": "mm d-1", "long_name": f"potential evapotranspiration ({method.replace('_', '-')})",
                  "standard_name": "water_potential_evaporation_flux"}
