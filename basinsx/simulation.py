@@ -193,6 +193,9 @@ def _apply(ds, params, model, warmup, snow, sens, solver_options, pet, initial_s
     extra = layer_inputs(ds, m.snow)
     input_attrs = with_units_notes(input_attrs, extra)
     theta = params_on_basins(params, m, ds)
+    # the basins' other coordinates come with the forcing: chunked with theta, apply_ufunc would compute them to
+    # compare (a calibration's params carry area, gauge_name, ...)
+    theta = theta.drop_vars([c for c in theta.coords if c not in theta.indexes])
     n = ds.sizes["time"]
     if not 0 <= warmup < n:
         raise ValueError(f"warmup must lie in [0, {n}) days; got {warmup}")

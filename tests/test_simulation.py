@@ -51,6 +51,19 @@ def test_simulate_is_lazy_and_equals_numpy_path(sample):
     np.testing.assert_allclose(qd[b].values, q_ref, rtol=1e-12)
 
 
+def test_parameters_with_basin_coordinates_stay_lazy(sample):
+    # a calibration's params carry the basin coordinates (area, gauge_name, ...); chunked with the forcing they
+    # were compared to the forcing's at call time: five computes per call, each a scheduler round trip
+    params = _per_basin_params(sample).assign_coords(
+        {c: sample[c].compute() for c in ("area", "gauge_name", "gauge_lat") if c in sample.coords})
+    with raise_if_dask_computes():
+        q = simulate(sample, params, warmup=100)
+        jac = sensitivity(sample, params, warmup=100)
+    bare = _per_basin_params(sample)
+    np.testing.assert_array_equal(q.compute().values, simulate(sample, bare, warmup=100).compute().values)
+    assert jac.dims == ("basin", "time", "param")
+
+
 def test_sensitivity_is_lazy_and_matches_model_run(sample):
     with raise_if_dask_computes():
         jac = sensitivity(sample, P, warmup=30)
