@@ -95,8 +95,10 @@ def hydrograph(obs: xr.DataArray, sim: xr.DataArray | None = None, *, basin=None
         top.set_ylabel("precipitation (mm d-1)")
         ax.set_zorder(top.get_zorder() + 1)  # flow lines and legend above the bars
         ax.patch.set_visible(False)
-    title = obs.coords["gauge_name"].item() if "gauge_name" in obs.coords and obs.coords["gauge_name"].ndim == 0 else ""
-    ax.set_title(f"{obs['basin'].item() if 'basin' in obs.coords else ''} {title}".strip())
+    # .values, not .item(): a Dataset chunked by the user holds its coordinates as dask arrays
+    title = str(obs.coords["gauge_name"].values) if "gauge_name" in obs.coords and obs.coords["gauge_name"].ndim == 0 \
+        else ""
+    ax.set_title(f"{obs['basin'].values if 'basin' in obs.coords else ''} {title}".strip())
     ax.legend(loc="upper left")
     return ax
 

@@ -45,6 +45,12 @@ def test_hydrograph_and_fdc(ds):
         ds.hydro.plot.hydrograph()
 
 
+def test_hydrograph_of_a_dataset_chunked_by_the_user(ds):
+    # Dataset.chunk makes gauge_name a dask array: before, NotImplementedError ('item' is not a dask method)
+    ax = rendered(ds.chunk({"basin": 2}).hydro.plot.hydrograph(basin="01031500"))
+    assert ax.get_title() == f"01031500 {ds.gauge_name.sel(basin='01031500').item()}"
+
+
 def test_fdc_observed_and_simulated_with_zero_flows(ds):
     dry, wet = "08086290", "12010000"  # Big Sandy Creek, TX runs dry most days; Naselle River, WA never
     obs = ds.streamflow
