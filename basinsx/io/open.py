@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import os
 from pathlib import Path
 
 import xarray as xr
@@ -81,12 +82,30 @@ def open_dataset(name_or_path, *, basins=None, chunks="auto", allow_incomplete: 
     raise ValueError(f"cannot tell what {path} holds: expected a zarr store or a folder of a known layout: {markers}")
 
 
+def _files(path: Path) -> list[Path]:
+    """The files under ``path`` (``path`` itself if a file), following links to folders (data linked in from a
+    shared place, as on a cluster), each folder once (a link back up is not walked again)."""
+    if not path.is_dir():
+        return [path]
+    files, seen = [], set()
+    for folder, dirs, names in os.walk(path, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        files += [Path(folder, n) for n in names if Path(folder, n).is_file()]
+    return sorted(files)
+
+
 def _fingerprint(path: Path) -> str:
-    """Names, sizes and modification times of every file under ``path``, hashed (cheap for any size)."""
+    """Names, sizes and modification times of every file under ``path`` (through links), hashed (cheap for any
+    size)."""
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    for file in _files(path):
         stat = file.stat()
-        digest.update(f"{file.relative_to(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        name = file.relative_to(path) if file != path else file.name
+        digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
 
 

@@ -94,6 +94,27 @@ def test_input_identity_is_part_of_the_run(tmp_path, capsys):
     assert "input" in capsys.readouterr().err
 
 
+def test_a_folder_of_links_is_known_by_the_files_behind_them(tmp_path):
+    from basinsx.io.open import source_id
+
+    data = tmp_path / "shared" / "v1"
+    (data / "timeseries").mkdir(parents=True)
+    (data / "timeseries" / "a.csv").write_text("date,q\n2000-01-01,1.0\n")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "timeseries").symlink_to(data / "timeseries", target_is_directory=True)  # data linked in, as on a cluster
+    (tmp_path / "empty").mkdir()
+    # before: rglob did not enter the link, so every such folder was "empty input" and a rerun on new data resumed
+    assert source_id(mine) != source_id(tmp_path / "empty")
+    first = source_id(mine)
+    (data / "timeseries" / "a.csv").write_text("date,q\n2000-01-01,5.0\n")
+    assert source_id(mine) != first  # the data behind the link changed
+    (mine / "loop").symlink_to(mine, target_is_directory=True)  # a link back up is walked once, not forever
+    assert source_id(mine).startswith("files:")
+    single = data / "timeseries" / "a.csv"
+    assert source_id(single) != source_id(tmp_path / "empty")  # a single file is known by itself
+
+
 def test_cli_rejects_bad_chunks_and_out_equal_to_input(tmp_path, capsys):
     for bad in ("0", "-3"):
         with pytest.raises(SystemExit) as exit_:
