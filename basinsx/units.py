@@ -25,7 +25,8 @@ class UnitsError(ValueError):
 
 # base symbol -> (SI factor, {dimension: exponent}); dimensions L (m), T (s), M (kg), K (kelvin)
 _BASE = {
-    "mm": (1e-3, {"L": 1}), "cm": (1e-2, {"L": 1}), "m": (1.0, {"L": 1}), "km": (1e3, {"L": 1}),
+    "nm": (1e-9, {"L": 1}), "um": (1e-6, {"L": 1}), "mm": (1e-3, {"L": 1}), "cm": (1e-2, {"L": 1}),
+    "m": (1.0, {"L": 1}), "km": (1e3, {"L": 1}),
     "in": (0.0254, {"L": 1}), "ft": (0.3048, {"L": 1}),
     "s": (1.0, {"T": 1}), "min": (60.0, {"T": 1}), "h": (3600.0, {"T": 1}), "d": (86400.0, {"T": 1}),
     "yr": (365.25 * 86400.0, {"T": 1}),
@@ -41,7 +42,11 @@ _ALIASES = {
     "day": "d", "days": "d", "hr": "h", "hour": "h", "hours": "h", "sec": "s", "second": "s", "seconds": "s",
     "year": "yr", "a": "yr", "meter": "m", "metre": "m", "meters": "m", "metres": "m", "millimeter": "mm",
     "millimetre": "mm", "millimeters": "mm", "millimetres": "mm", "liter": "l", "litre": "l", "inch": "in",
-    "feet": "ft", "foot": "ft",
+    "feet": "ft", "foot": "ft", "\u00b5m": "um", "\u03bcm": "um", "micron": "um", "microns": "um",
+    "micrometer": "um", "micrometre": "um", "micrometers": "um", "micrometres": "um", "nanometer": "nm",
+    "nanometre": "nm", "nanometers": "nm", "nanometres": "nm", "centimeter": "cm", "centimetre": "cm",
+    "centimeters": "cm", "centimetres": "cm", "kilometer": "km", "kilometre": "km", "kilometers": "km",
+    "kilometres": "km",
 }
 # whole-string spellings: the names that are not products of powers
 _WORDS = {"cms": "m3 s-1", "cumec": "m3 s-1", "cumecs": "m3 s-1", "cfs": "ft3 s-1", "mm/24h": "mm d-1"}
@@ -59,7 +64,7 @@ _ANGLE = {
     "degrees": 1.0, "degree": 1.0, "deg": 1.0, "°": 1.0,
     "rad": 180.0 / math.pi, "radian": 180.0 / math.pi, "radians": 180.0 / math.pi,
 }
-_TOKEN = re.compile(r"^([a-z%°]+|1)(?:\^?(-?\d+))?$")
+_TOKEN = re.compile(r"^([a-z%°\u00b5\u03bc]+|1)(?:\^?(-?\d+))?$")  # µ: micro sign and Greek mu
 _WATER = 1000.0  # kg m-3: a mass of water per area is a depth (1 kg m-2 = 1 mm)
 
 

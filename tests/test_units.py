@@ -83,6 +83,15 @@ def test_parse_products_of_powers():
     assert parse("cfs")[1] == {"L": 3, "T": -1}
 
 
+@pytest.mark.parametrize(("units", "factor"), [
+    ("um", 1e-6), ("\u00b5m", 1e-6), ("\u03bcm", 1e-6), ("micrometre", 1e-6), ("micrometers", 1e-6), ("micron", 1e-6),
+    ("nm", 1e-9), ("centimetre", 1e-2), ("kilometers", 1e3), ("um3", 1e-18), ("\u00b5m^3", 1e-18)])
+def test_small_lengths_parse(units, factor):
+    # pore networks come in micrometres: before, every spelling of them was an unknown unit
+    scale, dims = parse(units)
+    assert scale == pytest.approx(factor, rel=1e-12) and set(dims) == {"L"}
+
+
 def test_dataset_conversion_stays_lazy_and_uses_roles():
     ds = xr.Dataset({"t": (("basin", "time"), da.full((2, 3), 280.0, chunks=1), {"units": "K"}),
                      "q": (("basin", "time"), da.ones((2, 3), chunks=1), {"units": "m3 s-1"})},

@@ -12,7 +12,7 @@ from .network import check_health, cubic, make_network, trim, trim_disconnected
 from .solver import MILLIDARCY, permeability
 
 
-def permeability_torch(net, g, axis="x", dp=1.0, mu=1e-3, **kw):
+def permeability_torch(net, g, axis="x", dp=1.0, mu=None, **kw):
     """Differentiable permeability (torch); see :func:`basinsx.porenet.torch_solver.permeability_torch`."""
     from .torch_solver import permeability_torch as _impl
 

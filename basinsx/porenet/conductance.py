@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from .geometry import cone_cylinder_lengths, sphere_cylinder_lengths
-from .network import validate
+from .network import checked
 
 _ATTRS = {"units": "m3 s-1 Pa-1", "long_name": "hydraulic conductance of the pore-throat-pore conduit"}
 
@@ -46,7 +46,7 @@ def cone_cylinder_size_factors(d1, dt, d2, l_ctc):
 
 
 def _conduit_data(net):
-    validate(net)
+    """Diameters of both pores and the throat, and the spacing, of a network that went through ``checked``."""
     missing = [v for v in ("pore_diameter", "throat_diameter", "throat_spacing") if v not in net]
     if missing:
         raise ValueError(f"conductance models need {missing} in the network; a network without geometry "
@@ -56,8 +56,11 @@ def _conduit_data(net):
     return dp[conns[:, 0]], net["throat_diameter"].values, dp[conns[:, 1]], net["throat_spacing"].values
 
 
-def _wrap(g, model, mu):
-    return xr.DataArray(g, dims="throat", name="conductance", attrs={**_ATTRS, "model": model, "viscosity": mu})
+def _wrap(g, model, mu, net):
+    """The conductances as a DataArray, labelled with the network's throat coordinate when it has one."""
+    coords = {"throat": net["throat"].values} if "throat" in net.coords else None
+    return xr.DataArray(g, dims="throat", coords=coords, name="conductance",
+                        attrs={**_ATTRS, "model": model, "viscosity": mu})
 
 
 def hagen_poiseuille(net: xr.Dataset, mu: float = 1e-3) -> xr.DataArray:
@@ -77,8 +80,9 @@ def hagen_poiseuille(net: xr.Dataset, mu: float = 1e-3) -> xr.DataArray:
     Returns
     -------
     xarray.DataArray
-        Conductance (throat,) in m3 s-1 Pa-1.
+        Conductance (throat,) in m3 s-1 Pa-1 (with the network's ``throat`` labels, if any).
     """
+    net = checked(net)  # lengths in m, whatever units they declare
     d1, dt, d2, _ = _conduit_data(net)
     if "conduit_length" not in net:
         raise ValueError("the hagen_poiseuille model needs 'conduit_length' in the network")
@@ -86,7 +90,7 @@ def hagen_poiseuille(net: xr.Dataset, mu: float = 1e-3) -> xr.DataArray:
     if np.any(net["conduit_length"].values <= 0):
         raise ValueError("conduit_length must be positive for the hagen_poiseuille model")
     g = _series(_cylinder_size_factor(d1, l1), _cylinder_size_factor(dt, lt), _cylinder_size_factor(d2, l2), mu)
-    return _wrap(g, "hagen_poiseuille", mu)
+    return _wrap(g, "hagen_poiseuille", mu, net)
 
 
 def spheres_and_cylinders(net: xr.Dataset, mu: float = 1e-3) -> xr.DataArray:
@@ -96,14 +100,16 @@ def spheres_and_cylinders(net: xr.Dataset, mu: float = 1e-3) -> xr.DataArray:
     split at their plane of intersection); the pore halves integrate ``1/A^2`` over the
     sphere cap.
     """
+    net = checked(net)
     g = _series(*sphere_cylinder_size_factors(*_conduit_data(net)), mu)
-    return _wrap(g, "spheres_and_cylinders", mu)
+    return _wrap(g, "spheres_and_cylinders", mu, net)
 
 
 def cones_and_cylinders(net: xr.Dataset, mu: float = 1e-3) -> xr.DataArray:
     """Truncated-cone pore halves narrowing to cylindrical throats (OpenPNM ``cones_and_cylinders``)."""
+    net = checked(net)
     g = _series(*cone_cylinder_size_factors(*_conduit_data(net)), mu)
-    return _wrap(g, "cones_and_cylinders", mu)
+    return _wrap(g, "cones_and_cylinders", mu, net)
 
 
 MODELS = {"hagen_poiseuille": hagen_poiseuille, "spheres_and_cylinders": spheres_and_cylinders,

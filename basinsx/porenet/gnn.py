@@ -14,12 +14,15 @@ import torch
 from torch import nn
 
 from .conductance import conductance
+from .network import checked
 from .solver import length_and_area, system
 from .torch_solver import permeability_torch
 
 PORE_FEATURES = ("log_diameter", "log_volume", "coordination", "flow_face", "side_face")
-THROAT_FEATURES = ("log_diameter", "log_spacing", "log_pore1_length", "log_throat_length", "log_pore2_length",
-                   "log_g_classical")
+#: The pore-half lengths enter as the mean and the absolute difference of their logs: symmetric in the
+#: two ends of a throat, so the prediction does not depend on which end is stored first.
+THROAT_FEATURES = ("log_diameter", "log_spacing", "log_pore_length_mean", "log_throat_length",
+                   "log_pore_length_difference", "log_g_classical")
 
 
 def graph_inputs(net, model: str = "cones_and_cylinders", mu: float = 1e-3, axis: str = "x") -> dict:
@@ -35,9 +38,10 @@ def graph_inputs(net, model: str = "cones_and_cylinders", mu: float = 1e-3, axis
         features :data:`THROAT_FEATURES`, ``conns`` (n_throats, 2), ``g0`` classical
         conductance, ``scale`` (conductance unit), ``system`` (the flow system along ``axis``).
     """
+    net = checked(net)  # lengths in m, whatever units they declare
     g0 = conductance(net, model, mu).values  # first: names a missing diameter clearly
     ref = float(net.attrs.get("voxel_size", np.mean(net["pore_diameter"].values)))
-    conns = net["throat_conns"].values
+    conns = np.ascontiguousarray(net["throat_conns"].values)  # torch refuses negative strides
     npore = net.sizes["pore"]
     scale = ref**3 / mu
     coord = np.bincount(conns.ravel(), minlength=npore)
@@ -50,9 +54,10 @@ def graph_inputs(net, model: str = "cones_and_cylinders", mu: float = 1e-3, axis
     vol = net["pore_volume"].values if "pore_volume" in net else np.pi / 6 * net["pore_diameter"].values ** 3
     x = np.stack([np.log(net["pore_diameter"].values / ref), np.log(np.maximum(vol, 1e-3 * ref**3) / ref**3),
                   coord / 6.0, flow_face, side_face], axis=1)
-    cl = net["conduit_length"].values / ref
+    log_cl = np.log(np.maximum(net["conduit_length"].values / ref, 1e-3))
     e = np.stack([np.log(net["throat_diameter"].values / ref), np.log(net["throat_spacing"].values / ref),
-                  *np.log(np.maximum(cl, 1e-3)).T, np.log(g0 / scale)], axis=1)
+                  (log_cl[:, 0] + log_cl[:, 2]) / 2, log_cl[:, 1], np.abs(log_cl[:, 0] - log_cl[:, 2]),
+                  np.log(g0 / scale)], axis=1)
     t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
     return {"x": t(x), "e": t(e), "conns": torch.as_tensor(conns, dtype=torch.int64), "g0": t(g0),
             "scale": scale, "system": system(net, axis), "length_area": length_and_area(net, axis), "mu": mu,
@@ -89,7 +94,9 @@ class ConductanceGNN(nn.Module):
     Notes
     -----
     Messages are symmetric in the two pores of a throat (``h_i + h_j`` and
-    ``|h_i - h_j|``), so the prediction does not depend on throat orientation. The last
+    ``|h_i - h_j|``, and the throat features :data:`THROAT_FEATURES` take the two pore-half
+    lengths as the mean and the absolute difference of their logs), so the prediction does not
+    depend on throat orientation. The last
     layer starts at zero: an untrained model reproduces the classical PNM.
     """
 

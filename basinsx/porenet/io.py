@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +10,7 @@ import xarray as xr
 
 from ..io.readers import FileFormatError, reading
 from .geometry import cone_cylinder_lengths
-from .network import FACES, make_network, validate
-
-#: Largest voxel a pore image plausibly has (m): 1 mm (micro-CT of rocks: 0.1-50 um).
-MAX_VOXEL = 1e-3
+from .network import FACES, MAX_VOXEL, checked, make_network
 
 
 def _read_table(path: Path, ncols: int | None, header: int = 0) -> tuple[list[str], np.ndarray]:
@@ -58,10 +56,11 @@ def from_statoil(prefix) -> xr.Dataset:
         Network with flow along x. Links to the inlet reservoir (pore index -1 in the file)
         and the outlet reservoir (index 0) are removed and the pores they touch are labelled
         ``pore_xmin`` and ``pore_xmax`` (the same convention as OpenPNM's
-        ``network_from_statoil``). Radii become diameters; ``conduit_length`` holds the
-        pore1, throat and pore2 lengths of ``link2``; ``throat_spacing`` is the total length;
-        shape factors, volumes and clay volumes ride along. ``domain_size`` comes from the
-        ``node1`` header.
+        ``network_from_statoil``). A link that joins the two reservoirs (or a reservoir to
+        itself) touches no pore: it is dropped with a warning naming it. Radii become
+        diameters; ``conduit_length`` holds the pore1, throat and pore2 lengths of ``link2``;
+        ``throat_spacing`` is the total length; shape factors, volumes and clay volumes ride
+        along. ``domain_size`` comes from the ``node1`` header.
 
     Raises
     ------
@@ -93,12 +92,19 @@ def from_statoil(prefix) -> xr.Dataset:
     if not np.isin(link1[:, 1:3], np.arange(-1, npore + 1)).all():
         raise FileFormatError(base / f"{name}_link1.dat", f"pore indices outside -1 .. {npore}")
     conns = link1[:, 1:3].astype(np.int64) - 1  # -2 inlet reservoir, -1 outlet reservoir
-    inlet_t = np.any(conns == -2, axis=1)
-    outlet_t = np.any(conns == -1, axis=1)
+    no_pore = np.flatnonzero((conns < 0).all(axis=1))  # a link between reservoirs
+    if no_pore.size:  # before: conns.max(axis=1) gave -1, and the last pore became an inlet or outlet pore
+        where = {-2: "the inlet reservoir (-1)", -1: "the outlet reservoir (0)"}
+        said = "; ".join(f"link {k + 1} joins {where[conns[k, 0]]} to {where[conns[k, 1]]}" for k in no_pore[:10])
+        warnings.warn(f"{base / f'{name}_link1.dat'}: {said}{' ...' if no_pore.size > 10 else ''}: no pore, "
+                      f"{'dropped' if no_pore.size == 1 else f'{no_pore.size} links dropped'}", stacklevel=2)
+    between = (conns < 0).all(axis=1)
+    inlet_t = np.any(conns == -2, axis=1) & ~between
+    outlet_t = np.any(conns == -1, axis=1) & ~between
     faces = {"pore_xmin": np.zeros(npore, bool), "pore_xmax": np.zeros(npore, bool)}
     faces["pore_xmin"][conns[inlet_t].max(axis=1)] = True
     faces["pore_xmax"][conns[outlet_t].max(axis=1)] = True
-    keep = ~(inlet_t | outlet_t)
+    keep = ~(inlet_t | outlet_t | between)
     conns, link1, link2 = conns[keep], link1[keep], link2[keep]
     cl = link2[:, [3, 5, 4]]  # pore1 length, throat length, pore2 length
     swap = conns[:, 0] > conns[:, 1]  # store each throat once with ascending pore indices
@@ -205,7 +211,10 @@ def from_openpnm(pn, domain_size=None, phase=None) -> xr.Dataset:
     domain_size : sequence of 3 floats, optional
     phase : openpnm.phase.Phase, optional
         Phase on ``pn`` whose ``throat.hydraulic_conductance`` (one value per throat) rides
-        along; it takes precedence over one stored on the network.
+        along; it takes precedence over one stored on the network. Its viscosity
+        (``throat.viscosity``, else ``pore.viscosity``), when uniform, becomes the network's
+        ``viscosity`` attribute, the default ``mu`` of :func:`basinsx.porenet.permeability`
+        (a viscosity that varies is not carried, with a warning: pass ``mu``).
 
     Raises
     ------
@@ -240,7 +249,7 @@ def from_openpnm(pn, domain_size=None, phase=None) -> xr.Dataset:
     cl = pn["throat.conduit_lengths"] if "throat.conduit_lengths" in keys else None
     spacing = pn["throat.spacing"] if "throat.spacing" in keys else None
     used = {"pore.coords", "throat.conns", "pore.diameter", "throat.diameter", "throat.conduit_lengths",
-            "throat.spacing", "pore.volume", "throat.volume", "pore.all", "throat.all",
+            "throat.spacing", "pore.volume", "throat.volume", "pore.all", "throat.all", "pore.index",
             *(n for names in aliases.values() for n in names)}
     extra = {}
     for k in keys - used:
@@ -254,11 +263,29 @@ def from_openpnm(pn, domain_size=None, phase=None) -> xr.Dataset:
                              f"throat of the network ({len(conns)}): is the phase on another network?")
         extra["throat_hydraulic_conductance"] = g
     attrs = {k: params[k] for k in ("lattice_shape", "spacing", "voxel_size") if k in params}
+    if phase is not None:
+        mu = _uniform_viscosity(phase)
+        if mu is not None:
+            attrs["viscosity"] = mu
     return make_network(coords, conns, dp, dt, conduit_length=cl, spacing=spacing,
                         faces=faces, pore_volume=pn["pore.volume"] if "pore.volume" in keys else None,
                         throat_volume=pn["throat.volume"] if "throat.volume" in keys else None,
                         domain_size=domain_size if domain_size is not None else params.get("domain_size"),
                         attrs=attrs, **extra)
+
+
+def _uniform_viscosity(phase) -> float | None:
+    """The phase's viscosity (Pa s) when it has one value everywhere, else None (with a warning if it varies)."""
+    keys = set(phase.keys())
+    for k in ("throat.viscosity", "pore.viscosity"):
+        if k in keys:
+            mu = np.asarray(phase[k], float).ravel()
+            if mu.size and np.all(mu == mu[0]) and np.isfinite(mu[0]) and mu[0] > 0:
+                return float(mu[0])
+            warnings.warn(f"the phase's {k} is not one positive value ({mu.min():g} .. {mu.max():g} Pa s): not "
+                          "carried into the network; pass mu to permeability", stacklevel=3)
+            return None
+    return None
 
 
 def to_openpnm(net: xr.Dataset):
@@ -270,10 +297,10 @@ def to_openpnm(net: xr.Dataset):
     """
     import openpnm as op
 
-    validate(net)
+    net = checked(net)  # lengths in m
     pn = op.network.Network(coords=net["pore_coords"].values, conns=net["throat_conns"].values)
     for name, var in net.data_vars.items():
-        if name in ("pore_coords", "throat_conns"):
+        if name in ("pore_coords", "throat_conns", "pore_index"):
             continue
         if name == "conduit_length":
             pn["throat.conduit_lengths"] = var.values

@@ -7,6 +7,7 @@ A network is an :class:`xarray.Dataset` with dims ``pore``, ``throat``, ``xyz`` 
 variable                   dims                  meaning
 =========================  ====================  =========================================
 ``pore_coords``            (pore, xyz)           pore centre, m
+``pore_index``             (pore,) int           the pore's position when built: 0, 1, 2, ...
 ``pore_diameter``          (pore,)               m
 ``pore_volume``            (pore,)               m3
 ``pore_xmin`` ... ``zmax`` (pore,) bool          pores on a face of the domain
@@ -21,7 +22,16 @@ coordinates and connections only, solved with given conductances).
 Optional: ``throat_hydraulic_conductance`` (m3 s-1 Pa-1, the default ``g`` of the solver),
 ``pore_shape_factor``, ``throat_shape_factor``, ``throat_volume`` and any other
 per-pore or per-throat data. Attributes: ``voxel_size`` (m, extracted networks),
-``domain_size`` (3 lengths, m) and, for lattices, ``lattice_shape`` and ``spacing``.
+``domain_size`` (3 lengths, m), ``viscosity`` (Pa s, the default ``mu`` of the solver; set by
+:func:`basinsx.porenet.from_openpnm` from a phase) and, for lattices, ``lattice_shape`` and ``spacing``.
+
+Units: a length variable (and the volumes) may declare other units in its ``units``
+attribute (``um``, ``µm``, ``micrometre``, ``mm``, ``cm``, ...); :func:`checked`, which every
+solver and conductance model calls, converts it to m and refuses units that are not a length
+with a :class:`basinsx.units.UnitsError` naming the variable. A variable without ``units``
+is in m. The dataset attributes carry no units: they are m. Lengths far beyond what a pore
+network in metres can have (:data:`MAX_PORE_SIZE`, :data:`MAX_VOXEL`, :data:`MAX_SAMPLE`)
+are an error that says the units are m, as micrometres given as metres would be.
 """
 
 from __future__ import annotations
@@ -33,13 +43,27 @@ import scipy.sparse as sp
 import xarray as xr
 from scipy.sparse.csgraph import connected_components
 
+from ..units import to_canonical
 from .geometry import AXES, axis_index, sphere_cylinder_lengths
 
 FACES = tuple(f"pore_{a}{s}" for a in AXES for s in ("min", "max"))
 CONDUIT = ["pore1", "throat", "pore2"]
 
+#: Largest voxel a pore image plausibly has (m): 1 mm (micro-CT of rocks: 0.1-50 um).
+MAX_VOXEL = 1e-3
+#: Largest pore or throat diameter, conduit length or lattice spacing a network in metres plausibly has:
+#: 1 cm (the pores of sandstones are 1-500 um, those of bead and gravel packs a few mm).
+MAX_PORE_SIZE = 1e-2
+#: Largest sample (``domain_size``) a pore network in metres plausibly describes: 1 m.
+MAX_SAMPLE = 1.0
+#: Variables whose ``units`` attribute :func:`checked` reads, and the units they are used in.
+UNITS = {"pore_coords": "m", "pore_diameter": "m", "throat_diameter": "m", "throat_spacing": "m",
+         "conduit_length": "m", "pore_volume": "m3", "throat_volume": "m3",
+         "throat_hydraulic_conductance": "m3 s-1 Pa-1"}
+
 ATTRS = {
     "pore_coords": {"units": "m", "long_name": "pore centre coordinates"},
+    "pore_index": {"long_name": "position of the pore when the network was built; throat_conns counts by it"},
     "pore_diameter": {"units": "m", "long_name": "pore diameter"},
     "pore_volume": {"units": "m3", "long_name": "pore volume"},
     "pore_shape_factor": {"units": "1", "long_name": "pore shape factor A/P^2"},
@@ -64,6 +88,59 @@ def _per(values, n: int, name: str, what: str) -> np.ndarray:
     return values
 
 
+def _plausible(values, name: str, limit: float) -> None:
+    """Raise when a length in m exceeds ``limit``: micrometres (or millimetres) taken as metres."""
+    values = np.asarray(values, dtype=float)
+    big = float(np.nanmax(values)) if values.size and not np.isnan(values).all() else 0.0
+    if big > limit:
+        raise ValueError(f"{name} is in m; {big} m is more than {limit} m, too large for a pore network "
+                         f"(micrometres? give {big} um as {big * 1e-6:g})")
+
+
+def _plausible_attrs(attrs) -> None:
+    for key, limit in (("spacing", MAX_PORE_SIZE), ("voxel_size", MAX_VOXEL), ("domain_size", MAX_SAMPLE)):
+        if attrs.get(key) is not None:
+            _plausible(attrs[key], f"attribute {key}", limit)
+
+
+def _given(value, name: str, expected: str = "m"):
+    """An input array of :func:`make_network` as a float copy, in ``expected`` units when it declares its own."""
+    if value is None:
+        return None
+    if isinstance(value, xr.DataArray):
+        value = to_canonical(value, name, expected=expected)[0].values
+    return np.array(value, dtype=float)
+
+
+def checked(net: xr.Dataset) -> xr.Dataset:
+    """``net`` validated (:func:`validate`), with every variable of :data:`UNITS` in those units.
+
+    Each variable's ``units`` attribute is read: lengths in ``um``/``µm``/``micrometre``, ``mm``,
+    ``cm``, ``km``, ``in``, ``ft`` (volumes in their cubes) are converted to m (m3), a variable
+    without ``units`` is taken as m, and units that are not a length raise a
+    :class:`basinsx.units.UnitsError` naming the variable. Diameters, spacings and conduit
+    lengths above :data:`MAX_PORE_SIZE`, and the attributes ``spacing``, ``voxel_size`` and
+    ``domain_size`` above :data:`MAX_PORE_SIZE`, :data:`MAX_VOXEL` and :data:`MAX_SAMPLE`, raise a
+    ValueError saying the units are m. The solvers, conductance models and the GNN call it
+    on every network they are given.
+    """
+    validate(net)
+    converted = {}
+    for name, expected in UNITS.items():
+        if name in net.data_vars:
+            da = net[name]
+            out = to_canonical(da, name, expected=expected)[0]
+            if out is not da:
+                converted[name] = out
+    if converted:
+        net = net.assign(converted)
+    for name in ("pore_diameter", "throat_diameter", "throat_spacing", "conduit_length"):
+        if name in net.data_vars:
+            _plausible(net[name].values, name, MAX_PORE_SIZE)
+    _plausible_attrs(net.attrs)
+    return net
+
+
 def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_length=None, spacing=None,
                  faces=None, pore_volume=None, throat_volume=None, domain_size=None, attrs=None,
                  **extra) -> xr.Dataset:
@@ -72,7 +149,11 @@ def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_lengt
     Parameters
     ----------
     coords : array (n_pores, 3)
-        Pore centres in m.
+        Pore centres in m. Every length and volume given here may also be a DataArray whose
+        ``units`` attribute says its units (see :func:`checked`); plain arrays are m (m3).
+        Diameters, spacings and conduit lengths above :data:`MAX_PORE_SIZE` (1 cm) are a
+        ValueError saying the units are m (micrometres given as metres, say). The arrays
+        are copied.
     conns : int array (n_throats, 2)
         Pore indices of each throat.
     pore_diameter, throat_diameter : array or None
@@ -98,13 +179,16 @@ def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_lengt
     **extra
         Further variables: arrays of length n_pores become ``(pore,)`` variables, of length
         n_throats ``(throat,)`` variables (names should start with ``pore_`` or ``throat_``).
+        ``pore_index`` is reserved: it is set to ``0, 1, 2, ...`` here, so that
+        :func:`validate` can tell a network whose pores were reordered by position
+        (``net.roll(pore=...)``, ``net.isel(pore=...)``).
 
     Returns
     -------
     xarray.Dataset
     """
-    coords = np.asarray(coords, dtype=float)
-    conns = np.asarray(conns, dtype=np.int64)
+    coords = _given(coords, "pore_coords")
+    conns = np.array(conns, dtype=np.int64)  # copies: a view of the caller's array (or a negative stride) is not kept
     if coords.ndim != 2 or coords.shape[1] != 3:
         raise ValueError(f"coords must have shape (n_pores, 3), got {coords.shape}")
     if conns.ndim != 2 or conns.shape[1] != 2:
@@ -114,35 +198,43 @@ def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_lengt
         raise ValueError(f"throat_conns refer to pores outside 0..{npore - 1}")
     if spacing is None:
         spacing = np.linalg.norm(coords[conns[:, 0]] - coords[conns[:, 1]], axis=1)
-    spacing = np.broadcast_to(np.asarray(spacing, dtype=float), (nthroat,)).copy()
+    spacing = np.broadcast_to(_given(spacing, "throat_spacing"), (nthroat,)).copy()
     data = {
         "pore_coords": (("pore", "xyz"), coords),
         "throat_conns": (("throat", "end"), conns),
         "throat_spacing": ("throat", spacing),
     }
     if pore_diameter is not None:
-        pore_diameter = _per(pore_diameter, npore, "pore_diameter", "pores")
+        pore_diameter = _per(_given(pore_diameter, "pore_diameter"), npore, "pore_diameter", "pores")
+        _plausible(pore_diameter, "pore_diameter", MAX_PORE_SIZE)
         data["pore_diameter"] = ("pore", pore_diameter)
     if throat_diameter is not None:
-        throat_diameter = _per(throat_diameter, nthroat, "throat_diameter", "throats")
+        throat_diameter = _per(_given(throat_diameter, "throat_diameter"), nthroat, "throat_diameter", "throats")
+        _plausible(throat_diameter, "throat_diameter", MAX_PORE_SIZE)
         data["throat_diameter"] = ("throat", throat_diameter)
+    _plausible(spacing, "throat_spacing", MAX_PORE_SIZE)
     if conduit_length is None and pore_diameter is not None and throat_diameter is not None:
         conduit_length = np.stack(sphere_cylinder_lengths(pore_diameter[conns[:, 0]], throat_diameter,
                                                           pore_diameter[conns[:, 1]], spacing), axis=1)
     if conduit_length is not None:
-        data["conduit_length"] = (("throat", "conduit"), np.asarray(conduit_length, dtype=float))
+        conduit_length = _given(conduit_length, "conduit_length")
+        _plausible(conduit_length, "conduit_length", MAX_PORE_SIZE)
+        data["conduit_length"] = (("throat", "conduit"), conduit_length)
     if pore_volume is not None:
-        data["pore_volume"] = ("pore", np.asarray(pore_volume, dtype=float))
+        data["pore_volume"] = ("pore", _given(pore_volume, "pore_volume", "m3"))
     if throat_volume is not None:
-        data["throat_volume"] = ("throat", np.asarray(throat_volume, dtype=float))
+        data["throat_volume"] = ("throat", _given(throat_volume, "throat_volume", "m3"))
     faces = dict(faces or {})
     unknown = set(faces) - set(FACES)
     if unknown:
         raise ValueError(f"unknown face labels {sorted(unknown)}; use {FACES}")
     for f in FACES:
-        data[f] = ("pore", np.asarray(faces.get(f, np.zeros(npore, bool)), dtype=bool))
+        data[f] = ("pore", np.array(faces.get(f, np.zeros(npore, bool)), dtype=bool))
+    data["pore_index"] = ("pore", np.arange(npore))
     for name, arr in extra.items():
-        arr = np.asarray(arr)
+        if name == "pore_index":  # reserved: numbered here
+            continue
+        arr = np.array(arr)
         if arr.shape[:1] == (npore,) and not name.startswith("throat"):
             data[name] = (("pore",) + tuple(f"{name}_dim{i}" for i in range(1, arr.ndim)), arr)
         elif arr.shape[:1] == (nthroat,):
@@ -150,8 +242,8 @@ def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_lengt
         else:
             raise ValueError(f"extra variable {name!r} has length {arr.shape[:1]}, "
                              f"expected {npore} pores or {nthroat} throats")
-    # the pore coordinate numbers the pores as throat_conns does: validate() refuses a network reordered or
-    # subset by position (net.isel), whose throat_conns would point at other pores
+    # the pore coordinate and pore_index number the pores as throat_conns does: validate() refuses a network
+    # reordered or subset by position (net.isel, net.roll), whose throat_conns would point at other pores
     ds = xr.Dataset(data, coords={"pore": np.arange(npore), "xyz": list(AXES), "end": [0, 1], "conduit": CONDUIT})
     for name, a in ATTRS.items():
         if name in ds:
@@ -165,6 +257,7 @@ def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_lengt
     if domain_size is not None:
         ds.attrs["domain_size"] = [float(v) for v in domain_size]
     ds.attrs.update(attrs)
+    _plausible_attrs(ds.attrs)
     return ds
 
 
@@ -190,7 +283,8 @@ def cubic(shape, spacing: float = 1e-4, *, pore_diameter=None, throat_diameter=N
     shape : tuple of 3 ints
         Pores along x, y and z.
     spacing : float
-        Lattice constant ``a`` in m.
+        Lattice constant ``a`` in m; above :data:`MAX_PORE_SIZE` (1 cm) a ValueError (micrometres
+        given as metres?).
     pore_diameter, throat_diameter : float or array, optional
         Defaults ``a / 2`` and ``a / 4``.
 
@@ -204,13 +298,14 @@ def cubic(shape, spacing: float = 1e-4, *, pore_diameter=None, throat_diameter=N
     --------
     >>> net = cubic((10, 5, 5), 1e-4)
     >>> net.sizes["pore"], net.sizes["throat"]
-    (250, 600)
+    (250, 625)
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"shape must be 3 positive ints, got {shape}")
     if not spacing > 0:
         raise ValueError(f"spacing must be positive, got {spacing}")
+    _plausible(spacing, "spacing", MAX_PORE_SIZE)  # 100 (um) taken as 100 m: K off by 1e8 and more
     idx = np.arange(np.prod(shape)).reshape(shape)
     ijk = np.stack(np.unravel_index(idx.ravel(), shape), axis=1)
     coords = (ijk + 0.5) * spacing
@@ -243,9 +338,12 @@ def validate(net: xr.Dataset) -> None:
     if net["throat_conns"].dims != ("throat", "end"):
         raise ValueError(f"throat_conns must have dims ('throat', 'end'), got {net['throat_conns'].dims}")
     npore = net.sizes["pore"]
-    if "pore" in net.coords and not np.array_equal(net["pore"].values, np.arange(npore)):
-        raise ValueError("the pores were reordered or subset by position (e.g. net.isel(pore=...)), so throat_conns "
-                         "point at other pores; remove pores with basinsx.porenet.trim, which renumbers them")
+    # the coordinate moves with net.isel, pore_index (a variable) with net.roll too, which keeps the coordinate
+    if ("pore" in net.coords and not np.array_equal(net["pore"].values, np.arange(npore))) or (
+            "pore_index" in net.data_vars and not np.array_equal(net["pore_index"].values, np.arange(npore))):
+        raise ValueError("the pores were reordered or subset by position (e.g. net.isel(pore=...) or net.roll), "
+                         "so throat_conns point at other pores; remove pores with basinsx.porenet.trim, which "
+                         "renumbers them")
     conns = np.asarray(net["throat_conns"].values)
     if conns.size and (conns.min() < 0 or conns.max() >= npore):
         raise ValueError(f"throat_conns refer to pores outside 0..{npore - 1} (pores removed by position, e.g. "
@@ -333,6 +431,8 @@ def trim(net: xr.Dataset, pores=None, throats=None) -> xr.Dataset:
     out = net.isel(pore=np.flatnonzero(keep_p), throat=np.flatnonzero(keep_t))
     out = out.assign(throat_conns=(("throat", "end"), new_index[conns[keep_t]], net["throat_conns"].attrs))
     out = out.assign_coords(pore=np.arange(out.sizes["pore"]))
+    if "pore_index" in out.data_vars:
+        out["pore_index"] = out["pore_index"].copy(data=np.arange(out.sizes["pore"]))
     lattice = regular_lattice(out["pore_coords"].values) if "lattice_shape" in net.attrs else None
     if lattice is not None and lattice[0] != list(net.attrs["lattice_shape"]):
         out.attrs.update(lattice_shape=lattice[0], spacing=lattice[1], domain_size=[n * lattice[1] for n in lattice[0]])

@@ -18,7 +18,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .conductance import conductance
 from .geometry import axis_index
-from .network import adjacency, validate
+from .network import adjacency, checked, validate
 
 MILLIDARCY = 9.869233e-16  # m2
 
@@ -40,7 +40,7 @@ class FlowSystem:
     """
 
     def __init__(self, conns, npore, inlet, outlet):
-        self.conns = np.asarray(conns, dtype=np.int64)
+        self.conns = np.ascontiguousarray(conns, dtype=np.int64)  # torch refuses negative strides
         self.npore = int(npore)
         inlet = np.asarray(inlet, bool)
         outlet = np.asarray(outlet, bool)
@@ -165,8 +165,27 @@ def factorize(a, method="auto", rtol=1e-12):
     raise ValueError(f"unknown method {method!r}; choose auto, direct, amg or cg")
 
 
+def _by_label(g: xr.DataArray, net: xr.Dataset) -> xr.DataArray:
+    """``g`` matched to the network's throats by their ``throat`` labels; an error names what does not match."""
+    labels, want = g["throat"].values, net["throat"].values
+    uniq, counts = np.unique(labels, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"conductance g gives throats {uniq[counts > 1][:10].tolist()} more than once")
+    missing = np.setdiff1d(want, labels)
+    if missing.size:
+        raise ValueError(f"conductance g has no conductance for throats {missing[:10].tolist()} "
+                         f"({missing.size} of the network's {want.size})")
+    extra = np.setdiff1d(labels, want)
+    if extra.size:
+        raise ValueError(f"conductance g has conductances for throats {extra[:10].tolist()} that the network does "
+                         f"not have ({extra.size}; trimmed or subset networks need g of their own throats)")
+    return g.sel(throat=want)
+
+
 def _resolve_g(net, g, mu):
     nt = net.sizes["throat"]
+    if isinstance(g, xr.DataArray) and g.dims == ("throat",) and "throat" in g.coords and "throat" in net.coords:
+        g = _by_label(g, net)  # labelled on both sides: by label, never by position
     if g is None:  # conductances that came with the network (OpenPNM) before a geometric model
         g = net["throat_hydraulic_conductance"].values if "throat_hydraulic_conductance" in net else "hagen_poiseuille"
     if isinstance(g, str):
@@ -213,7 +232,12 @@ def system(net: xr.Dataset, axis: str) -> FlowSystem:
                       net[f"pore_{axis}max"].values)
 
 
-def permeability(net: xr.Dataset, g=None, axis: str = "x", dp: float = 1.0, mu: float = 1e-3,
+def viscosity(net: xr.Dataset, mu=None) -> float:
+    """``mu`` (Pa s) if given, else the network's ``viscosity`` attribute, else water's 1e-3."""
+    return float(net.attrs.get("viscosity", 1e-3)) if mu is None else mu
+
+
+def permeability(net: xr.Dataset, g=None, axis: str = "x", dp: float = 1.0, mu: float | None = None,
                  method: str = "auto", rtol: float = 1e-12) -> xr.Dataset:
     """Absolute permeability of a pore network along one axis.
 
@@ -224,15 +248,18 @@ def permeability(net: xr.Dataset, g=None, axis: str = "x", dp: float = 1.0, mu: 
     g : None, str, array or DataArray
         Throat conductances in m3 s-1 Pa-1, or a model name from
         :data:`basinsx.porenet.conductance.MODELS`. Default: the network's
-        ``throat_hydraulic_conductance`` when it has one (e.g. from :func:`from_openpnm`; it
-        was computed with the phase's viscosity, so pass the same ``mu``), else
-        ``"hagen_poiseuille"``.
+        ``throat_hydraulic_conductance`` when it has one (e.g. from :func:`from_openpnm`, which
+        also sets the ``viscosity`` attribute from the phase), else ``"hagen_poiseuille"``.
+        A DataArray with a ``throat`` coordinate is matched to a network with one by label
+        (throats missing from ``g``, or in ``g`` only, are a ValueError naming them); arrays
+        without labels are taken by position.
     axis : {"x", "y", "z"}
         Flow axis; inlet pores are ``pore_<axis>min``, outlet pores ``pore_<axis>max``.
     dp : float
         Applied pressure drop in Pa.
-    mu : float
-        Dynamic viscosity in Pa s.
+    mu : float, optional
+        Dynamic viscosity in Pa s. Default: the network's ``viscosity`` attribute (the phase's,
+        from :func:`from_openpnm`), else 1e-3 (water at 20 C).
     method : {"auto", "direct", "amg", "cg"}
         Linear solver (see :func:`factorize`).
     rtol : float
@@ -254,9 +281,11 @@ def permeability(net: xr.Dataset, g=None, axis: str = "x", dp: float = 1.0, mu: 
     --------
     >>> from basinsx.porenet import cubic, permeability
     >>> net = cubic((5, 4, 3), 1e-4)
-    >>> float(permeability(net, g=1e-12, mu=1e-3)["permeability"])  # K = g mu / a
-    1e-11
+    >>> round(float(permeability(net, g=1e-12, mu=1e-3)["permeability"]) / 1e-11, 12)  # K = g mu / a
+    1.0
     """
+    net = checked(net)  # lengths in m, whatever units they declare
+    mu = viscosity(net, mu)
     check_dp_mu(dp, mu)
     system_ = system(net, axis)
     g = _resolve_g(net, g, mu)
@@ -280,4 +309,4 @@ def permeability(net: xr.Dataset, g=None, axis: str = "x", dp: float = 1.0, mu: 
     )
 
 
-__all__ = ["FlowSystem", "factorize", "length_and_area", "permeability", "system"]
+__all__ = ["FlowSystem", "factorize", "length_and_area", "permeability", "system", "viscosity"]

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .solver import check_dp_mu, factorize, length_and_area, system
+from .network import checked
+from .solver import check_dp_mu, factorize, length_and_area, system, viscosity
 
 
 class _Permeability(torch.autograd.Function):
@@ -67,7 +68,7 @@ def _check_g(net, g):
         raise ValueError("conductances must be finite and positive")
 
 
-def permeability_torch(net, g, axis: str = "x", dp: float = 1.0, mu: float = 1e-3, method: str = "auto",
+def permeability_torch(net, g, axis: str = "x", dp: float = 1.0, mu: float | None = None, method: str = "auto",
                        flow_system=None):
     """Permeability as a differentiable function of the throat conductances.
 
@@ -78,7 +79,8 @@ def permeability_torch(net, g, axis: str = "x", dp: float = 1.0, mu: float = 1e-
     g : torch.Tensor (n_throats,)
         Positive conductances in m3 s-1 Pa-1 (any graph of torch ops may produce them).
     axis, dp, mu, method
-        As in :func:`basinsx.porenet.permeability`.
+        As in :func:`basinsx.porenet.permeability` (``mu`` defaults to the network's ``viscosity``
+        attribute, else 1e-3).
     flow_system : FlowSystem, optional
         Precomputed :func:`basinsx.porenet.solver.system` (saves the graph analysis when
         the same network is solved many times, e.g. in training).
@@ -88,7 +90,9 @@ def permeability_torch(net, g, axis: str = "x", dp: float = 1.0, mu: float = 1e-
     torch.Tensor
         Scalar K in m2; its gradient is the closed-form discrete adjoint.
     """
+    net = checked(net)  # the sample's lengths in m
     _check_g(net, g)
+    mu = viscosity(net, mu)
     check_dp_mu(dp, mu)  # before: a negative K for mu < 0, a ZeroDivisionError for dp = 0
     sys_ = system(net, axis) if flow_system is None else flow_system
     length, area = length_and_area(net, axis)
@@ -111,5 +115,5 @@ def throat_flow_torch(net, g, axis: str = "x", dp: float = 1.0, method: str = "a
     """Throat flow rates ``g_t (p_i - p_j)`` from end 0 to end 1, differentiable in ``g``."""
     sys_ = system(net, axis) if flow_system is None else flow_system
     p = pressure_torch(net, g, axis, dp, method, sys_)
-    c = torch.as_tensor(sys_.conns)
+    c = torch.as_tensor(np.ascontiguousarray(sys_.conns))  # torch refuses negative strides
     return g * torch.nan_to_num(p[c[:, 0]] - p[c[:, 1]], nan=0.0)

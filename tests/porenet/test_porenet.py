@@ -351,3 +351,18 @@ def test_geometry_in_the_wrong_units_or_shape_is_an_error_naming_it():
         porenet.make_network(coords, conns, np.full(35, 5e-5), 2e-5)  # before: a bare broadcast error
     with pytest.raises(ValueError, match="voxel_size is in m; 5.345 m"):
         porenet.from_porespy(np.ones((8, 8, 8), bool), 5.345)  # micrometres given: before, K 1e12 too large
+
+
+def test_statoil_link_between_the_two_reservoirs_is_dropped_with_a_warning(statoil_copy):
+    full = from_statoil(statoil_copy / "F42A")
+    # link 2 joins the inlet reservoir (-1) to pore 1230; make it join the outlet reservoir (0) instead
+    _edit(statoil_copy / "F42A_link1.dat", lambda lines: lines.__setitem__(2, lines[2].replace(" 1230 ", "    0 ", 1)))
+    _edit(statoil_copy / "F42A_link2.dat", lambda lines: lines.__setitem__(1, lines[1].replace(" 1230 ", "    0 ", 1)))
+    with pytest.warns(UserWarning, match=r"F42A_link1.dat: link 2 joins the inlet reservoir .* outlet reservoir"):
+        net = from_statoil(statoil_copy / "F42A")
+    # before: the last pore was labelled inlet and outlet through index -1, and the solver refused the network
+    assert not net["pore_xmin"].values[-1] and not net["pore_xmax"].values[-1]
+    assert net.sizes["throat"] == full.sizes["throat"]
+    changed = np.flatnonzero(net["pore_xmin"].values != full["pore_xmin"].values)
+    assert set(changed) <= {1229}
+    assert float(permeability(net)["permeability"]) > 0

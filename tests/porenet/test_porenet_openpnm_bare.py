@@ -76,3 +76,33 @@ def test_only_one_kind_of_diameter_is_refused():
     pn["pore.diameter"] = 5e-5
     with pytest.raises(ValueError, match="throat.diameter"):
         from_openpnm(pn)
+
+
+def test_phase_viscosity_rides_along_with_its_conductance():
+    pn = op.network.Cubic([6, 5, 4], spacing=1e-4)
+    pn["pore.diameter"], pn["throat.diameter"] = 5e-5, 2.5e-5
+    pn.add_model_collection(op.models.collections.geometry.spheres_and_cylinders)
+    np.random.seed(0)  # the collection's pore seeds come from numpy's global generator
+    pn.regenerate_models()
+    water = op.phase.Water(network=pn)
+    water.add_model(propname="throat.hydraulic_conductance",
+                    model=op.models.physics.hydraulic_conductance.generic_hydraulic)
+    water.regenerate_models()
+    mu = float(water["pore.viscosity"][0])
+    assert abs(mu - 1e-3) > 5e-5  # water at 298 K
+    sf = op.algorithms.StokesFlow(network=pn, phase=water)
+    sf.set_value_BC(pores=pn.pores("left"), values=1.0)
+    sf.set_value_BC(pores=pn.pores("right"), values=0.0)
+    sf.run()
+    k_hand = abs(float(sf.rate(pores=pn.pores("left"))[0])) * mu * 5e-4 / (5 * 4 * 1e-8)
+    net = from_openpnm(pn, phase=water)
+    assert net.attrs["viscosity"] == pytest.approx(mu, rel=1e-12, abs=0)
+    # before: mu = 1e-3 taken, K 12 % off
+    assert float(permeability(net)["permeability"]) == pytest.approx(k_hand, rel=1e-8, abs=0)
+    assert float(permeability(net, mu=1e-3)["permeability"]) == pytest.approx(k_hand * 1e-3 / mu, rel=1e-8, abs=0)
+    # a model name: K does not depend on the viscosity
+    assert float(permeability(net, "spheres_and_cylinders")["permeability"]) == pytest.approx(
+        float(permeability(net, "spheres_and_cylinders", mu=1e-3)["permeability"]), rel=1e-10, abs=0)
+    phase = op.phase.Phase(network=pn)  # a phase with a conductance and no viscosity: nothing carried
+    phase["throat.hydraulic_conductance"] = 1e-12
+    assert "viscosity" not in from_openpnm(pn, phase=phase).attrs
