@@ -18,18 +18,27 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import xarray as xr
 
+from .units import UnitsError, parse, to_canonical
+
 __all__ = ["Aquifer", "conductivity", "ogata_banks"]
 
 _SIDES = ("left", "right", "bottom", "top")
+# largest dispersion number dt * (sum of a cell's dispersive conductances) / (its pore volume) of a step:
+# theta <= 5/6, the dispersion number of the default (Courant 1) step of the Ogata-Banks column at grid Peclet 0.5
+_DISPERSION_NUMBER = 6.0
 
 
 def conductivity(permeability, density=1000.0, gravity=9.81, viscosity=1.0e-3):
-    """Hydraulic conductivity in m/d of a permeability in m2 (water at 20 degC by default).
+    """Hydraulic conductivity in m/d of a permeability (water at 20 degC by default).
 
-    A DataArray stays one (lazy for dask, labels kept); values in memory must be positive.
+    Plain numbers are in m2. A DataArray's ``units`` are read: an area (``m2``, ``cm2``,
+    ``darcy``, ``mD``) is converted to m2, anything else is a :class:`~basinsx.units.UnitsError`
+    (a conductivity given again, ``D`` read as a day); without units it is in m2. A DataArray
+    stays one (lazy for dask, labels kept); values in memory must be positive.
     """
     factor = density * gravity / viscosity * 86400.0
     if isinstance(permeability, xr.DataArray):
+        permeability = _permeability_m2(permeability)
         if permeability.chunks is None and not np.all(permeability.values > 0):
             raise ValueError("permeability must be positive (m2)")
         return (permeability * factor).assign_attrs(units="m d-1", long_name="hydraulic conductivity")
@@ -37,6 +46,83 @@ def conductivity(permeability, density=1000.0, gravity=9.81, viscosity=1.0e-3):
     if not np.all(permeability > 0):
         raise ValueError("permeability must be positive (m2)")
     return permeability * factor
+
+
+def _units(da):
+    """The ``units`` attribute of a DataArray, None where there is none (or it is blank)."""
+    units = da.attrs.get("units") if isinstance(da, xr.DataArray) else None
+    if units is None or not str(units).strip():
+        return None
+    return str(units).strip()
+
+
+def _dimensions(units):
+    """The dimensions of ``units`` (``{"L": 2}`` for an area), None where a symbol is unknown."""
+    try:
+        return parse(units)[1]
+    except UnitsError:
+        return None
+
+
+def _permeability_m2(da):
+    """A permeability DataArray in m2 from its ``units`` (an area; none: m2)."""
+    units = _units(da)
+    if units is None:
+        return da
+    dims = _dimensions(units)
+    if dims != {"L": 2}:
+        why = ""
+        if dims == {"T": 1} and units.lower() == "d":
+            why = "; 'D' reads as a day: write a darcy 'darcy' (a millidarcy 'mD')"
+        elif dims == {"L": 1, "T": -1}:
+            why = ": that is a hydraulic conductivity already (give it to Aquifer as K)"
+        raise UnitsError(f"permeability is in {units!r}, which is not an area (m2, cm2, darcy, mD){why}")
+    return to_canonical(da, "permeability", expected="m2")[0]
+
+
+def _conductivity_m_per_d(K):
+    """A conductivity DataArray in m/d from its ``units`` (a velocity; none: m/d); a permeability is refused."""
+    units = _units(K)
+    if units is None:
+        return K
+    if _dimensions(units) == {"L": 2}:
+        raise UnitsError(f"K is in {units!r}, a permeability, not a hydraulic conductivity (m d-1): "
+                         "convert it with basinsx.groundwater.conductivity() first")
+    return to_canonical(K, "K", expected="m d-1")[0]
+
+
+def _days(times) -> np.ndarray:
+    """Output times in d: numbers are days; timedelta64 and a DataArray's time ``units`` are converted."""
+    import datetime
+
+    if isinstance(times, xr.DataArray):
+        units = _units(times)
+        if units is not None and times.dtype.kind != "m":
+            to_canonical(times, "times", expected="d")  # a UnitsError naming times where it is not a time
+            # divided by the unit's days (24 for h): 48 h is 2 d exactly, as the time labels should be
+            return np.atleast_1d(np.asarray(times.values, dtype=float) / (86400.0 / parse(units)[0]))
+        times = times.values
+    t = np.atleast_1d(np.asarray(times))
+    if t.dtype.kind == "O" and t.size and all(isinstance(v, datetime.timedelta) for v in t.ravel()):
+        t = t.astype("timedelta64[us]")
+    if t.dtype.kind == "M":
+        raise ValueError("times must be durations since the release (days, or timedelta64), not dates")
+    if t.dtype.kind == "m":
+        return t / np.timedelta64(1, "D")
+    return t.astype(float)
+
+
+def _extent(values):
+    """``lo .. hi, n cells, spacing d`` of sorted coordinates (``spacing lo .. hi: not uniform`` where it is not)."""
+    if values.size == 0:
+        return "no cells"
+    text = f"{values[0]:g} .. {values[-1]:g}, {values.size} cells"
+    if values.size < 2:
+        return text
+    d = np.diff(values)
+    if np.allclose(d, d[0], rtol=1e-9, atol=0.0):
+        return f"{text}, spacing {d[0]:g}"
+    return f"{text}, spacing {d.min():g} .. {d.max():g}: not uniform"
 
 
 def grid_values(field, y=None, x=None, name: str = "field") -> np.ndarray:
@@ -53,12 +139,18 @@ def grid_values(field, y=None, x=None, name: str = "field") -> np.ndarray:
                 continue
             labels, centres = np.asarray(field[dim].values, dtype=float), np.asarray(centres, dtype=float)
             have, want = np.argsort(labels, kind="stable"), np.argsort(centres, kind="stable")
+            mine, grid = labels[have], centres[want]
             # centres are computed as (i + 0.5) * d: compare to round-off of the grid's extent
-            if labels.size != centres.size or not np.allclose(labels[have], centres[want], rtol=0.0,
-                                                              atol=1e-9 * np.abs(centres).max() + 1e-12):
-                raise ValueError(f"{name}'s {dim} coordinates ({labels.min():g} .. {labels.max():g}, {labels.size}) "
-                                 f"are not the grid's cell centres ({centres.min():g} .. {centres.max():g}, "
-                                 f"{centres.size})")
+            tol = 1e-9 * np.abs(centres).max() + 1e-12
+            same = mine.size == grid.size and np.isclose(mine, grid, rtol=0.0, atol=tol)
+            if not np.all(same):
+                where = ""
+                if mine.size == grid.size:  # the first that differs, in increasing order
+                    k = int(np.argmin(same))
+                    where = f": {dim} = {mine[k]:g} (number {k + 1} in increasing order) where the grid's is "
+                    where += f"{grid[k]:g}"
+                raise ValueError(f"{name}'s {dim} coordinates ({_extent(mine)}) are not the grid's cell centres "
+                                 f"({_extent(grid)}){where}")
             cells = np.empty_like(have)
             cells[want] = have  # the field's cell at each grid position
             field = field.isel({dim: cells})
@@ -294,7 +386,8 @@ class _Advection:
     """Explicit flux-limited advection: Lax-Wendroff limited to TVD (Sweby 1984), per face.
 
     The concentration carried through a face is ``c_up + (1 - Cr) / 2 phi(r) (c_down - c_up)``
-    with ``r = (c_up - c_upup) / (c_down - c_up)`` and ``Cr`` the face Courant number: upwind
+    with ``r = (c_up - c_upup) / (c_down - c_up)`` and ``Cr = |q| dt / V_up`` the face Courant number
+    (``V_up`` the pore volume of the upwind cell, the volume :meth:`max_dt` bounds): upwind
     where the profile is not smooth, second order in space and time (no ``v^2 dt / 2``
     numerical dispersion) where it is. Boundary faces are upwind; water entering through a
     side brings its inflow concentration (0 unless given). Each face flux leaves one cell and
@@ -309,11 +402,9 @@ class _Advection:
         self.n, self.limiter = ny * nx, _LIMITERS[limiter]
         self.volume = (theta * dx * dy).ravel()
         idx = np.arange(self.n).reshape(ny, nx)
-        thx = np.pad(0.5 * (theta[:, :-1] + theta[:, 1:]), ((0, 0), (1, 1)), constant_values=1.0)
-        thy = np.pad(0.5 * (theta[:-1, :] + theta[1:, :]), ((1, 1), (0, 0)), constant_values=1.0)
         parts, ghosts = [], []
         # each direction as lines of cells along the last axis: x rows, then y columns
-        for q, cells, th, lo, hi in ((qx, idx, thx, "left", "right"), (qy.T, idx.T, thy.T, "bottom", "top")):
+        for q, cells, lo, hi in ((qx, idx, "left", "right"), (qy.T, idx.T, "bottom", "top")):
             m, k = cells.shape
             first = self.n + sum(len(g) for g in ghosts)
             g_lo, g_hi = first + np.arange(m), first + m + np.arange(m)
@@ -333,10 +424,13 @@ class _Advection:
             interior[:, 1:-1] = True
             upup = np.where(interior & ~wall, upup, up)
             half = interior & (upup >= self.n)
-            parts.append((up, down, upup, half, interior, np.abs(q), th * dx * dy))
-        self.up, self.down, self.upup, self.half, self.interior, self.flow, self.face_volume = (
-            np.concatenate([p[i].ravel() for p in parts]) for i in range(7))
+            parts.append((up, down, upup, half, interior, np.abs(q)))
+        self.up, self.down, self.upup, self.half, self.interior, self.flow = (
+            np.concatenate([p[i].ravel() for p in parts]) for i in range(6))
         self.ghost = np.concatenate(ghosts)
+        # the Courant number of a face is that of its upwind cell: with the mean porosity of the two
+        # cells, a cell smaller than its neighbour overshot (6.6e-5 of c_in) at steps within max_dt
+        self.face_volume = np.where(self.interior, np.r_[self.volume, np.ones(self.ghost.size)][self.up], 1.0)
 
     def max_dt(self):
         """Largest step that keeps every cell a convex combination of its neighbours.
@@ -399,24 +493,41 @@ def _march(L, r, storage, times, max_dt, fixed=None, fixed_values=None, advect=N
     (towards backward Euler where the dispersion number is large), so the dispersion step
     creates no new extremum either.
     Returns the concentrations at ``times``, the mass in the domain, the cumulative net mass
-    that entered across the boundaries, the mass added by clipping negative values to zero and
-    the lowest and highest concentrations before clipping.
+    that entered across the boundaries and from the ``fixed`` cells, the part of it from the
+    ``fixed`` cells, the mass added by clipping negative values to zero and the lowest and
+    highest concentrations before clipping.
+
+    The ``fixed`` cells take in what keeps them at ``fixed_values``: over a step, their change
+    plus their net outflow (the rows ``L`` that their identity rows replace), and at an output
+    time the reset after the last advective half step.
     """
     n = storage.size
     c = np.zeros(n)
+    cum_in = cum_fixed = 0.0
     if fixed is not None:
         c[fixed] = fixed_values
+        cum_in = cum_fixed = float(storage[fixed] @ c[fixed])  # the fixed cells' own solute, added at t = 0
     out = np.empty((len(times), n))
     mass = np.empty(len(times))
     inflow = np.empty(len(times))
+    from_fixed = np.zeros(len(times))
     clipped = 0.0
-    cum_in = 0.0
     low, high = 0.0, 0.0
     steps = {}
     # the net boundary inflow is r - L c summed over cells; interior fluxes cancel in the sum
     col = np.asarray(L.sum(axis=0)).ravel()
     r_total = r.sum()
     diag = L.diagonal()
+    if fixed is not None:
+        col_fixed = np.asarray(L[fixed].sum(axis=0)).ravel()
+        r_fixed = r[fixed].sum()
+
+    def hold(c, c_new, flux):
+        """Mass the fixed cells took in: their change plus ``flux``, the net outflow of their rows."""
+        nonlocal cum_in, cum_fixed
+        added = float(storage[fixed] @ (c_new[fixed] - c[fixed])) + flux
+        cum_in += added
+        cum_fixed += added
 
     def advance(c, dt):
         nonlocal cum_in, low, high
@@ -443,7 +554,10 @@ def _march(L, r, storage, times, max_dt, fixed=None, fixed_values=None, advect=N
                 b[fixed] = fixed_values
             c_new = lu.solve(b)
             # net boundary inflow over the step (theta-weighted like the fluxes)
-            cum_in += dt * (r_total - col @ (theta * c_new + (1.0 - theta) * c))
+            c_mid = theta * c_new + (1.0 - theta) * c
+            cum_in += dt * (r_total - col @ c_mid)
+            if fixed is not None:
+                hold(c, c_new, dt * (col_fixed @ c_mid - r_fixed))
             low, high = min(low, c_new.min()), max(high, c_new.max())
             neg = c_new < 0
             if neg.any():
@@ -453,12 +567,16 @@ def _march(L, r, storage, times, max_dt, fixed=None, fixed_values=None, advect=N
         if advect is not None:
             c = advance(c, 0.5 * dt)
             if fixed is not None:
-                c[fixed] = fixed_values
+                c_new = c.copy()
+                c_new[fixed] = fixed_values
+                hold(c, c_new, 0.0)
+                c = c_new
         t = t_out
         out[k] = c
         mass[k] = storage @ c
         inflow[k] = cum_in
-    return out, mass, inflow, clipped, low, high
+        from_fixed[k] = cum_fixed
+    return out, mass, inflow, from_fixed, clipped, low, high
 
 
 # --------------------------------------------------------------------------------------
@@ -474,27 +592,32 @@ class Aquifer:
     length : (float, float)
         Extent ``(Ly, Lx)`` in m.
     porosity : float or array of shape ``shape``
-        Effective porosity (-).
+        Effective porosity (-), a fraction; a DataArray's ``units`` are read (``%`` is converted).
     dispersivity : (float, float)
         Longitudinal and transverse dispersivity ``(aL, aT)`` in m.
     diffusion : float
         Effective molecular diffusion coefficient (m2/d).
     heads : mapping
-        Fixed heads (m) on sides among ``left``, ``right``, ``bottom``, ``top``; other sides are
-        no-flow. At least one side is needed.
+        Fixed heads (m) on sides among ``left``, ``right``, ``bottom``, ``top``, one number per
+        side; other sides are no-flow. At least one side is needed.
     inflow_conc : mapping, optional
-        Concentration of water entering through a fixed-head side; sides not given bring clean
-        water. Sides given here are Dirichlet concentration boundaries (Ogata-Banks type).
+        Concentration of water entering through a fixed-head side, one number per side; sides not
+        given bring clean water. Sides given here are Dirichlet concentration boundaries
+        (Ogata-Banks type).
     wells : mapping or sequence, optional
         Observation points ``{name: (x, y)}`` in m (or a sequence of ``(x, y)``); each reads the
         cell that contains it.
     sources : mapping, optional
-        Fixed-concentration cells ``{(x, y): c}``.
+        Fixed-concentration cells ``{(x, y): c}``; the mass they add (or remove) to stay at ``c``
+        is in the results' ``net_inflow`` and ``source_inflow``.
     max_dt : float, optional
         Largest time step (d). By default the largest step the explicit TVD advection keeps
         bounded (Courant 1 in 1-D, less where water leaves a cell through two faces; a larger
         ``max_dt`` is reduced to it), and with ``advection="upwind"`` the step where the
-        Courant number is 1 in the fastest cell.
+        Courant number is 1 in the fastest cell. Either way the step is also at most the one
+        where a cell's dispersion number ``dt sum(theta D / dx^2)`` (its dispersive conductances
+        over its pore volume) is 6, which keeps the dispersion step accurate where there is
+        little or no flow; no step is longer than the last output time.
     advection : str
         ``"mc"`` (monotonized central, default), ``"van_leer"``, ``"superbee"`` or ``"minmod"``: explicit
         flux-limited second-order (TVD) advection with that limiter, dispersion implicit;
@@ -525,9 +648,12 @@ class Aquifer:
         self.dy, self.dx = self.length[0] / self.shape[0], self.length[1] / self.shape[1]
         self.y = (np.arange(self.shape[0]) + 0.5) * self.dy
         self.x = (np.arange(self.shape[1]) + 0.5) * self.dx
+        if isinstance(porosity, xr.DataArray):
+            porosity = to_canonical(porosity, "porosity", expected="1")[0]  # 30 % -> 0.3
         por = np.broadcast_to(grid_values(porosity, self.y, self.x, "porosity"), self.shape)
         if not np.all((por > 0) & (por <= 1)):
-            raise ValueError("porosity must lie in (0, 1]")
+            raise ValueError(f"porosity must lie in (0, 1] as a fraction, got {por.min():g} .. {por.max():g}; "
+                             "a percentage needs a DataArray with units '%'")
         self.porosity = np.array(por)
         if np.ndim(dispersivity) != 1 or len(dispersivity) != 2:
             raise ValueError(f"dispersivity must be (longitudinal, transverse) in m, got {dispersivity!r}")
@@ -547,6 +673,10 @@ class Aquifer:
         if set(inflow_conc) - set(heads):
             raise ValueError("inflow_conc sides must be fixed-head sides (no water enters through no-flow sides)")
         for name, d in (("heads", heads), ("inflow_conc", inflow_conc)):
+            for side, v in d.items():
+                if np.ndim(v) != 0:
+                    raise ValueError(f"{name}[{side!r}] must be one number for the whole side, got an array of "
+                                     f"shape {np.shape(v)}; values varying along a side are not supported")
             if not all(np.isfinite(float(v)) for v in d.values()):
                 raise ValueError(f"{name} must be finite; got {d}")
         self.heads = {k: float(v) for k, v in heads.items()}
@@ -554,9 +684,15 @@ class Aquifer:
         self.wells = self._locate(wells)
         self.sources = None
         if sources:
-            cells = [self._cell(xy) for xy in sources]
-            flat = np.array([j * self.shape[1] + i for j, i in cells])
-            self.sources = (flat, np.array(list(sources.values()), float))
+            fixed = {}
+            for xy, value in sources.items():
+                j, i = self._cell(xy)
+                cell, value = j * self.shape[1] + i, float(value)
+                if fixed.get(cell, value) != value:
+                    raise ValueError(f"sources at {xy!r} and another point in the same cell fix it at "
+                                     f"{fixed[cell]:g} and {value:g}")
+                fixed[cell] = value
+            self.sources = (np.array(list(fixed)), np.array(list(fixed.values())))
         if max_dt is not None and not max_dt > 0:
             raise ValueError("max_dt must be positive")
         self.max_dt = max_dt
@@ -580,6 +716,8 @@ class Aquifer:
         return names, cells
 
     def _check_K(self, K):
+        if isinstance(K, xr.DataArray):
+            K = _conductivity_m_per_d(K)  # m s-1 -> m d-1; a permeability is refused
         K = grid_values(K, self.y, self.x, "K")
         if K.shape != self.shape:
             raise ValueError(f"K has shape {K.shape}, the aquifer grid is {self.shape} (ny, nx)")
@@ -601,22 +739,28 @@ class Aquifer:
         Parameters
         ----------
         K : array_like, shape ``(ny, nx)``
-            Hydraulic conductivity (m/d).
+            Hydraulic conductivity (m/d). A DataArray's ``units`` are read: a velocity (``m s-1``,
+            ``cm s-1``, ...) is converted, a permeability (``m2``, ``mD``) is a
+            :class:`~basinsx.units.UnitsError` (convert it with :func:`conductivity`).
         times : array_like
-            Increasing output times (d), all positive; the solute starts at zero concentration.
+            Increasing output times since the release, all positive; the solute starts at zero
+            concentration. Numbers are days; ``timedelta64`` values, and a DataArray with time
+            ``units`` (``s``, ``h``, ...), are converted to days (the ``time`` coordinate is in d).
 
         Returns
         -------
         xarray.Dataset
             ``head(y, x)``, ``conc(time, y, x)``, ``mass(time)`` (solute in the domain),
-            ``net_inflow(time)`` (cumulative mass entered across the boundaries), and with
+            ``net_inflow(time)`` (cumulative net mass entered across the boundaries and from the
+            sources, so that ``mass - net_inflow - attrs['clipped_mass']`` is zero to round-off),
+            with sources ``source_inflow(time)`` (the sources' part of it), and with
             wells ``well_head(well)``, ``well_conc(time, well)``. ``attrs['clipped_mass']`` is
             the mass added by clipping negative concentrations (from cross-dispersion) to zero;
             ``attrs['undershoot']`` and ``attrs['overshoot']`` are the largest excursions below 0
             and above the highest inflow or source concentration over all steps, before clipping.
         """
-        times = np.atleast_1d(np.asarray(times, dtype=float))
-        if times.ndim != 1 or times[0] <= 0 or np.any(np.diff(times) <= 0):
+        times = _days(times)
+        if times.ndim != 1 or not np.all(np.isfinite(times)) or times[0] <= 0 or np.any(np.diff(times) <= 0):
             raise ValueError("times must be positive and strictly increasing (d)")
         h, qx, qy = self.flow(K)
         tvd = self.advection != "upwind"
@@ -624,16 +768,29 @@ class Aquifer:
                                    self.inflow_conc, advection=not tvd)
         storage = (self.porosity * self.dx * self.dy).ravel()
         advect = _Advection(qx, qy, self.porosity, self.dx, self.dy, self.inflow_conc, self.advection) if tvd else None
+        fixed, fixed_values = self.sources if self.sources is not None else (None, None)
         if tvd:
-            max_dt = min(advect.max_dt(), self.max_dt or np.inf, times[-1])
+            max_dt = min(advect.max_dt(), self.max_dt or np.inf)
         elif self.max_dt is None:
             vmax = max(np.abs(qx).max() / (self.dy * self.porosity.min()) / self.dx,
                        np.abs(qy).max() / (self.dx * self.porosity.min()) / self.dy)
-            max_dt = 1.0 / vmax if vmax > 0 else times[-1]
+            max_dt = 1.0 / vmax if vmax > 0 else np.inf
         else:
             max_dt = self.max_dt
-        fixed, fixed_values = self.sources if self.sources is not None else (None, None)
-        c, mass, inflow, clipped, low, high = _march(L, r, storage, times, max_dt, fixed, fixed_values, advect)
+        # the dispersion step's accuracy: a dispersion number of at most _DISPERSION_NUMBER in every cell
+        # (without it, diffusion with no flow took one step per output time: 0.12 of c0 off in one of 100 d)
+        dispersive = L.diagonal()
+        if not tvd:  # upwind: less the advective part of the diagonal, each cell's outflow
+            dispersive = dispersive - (np.maximum(qx[:, 1:], 0.0) + np.maximum(-qx[:, :-1], 0.0)
+                                       + np.maximum(qy[1:, :], 0.0) + np.maximum(-qy[:-1, :], 0.0)).ravel()
+        rate = np.maximum(dispersive, 0.0) / storage
+        if fixed is not None:
+            rate[fixed] = 0.0  # identity rows
+        if rate.max() > 0:
+            max_dt = min(max_dt, _DISPERSION_NUMBER / rate.max())
+        max_dt = min(max_dt, times[-1])
+        c, mass, inflow, from_fixed, clipped, low, high = _march(L, r, storage, times, max_dt, fixed, fixed_values,
+                                                                 advect)
         c = c.reshape(len(times), *self.shape)
         c_max = max([0.0, *self.inflow_conc.values(), *(fixed_values if fixed is not None else [])])
         coords = {
@@ -646,12 +803,16 @@ class Aquifer:
                 "head": (("y", "x"), h, {"units": "m", "long_name": "steady hydraulic head"}),
                 "conc": (("time", "y", "x"), c, {"long_name": "solute concentration"}),
                 "mass": ("time", mass, {"long_name": "solute mass in the domain per unit thickness"}),
-                "net_inflow": ("time", inflow, {"long_name": "cumulative net solute mass entered across boundaries"}),
+                "net_inflow": ("time", inflow, {"long_name": "cumulative net solute mass entered across boundaries "
+                                                             "and from sources"}),
             },
             coords=coords,
             attrs={"clipped_mass": clipped, "max_dt": max_dt, "advection": self.advection,
                    "undershoot": max(0.0, -low), "overshoot": max(0.0, high - c_max)},
         )
+        if fixed is not None:
+            ds["source_inflow"] = ("time", from_fixed, {"long_name": "cumulative net solute mass the fixed-"
+                                                                     "concentration sources added"})
         if self.wells is not None:
             names, cells = self.wells
             jj, ii = cells[:, 0], cells[:, 1]

@@ -37,6 +37,8 @@ _BASE = {
     "w": (1.0, {"M": 1, "L": 2, "T": -3}), "j": (1.0, {"M": 1, "L": 2, "T": -2}),
     "mj": (1e6, {"M": 1, "L": 2, "T": -2}),
     "1": (1.0, {}), "%": (1e-2, {}),
+    # permeability: 1 darcy = 9.869233e-13 m2 (a darcy is 'darcy': 'D' is a day once lower-cased; 'mD' is 'md')
+    "darcy": (9.869233e-13, {"L": 2}), "md": (9.869233e-16, {"L": 2}),
 }
 _ALIASES = {
     "day": "d", "days": "d", "hr": "h", "hour": "h", "hours": "h", "sec": "s", "second": "s", "seconds": "s",
@@ -46,7 +48,7 @@ _ALIASES = {
     "micrometer": "um", "micrometre": "um", "micrometers": "um", "micrometres": "um", "nanometer": "nm",
     "nanometre": "nm", "nanometers": "nm", "nanometres": "nm", "centimeter": "cm", "centimetre": "cm",
     "centimeters": "cm", "centimetres": "cm", "kilometer": "km", "kilometre": "km", "kilometers": "km",
-    "kilometres": "km",
+    "kilometres": "km", "darcies": "darcy", "millidarcy": "md", "millidarcies": "md",
 }
 # whole-string spellings: the names that are not products of powers
 _WORDS = {"cms": "m3 s-1", "cumec": "m3 s-1", "cumecs": "m3 s-1", "cfs": "ft3 s-1", "mm/24h": "mm d-1"}

@@ -44,8 +44,10 @@ def test_upwind_ogata_banks_first_order_convergence():
         ds = aq.simulate(np.full((1, nx), 10.0), [20.0])
         c = ds.conc.values[0, 0]
         errs.append(np.abs(ogata_banks(ds.x.values, 20.0, v, D) - c).max())
-        # upwind + backward Euler add v dx / 2 + v^2 dt / 2 of numerical dispersion
-        d_num = D + v * aq.dx / 2 + v * v * dt / 2
+        # upwind + backward Euler add v dx / 2 + v^2 dt / 2 of numerical dispersion; at 400 cells (grid
+        # Peclet 0.2) the dispersion number limits the step to 0.04 d
+        assert ds.attrs["max_dt"] == pytest.approx(min(dt, 6.0 / (3 * D / aq.dx**2)))
+        d_num = D + v * aq.dx / 2 + v * v * ds.attrs["max_dt"] / 2
         assert np.abs(ogata_banks(ds.x.values, 20.0, v, d_num) - c).max() < 0.02 * 100 / nx
     assert errs[1] < 0.65 * errs[0] and errs[2] < 0.65 * errs[1]
 
@@ -84,6 +86,9 @@ def test_wells_and_sources():
     assert ds.well_conc.dims == ("time", "well") and list(ds.well.values) == ["a", "b"]
     assert ds.well_head.sel(well="a") == ds["head"].sel(x=5.5, y=5.5)
     assert ds.conc.sel(x=2.5, y=5.5).values.tolist() == [1.0, 1.0]  # fixed-concentration cell
+    # the source's solute is in the balance (before: mass - net_inflow was all of it)
+    assert np.abs(ds.mass - ds.net_inflow - ds.attrs["clipped_mass"]).max() <= 1e-12 * float(ds.mass.max())
+    np.testing.assert_allclose(ds.source_inflow, ds.net_inflow, rtol=1e-12)  # no inflow_conc: clean water enters
     obs = aq.observe(np.ones((10, 20)), [2.0, 4.0])
     assert obs.shape == (2 + 2 * 2,)
 
@@ -233,3 +238,152 @@ def test_fields_are_taken_by_their_labels():
     np.testing.assert_allclose(out.values, conductivity(1e-12))
     with pytest.raises(ValueError, match="permeability must be positive"):
         conductivity(-1e-12)
+
+
+# ---- units, time units, sources' mass, the dispersion step limit, messages ---------------------------
+def _labelled(aq, values, units):
+    import xarray as xr
+
+    return xr.DataArray(np.broadcast_to(values, aq.shape).copy(), dims=("y", "x"), coords={"y": aq.y, "x": aq.x},
+                        attrs={"units": units})
+
+
+def test_K_units_are_read_and_converted():
+    from basinsx.units import UnitsError
+
+    aq = Aquifer((1, 20), (1.0, 10.0), heads={"left": 1.0, "right": 0.0})
+    ref = aq.flow(np.ones((1, 20)))[1]  # 1 m/d: a Darcy flux of 0.1 m/d
+    for value, units in [(1.0, "m d-1"), (1.0, "m/day"), (1 / 86400, "m s-1"), (100 / 86400, "cm s-1")]:
+        np.testing.assert_allclose(aq.flow(_labelled(aq, value, units))[1], ref, rtol=1e-12)  # before: 1.2e-6 m/d
+    np.testing.assert_allclose(aq.flow(_labelled(aq, 1.0, ""))[1], ref)  # no units: m/d, as documented
+    for units in ("m2", "mD", "darcy"):  # a permeability given as K (before: used as 1e-12 m/d)
+        with pytest.raises(UnitsError, match=rf"K is in '{units}'.*permeability.*conductivity\(\)"):
+            aq.flow(_labelled(aq, 1e-12, units))
+    for units in ("m", "m3 s-1", "kg"):
+        with pytest.raises(UnitsError, match="'K'.*m d-1"):
+            aq.simulate(_labelled(aq, 1.0, units), [1.0])
+
+
+def test_conductivity_reads_the_permeability_units():
+    import xarray as xr
+
+    from basinsx.units import UnitsError, parse
+
+    assert parse("mD") == (9.869233e-16, {"L": 2}) and parse("darcy") == (9.869233e-13, {"L": 2})
+
+    def k(value, units):
+        return xr.DataArray(np.full((2, 3), value), dims=("y", "x"), attrs={"units": units})
+
+    ref = conductivity(9.869233e-14)  # 100 mD, about 0.0837 m/d
+    for value, units in [(100.0, "mD"), (0.1, "darcy"), (100.0, "millidarcy"), (9.869233e-14, "m2"),
+                         (9.869233e-10, "cm2"), (9.869233e-14, "")]:
+        out = conductivity(k(value, units))  # before: 100 mD gave 8.5e13 m/d
+        np.testing.assert_allclose(out.values, ref, rtol=1e-12)
+        assert out.attrs["units"] == "m d-1"
+    with pytest.raises(UnitsError, match=r"permeability.*'m d-1'.*an area"):
+        conductivity(conductivity(k(1e-12, "m2")))  # before: its own output accepted (7e11 m/d)
+    with pytest.raises(UnitsError, match=r"permeability.*'D'.*an area"):
+        conductivity(k(1.0, "D"))  # D is a day; a darcy is spelled 'darcy'
+
+
+def test_times_in_other_units_are_converted_to_days():
+    import xarray as xr
+
+    from basinsx.units import UnitsError
+
+    aq = Aquifer((1, 20), (1.0, 20.0), porosity=0.25, dispersivity=(0.5, 0.05),
+                 heads={"left": 1.0, "right": 0.0}, inflow_conc={"left": 1.0})
+    K = np.full((1, 20), 10.0)
+    ref = aq.simulate(K, [1.0, 2.0])
+    for times in (np.array([24, 48], "timedelta64[h]"), np.array([86400, 172800], "timedelta64[s]"),
+                  [np.timedelta64(1, "D"), np.timedelta64(2, "D")],
+                  xr.DataArray([86400.0, 172800.0], dims="time", attrs={"units": "s"}),
+                  xr.DataArray([24.0, 48.0], dims="time", attrs={"units": "hours"}),
+                  xr.DataArray([1.0, 2.0], dims="time", attrs={"units": "d"}),
+                  xr.DataArray(np.array([1, 2], "timedelta64[D]"), dims="time")):
+        xr.testing.assert_identical(aq.simulate(K, times), ref)  # before: 48 h run as 48 d
+    assert ref.time.attrs["units"] == "d"
+    with pytest.raises(UnitsError, match="'times'.*'m'.*d"):
+        aq.simulate(K, xr.DataArray([1.0, 2.0], dims="time", attrs={"units": "m"}))
+    with pytest.raises(ValueError, match="times.*dates"):
+        aq.simulate(K, np.array(["2000-01-02"], "datetime64[D]"))
+
+
+@pytest.mark.parametrize("advection", ["mc", "upwind"])
+def test_mass_from_sources_is_in_the_balance(advection):
+    # a fixed-concentration cell adds solute (and a clean one inside a plume removes it); the mass it adds
+    # is in net_inflow (and, on its own, in source_inflow): before, mass - net_inflow was 0.57 .. 2.4
+    aq = Aquifer((10, 20), (10.0, 20.0), porosity=0.3, dispersivity=(0.1, 0.01), heads={"left": 1.0, "right": 0.0},
+                 inflow_conc={"left": 0.5}, sources={(5.0, 5.0): 1.0, (12.0, 2.0): 0.0, (0.2, 9.9): 2.0},
+                 advection=advection)
+    ds = aq.simulate(np.ones((10, 20)), [5.0, 10.0, 40.0])
+    balance = ds.mass.values - ds.net_inflow.values - ds.attrs["clipped_mass"]
+    assert np.abs(balance).max() <= 1e-12 * ds.mass.values.max()
+    assert ds.source_inflow.values[-1] > 0.5 and ds.source_inflow.dims == ("time",)
+    no_sources = Aquifer((10, 20), (10.0, 20.0), porosity=0.3, dispersivity=(0.1, 0.01),
+                         heads={"left": 1.0, "right": 0.0}, advection=advection)
+    assert "source_inflow" not in no_sources.simulate(np.ones((10, 20)), [5.0])
+
+
+@pytest.mark.parametrize("advection", ["mc", "upwind"])
+def test_step_is_limited_by_the_dispersion_number(advection):
+    from scipy.special import erfc
+
+    # diffusion from a c = 1 side without flow (one fixed-head side): erfc(x / 2 sqrt(Dm t))
+    aq = Aquifer((1, 100), (1.0, 10.0), porosity=0.3, dispersivity=(0.5, 0.05), diffusion=0.01,
+                 heads={"left": 1.0}, inflow_conc={"left": 1.0}, advection=advection)
+    K = np.ones((1, 100))
+    exact = erfc(aq.x / (2 * np.sqrt(0.01 * 100.0)))
+    one = aq.simulate(K, [100.0])
+    daily = aq.simulate(K, np.arange(1.0, 101.0))
+    # dispersion number (Dm / dx^2 + 2 Dm / dx^2 at the inflow side) dt <= 6: dt <= 2 d
+    # (before: one step of 100 d, error 0.123; upwind: max_dt 5.4e12 d from round-off velocities)
+    assert one.attrs["max_dt"] == pytest.approx(2.0)
+    assert np.abs(one.conc.values[-1, 0] - exact).max() < 0.004
+    assert np.abs(one.conc.values[-1, 0] - daily.conc.values[-1, 0]).max() < 0.003
+    # nothing disperses: nothing limits the step but the output times
+    still = Aquifer((1, 10), (1.0, 10.0), dispersivity=(0.0, 0.0), heads={"left": 1.0}, advection=advection)
+    assert still.simulate(np.ones((1, 10)), [3.0, 7.0]).attrs["max_dt"] == 7.0
+
+
+@pytest.mark.parametrize("advection", [a for a in ADVECTION if a != "upwind"])
+def test_tvd_bounded_with_variable_porosity_and_no_dispersion(advection):
+    # the Lax-Wendroff correction's Courant number is the upwind cell's (before: of the two cells' mean
+    # porosity, which overshot c_in by 6.6e-5 before clipping where the upwind cell is the smaller)
+    rng = np.random.default_rng(0)
+    K = np.exp(rng.normal(0, 1, (12, 24)))
+    aq = Aquifer((12, 24), (6.0, 12.0), porosity=rng.uniform(0.2, 0.4, (12, 24)), dispersivity=(0.0, 0.0),
+                 heads={"left": 0.0, "right": 1.0}, inflow_conc={"right": 1.0}, advection=advection)
+    ds = aq.simulate(K, [1.0, 3.0, 7.0, 15.0])
+    assert ds.attrs["overshoot"] <= 1e-12 and ds.attrs["undershoot"] <= 1e-12
+    assert np.abs(ds.mass.values - ds.net_inflow.values).max() <= 1e-12 * ds.mass.values.max()
+
+
+def test_porosity_units_are_read():
+    from basinsx.units import UnitsError
+
+    base = {"shape": (1, 10), "length": (1.0, 10.0), "heads": {"left": 1.0, "right": 0.0}}
+    grid = Aquifer(**base)
+    assert Aquifer(**base, porosity=_labelled(grid, 30.0, "%")).porosity.max() == pytest.approx(0.3)
+    assert Aquifer(**base, porosity=_labelled(grid, 0.3, "%")).porosity.max() == pytest.approx(0.003)  # before: 0.3
+    assert Aquifer(**base, porosity=_labelled(grid, 0.3, "1")).porosity.max() == 0.3
+    with pytest.raises(ValueError, match=r"porosity must lie in \(0, 1\].*'%'"):
+        Aquifer(**base, porosity=30.0)
+    with pytest.raises(UnitsError, match="'porosity'.*'m'"):
+        Aquifer(**base, porosity=_labelled(grid, 0.3, "m"))
+
+
+def test_errors_say_what_is_wrong():
+    aq = Aquifer((4, 10), (4.0, 10.0), heads={"left": 1.0, "right": 0.0})
+    x = aq.x.copy()
+    x[3] += 0.2
+    K = _labelled(aq, 1.0, "m d-1").assign_coords(x=x)
+    with pytest.raises(ValueError, match=r"K's x coordinates .*spacing .*not uniform.*x = 3\.7.*grid's is 3\.5"):
+        aq.flow(K)
+    with pytest.raises(ValueError, match=r"K's y coordinates \(.*3 cells.*grid's cell centres \(.*4 cells"):
+        aq.flow(_labelled(aq, 1.0, "m d-1").isel(y=slice(0, 3)))
+    for kw in ({"heads": {"left": np.linspace(1.0, 2.0, 4), "right": 0.0}},
+               {"inflow_conc": {"left": [1.0, 1.0, 0.0, 0.0]}}):  # before: a bare TypeError
+        name = next(iter(kw))
+        with pytest.raises(ValueError, match=rf"{name}\['left'\] must be one number for the whole side"):
+            Aquifer((4, 10), (4.0, 10.0), **{"heads": {"left": 1.0, "right": 0.0}, **kw})
