@@ -12,8 +12,8 @@ import pandas as pd
 import xarray as xr
 
 from . import flags, models
-from .inputs import model_inputs, on_basins, repeated_labels, with_units_notes
-from .models.base import forcing_message, snow_option, whole_days
+from .inputs import model_inputs, on_basins, with_units_notes
+from .models.base import forcing_message, parameter_order, snow_option, whole_days
 from .models.cemaneige import N_LAYERS, STATE_UNITS, STATES, layer_inputs
 
 __all__ = ["simulate", "sensitivity"]
@@ -36,13 +36,8 @@ def params_on_basins(params, model: models.Model, data: xr.Dataset) -> xr.DataAr
         raise TypeError(f"params must be a dict or a DataArray with a 'param' dim; got {type(params).__name__}")
     if "param" not in params.coords:
         raise ValueError("params needs a 'param' coordinate naming the parameters")
-    have = [str(p) for p in params["param"].values]
-    missing = [p for p in names if p not in have]
-    extra = [p for p in have if p not in names]
-    twice = repeated_labels(have)
-    if missing or extra or twice:  # extra ones too: gr6j's or a snow module's would otherwise be cut silently
-        raise ValueError(f"{model.name} parameters are {model.params}; params lacks {missing}, unexpected {extra}"
-                         + (f", names {twice} more than once" if twice else ""))
+    # extra names too: gr6j's or a snow module's would otherwise be cut silently
+    parameter_order(model.name, model.params, [str(p) for p in params["param"].values], "params")
     out = on_basins(params.sel(param=names).astype(np.float64), data, "params")
     return out.drop_vars([c for c in out.coords if c != "param" and "param" in out[c].dims])
 

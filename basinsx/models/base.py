@@ -95,8 +95,9 @@ def _names(labels) -> list | None:
     return labels if any(isinstance(x, str) for x in labels) else None
 
 
-def _by_name(model: str, params: tuple, names: list, what: str) -> list:
-    """The index in ``names`` of each of ``params``; a name missing, unknown or given twice is an error naming it."""
+def parameter_order(model: str, params: tuple, names: list, what: str) -> list:
+    """The index in ``names`` of each of ``params``; a name missing, unknown or given twice is an error naming it
+    (``what`` names the input: ``"theta"``, ``"params"``)."""
     names = [str(x) for x in names]
     missing = [p for p in params if p not in names]
     extra = [x for x in dict.fromkeys(names) if x not in params]
@@ -425,14 +426,14 @@ class Model:
             if ndim != 1:
                 raise TypeError(f"{self.name}: theta of many basins must be an array, DataFrame or DataArray; got a "
                                 f"{type(theta).__name__}")
-            order = _by_name(self.name, self.params, list(theta), "theta")
+            order = parameter_order(self.name, self.params, list(theta), "theta")
             values = list(theta.values())
             return [values[i] for i in order]
         if isinstance(theta, pd.Series | pd.DataFrame):
             names = _names(theta.index if isinstance(theta, pd.Series) else theta.columns)
             if names is None:
                 return theta.to_numpy()
-            order = _by_name(self.name, self.params, names, "theta")
+            order = parameter_order(self.name, self.params, names, "theta")
             return theta.to_numpy()[..., order]
         if type(theta).__module__.startswith("xarray.") and hasattr(theta, "dims"):  # a DataArray
             if "param" in theta.coords and theta["param"].ndim == 1:
@@ -444,7 +445,7 @@ class Model:
             names = _names(labels)
             if names is None:
                 return theta.values
-            order = _by_name(self.name, self.params, names, "theta")
+            order = parameter_order(self.name, self.params, names, "theta")
             return theta.transpose(..., dim).values[..., order]
         return theta
 
