@@ -608,7 +608,7 @@ class Aquifer:
         Observation points ``{name: (x, y)}`` in m (or a sequence of ``(x, y)``); each reads the
         cell that contains it.
     sources : mapping, optional
-        Fixed-concentration cells ``{(x, y): c}``; the mass they add (or remove) to stay at ``c``
+        Fixed-concentration cells ``{(x, y): c}`` (``c`` finite, >= 0); the mass they add (or remove) to stay at ``c``
         is in the results' ``net_inflow`` and ``source_inflow``.
     max_dt : float, optional
         Largest time step (d). By default the largest step the explicit TVD advection keeps
@@ -679,6 +679,9 @@ class Aquifer:
                                      f"shape {np.shape(v)}; values varying along a side are not supported")
             if not all(np.isfinite(float(v)) for v in d.values()):
                 raise ValueError(f"{name} must be finite; got {d}")
+        for side, v in inflow_conc.items():
+            if float(v) < 0:
+                raise ValueError(f"inflow_conc[{side!r}] must be a finite concentration >= 0; got {float(v):g}")
         self.heads = {k: float(v) for k, v in heads.items()}
         self.inflow_conc = {k: float(v) for k, v in inflow_conc.items()}
         self.wells = self._locate(wells)
@@ -688,6 +691,8 @@ class Aquifer:
             for xy, value in sources.items():
                 j, i = self._cell(xy)
                 cell, value = j * self.shape[1] + i, float(value)
+                if not (np.isfinite(value) and value >= 0):
+                    raise ValueError(f"sources at {xy!r} must be a finite concentration >= 0; got {value:g}")
                 if fixed.get(cell, value) != value:
                     raise ValueError(f"sources at {xy!r} and another point in the same cell fix it at "
                                      f"{fixed[cell]:g} and {value:g}")

@@ -387,3 +387,13 @@ def test_errors_say_what_is_wrong():
         name = next(iter(kw))
         with pytest.raises(ValueError, match=rf"{name}\['left'\] must be one number for the whole side"):
             Aquifer((4, 10), (4.0, 10.0), **{"heads": {"left": 1.0, "right": 0.0}, **kw})
+
+
+def test_concentrations_given_must_be_finite_and_not_negative():
+    # before: a NaN or negative source was taken (and clipped at every step); a negative inflow concentration too
+    base = {"heads": {"left": 1.0, "right": 0.0}}
+    for kw, match in [({"sources": {(5.0, 2.0): np.nan}}, r"sources at \(5.0, 2.0\) must be a finite"),
+                      ({"sources": {(5.0, 2.0): -1.0}}, r"sources at \(5.0, 2.0\) must be a finite"),
+                      ({"inflow_conc": {"left": -0.5}}, r"inflow_conc\['left'\] must be a finite")]:
+        with pytest.raises(ValueError, match=match):
+            Aquifer((4, 10), (4.0, 10.0), **base, **kw)
