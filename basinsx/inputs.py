@@ -108,7 +108,14 @@ def on_basins(value: xr.DataArray | xr.Dataset, data: xr.DataArray | xr.Dataset,
     if "basin" not in data.coords or "basin" not in value.coords:
         return value
     basins = data["basin"]
+    if basins.ndim == 1 and basins.dims[0] != "basin":  # apply_ufunc would run every row on every basin
+        raise ValueError(f"the data's basins lie along dim {basins.dims[0]!r}, which {what} are not matched on: "
+                         f"make 'basin' the dim, e.g. ds.swap_dims({basins.dims[0]}='basin')")
     want = np.atleast_1d(basins.values).astype(str)
+    repeated = repeated_labels(want)
+    if repeated:
+        raise ValueError(f"the data hold basin(s) {repeated[:10]} more than once, so which of their rows {what} "
+                         "belong to is unknown: give each basin one row")
     have = np.atleast_1d(value["basin"].values).astype(str)
     repeated = repeated_labels(have)
     if repeated:

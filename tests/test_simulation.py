@@ -220,3 +220,40 @@ def test_warmup_must_be_a_whole_number_of_days(sample):
     with pytest.raises(ValueError, match="whole number of days; got 2.7"):
         simulate(ds, P, warmup=2.7)  # before: two days dropped, attrs saying 2.7
     assert simulate(ds, P, warmup=np.int64(3)).attrs["warmup_days"] == 3
+
+
+def test_forcing_whose_basins_lie_along_another_dim_is_refused(sample):
+    # before: with dask, every basin's parameters ran on every gauge's forcing (a 3 x 3 'result'); in memory a
+    # cryptic "dimension 'basin' already exists as a scalar variable"
+    ds = sample.isel(basin=slice(0, 3), time=slice(0, 400))
+    params = _per_basin_params(ds)
+    for forcing in (ds.swap_dims(basin="gauge_id"), ds.swap_dims(basin="gauge_id").compute()):
+        with pytest.raises(ValueError, match="along dim 'gauge_id'.*swap_dims"):
+            simulate(forcing, params, warmup=100)
+
+
+def test_forcing_with_a_basin_twice_is_refused(sample):
+    # before: the second copy's forcing ran with the first copy's parameters, silently
+    ds = sample.isel(basin=[0, 1, 2], time=slice(0, 400)).compute()
+    twice = ds.assign_coords(basin=[str(ds.basin.values[0]), str(ds.basin.values[1]), str(ds.basin.values[0])])
+    with pytest.raises(ValueError, match=r"basin\(s\) \['01031500'\] more than once"):
+        simulate(twice, _per_basin_params(ds.isel(basin=[0, 1])), warmup=100)
+
+
+def test_time_axes_basinsx_cannot_read_are_refused_with_advice_that_keeps_the_dates(sample):
+    ds = sample.isel(basin=[0], time=slice(0, 400)).compute()
+    utc = ds.assign_coords(time=ds.indexes["time"].tz_localize("UTC"))
+    with pytest.raises(ValueError, match="time zone"):  # before: results with integer 'dates'
+        simulate(utc, P, warmup=100)
+    text = ds.assign_coords(time=ds.indexes["time"].strftime("%Y-%m-%d"))
+    with pytest.raises(ValueError, match=r"pd.to_datetime\(ds.time.values\)") as err:
+        simulate(text, P, warmup=100)
+    assert "date_range('1990-01-01'" not in str(err.value)  # before: advice that moved every date
+
+
+def test_a_cftime_calendar_is_refused_naming_it(sample):
+    pytest.importorskip("cftime")
+    noleap = sample.isel(basin=[0], time=slice(0, 400)).compute().convert_calendar("noleap")
+    with pytest.raises(ValueError, match="'noleap' calendar") as err:
+        simulate(noleap, P, warmup=100)
+    assert "date_range('1990-01-01'" not in str(err.value)  # before: advice that moved every date

@@ -98,9 +98,17 @@ def check_time(ds: xr.Dataset | xr.DataArray, where: str, dim: str = "time") -> 
     if dim not in ds.indexes:
         raise ValueError(f"{where}: the data have no {dim!r} coordinate")
     time = ds.indexes[dim]
+    calendar = getattr(time, "calendar", None)  # a CFTimeIndex (climate-model calendars)
+    if calendar is not None:
+        raise ValueError(f"{where}: the time axis is on the {calendar!r} calendar; basinsx needs days of the standard "
+                         "calendar (datetime64): convert it, e.g. ds.convert_calendar('standard', align_on='date', "
+                         "missing=np.nan), and fill or accept the days it lacks")
     if not isinstance(time, pd.DatetimeIndex):
-        raise ValueError(f"{where}: the time axis must hold dates (datetime64), not {time.dtype}; "
-                         f"e.g. ds.assign_coords({dim}=pd.date_range('1990-01-01', periods=ds.sizes[{dim!r}]))")
+        raise ValueError(f"{where}: the time axis must hold dates (datetime64), not {time.dtype}; convert the "
+                         f"labels themselves, e.g. ds.assign_coords({dim}=pd.to_datetime(ds.{dim}.values))")
+    if time.tz is not None:
+        raise ValueError(f"{where}: the time axis carries a time zone ({time.tz}); basinsx takes days without "
+                         f"one: e.g. ds.assign_coords({dim}=ds.indexes[{dim!r}].tz_localize(None))")
     check_daily(time, where)
     return time
 
