@@ -10,7 +10,7 @@ import xarray as xr
 
 from ..io.readers import FileFormatError, reading
 from .geometry import cone_cylinder_lengths
-from .network import FACES, MAX_VOXEL, checked, make_network
+from .network import FACES, MAX_VOXEL, checked, make_network, plausible_length
 
 
 def _read_table(path: Path, ncols: int | None, header: int = 0) -> tuple[list[str], np.ndarray]:
@@ -149,9 +149,7 @@ def from_porespy(image, voxel_size: float, **snow_kw) -> xr.Dataset:
         raise ValueError(f"image must be a 3-D boolean array (True = pore), got {image.dtype} {image.shape}")
     if not voxel_size > 0:
         raise ValueError(f"voxel_size must be positive, got {voxel_size}")
-    if voxel_size > MAX_VOXEL:  # a pore image in micrometres passed as metres: K off by 1e12
-        raise ValueError(f"voxel_size is in m; {voxel_size} m is more than {MAX_VOXEL} m per voxel "
-                         f"(micrometres? give {voxel_size} um as {voxel_size * 1e-6:g})")
+    plausible_length(voxel_size, "voxel_size", MAX_VOXEL)  # an image in micrometres given as metres: K off by 1e12
     if image.sum() == 0:
         raise ValueError("image has no pore voxels")
     snow_kw.setdefault("boundary_width", 0)

@@ -88,8 +88,9 @@ def _per(values, n: int, name: str, what: str) -> np.ndarray:
     return values
 
 
-def _plausible(values, name: str, limit: float) -> None:
-    """Raise when a length in m exceeds ``limit``: micrometres (or millimetres) taken as metres."""
+def plausible_length(values, name: str, limit: float) -> None:
+    """Raise when a length in m exceeds ``limit``: micrometres (or millimetres) taken as metres (the one rule of
+    :func:`checked`, :func:`make_network` and :func:`basinsx.porenet.from_porespy`)."""
     values = np.asarray(values, dtype=float)
     big = float(np.nanmax(values)) if values.size and not np.isnan(values).all() else 0.0
     if big > limit:
@@ -100,7 +101,7 @@ def _plausible(values, name: str, limit: float) -> None:
 def _plausible_attrs(attrs) -> None:
     for key, limit in (("spacing", MAX_PORE_SIZE), ("voxel_size", MAX_VOXEL), ("domain_size", MAX_SAMPLE)):
         if attrs.get(key) is not None:
-            _plausible(attrs[key], f"attribute {key}", limit)
+            plausible_length(attrs[key], f"attribute {key}", limit)
 
 
 def _given(value, name: str, expected: str = "m"):
@@ -136,7 +137,7 @@ def checked(net: xr.Dataset) -> xr.Dataset:
         net = net.assign(converted)
     for name in ("pore_diameter", "throat_diameter", "throat_spacing", "conduit_length"):
         if name in net.data_vars:
-            _plausible(net[name].values, name, MAX_PORE_SIZE)
+            plausible_length(net[name].values, name, MAX_PORE_SIZE)
     _plausible_attrs(net.attrs)
     return net
 
@@ -206,19 +207,19 @@ def make_network(coords, conns, pore_diameter, throat_diameter, *, conduit_lengt
     }
     if pore_diameter is not None:
         pore_diameter = _per(_given(pore_diameter, "pore_diameter"), npore, "pore_diameter", "pores")
-        _plausible(pore_diameter, "pore_diameter", MAX_PORE_SIZE)
+        plausible_length(pore_diameter, "pore_diameter", MAX_PORE_SIZE)
         data["pore_diameter"] = ("pore", pore_diameter)
     if throat_diameter is not None:
         throat_diameter = _per(_given(throat_diameter, "throat_diameter"), nthroat, "throat_diameter", "throats")
-        _plausible(throat_diameter, "throat_diameter", MAX_PORE_SIZE)
+        plausible_length(throat_diameter, "throat_diameter", MAX_PORE_SIZE)
         data["throat_diameter"] = ("throat", throat_diameter)
-    _plausible(spacing, "throat_spacing", MAX_PORE_SIZE)
+    plausible_length(spacing, "throat_spacing", MAX_PORE_SIZE)
     if conduit_length is None and pore_diameter is not None and throat_diameter is not None:
         conduit_length = np.stack(sphere_cylinder_lengths(pore_diameter[conns[:, 0]], throat_diameter,
                                                           pore_diameter[conns[:, 1]], spacing), axis=1)
     if conduit_length is not None:
         conduit_length = _given(conduit_length, "conduit_length")
-        _plausible(conduit_length, "conduit_length", MAX_PORE_SIZE)
+        plausible_length(conduit_length, "conduit_length", MAX_PORE_SIZE)
         data["conduit_length"] = (("throat", "conduit"), conduit_length)
     if pore_volume is not None:
         data["pore_volume"] = ("pore", _given(pore_volume, "pore_volume", "m3"))
@@ -305,7 +306,7 @@ def cubic(shape, spacing: float = 1e-4, *, pore_diameter=None, throat_diameter=N
         raise ValueError(f"shape must be 3 positive ints, got {shape}")
     if not spacing > 0:
         raise ValueError(f"spacing must be positive, got {spacing}")
-    _plausible(spacing, "spacing", MAX_PORE_SIZE)  # 100 (um) taken as 100 m: K off by 1e8 and more
+    plausible_length(spacing, "spacing", MAX_PORE_SIZE)  # 100 (um) taken as 100 m: K off by 1e8 and more
     idx = np.arange(np.prod(shape)).reshape(shape)
     ijk = np.stack(np.unravel_index(idx.ravel(), shape), axis=1)
     coords = (ijk + 0.5) * spacing
